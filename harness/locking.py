@@ -1,0 +1,237 @@
+"""One harness per repository, and the journal that lets a restarted harness recover.
+
+The lock is an `flock` on `<git-dir>/harness/lock`, a file that is never deleted or replaced: the
+kernel drops the lock when its holder dies, however it dies, so there is no stale-pid race. The
+file's JSON content only says who holds (or last held) the lock, for messages and takeover logs.
+Pass the repository's common git dir (gitops.common_git_dir) so linked worktrees share one lock.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shlex
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from harness.errors import LockError
+from harness.evidence import atomic_write_json, iso, utc_now
+
+STATE_DIR = "harness"
+LOCK_NAME = "lock"
+JOURNAL_NAME = "journal.json"
+
+
+class RepoLock:
+    """Context manager holding the repository lock.
+
+    After entering, `record` is what this harness wrote, and `took_over_from` is the record of a
+    previous holder that died without releasing (kill -9, power loss), or None.
+    """
+
+    def __init__(self, git_dir: Path, command: str | None = None) -> None:
+        self.path = Path(git_dir) / STATE_DIR / LOCK_NAME
+        self.command = command if command is not None else shlex.join(["harness", *sys.argv[1:]])
+        self.record: dict[str, Any] = {}
+        self.took_over_from: dict[str, Any] | None = None
+        self._fd: int | None = None
+
+    def __enter__(self) -> Self:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # os.open makes the descriptor non-inheritable: an agent started by the harness must not
+            # keep the lock alive after the harness itself has died.
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise LockError(f"cannot open lock file {self.path}: {exc.strerror}; check permissions") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_record(fd)
+            os.close(fd)
+            raise LockError(
+                f"another harness ({_describe(holder)}) is running on this repository; wait for it to "
+                f"finish or stop it (lock file: {self.path})"
+            ) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        previous = _read_record(fd)
+        # Holding the flock proves the previous holder is gone; without a `released` mark it died
+        # mid-run and may have left a journal, a worktree or an agent behind.
+        if previous and "pid" in previous and not previous.get("released"):
+            self.took_over_from = previous
+        self.record = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": iso(utc_now()),
+            "command": self.command,
+        }
+        _write_record(fd, self.record)
+        self._fd = fd
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            _write_record(fd, {**self.record, "released": iso(utc_now())})
+        finally:
+            os.close(fd)  # closing the descriptor releases the flock
+
+
+def _read_record(fd: int) -> dict[str, Any]:
+    try:
+        raw = os.pread(fd, 65536, 0)
+        record = json.loads(raw.decode("utf-8")) if raw.strip() else {}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _write_record(fd: int, record: dict[str, Any]) -> None:
+    # In place, never replaced: a new inode would carry no lock.
+    data = (json.dumps(record, sort_keys=True) + "\n").encode("utf-8")
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, data, 0)
+    os.fsync(fd)
+
+
+def _describe(holder: dict[str, Any]) -> str:
+    if not holder:
+        return "holder unknown"
+    return (
+        f"pid {holder.get('pid', '?')} on host {holder.get('host', '?')}, "
+        f"started {holder.get('started', '?')}, `{holder.get('command', '?')}`"
+    )
+
+
+class Journal:
+    """The current iteration's facts, `<git-dir>/harness/journal.json`, rewritten atomically on each step.
+
+    A harness killed with kill -9 leaves it behind; the next start reads it (`load`) to clean up:
+    end the recorded agent process group, save or discard the work, then `clear`.
+    """
+
+    def __init__(self, git_dir: Path) -> None:
+        self.path = Path(git_dir) / STATE_DIR / JOURNAL_NAME
+
+    def begin(self, **facts: Any) -> dict[str, Any]:
+        """Start a new iteration's journal (item, attempt, base, evidence_dir, started, ...)."""
+        now = iso(utc_now())
+        record = {"started": now, "stage": "begin", **facts, "pid": os.getpid(), "updated": now}
+        atomic_write_json(self.path, record)
+        return record
+
+    def update(self, stage: str | None = None, agent_pgid: int | None = None, **facts: Any) -> dict[str, Any]:
+        """Merge new facts into the journal; `stage` names the step now running."""
+        record = self.load()
+        if record is None:
+            raise RuntimeError(f"Journal.update before Journal.begin: {self.path} does not exist")
+        record.update(facts)
+        if stage is not None:
+            record["stage"] = stage
+        if agent_pgid is not None:
+            record["agent_pgid"] = agent_pgid
+        record["updated"] = iso(utc_now())
+        atomic_write_json(self.path, record)
+        return record
+
+    def load(self) -> dict[str, Any] | None:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise LockError(
+                f"{self.path} is not valid JSON ({exc}); inspect it, then delete it to start afresh"
+            ) from exc
+        if not isinstance(record, dict):
+            raise LockError(f"{self.path} does not hold a JSON object; inspect it, then delete it")
+        return record
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def _proc_state(pid: int) -> str | None:
+    """The one-letter state from /proc/<pid>/stat (None where /proc is unavailable or pid gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name is in parentheses and may itself contain spaces or parentheses.
+    return stat[stat.rfind(")") + 2 :].split(" ", 1)[0]
+
+
+def process_alive(pid: int) -> bool:
+    """Whether `pid` is a running process (a zombie, dead but not yet reaped, counts as dead)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, owned by someone else
+    return _proc_state(pid) != "Z"
+
+
+def _group_alive(pgid: int) -> bool:
+    proc = Path("/proc")
+    if not proc.is_dir():
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split(" ")
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
+            return True
+    return False
+
+
+def kill_process_group(pgid: int, grace_s: float = 5) -> str:
+    """SIGTERM the process group, then SIGKILL what is left after `grace_s`.
+
+    Returns "gone" (nothing to signal), "terminated" or "killed".
+    """
+    if pgid <= 1 or pgid == os.getpgrp():
+        raise ValueError(f"refusing to signal process group {pgid}: it is init or the harness's own group")
+    # Zombies (exited, not yet reaped) still receive signals without error, so ask /proc who is alive.
+    if not _group_alive(pgid):
+        return "gone"
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        return "gone"
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        if not _group_alive(pgid):
+            return "terminated"
+        time.sleep(0.05)
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        return "terminated"
+    return "killed"
