@@ -1,0 +1,264 @@
+"""PtychoPINN: a CNN maps diffraction amplitudes to object patches; the physics closes the loop to a loss.
+
+Scales: the stored diffraction is sqrt(counts) ("counts scale"). The network sees diffraction / s
+(s = intensity_scale, "unit scale"), divided further by a fixed probe-derived constant so its inputs are
+O(1); the physics output `pred_amplitude` is in unit scale, and the Poisson loss compares (pred * s)^2 with
+the counts diffraction^2.
+
+Layout: diffraction (B, C, N, N) float32, channels first, C = gridsize**2 patterns per group;
+coords_relative (B, C, 2) float32 = (x, y) offset of each pattern from its group centre in object pixels.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from enum import StrEnum
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from ptycho_torch import physics
+from ptycho_torch.physics import Interpolation
+
+
+class ModelConfigError(ValueError):
+    """A model configuration value or key is invalid; the message names it and the allowed values."""
+
+
+class LossKind(StrEnum):
+    POISSON = "poisson"  # mean Poisson NLL per pixel on counts
+    MAE = "mae"  # mean |A_pred - A_measured| per pixel, in unit scale
+
+
+class AmplitudeActivation(StrEnum):
+    SOFTPLUS = "softplus"  # floor + softplus(x): unbounded above
+    SIGMOID = "sigmoid"  # floor + amplitude_max * sigmoid(x): bounded, for objects known to be weak
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Hyper-parameters of PtychoPINN; `to_dict()` is what a bundle stores."""
+
+    N: int = 64  # patch / detector side in pixels; divisible by 2**depth
+    gridsize: int = 1  # patterns per group = gridsize**2 (input channels)
+    n_filters: int = 16  # channels of the first encoder stage; doubled per stage
+    depth: int = 3  # down-sampling stages (and as many up-sampling stages)
+    probe_modes: int = 1  # incoherent probe modes M; the probe given must have this many
+    loss: LossKind = LossKind.POISSON
+    amplitude_activation: AmplitudeActivation = AmplitudeActivation.SOFTPLUS
+    amplitude_floor: float = 1e-3  # keeps the object amplitude, and so the Poisson rate, strictly positive
+    amplitude_max: float = 2.0  # only for the sigmoid activation
+    learn_probe: bool = False  # probe as a trainable parameter instead of a fixed buffer
+    overlap_constraint: bool = True  # gridsize > 1: average the C patches in one object region
+    patch_interpolation: Interpolation = Interpolation.BILINEAR
+    poisson_eps: float = 1e-8  # in counts: log(rate + eps)
+
+    def __post_init__(self) -> None:
+        for name, enum in (
+            ("loss", LossKind),
+            ("amplitude_activation", AmplitudeActivation),
+            ("patch_interpolation", Interpolation),
+        ):
+            value = getattr(self, name)
+            try:
+                object.__setattr__(self, name, enum(value))
+            except ValueError:
+                choices = ", ".join(repr(m.value) for m in enum)
+                raise ModelConfigError(f"ModelConfig.{name} = {value!r}; choose one of {choices}") from None
+        for name in ("N", "gridsize", "n_filters", "depth", "probe_modes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ModelConfigError(f"ModelConfig.{name} must be an integer >= 1, got {value!r}")
+        for name in ("learn_probe", "overlap_constraint"):
+            if not isinstance(getattr(self, name), bool):
+                raise ModelConfigError(
+                    f"ModelConfig.{name} must be true or false, got {getattr(self, name)!r}"
+                )
+        for name in ("amplitude_floor", "amplitude_max", "poisson_eps"):
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not (math.isfinite(value) and value > 0)
+            ):
+                raise ModelConfigError(f"ModelConfig.{name} must be a finite number > 0, got {value!r}")
+            object.__setattr__(self, name, float(value))
+        if self.N % (2**self.depth):
+            raise ModelConfigError(
+                f"ModelConfig.N = {self.N} must be divisible by 2**depth = {2**self.depth}; "
+                f"lower depth or pick N a multiple of {2**self.depth}"
+            )
+
+    @property
+    def channels(self) -> int:
+        """Patterns per group, C = gridsize**2."""
+        return self.gridsize**2
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict (enums as their string values)."""
+        return {k: (v.value if isinstance(v, StrEnum) else v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelConfig:
+        """Inverse of to_dict; missing keys take defaults, unknown keys are rejected."""
+        if not isinstance(data, Mapping):
+            raise ModelConfigError(
+                f"model config must be a mapping of field -> value, got {type(data).__name__}"
+            )
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ModelConfigError(f"unknown model config key(s) {unknown}; known keys: {sorted(known)}")
+        return cls(**dict(data))
+
+
+@dataclass(frozen=True, eq=False)  # eq on tensors is elementwise, not a bool
+class ModelOutput:
+    """What PtychoPINN.forward returns; all tensors share the batch layout (B, C, ...)."""
+
+    object_patches: Tensor  # (B, C, N, N) complex64, after the overlap constraint; what the physics saw
+    raw_object_patches: Tensor  # (B, C, N, N) complex64, straight from the network
+    pred_amplitude: Tensor  # (B, C, N, N) float32, predicted diffraction amplitude in unit scale
+
+
+def _conv_block(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1),
+        nn.LeakyReLU(0.1),
+        nn.Conv2d(cout, cout, 3, padding=1),
+        nn.LeakyReLU(0.1),
+    )
+
+
+class _EncoderDecoder(nn.Module):
+    """(B, C, N, N) -> two (B, C, N, N) maps (amplitude and phase logits).
+
+    No skip connections: diffraction space and real space are not pixel-aligned, so copying encoder
+    features across would only leak detector structure into the object.
+    """
+
+    def __init__(self, channels: int, n_filters: int, depth: int) -> None:
+        super().__init__()
+        widths = [n_filters * 2**i for i in range(depth + 1)]
+        self.down = nn.ModuleList(
+            [_conv_block(channels if i == 0 else widths[i - 1], widths[i]) for i in range(depth)]
+        )
+        self.bottleneck = _conv_block(widths[depth - 1], widths[depth])
+        self.up = nn.ModuleList([_conv_block(widths[i + 1], widths[i]) for i in reversed(range(depth))])
+        self.amplitude_head = nn.Conv2d(n_filters, channels, 3, padding=1)
+        self.phase_head = nn.Conv2d(n_filters, channels, 3, padding=1)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        for block in self.down:
+            x = F.avg_pool2d(block(x), 2)  # (B, w_i, N/2^(i+1), ...)
+        x = self.bottleneck(x)
+        for block in self.up:
+            x = block(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+        return self.amplitude_head(x), self.phase_head(x)  # (B, C, N, N) each
+
+
+class PtychoPINN(nn.Module):
+    """Physics-informed network: diffraction (B, C, N, N) -> object patches -> predicted diffraction.
+
+    probe: (N, N) or (M, N, N) complex64, M = config.probe_modes; stored as buffer `probe` (or parameter when
+    config.learn_probe). intensity_scale: s from physics.intensity_scale(probe, nphotons), buffer.
+    """
+
+    def __init__(self, config: ModelConfig, probe: Tensor, intensity_scale: float) -> None:
+        super().__init__()
+        modes = physics.probe_modes(probe).to(torch.complex64)
+        if modes.shape != (config.probe_modes, config.N, config.N):
+            raise ModelConfigError(
+                f"probe has shape {tuple(probe.shape)} but the config expects "
+                f"({config.probe_modes}, {config.N}, {config.N}) (probe_modes, N, N)"
+            )
+        if not (math.isfinite(intensity_scale) and intensity_scale > 0):
+            raise ModelConfigError(f"intensity_scale must be a finite number > 0, got {intensity_scale!r}")
+        self.config = config
+        if config.learn_probe:
+            self.probe = nn.Parameter(modes.clone())
+        else:
+            self.register_buffer("probe", modes.clone())
+        self.register_buffer("intensity_scale", torch.tensor(float(intensity_scale), dtype=torch.float32))
+        # RMS unit-scale amplitude per detector pixel for |O| = 1 (Parseval): brings inputs to O(1)
+        rms = math.sqrt(float(physics.intensity(modes).sum()) / config.N**2)
+        self.register_buffer("input_rms", torch.tensor(rms, dtype=torch.float32))
+        self.net = _EncoderDecoder(config.channels, config.n_filters, config.depth)
+        amplitude_bias = (
+            math.log(math.e - 1.0) if config.amplitude_activation is AmplitudeActivation.SOFTPLUS else 0.0
+        )
+        nn.init.constant_(self.net.amplitude_head.bias, amplitude_bias)  # start near |O| = 1
+        nn.init.zeros_(self.net.phase_head.bias)
+
+    def _check_inputs(self, diffraction: Tensor, coords_relative: Tensor) -> None:
+        cfg = self.config
+        if diffraction.ndim != 4 or diffraction.shape[1:] != (cfg.channels, cfg.N, cfg.N):
+            raise ModelConfigError(
+                f"diffraction must be (B, {cfg.channels}, {cfg.N}, {cfg.N}) for gridsize {cfg.gridsize} and "
+                f"N {cfg.N}, got {tuple(diffraction.shape)}"
+            )
+        if coords_relative.shape != (diffraction.shape[0], cfg.channels, 2):
+            raise ModelConfigError(
+                f"coords_relative must be (B, C, 2) = {(diffraction.shape[0], cfg.channels, 2)}, "
+                f"got {tuple(coords_relative.shape)}"
+            )
+
+    def _object_from_logits(self, amplitude_logits: Tensor, phase_logits: Tensor) -> Tensor:
+        cfg = self.config
+        if cfg.amplitude_activation is AmplitudeActivation.SOFTPLUS:
+            amplitude = F.softplus(amplitude_logits) + cfg.amplitude_floor
+        else:
+            amplitude = cfg.amplitude_max * torch.sigmoid(amplitude_logits) + cfg.amplitude_floor
+        phase = math.pi * torch.tanh(phase_logits)
+        return torch.polar(amplitude, phase)  # (B, C, N, N) complex64
+
+    def _overlap(self, patches: Tensor, coords_relative: Tensor) -> Tensor:
+        """Average the C patches of each group in one shared object region, then re-extract them."""
+        if patches.shape[1] == 1 or not self.config.overlap_constraint:
+            return patches
+        n = self.config.N
+        reach = math.ceil(float(coords_relative.detach().abs().max()))
+        side = n + 2 * reach + 4  # room for every patch plus the bilinear tap
+        centres = coords_relative + side // 2  # (B, C, 2): group centre at the canvas centre
+        method = self.config.patch_interpolation
+        canvas, weight = physics.reassemble_patches(patches, centres, (side, side), interpolation=method)
+        covered = weight > 1e-6
+        region = torch.where(covered, canvas / torch.where(covered, weight, 1.0), 0.0)  # (B, side, side)
+        return physics.extract_patches(region, centres, n, interpolation=method)
+
+    def object_patches(self, diffraction: Tensor, coords_relative: Tensor) -> tuple[Tensor, Tensor]:
+        """(raw, constrained) object patches, each (B, C, N, N) complex64."""
+        self._check_inputs(diffraction, coords_relative)
+        x = diffraction.float() / (self.intensity_scale * self.input_rms)
+        amplitude_logits, phase_logits = self.net(x)
+        device = diffraction.device.type
+        with torch.autocast(device_type=device, enabled=False):  # complex math and FFTs in float32
+            raw = self._object_from_logits(amplitude_logits.float(), phase_logits.float())
+            return raw, self._overlap(raw, coords_relative.float())
+
+    def forward(self, diffraction: Tensor, coords_relative: Tensor) -> ModelOutput:
+        """diffraction (B, C, N, N) sqrt(counts), coords_relative (B, C, 2) -> ModelOutput."""
+        raw, constrained = self.object_patches(diffraction, coords_relative)
+        with torch.autocast(device_type=diffraction.device.type, enabled=False):
+            pred = physics.diffraction_amplitude(constrained, self.probe.to(torch.complex64))  # (B, C, N, N)
+        return ModelOutput(object_patches=constrained, raw_object_patches=raw, pred_amplitude=pred)
+
+    def loss(self, output: ModelOutput, diffraction: Tensor) -> Tensor:
+        """Scalar: mean per pixel of the Poisson NLL on counts (or of the unit-scale amplitude MAE)."""
+        measured = diffraction.float()
+        if self.config.loss is LossKind.POISSON:
+            values = physics.poisson_nll(
+                output.pred_amplitude, measured, self.intensity_scale, eps=self.config.poisson_eps
+            )
+        else:
+            values = physics.amplitude_mae(output.pred_amplitude, measured, self.intensity_scale)
+        return values.mean()
+
+    @torch.no_grad()
+    def predict_object_patches(self, diffraction: Tensor, coords_relative: Tensor) -> Tensor:
+        """Inference: object patches (B, C, N, N) complex64 after the overlap constraint, no grad."""
+        return self.object_patches(diffraction, coords_relative)[1]

@@ -1,0 +1,206 @@
+"""Metrics on known cases: identity, shifts, phase offsets and ramps, noise, PSNR's range, the baseline."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy.ndimage import fourier_shift, gaussian_filter
+
+from ptycho_torch.metrics import FRC_THRESHOLD, MetricsError, constant_baseline, evaluate, frc, psnr
+
+SIZE = 96
+
+
+def _smooth(rng: np.random.Generator, sigma: float, size: int = SIZE) -> np.ndarray:
+    field = gaussian_filter(rng.standard_normal((size, size)), sigma, mode="wrap")
+    return field / field.std()
+
+
+def _truth(seed: int = 0, size: int = SIZE) -> np.ndarray:
+    """A smooth complex object with features of a few pixels: amplitude 0.55..0.95, phase within +-0.8."""
+    rng = np.random.default_rng(seed)
+    amplitude = 0.75 + 0.2 * np.tanh(_smooth(rng, 2.0, size))
+    phase = 0.8 * np.tanh(_smooth(rng, 2.0, size))
+    return amplitude * np.exp(1j * phase)
+
+
+def _noisy(truth: np.ndarray, sigma: float, seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return truth + sigma * (rng.standard_normal(truth.shape) + 1j * rng.standard_normal(truth.shape))
+
+
+def _shifted(image: np.ndarray, shift: tuple[float, float]) -> np.ndarray:
+    return np.fft.ifft2(fourier_shift(np.fft.fft2(image), shift))
+
+
+def test_identical_images_give_ssim_one_and_infinite_psnr() -> None:
+    truth = _truth()
+    result = evaluate(truth, truth)
+    for quantity in ("amplitude", "phase"):
+        metrics = result[quantity]
+        assert set(metrics) == {"mae", "psnr", "ssim", "frc_resolution"}
+        assert metrics["psnr"] == math.inf
+        assert metrics["mae"] == 0.0
+        assert metrics["ssim"] == pytest.approx(1.0, abs=1e-12)
+        assert metrics["frc_resolution"] == 0.5  # never crosses: reported at Nyquist, and flagged
+    assert result["frc"]["amplitude_at_nyquist"] and result["frc"]["phase_at_nyquist"]
+    assert result["registration"] == {"shift": [0.0, 0.0]}
+    assert result["amplitude_scale"] == 1.0
+    assert any("Nyquist" in note for note in result["notes"])
+    text = json.dumps(result)  # JSON-safe; inf is written as Infinity
+    assert "Infinity" in text
+
+
+def test_known_subpixel_shift_is_recovered() -> None:
+    truth = _truth(seed=2)
+    recon = _shifted(truth, (2.3, -1.7))
+    result = evaluate(recon, truth)
+    dy, dx = result["registration"]["shift"]
+    assert abs(dy + 2.3) < 0.1 and abs(dx - 1.7) < 0.1  # the shift applied to recon undoes the offset
+    assert result["amplitude"]["ssim"] > 0.99 and result["phase"]["ssim"] > 0.99
+    unregistered = evaluate(recon, truth, register=False)
+    assert unregistered["amplitude"]["ssim"] < result["amplitude"]["ssim"] - 0.2
+
+
+def test_global_phase_offset_leaves_phase_metrics_unchanged() -> None:
+    truth = _truth(seed=3)
+    recon = _noisy(truth, 0.03)
+    plain = evaluate(recon, truth)
+    rotated = evaluate(recon * np.exp(1.3j), truth)
+    for key in ("mae", "psnr", "ssim", "frc_resolution"):
+        assert rotated["phase"][key] == pytest.approx(plain["phase"][key], rel=1e-9)
+        assert rotated["amplitude"][key] == pytest.approx(plain["amplitude"][key], rel=1e-9)
+    assert any("global phase offset removed: -1.3" in note for note in rotated["notes"])
+
+
+def test_phase_ramp_is_removed_only_when_asked() -> None:
+    truth = _truth(seed=4)
+    rows, cols = np.indices(truth.shape)
+    recon = _noisy(truth, 0.02) * np.exp(1j * (0.05 * cols - 0.03 * rows + 0.4))
+    with_ramp_removed = evaluate(recon, truth)
+    kept = evaluate(recon, truth, remove_ramp=False)
+    assert with_ramp_removed["phase"]["ssim"] > 0.9
+    assert kept["phase"]["ssim"] < with_ramp_removed["phase"]["ssim"] - 0.3
+    assert kept["phase"]["mae"] > 5 * with_ramp_removed["phase"]["mae"]
+
+
+def test_psnr_uses_the_truths_range_not_a_fixed_peak() -> None:
+    rng = np.random.default_rng(5)
+    truth = gaussian_filter(rng.random((64, 64)), 2.0)
+    truth = (truth - truth.min()) / (truth.max() - truth.min())  # exactly [0, 1]
+    recon = truth + 0.01 * rng.standard_normal(truth.shape)
+    result = evaluate(recon, truth, register=False, fit_scale=False, remove_ramp=False)
+    mse = np.mean((np.abs(recon) - truth) ** 2)
+    assert result["amplitude"]["psnr"] == pytest.approx(10 * np.log10(1.0 / mse), rel=1e-9)
+    assert 35 < result["amplitude"]["psnr"] < 45  # a 255 peak would claim about 88 dB
+    half = evaluate(0.5 * recon, 0.5 * truth, register=False, fit_scale=False, remove_ramp=False)
+    assert half["amplitude"]["psnr"] == pytest.approx(result["amplitude"]["psnr"], rel=1e-9)
+    assert psnr([1.0, 2.0], [1.0, 2.5], data_range=2.0) == pytest.approx(10 * np.log10(4 / 0.125))
+
+
+def test_pure_noise_has_frc_below_threshold_at_mid_and_high_frequencies() -> None:
+    rng = np.random.default_rng(6)
+    truth = _truth(seed=6, size=256)  # rings of a few hundred pixels: chance correlation ~ 0.06
+    noise = rng.standard_normal(truth.shape) + 1j * rng.standard_normal(truth.shape)
+    result = evaluate(noise, truth)
+    frequencies = np.array(result["frc"]["frequencies"])
+    for quantity in ("amplitude", "phase"):
+        curve = np.array(result["frc"][quantity])
+        band = curve[frequencies >= 0.15]
+        assert np.mean(band < FRC_THRESHOLD) > 0.9 and abs(band.mean()) < 0.05
+        assert not result["frc"][f"{quantity}_at_nyquist"]
+        assert result[quantity]["frc_resolution"] < 0.1
+
+
+def test_frc_of_an_image_with_itself_is_one_and_of_independent_noise_near_zero() -> None:
+    rng = np.random.default_rng(7)
+    a, b = rng.standard_normal((128, 128)), rng.standard_normal((128, 128))
+    same = frc(a, a)
+    np.testing.assert_allclose(same.curve[1:], 1.0, atol=1e-12)
+    assert not same.crossed and same.resolution == 0.5 and same.period_px == 2.0
+    independent = frc(a, b)
+    assert independent.crossed and independent.resolution < 0.05
+    assert independent.frequencies[-1] == pytest.approx(0.5) and independent.frequencies[1] == pytest.approx(
+        1 / 128
+    )
+
+
+def test_frc_resolution_tracks_the_band_limit() -> None:
+    """Truth with content everywhere; recon = truth low-passed at 0.2 cycles/px plus white noise."""
+    rng = np.random.default_rng(8)
+    truth = rng.standard_normal((128, 128))
+    spectrum = np.fft.fft2(truth)
+    radius = np.hypot(np.fft.fftfreq(128)[:, None], np.fft.fftfreq(128)[None, :])
+    low = np.fft.ifft2(spectrum * (radius < 0.2)).real
+    recon = low + 0.2 * rng.standard_normal(truth.shape)
+    result = frc(recon, truth)
+    assert result.crossed and 0.17 < result.resolution < 0.23
+
+
+def test_constant_object_scores_well_below_a_good_reconstruction() -> None:
+    truth = _truth(seed=9)
+    good = evaluate(_noisy(truth, 0.02), truth)
+    baseline = constant_baseline(truth)
+    assert good["amplitude"]["ssim"] > 0.9
+    assert baseline["amplitude"]["ssim"] < good["amplitude"]["ssim"] - 0.5
+    assert baseline["amplitude"]["psnr"] < good["amplitude"]["psnr"] - 10
+    assert baseline["registration"]["shift"] == [0.0, 0.0]
+    assert set(baseline) == set(good)
+
+
+def test_only_the_covered_region_counts() -> None:
+    truth = _truth(seed=10)
+    recon = _noisy(truth, 0.02)
+    recon_nan = recon.copy()
+    recon_nan[:20, :] = np.nan  # not scanned
+    recon_garbage = recon.copy()
+    recon_garbage[:20, :] = 50.0
+    mask = np.ones(truth.shape, dtype=bool)
+    mask[:20, :] = False
+    by_nan = evaluate(recon_nan, truth, register=False)
+    by_mask = evaluate(recon_garbage, truth, mask=mask, register=False)
+    assert by_nan["amplitude"] == by_mask["amplitude"] and by_nan["phase"] == by_mask["phase"]
+    everything = evaluate(recon_garbage, truth, register=False)
+    assert everything["amplitude"]["mae"] > 10 * by_mask["amplitude"]["mae"]
+
+
+def test_amplitude_scale_is_fitted_and_reported() -> None:
+    truth = _truth(seed=11)
+    recon = 2.5 * truth
+    fitted = evaluate(recon, truth)
+    assert fitted["amplitude_scale"] == pytest.approx(0.4, rel=1e-9)
+    assert fitted["amplitude"]["psnr"] > 100
+    assert any("amplitude scaled by 0.4" in note for note in fitted["notes"])
+    unfitted = evaluate(recon, truth, fit_scale=False)
+    assert unfitted["amplitude_scale"] == 1.0
+    assert unfitted["amplitude"]["mae"] == pytest.approx(1.5 * np.abs(truth).mean(), rel=1e-6)
+    assert unfitted["phase"]["mae"] < 1e-12  # phase is untouched by an amplitude scale
+
+
+def test_bad_inputs_raise_clear_errors() -> None:
+    truth = _truth(seed=12)
+    with pytest.raises(MetricsError, match="same shape"):
+        evaluate(truth[:, :50], truth)
+    with pytest.raises(MetricsError, match="2-D"):
+        evaluate(truth[None], truth[None])
+    with pytest.raises(MetricsError, match="no covered pixels"):
+        evaluate(np.full(truth.shape, np.nan), truth)
+    with pytest.raises(MetricsError, match="mask shape"):
+        evaluate(truth, truth, mask=np.ones((3, 3), dtype=bool))
+    small = np.zeros(truth.shape, dtype=bool)
+    small[10:14, 10:30] = True
+    with pytest.raises(MetricsError, match="at least 7x7"):
+        evaluate(truth, truth, mask=small)
+    broken = truth.copy()
+    broken[5, 5] = np.nan
+    with pytest.raises(MetricsError, match="truth has NaN"):
+        evaluate(truth, broken)
+    with pytest.raises(MetricsError, match="numeric"):
+        evaluate([["a", "b"]], truth)
+    with pytest.raises(MetricsError, match="mask shape"):
+        constant_baseline(truth, np.ones((3, 3), dtype=bool))
+    with pytest.raises(MetricsError, match="upsample_factor"):
+        evaluate(truth, truth, upsample_factor=0)
