@@ -125,7 +125,16 @@ def collect_verdict(selector: Selector, run: PytestRun) -> Verdict:
 
 
 def red_verdict(selector: Selector, run: PytestRun) -> Verdict:
-    """Proven when at least one selected test fails or errors (collection errors count) without the change."""
+    """Proven when at least one selected test fails or errors (collection errors count) without the change.
+
+    A selected module that cannot even be imported at base (the test imports a name the change adds) makes
+    pytest exit 4 for a node-id selector; that is an error of the selected test, so it proves RED.
+    """
+    errors = run.collection_errors()
+    if errors and not run.timed_out and run.returncode in (1, 2, 4):
+        return Verdict(Gate.RED, selector.raw, True,
+                       f"RED proven: the selected module fails to collect without the change; "
+                       f"{_first_and_more(errors)}", errors, _counts(run))
     stopped = _did_not_run(selector, run, Gate.RED, "RED not proven: ")
     if stopped is not None:
         return stopped

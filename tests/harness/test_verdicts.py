@@ -256,3 +256,17 @@ def test_load_known_failures_edge_cases(tmp_path: Path) -> None:
     bad.write_bytes(b"tests/test_\xe9.py::t\n")
     with pytest.raises(SelectorError, match="UTF-8"):
         load_known_failures(bad)
+
+
+def test_red_is_proven_by_an_import_error_of_the_selected_node_id(tmp_path: Path) -> None:
+    """At base the test imports a name the change adds: pytest exits 4 for the node id, RED is proven."""
+    (tmp_path / "pkg.py").write_text("def add(a, b):\n    return a + b\n")
+    (tmp_path / "test_mul.py").write_text("from pkg import mul\n\ndef test_mul():\n    assert mul(2, 3) == 6\n")
+    selector = parse_selector("test_mul.py::test_mul")
+    run = run_pytest(selector.args, cwd=tmp_path, out_dir=tmp_path / "out", name="red",
+                     env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
+    assert run.returncode == 4
+    verdict = red_verdict(selector, run)
+    assert verdict.ok, verdict.reason
+    assert verdict.tests[0].exc_type == "ImportError"
+    assert "fails to collect without the change" in verdict.reason

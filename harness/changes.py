@@ -1,0 +1,56 @@
+"""Which changed files form the change, which are tests, and which are left out of the commit (and why)."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from harness.gitops import Change, matches_any
+
+
+@dataclass(frozen=True)
+class ChangeSet:
+    """The change under proof, partitioned. Paths are repo-relative posix strings."""
+
+    changes: tuple[Change, ...]
+    tests: tuple[Change, ...]
+    commit_paths: tuple[str, ...]
+    left_out: tuple[tuple[str, str], ...]
+    harness_owned: tuple[str, ...]
+
+    @property
+    def has_test_changes(self) -> bool:
+        return bool(self.tests)
+
+
+def _under(path: str, root: str) -> bool:
+    root = root.rstrip("/")
+    return path == root or path.startswith(root + "/")
+
+
+def classify_changes(
+    changes: Iterable[Change],
+    *,
+    test_globs: Sequence[str],
+    ignore_globs: Sequence[str],
+    cap_bytes: int,
+    ledger_path: str,
+    evidence_root: str,
+) -> ChangeSet:
+    """Partition changes. The ledger and the evidence root belong to the harness: never part of the change."""
+    kept: list[Change] = []
+    owned: list[str] = []
+    left_out: list[tuple[str, str]] = []
+    commit: list[str] = []
+    for change in sorted(changes, key=lambda c: c.path):
+        if change.path == ledger_path or _under(change.path, evidence_root):
+            owned.append(change.path)
+            continue
+        kept.append(change)
+        if ignore_globs and matches_any(change.path, ignore_globs):
+            left_out.append((change.path, "matches an ignore rule in harness.yaml"))
+        elif change.kind != "deleted" and change.size_bytes > cap_bytes:
+            left_out.append((change.path, f"{change.size_bytes} bytes, over the {cap_bytes}-byte cap"))
+        else:
+            commit.append(change.path)
+    tests = tuple(c for c in kept if matches_any(c.path, test_globs))
+    return ChangeSet(tuple(kept), tests, tuple(commit), tuple(left_out), tuple(owned))

@@ -1,0 +1,38 @@
+"""Pieces shared by the commands that record attempts (run, verify)."""
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from harness.iteration import IterationResult
+from harness.locking import RepoLock
+from harness.recovery import recover
+from harness.workspace import Workspace
+
+
+@contextmanager
+def repo_lock(ws: Workspace, command: str) -> Iterator[RepoLock]:
+    with RepoLock(ws.git_dir, command=command) as lock:
+        if lock.took_over_from:
+            held = lock.took_over_from
+            print(f"harness: took over a stale lock from pid {held.get('pid')} on {held.get('host')} "
+                  f"(started {held.get('started')}); that process is gone", file=sys.stderr)
+        recovery = recover(ws)
+        if recovery:
+            print(f"harness: {recovery.describe()}", file=sys.stderr)
+        yield lock
+
+
+def print_result(result: IterationResult) -> None:
+    print()
+    print(f"[{result.item_id}] attempt #{result.attempt}: {result.outcome}")
+    print(f"  reason:   {result.reason}")
+    print(f"  evidence: {result.evidence_dir}")
+    print(f"  summary:  {result.evidence_dir / 'analysis' / 'summary.md'}")
+    if result.commit:
+        print(f"  commit:   {result.commit[:10]}")
+    if result.saved_ref:
+        print(f"  the change was not committed; it is saved on {result.saved_ref}")
+    for path, why in result.changeset.left_out:
+        print(f"  left out of the commit: {path} ({why})")

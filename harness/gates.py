@@ -1,0 +1,43 @@
+"""Gates around the proof: every selector collects, regression selectors pass, the full suite holds."""
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.proof import SelectorOutcome, StageResult, run_selectors
+from harness.pytest_runner import Selector, run_pytest
+from harness.verdicts import collect_verdict, full_suite_verdict, load_known_failures, regression_verdict
+
+
+def collect_gate(selectors: Sequence[Selector], *, cwd: Path, out_dir: Path, pytest_kwargs: dict) -> StageResult:
+    """Every RED and Regression selector must collect at least one test ("selector matches no tests")."""
+    if not selectors:
+        return StageResult("collect", True, "collect: no selectors named")
+    return run_selectors("collect", selectors, cwd=cwd, out_dir=out_dir, verdict=collect_verdict,
+                         pytest_kwargs=pytest_kwargs, collect_only=True)
+
+
+def regression_gate(selectors: Sequence[Selector], *, cwd: Path, out_dir: Path,
+                    pytest_kwargs: dict) -> StageResult:
+    if not selectors:
+        return StageResult("regression", True, "regression: no Regression selectors named")
+    return run_selectors("regression", selectors, cwd=cwd, out_dir=out_dir, verdict=regression_verdict,
+                         pytest_kwargs=pytest_kwargs)
+
+
+def full_suite_gate(*, cwd: Path, out_dir: Path, args: Sequence[str], known_failures: str,
+                    pytest_kwargs: dict) -> StageResult:
+    """The whole suite; failing node ids must be a subset of the known failures (a repo-relative file)."""
+    known = load_known_failures(cwd / known_failures)
+    run = run_pytest(tuple(args), cwd=cwd, out_dir=out_dir, name="full_suite", **pytest_kwargs)
+    verdict = full_suite_verdict(run, known)
+    selector = Selector(shlex.join(args) if args else "(whole suite)", tuple(args))
+    outcome = SelectorOutcome(selector, run, bool(verdict.ok), str(verdict.reason), verdict)
+    extra = (
+        ("new_failures", tuple(verdict.new_failures)),
+        ("tolerated", tuple(verdict.tolerated)),
+        ("now_passing", tuple(verdict.now_passing)),
+        ("known_failures_file", known_failures),
+    )
+    return StageResult("full_suite", bool(verdict.ok), str(verdict.reason), (outcome,), run.duration_s, extra)

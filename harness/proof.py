@@ -1,0 +1,98 @@
+"""RED and GREEN proof: RED runs at the base commit plus only the change's test files; GREEN with the change.
+
+The harness, never the agent, runs these. A RED selector is proven only when a test it selects fails or
+errors without the change; GREEN needs every selected test to pass with it.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.pytest_runner import PytestRun, Selector, run_pytest
+from harness.verdicts import green_verdict, red_verdict
+
+RunFn = Callable[..., PytestRun]
+
+
+@dataclass(frozen=True)
+class SelectorOutcome:
+    """One selector's run in one stage and the verdict on it."""
+
+    selector: Selector
+    run: PytestRun
+    ok: bool
+    reason: str
+    verdict: object
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """A stage of the iteration: collect, red, green, regression, full_suite (or lint, agent)."""
+
+    name: str
+    ok: bool
+    reason: str
+    outcomes: tuple[SelectorOutcome, ...] = ()
+    duration_s: float = 0.0
+    extra: tuple[tuple[str, object], ...] = ()
+
+    @property
+    def counts(self) -> dict[str, int]:
+        total: dict[str, int] = {}
+        if self.name == "collect":
+            return {"collected": sum(len(o.run.collected) for o in self.outcomes)} if self.outcomes else {}
+        for outcome in self.outcomes:
+            for key, value in outcome.run.counts().items():
+                total[key] = total.get(key, 0) + value
+        return total
+
+
+def run_selectors(
+    stage: str,
+    selectors: Sequence[Selector],
+    *,
+    cwd: Path,
+    out_dir: Path,
+    verdict: Callable[[Selector, PytestRun], object],
+    pytest_kwargs: dict,
+    collect_only: bool = False,
+) -> StageResult:
+    """Run each selector in its own pytest process (so results map to selectors exactly) and judge it."""
+    outcomes: list[SelectorOutcome] = []
+    for index, selector in enumerate(selectors, start=1):
+        name = stage if len(selectors) == 1 else f"{stage}-{index}"
+        run = run_pytest(selector.args, cwd=cwd, out_dir=out_dir, name=name,
+                         collect_only=collect_only, **pytest_kwargs)
+        judged = verdict(selector, run)
+        outcomes.append(SelectorOutcome(selector, run, bool(judged.ok), str(judged.reason), judged))
+    failed = [o for o in outcomes if not o.ok]
+    ok = bool(outcomes) and not failed
+    if not outcomes:
+        reason = f"{stage}: no selectors to run"
+    elif failed:
+        reason = failed[0].reason
+    else:
+        reason = "; ".join(o.reason for o in outcomes)
+    return StageResult(stage, ok, reason, tuple(outcomes), sum(o.run.duration_s for o in outcomes))
+
+
+def prove_red(selectors: Sequence[Selector], *, worktree: Path, out_dir: Path,
+              pytest_kwargs: dict, has_test_changes: bool) -> StageResult:
+    """RED at base + test files (already placed in `worktree`); every selector must fail there."""
+    if not has_test_changes:
+        return StageResult("red", False, "RED not proven: the change has no test-file changes, so no new "
+                           "or changed test can fail without it")
+    if not selectors:
+        return StageResult("red", False, "RED not proven: the item names no RED selector")
+    return run_selectors("red", selectors, cwd=worktree, out_dir=out_dir, verdict=red_verdict,
+                         pytest_kwargs=pytest_kwargs)
+
+
+def prove_green(selectors: Sequence[Selector], *, cwd: Path, out_dir: Path,
+                pytest_kwargs: dict) -> StageResult:
+    """GREEN with the change: every test the RED selectors select must pass (skips are not passes)."""
+    if not selectors:
+        return StageResult("green", False, "GREEN not proven: the item names no RED selector")
+    return run_selectors("green", selectors, cwd=cwd, out_dir=out_dir, verdict=green_verdict,
+                         pytest_kwargs=pytest_kwargs)

@@ -1,0 +1,182 @@
+"""Facts of an attempt for machines (attempt.json) and people (analysis/summary.md), and commit trailers."""
+from __future__ import annotations
+
+import platform
+import subprocess
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import git
+
+from harness.evidence import iso, render_template
+from harness.proof import StageResult
+
+if TYPE_CHECKING:
+    from harness.changes import ChangeSet
+    from harness.iteration import IterationRequest
+
+STAGE_ORDER = ("collect", "red", "green", "regression", "full_suite")
+
+
+def _rel(path: Path | str | None, staging: Path) -> str | None:
+    if path is None:
+        return None
+    path = Path(path)
+    try:
+        return path.relative_to(staging).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _failing(run) -> list[dict]:
+    return [
+        {"nodeid": r.nodeid, "outcome": r.outcome, "phase": r.phase, "failure_kind": r.failure_kind,
+         "exc_type": r.exc_type, "message": r.message}
+        for r in run.failing()
+    ]
+
+
+def _stage_dict(stage: StageResult, staging: Path) -> dict:
+    selectors = []
+    for outcome in stage.outcomes:
+        run = outcome.run
+        selectors.append({
+            "selector": outcome.selector.raw,
+            "ok": outcome.ok,
+            "reason": outcome.reason,
+            "command": list(run.command),
+            "returncode": run.returncode,
+            "timed_out": run.timed_out,
+            "duration_s": round(run.duration_s, 3),
+            "counts": run.counts(),
+            "collected": len(run.collected),
+            "failing": _failing(run),
+            "log": _rel(run.log_path, staging),
+            "junit": _rel(run.junit_path, staging),
+        })
+    extra = {key: (list(value) if isinstance(value, tuple) else value) for key, value in stage.extra}
+    skipped = bool(extra.pop("skipped", False))
+    return {"name": stage.name, "ok": stage.ok, "skipped": skipped, "reason": stage.reason,
+            "duration_s": round(stage.duration_s, 3), "counts": stage.counts, "selectors": selectors, **extra}
+
+
+def _line_counts(repo: git.Repo, base: str, head: str | None, changeset: ChangeSet) -> tuple[int, int]:
+    """Lines added and removed by the change (untracked new files count all their lines)."""
+    untracked = {c.path for c in changeset.changes if head is None and c.kind == "added"}
+    tracked = [c.path for c in changeset.changes if c.path not in untracked]
+    added = removed = 0
+    if tracked:
+        args = ["git", "diff", "--numstat", base, *([head] if head else []), "--", *tracked]
+        proc = subprocess.run(args, cwd=repo.working_tree_dir, capture_output=True, text=True)
+        for line in proc.stdout.splitlines():
+            a, r, _ = line.split("\t", 2)
+            if a != "-":  # binary files show "-"
+                added += int(a)
+                removed += int(r)
+    for rel in untracked:
+        try:
+            added += Path(repo.working_tree_dir, rel).read_bytes().count(b"\n")
+        except OSError:
+            pass
+    return added, removed
+
+
+CHECK_TEXT = {
+    "collect": "every RED and Regression selector collects at least one test",
+    "red": "RED: the RED selectors fail at the base commit with only the change's test files",
+    "green": "GREEN: every test the RED selectors select passes with the change",
+    "regression": "the Regression selectors pass with the change",
+    "full_suite": "the full suite fails only where known failures are recorded",
+}
+
+
+def _checks(stages: list[StageResult]) -> list[dict]:
+    checks = []
+    for stage in stages:
+        text = CHECK_TEXT.get(stage.name, stage.name)
+        if dict(stage.extra).get("skipped"):
+            text = f"{stage.name}: {stage.reason.split(': ', 1)[-1]}"
+        checks.append({"text": text, "held": stage.ok})
+    ran = {s.name for s in stages}
+    checks += [{"text": f"{CHECK_TEXT[n]} (not run)", "held": False} for n in STAGE_ORDER if n not in ran]
+    return checks
+
+
+def attempt_record(*, request: IterationRequest, attempt: int, started: datetime, finished: datetime,
+                   stages: list[StageResult], changeset: ChangeSet, succeeded: bool,
+                   failed: StageResult | None, saved_ref: str | None, evidence_rel: str, staging: Path,
+                   repo: git.Repo, harness_version: str) -> dict:
+    """Everything the summary says, as JSON-safe data; the summary is rendered from this record."""
+    item = request.item
+    test_paths = {c.path for c in changeset.tests}
+    added, removed = _line_counts(repo, request.base, request.head, changeset)
+    ran = {s.name for s in stages}
+    not_run = [name for name in STAGE_ORDER if name not in ran]
+    if succeeded:
+        reason = "all stages passed"
+    elif failed is not None:
+        reason = failed.reason
+    else:
+        reason = "no stage ran"
+    return {
+        "schema": 1,
+        "harness_version": harness_version,
+        "item": {"id": item.id, "title": item.title, "initiative": item.initiative, "slug": item.slug,
+                 "mode": item.mode, "spec": item.spec, "exit_criteria": list(item.exit_criteria),
+                 "red": list(item.red), "regression": list(item.regression)},
+        "attempt": attempt,
+        "outcome": "GREEN" if succeeded else "FAILED",
+        "failed_stage": failed.name if failed else None,
+        "reason": reason,
+        "started": iso(started),
+        "finished": iso(finished),
+        "duration_s": round((finished - started).total_seconds(), 3),
+        "base_commit": request.base,
+        "head": request.head or "working tree",
+        "evidence_dir": evidence_rel,
+        "saved_ref": saved_ref,
+        "stages": [_stage_dict(s, staging) for s in stages],
+        "not_run": not_run,
+        "checks": _checks(stages),
+        "changes": {
+            "files": [{"path": c.path, "kind": c.kind, "bytes": c.size_bytes, "test": c.path in test_paths}
+                      for c in changeset.changes],
+            "left_out": [{"path": p, "reason": why} for p, why in changeset.left_out],
+            "harness_owned_edits": list(changeset.harness_owned),
+            "tests_changed": len(test_paths),
+            "lines_added": added,
+            "lines_removed": removed,
+        },
+        "machine": {"python": platform.python_version(), "platform": platform.platform()},
+        "agent": request.agent,
+    }
+
+
+def render_summary(record: dict) -> str:
+    return render_template("summary.md.j2", r=record)
+
+
+def _stage(stages: list[StageResult] | tuple[StageResult, ...], name: str) -> StageResult | None:
+    return next((s for s in stages if s.name == name), None)
+
+
+def trailer_red(stages) -> str:
+    red = _stage(stages, "red")
+    if red is None:
+        return "not run"
+    if dict(red.extra).get("skipped"):
+        return red.reason
+    failing = sum(len(o.run.failing()) for o in red.outcomes)
+    if red.ok:
+        return f"proven: {len(red.outcomes)} selector(s), {failing} test(s) failing at base"
+    return f"not proven: {red.reason}"
+
+
+def trailer_green(stages) -> str:
+    green = _stage(stages, "green")
+    if green is None:
+        return "not run"
+    counts = green.counts
+    summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "nothing ran"
+    return f"{'passed' if green.ok else 'failed'}: {summary}"

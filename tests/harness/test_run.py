@@ -1,0 +1,208 @@
+"""`harness run --no-agent`: the whole verified iteration on real git repos with real pytest suites."""
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harness.ledger import load_ledger
+from harness.main import main
+from tests.conftest import git
+from tests.harness.project import MUL_IMPL, MUL_TEST, apply_change, head_subject, make_project, status_porcelain
+
+
+def run_item(repo: Path, item: str | None = None, *extra: str) -> int:
+    return main(["run", "-C", str(repo), "--no-agent", *([item] if item else []), *extra])
+
+
+def evidence_of(repo: Path) -> Path:
+    rel = git(repo, "log", "-1", "--format=%(trailers:key=Harness-Evidence,valueonly)").strip()
+    return repo / rel
+
+
+def test_green_iteration_commits_change_evidence_and_ledger(make_repo, capsys) -> None:
+    repo = make_project(make_repo)
+    base = git(repo, "rev-parse", "HEAD").strip()
+    apply_change(repo, {"tests/test_mul.py": MUL_TEST, "pkg/calc.py": MUL_IMPL})
+
+    assert run_item(repo, "CALC-001") == 0
+
+    assert head_subject(repo) == "[CALC-001] calc gains mul: GREEN"
+    assert status_porcelain(repo) == ""  # the change, evidence and ledger are all committed
+    committed = set(git(repo, "show", "--name-only", "--format=", "HEAD").split())
+    assert {"pkg/calc.py", "tests/test_mul.py", "docs/fix_plan.md"} <= committed
+    trailers = git(repo, "log", "-1", "--format=%(trailers)")
+    assert "Harness-Item: CALC-001" in trailers and "Harness-Initiative: CALC-INIT" in trailers
+    assert "Harness-Red: proven" in trailers and "Harness-Green: passed: 1 passed" in trailers
+
+    evidence = evidence_of(repo)
+    assert evidence.relative_to(repo).parts[:3] == ("plans", "active", "CALC-INIT")
+    assert evidence.name == "calc_gains_mul"
+    for sub in ("collect", "red", "green", "gates"):
+        assert any((evidence / sub).iterdir()), sub
+    check = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=evidence, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    record = json.loads((evidence / "attempt.json").read_text())
+    assert record["outcome"] == "GREEN" and record["base_commit"] == base
+    red = next(s for s in record["stages"] if s["name"] == "red")
+    assert red["selectors"][0]["failing"][0]["exc_type"] == "ImportError"
+    summary = (evidence / "analysis" / "summary.md").read_text()
+    assert "GREEN" in summary and "tests/test_mul.py::test_mul" in summary
+
+    item = load_ledger(repo / "docs/fix_plan.md").get("CALC-001")
+    assert item.status == "done"
+    assert item.attempts[-1].outcome == "GREEN" and item.attempts[-1].number == 1
+    assert item.attempts[-1].base_commit == base[:10]
+    assert (repo / item.attempts[-1].evidence).is_file()
+
+
+def test_red_that_only_skips_is_rejected_and_work_saved_on_a_ref(make_repo) -> None:
+    repo = make_project(make_repo)
+    skip_test = "import pytest\n\n\n@pytest.mark.skip('later')\ndef test_mul():\n    assert False\n"
+    apply_change(repo, {"tests/test_mul.py": skip_test, "pkg/calc.py": MUL_IMPL})
+
+    assert run_item(repo, "CALC-001") == 1
+
+    assert head_subject(repo) == "[CALC-001] calc gains mul: FAILED at red"
+    assert status_porcelain(repo) == ""  # the tree is clean again
+    committed = git(repo, "show", "--name-only", "--format=", "HEAD").split()
+    assert "pkg/calc.py" not in committed and "tests/test_mul.py" not in committed
+    saved = git(repo, "show", "refs/harness/failed/CALC-001/1:tests/test_mul.py")
+    assert saved == skip_test  # nothing lost
+    record = json.loads((evidence_of(repo) / "attempt.json").read_text())
+    assert record["failed_stage"] == "red"
+    assert "RED not proven: tests/test_mul.py::test_mul is skipped without the change" in record["reason"]
+    item = load_ledger(repo / "docs/fix_plan.md").get("CALC-001")
+    assert item.status == "in_progress" and item.attempts[-1].outcome == "FAILED at red"
+
+
+def test_test_that_passes_without_the_change_is_rejected(make_repo) -> None:
+    repo = make_project(make_repo)
+    apply_change(repo, {"tests/test_mul.py": "def test_mul():\n    assert 2 * 3 == 6\n", "pkg/calc.py": MUL_IMPL})
+    assert run_item(repo, "CALC-001") == 1
+    record = json.loads((evidence_of(repo) / "attempt.json").read_text())
+    assert record["failed_stage"] == "red"
+    assert "passes without the change" in record["reason"]
+
+
+def test_change_without_test_files_cannot_prove_red(make_repo) -> None:
+    repo = make_project(make_repo, extra={"tests/test_mul.py": MUL_TEST})
+    apply_change(repo, {"pkg/calc.py": MUL_IMPL})
+    assert run_item(repo, "CALC-001") == 1
+    record = json.loads((evidence_of(repo) / "attempt.json").read_text())
+    assert record["failed_stage"] == "red" and "no test-file changes" in record["reason"]
+
+
+def test_selector_that_collects_nothing_fails_at_collect(make_repo) -> None:
+    repo = make_project(make_repo)
+    apply_change(repo, {"tests/test_mul.py": "def helper():\n    return 1\n", "pkg/calc.py": MUL_IMPL})
+    assert run_item(repo, "CALC-001") == 1
+    record = json.loads((evidence_of(repo) / "attempt.json").read_text())
+    assert record["failed_stage"] == "collect"
+    assert [s["name"] for s in record["stages"]] == ["collect"]
+
+
+def test_new_full_suite_failure_is_caught_and_known_failure_tolerated(make_repo) -> None:
+    broken = "def test_broken():\n    assert False\n"
+    repo = make_project(make_repo, extra={"tests/test_old_broken.py": broken,
+                                          "ci/known_failures.txt": "tests/test_old_broken.py::test_broken\n"})
+    apply_change(repo, {"tests/test_mul.py": MUL_TEST, "pkg/calc.py": MUL_IMPL})
+    assert run_item(repo, "CALC-001") == 0  # the known failure is tolerated
+    record = json.loads((evidence_of(repo) / "attempt.json").read_text())
+    full = next(s for s in record["stages"] if s["name"] == "full_suite")
+    assert full["tolerated"] == ["tests/test_old_broken.py::test_broken"]
+
+    # CALC-002: the change makes sub work but breaks add elsewhere: a new full-suite failure
+    apply_change(repo, {
+        "tests/test_sub.py": "from pkg.calc import sub\n\n\ndef test_sub():\n    assert sub(3, 1) == 2\n",
+        "pkg/calc.py": MUL_IMPL.replace("a + b", "a - b") + "\n\ndef sub(a, b):\n    return a - b\n",
+        "tests/test_unrelated.py": "from pkg.calc import add\n\n\ndef test_add_again():\n    assert add(2, 2) == 4\n",
+    })
+    git(repo, "add", "tests/test_unrelated.py")
+    assert run_item(repo, "CALC-002") == 1
+    record = json.loads((evidence_of(repo) / "attempt.json").read_text())
+    assert record["failed_stage"] == "full_suite"
+    full = next(s for s in record["stages"] if s["name"] == "full_suite")
+    assert "tests/test_calc.py::test_add" in full["new_failures"]
+    assert status_porcelain(repo) == ""
+
+
+def test_bad_initiative_is_refused_and_nothing_written(make_repo, capsys) -> None:
+    ledger = "# Fix Plan\n\n## [BAD-1] bad names\n- Initiative: ../escape\n- RED: tests/test_mul.py\n"
+    repo = make_project(make_repo, ledger=ledger)
+    apply_change(repo, {"tests/test_mul.py": MUL_TEST, "pkg/calc.py": MUL_IMPL})
+    before = (repo / "docs/fix_plan.md").read_bytes()
+    head = git(repo, "rev-parse", "HEAD")
+    assert run_item(repo, "BAD-1") == 1
+    assert "Initiative" in capsys.readouterr().err
+    assert (repo / "docs/fix_plan.md").read_bytes() == before
+    assert git(repo, "rev-parse", "HEAD") == head
+    assert not (repo / "plans").exists()
+
+
+def test_item_waiting_on_a_dependency_is_refused(make_repo, capsys) -> None:
+    repo = make_project(make_repo)
+    apply_change(repo, {"tests/test_sub.py": "def test_sub():\n    assert False\n"})
+    assert run_item(repo, "CALC-002") == 1
+    assert "CALC-001" in capsys.readouterr().err
+
+
+def test_next_item_is_selected_when_none_named(make_repo, capsys) -> None:
+    repo = make_project(make_repo)
+    apply_change(repo, {"tests/test_mul.py": MUL_TEST, "pkg/calc.py": MUL_IMPL})
+    assert run_item(repo) == 0
+    assert "selected [CALC-001]" in capsys.readouterr().out
+
+
+def test_keep_open_leaves_the_item_in_progress(make_repo) -> None:
+    repo = make_project(make_repo)
+    apply_change(repo, {"tests/test_mul.py": MUL_TEST, "pkg/calc.py": MUL_IMPL})
+    assert run_item(repo, "CALC-001", "--keep-open") == 0
+    assert load_ledger(repo / "docs/fix_plan.md").get("CALC-001").status == "in_progress"
+
+
+def test_clean_tree_has_nothing_to_prove(make_repo, capsys) -> None:
+    repo = make_project(make_repo)
+    assert run_item(repo, "CALC-001") == 1
+    assert "no change to prove" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_kill_9_during_pytest_leaves_ledger_whole_and_next_start_recovers(make_repo, tmp_path) -> None:
+    """A harness killed mid-iteration: the ledger is untouched, the next start records ABORTED, saves the work."""
+    import os
+    import signal
+    import sys
+    import time
+
+    slow = "import time\nfrom pkg.calc import add\n\n\ndef test_add():\n    time.sleep(30)\n    assert add(1, 2) == 3\n"
+    repo = make_project(make_repo, extra={"tests/test_calc.py": slow})
+    ledger_before = (repo / "docs/fix_plan.md").read_bytes()
+    apply_change(repo, {"tests/test_mul.py": MUL_TEST, "pkg/calc.py": MUL_IMPL})
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "run", "-C", str(repo), "--no-agent", "CALC-001"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    journal = repo / ".git" / "harness" / "journal.json"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait until the regression gate (the slow test) is running
+        if journal.exists() and '"regression"' in journal.read_text():
+            break
+        time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail(f"the harness never reached the regression stage: {proc.communicate()[0]}")
+    time.sleep(0.5)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert (repo / "docs/fix_plan.md").read_bytes() == ledger_before
+
+    # the next start recovers first; then the tree holds no change to prove
+    assert run_item(repo, "CALC-001") == 1
+    item = load_ledger(repo / "docs/fix_plan.md").get("CALC-001")
+    assert item.attempts[-1].outcome == "ABORTED at regression"
+    assert git(repo, "show", "refs/harness/aborted/CALC-001/1:tests/test_mul.py") == MUL_TEST
+    assert git(repo, "show", "refs/harness/aborted/CALC-001/1:pkg/calc.py") == MUL_IMPL
+    assert status_porcelain(repo) == ""
+    assert git(repo, "worktree", "list").count("\n") == 1
+    assert main(["ledger", "-C", str(repo), "verify"]) == 0
