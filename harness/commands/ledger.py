@@ -1,10 +1,10 @@
 """`harness ledger [ITEM|lint|verify] [--json]`: review the ledger and check its evidence."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path, PurePosixPath
 
-from harness.errors import HarnessError
 from harness.evidence import verify_sha256sums
 from harness.gitops import commit_exists, find_commits_with_trailer
 from harness.ledger import Attempt, Item, Ledger, lint_text, load_ledger
@@ -112,10 +112,10 @@ def ledger(*, repo: Path, target: str | None = None, as_json: bool = False) -> i
         findings = lint_text(ws.ledger_path.read_text() if ws.ledger_path.exists() else "",
                              ws.config.ledger, repo_root=ws.root)
         if as_json:
-            print(json.dumps([f.__dict__ if hasattr(f, "__dict__") else f._asdict() for f in findings], indent=2))
-        for f in findings if not as_json else ():
-            print(f"{ws.config.ledger}:{f.line}: {f.code}: {f.message}")
-        if not as_json:
+            print(json.dumps([dataclasses.asdict(f) for f in findings], indent=2))
+        else:
+            for f in findings:
+                print(f.render(ws.config.ledger))
             print(f"{len(findings)} finding(s)" if findings else "ledger lint: no findings")
         return 1 if findings else 0
     ledger_ = load_ledger(ws.ledger_path)
@@ -137,7 +137,7 @@ def ledger(*, repo: Path, target: str | None = None, as_json: bool = False) -> i
     if as_json:
         print(json.dumps(rows, indent=2))
     elif not rows:
-        raise HarnessError(f"{ws.config.ledger} holds no items yet")
+        print(f"{ws.config.ledger} holds no items yet")
     else:
         _print_table(rows)
     return 0
