@@ -43,7 +43,7 @@ from harness.gitops import (
     working_changes,
     write_files_at_rev,
 )
-from harness.ledger import Item, load_ledger, with_attempt, with_status, write_ledger_atomic
+from harness.ledger import Item, Ledger, parse_ledger, record_attempt, write_ledger_atomic
 from harness.locking import Journal
 from harness.proof import StageResult, prove_green, prove_red
 from harness.pytest_runner import Selector, parse_selector
@@ -64,6 +64,7 @@ class IterationRequest:
     keep_open: bool = False
     dry_run: bool = False
     agent: dict | None = None
+    ledger: Ledger | None = field(default=None, repr=False)  # the parse the item came from, reused if current
 
 
 @dataclass(frozen=True)
@@ -231,16 +232,18 @@ def execute(request: IterationRequest, repo: git.Repo, *, progress: Progress = p
     _move_into_place(staging, final_dir)
 
     ledger_path = root / cfg.ledger
-    text = load_ledger(ledger_path).text
+    current = ledger_path.read_text(encoding="utf-8")
+    ledger = request.ledger if request.ledger and request.ledger.text == current else \
+        parse_ledger(current, cfg.ledger)
     outcome = "GREEN" if succeeded else f"FAILED at {failed.name}"
-    text = with_attempt(text, item.id, timestamp=iso(started), number=attempt, outcome=outcome,
-                        base_commit=request.base[:10],
-                        evidence=f"{evidence_rel}/analysis/summary.md")
     if succeeded:
-        text = with_status(text, item.id, "in_progress" if request.keep_open else "done")
-    elif item.status == "pending":
-        text = with_status(text, item.id, "in_progress")
-    write_ledger_atomic(ledger_path, text)
+        status = "in_progress" if request.keep_open else "done"
+    else:
+        status = "in_progress" if item.status == "pending" else None
+    text = record_attempt(ledger, item.id, timestamp=iso(started), number=attempt, outcome=outcome,
+                          base_commit=request.base[:10], evidence=f"{evidence_rel}/analysis/summary.md",
+                          status=status)
+    write_ledger_atomic(ledger_path, text, check=False)  # record_attempt re-read the edited item
     journal.update(stage="commit")
 
     paths = [*(changeset.commit_paths if succeeded and request.head is None else ()), cfg.ledger,

@@ -537,21 +537,28 @@ def _checked(pieces: list[str], item: Item, added: int, path: str, check: Callab
     return "\n".join(pieces)
 
 
-def with_status(text: str, item_id: str, status: str, reason: str | None = None, *,
-                path: str = DEFAULT_LEDGER_PATH) -> str:
-    """Return `text` with only the item's Status line replaced (or inserted as its first field)."""
+def _status_text(item_id: str, status: str, reason: str | None) -> str:
+    """The Status line for `status` (and a blocked reason), validated."""
     if status not in STATUSES:
         raise LedgerError(f"cannot set status {status!r} on [{item_id}] "
                           f"(expected one of {', '.join(STATUSES)})")
     if reason is not None:
-        reason = reason.strip()
         if status != "blocked":
             raise LedgerError(f"a status reason is only kept with `blocked`, not {status!r} "
                               f"(item [{item_id}])")
-        if not reason or "\n" in reason or "\r" in reason:
-            raise LedgerError(f"status reason for [{item_id}] must be one non-empty line, got {reason!r}")
+        if not reason.strip() or "\n" in reason or "\r" in reason or reason != reason.strip():
+            raise LedgerError(f"status reason for [{item_id}] must be one non-empty line without surrounding "
+                              f"spaces, got {reason!r}")
+    return f"- Status: {status}" + (f" ({reason})" if reason else "")
+
+
+def with_status(text: str, item_id: str, status: str, reason: str | None = None, *,
+                path: str = DEFAULT_LEDGER_PATH) -> str:
+    """Return `text` with only the item's Status line replaced (or inserted as its first field)."""
+    if reason is not None:
+        reason = reason.strip()
+    new_line = _status_text(item_id, status, reason)
     item = parse_ledger(text, path).get(item_id)
-    new_line = f"- Status: {status}" + (f" ({reason})" if reason else "")
     pieces = text.split("\n")
     if item.status_line is not None:
         old = pieces[item.status_line - 1]
@@ -613,10 +620,54 @@ def with_attempt(text: str, item_id: str, *, timestamp: str | datetime, number: 
                     and it.attempts[-1].outcome == outcome, "appending an attempt")
 
 
-def write_ledger_atomic(path: Path, text: str) -> Ledger:
-    """Check that `text` parses, then replace `path` atomically (temp file in its folder, fsync, rename)."""
+def record_attempt(ledger: Ledger, item_id: str, *, timestamp: str | datetime, number: int, outcome: str,
+                   base_commit: str, evidence: str, status: str | None = None,
+                   reason: str | None = None) -> str:
+    """Both edits of one attempt, an appended attempt line and optionally a new Status, on one parse.
+
+    A parse of a large ledger costs a noticeable fraction of a second, so this reuses `ledger`'s parse and
+    re-reads only the edited item to check the result, as the single edits do.
+    """
+    line = format_attempt(timestamp=timestamp, number=number, outcome=outcome, base_commit=base_commit,
+                          evidence=evidence)
+    status_text = _status_text(item_id, status, reason) if status is not None else None
+    item = ledger.get(item_id)
+    if number < item.next_attempt_number:
+        raise LedgerError(f"attempt #{number} for [{item_id}] does not follow its last attempt "
+                          f"#{item.next_attempt_number - 1} (expected #{item.next_attempt_number} or higher)")
+    pieces = ledger.text.split("\n")
+    crlf = _crlf(ledger.text)
+    # The attempt goes below the Status line, so appending it first leaves the Status line numbers valid.
+    if item.attempt_append_line is not None:
+        new_lines = [line]
+        _insert(pieces, item.attempt_append_line, new_lines, crlf)
+    else:
+        new_lines = ["", ATTEMPTS_HEADING, line]
+        _insert(pieces, item.content_end_line, new_lines, crlf)
+    added = len(new_lines)
+    if status_text is not None:
+        if item.status_line is not None:
+            old = pieces[item.status_line - 1]
+            pieces[item.status_line - 1] = status_text + ("\r" if old.endswith("\r") else "")
+        else:
+            _insert(pieces, item.fields_line - 1 if item.fields_line else item.line, [status_text], crlf)
+            added += 1
+    count = len(item.attempts) + 1
+    return _checked(pieces, item, added, ledger.path,
+                    lambda it: len(it.attempts) == count and it.attempts[-1].number == number
+                    and it.attempts[-1].outcome == outcome
+                    and (status is None or (it.status == status and it.status_reason == reason)),
+                    "recording an attempt")
+
+
+def write_ledger_atomic(path: Path, text: str, *, check: bool = True) -> Ledger | None:
+    """Replace `path` atomically (temp file in its folder, fsync, rename) with `text`.
+
+    With `check` (the default) the whole text must parse first; callers whose edits were already checked
+    item by item (`record_attempt`) may skip the full re-parse.
+    """
     path = Path(path)
-    ledger = parse_ledger(text, path)
+    ledger = parse_ledger(text, path) if check else None
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
     except FileNotFoundError:

@@ -43,7 +43,7 @@ def verify(*, repo: Path, base: str, head: str = "HEAD", item_id: str | None = N
         item = ledger.get(item_id or _item_from_trailers(ws, ledger, base_sha, head_sha_))
         ensure_plain_names(item)
         request = IterationRequest(root=ws.root, config=ws.config, item=item, base=base_sha, head=head_sha_,
-                                   keep_open=keep_open, dry_run=dry_run)
+                                   keep_open=keep_open, dry_run=dry_run, ledger=ledger)
         result = execute(request, ws.repo)
     print_result(result)
     return 0 if result.succeeded else 1

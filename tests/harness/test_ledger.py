@@ -21,6 +21,7 @@ from harness.ledger import (
     lint_text,
     load_ledger,
     parse_ledger,
+    record_attempt,
     slugify,
     with_attempt,
     with_status,
@@ -647,3 +648,22 @@ def test_parses_5000_items_with_20_attempts_each() -> None:
     assert len(ledger.items) == 5000 and sum(len(i.attempts) for i in ledger.items) == 100_000
     assert ledger.get("ITEM-04999").attempts[-1].number == 20
     assert ledger.get("ITEM-04999").depends_on == ("ITEM-04998",)
+
+
+@pytest.mark.parametrize("status, reason", [(None, None), ("done", None), ("in_progress", None),
+                                            ("blocked", "3 failed attempts: FAILED at red")])
+@pytest.mark.parametrize("text", [
+    EXAMPLE,
+    EXAMPLE.replace("\n", "\r\n"),
+    "# Fix Plan\n\n## [A] no status, no history\n- RED: t.py\n\nprose",
+    "# Fix Plan\n\n## [A] first\n- Status: pending\n\n## [B] second\n- Status: pending\n",
+])
+def test_record_attempt_equals_the_two_single_edits(text: str, status: str | None, reason: str | None) -> None:
+    ledger = parse_ledger(text)
+    item = ledger.items[0]
+    attempt = {"timestamp": "2025-12-01T00:00:00Z", "number": item.next_attempt_number,
+               "outcome": "FAILED at red", "base_commit": "abcdef0", "evidence": "plans/x/summary.md"}
+    expected = with_attempt(text, item.id, **attempt)
+    if status is not None:
+        expected = with_status(expected, item.id, status, reason)
+    assert record_attempt(ledger, item.id, status=status, reason=reason, **attempt) == expected

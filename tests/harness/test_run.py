@@ -206,3 +206,18 @@ def test_kill_9_during_pytest_leaves_ledger_whole_and_next_start_recovers(make_r
     assert status_porcelain(repo) == ""
     assert git(repo, "worktree", "list").count("\n") == 1
     assert main(["ledger", "-C", str(repo), "verify"]) == 0
+
+
+def test_item_is_blocked_after_max_attempts_failures(make_repo, capsys) -> None:
+    repo = make_project(make_repo)
+    (repo / "harness.yaml").write_text((repo / "harness.yaml").read_text() + "max_attempts: 2\n")
+    git(repo, "commit", "-qam", "max_attempts 2")
+    for _ in range(2):
+        apply_change(repo, {"tests/test_mul.py": "def test_mul():\n    assert True\n"})
+        assert run_item(repo) == 1
+    apply_change(repo, {"tests/test_mul.py": MUL_TEST, "pkg/calc.py": MUL_IMPL})
+    assert run_item(repo) == 3  # CALC-001 is now blocked, and CALC-002 waits on it
+    item = load_ledger(repo / "docs/fix_plan.md").get("CALC-001")
+    assert item.status == "blocked" and "2 failed attempts" in (item.status_reason or "")
+    assert "blocked [CALC-001]" in capsys.readouterr().out
+    assert head_subject(repo).startswith("harness: block CALC-001")
