@@ -23,8 +23,72 @@ MESSAGE_LIMIT = 300
 # The last "E   SomeError: text" line of pytest's text is the exception raised during collection.
 _EXC_LINE = re.compile(r"^E\s+((?:[A-Za-z_]\w*\.)*[A-Z]\w*)(?::\s|:$|$)")
 
+ISOLATE_ENV = "HARNESS_ISOLATE_FROM"
+
 _stream: Any = None
 _recording = False
+_hidden: set[str] = set()
+
+
+def _under(path: str, root: str) -> bool:
+    try:
+        return os.path.commonpath([os.path.realpath(path), root]) == root
+    except ValueError:
+        return False
+
+
+class _IsolatingFinder:
+    """Wraps a meta path finder and hides modules it would load from another checkout of the project.
+
+    A run in a temporary worktree (the RED proof at the base commit) must import the worktree's code only.
+    An editable install of the working tree (setuptools' `__editable__` finder, or a .pth path entry)
+    would otherwise supply every module the base commit lacks from the *changed* tree, and a new test
+    could pass at base. Installed packages (sys.prefix, site-packages) stay visible even when a
+    virtual environment lives inside the checkout.
+    """
+
+    def __init__(self, inner: Any, roots: list[str], allowed: list[str]) -> None:
+        self._inner = inner
+        self._roots = roots
+        self._allowed = allowed
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        find = getattr(self._inner, "find_spec", None)
+        spec = find(fullname, path, target) if find is not None else None
+        if spec is None:
+            return None
+        places = [spec.origin] if spec.origin else []
+        places += list(spec.submodule_search_locations or [])
+        for place in places:
+            if (place and any(_under(place, r) for r in self._roots)
+                    and not any(_under(place, a) for a in self._allowed)):
+                _hidden.add(fullname)
+                return None
+        return spec
+
+    def invalidate_caches(self) -> None:
+        invalidate = getattr(self._inner, "invalidate_caches", None)
+        if invalidate is not None:
+            invalidate()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def _isolate() -> None:
+    roots = [os.path.realpath(r) for r in os.environ.get(ISOLATE_ENV, "").split(os.pathsep) if r]
+    if not roots:
+        return
+    import site
+    import sys
+
+    allowed = [os.path.realpath(p) for p in {sys.prefix, sys.base_prefix, *site.getsitepackages(),
+                                             site.getusersitepackages(), os.getcwd()}]
+    # Modules imported before this plugin (pytest itself) are not affected; everything the tests import is.
+    sys.meta_path[:] = [_IsolatingFinder(f, roots, allowed) for f in sys.meta_path]
+
+
+_isolate()
 
 
 def _emit(event: dict[str, Any]) -> None:
@@ -154,6 +218,8 @@ def pytest_runtest_logreport(report: Any) -> None:
 
 
 def pytest_sessionfinish(session: Any, exitstatus: Any) -> None:
+    if _hidden:
+        _emit({"event": "isolation", "hidden": sorted(_hidden), "roots": os.environ.get(ISOLATE_ENV, "")})
     _emit({"event": "finished", "exitstatus": int(exitstatus)})
 
 

@@ -46,7 +46,7 @@ from harness.gitops import (
 from harness.ledger import Item, Ledger, parse_ledger, record_attempt, write_ledger_atomic
 from harness.locking import Journal
 from harness.proof import StageResult, prove_green, prove_red
-from harness.pytest_runner import Selector, parse_selector
+from harness.pytest_runner import ISOLATE_ENV, Selector, parse_selector
 from harness.report import attempt_record, render_summary, trailer_red, trailer_green
 
 Progress = Callable[[str], None]
@@ -91,6 +91,12 @@ def _pytest_kwargs(config: Config) -> dict:
             "timeout_s": config.pytest.timeout_s}
 
 
+def isolated(kwargs: dict, root: Path) -> dict:
+    """pytest settings for a run in a temporary worktree: hide modules of the working tree at `root`
+    (an editable install of it would otherwise leak the changed code into the base commit's run)."""
+    return {**kwargs, "env": {**kwargs["env"], ISOLATE_ENV: str(root)}}
+
+
 def _selectors(raw: tuple[str, ...]) -> tuple[Selector, ...]:
     return tuple(parse_selector(text) for text in raw)
 
@@ -104,6 +110,8 @@ def run_stages(request: IterationRequest, changeset: ChangeSet, staging: Path, g
     """Run the stages in order and stop at the first that fails (later stages are reported as not run)."""
     cfg, item = request.config, request.item
     kwargs = _pytest_kwargs(cfg)
+    if request.head is not None:  # GREEN and the gates run in a worktree at head
+        kwargs = isolated(kwargs, request.root)
     red, regression = _selectors(item.red), _selectors(item.regression)
     stages: list[StageResult] = []
 
@@ -133,7 +141,8 @@ def run_stages(request: IterationRequest, changeset: ChangeSet, staging: Path, g
                     copy_working_files(request.root, worktree, changeset.tests)
                 else:
                     write_files_at_rev(repo, request.head, changeset.tests, worktree)
-                return prove_red(red, worktree=worktree, out_dir=staging / "red", pytest_kwargs=kwargs,
+                return prove_red(red, worktree=worktree, out_dir=staging / "red",
+                                 pytest_kwargs=isolated(kwargs, request.root),
                                  has_test_changes=changeset.has_test_changes)
 
         if not stage("red", red_stage):

@@ -27,6 +27,8 @@ from harness.errors import SelectorError
 
 RECORDER_MODULE = "_harness_pytest_recorder"
 RECORDER_OUTPUT_ENV = "HARNESS_PYTEST_RECORDER_OUT"
+# Roots whose modules the recorder hides in the pytest process (see _pytest_recorder._IsolatingFinder).
+ISOLATE_ENV = "HARNESS_ISOLATE_FROM"
 DEFAULT_COMMAND: tuple[str, ...] = (sys.executable, "-m", "pytest")
 MESSAGE_LIMIT = 300
 MAX_ERROR_LINES = 20
@@ -41,6 +43,7 @@ EXIT_MEANINGS = {
 }
 # Set by an outer pytest (e.g. the harness's own suite under xdist); the project's tests may branch on them.
 _INHERITED_PYTEST_VARS = (
+    ISOLATE_ENV,
     "PYTEST_XDIST_WORKER",
     "PYTEST_XDIST_WORKER_COUNT",
     "PYTEST_XDIST_TESTRUNUID",

@@ -221,3 +221,25 @@ def test_item_is_blocked_after_max_attempts_failures(make_repo, capsys) -> None:
     assert item.status == "blocked" and "2 failed attempts" in (item.status_reason or "")
     assert "blocked [CALC-001]" in capsys.readouterr().out
     assert head_subject(repo).startswith("harness: block CALC-001")
+
+
+def test_red_at_base_never_imports_the_changed_working_tree(make_repo) -> None:
+    """An editable install or a PYTHONPATH entry pointing at the working tree must not leak new modules
+    into the base worktree: there the new test has to fail, or RED proves nothing."""
+    repo = make_project(make_repo)
+    config = (repo / "harness.yaml").read_text().replace(
+        "    PYTEST_DISABLE_PLUGIN_AUTOLOAD", f"    PYTHONPATH: {repo}\n    PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    (repo / "harness.yaml").write_text(config)
+    git(repo, "commit", "-qam", "the working tree is on PYTHONPATH, as an editable install would put it")
+    ledger = (repo / "docs/fix_plan.md").read_text().replace("tests/test_mul.py::test_mul", "tests/test_mulmod.py")
+    (repo / "docs/fix_plan.md").write_text(ledger)
+    git(repo, "commit", "-qam", "RED selector")
+    apply_change(repo, {"mulmod.py": "def mul(a, b):\n    return a * b\n",
+                        "tests/test_mulmod.py": "from mulmod import mul\n\n\ndef test_mul():\n    assert mul(2, 3) == 6\n"})
+
+    assert run_item(repo, "CALC-001") == 0
+    record = json.loads((evidence_of(repo) / "attempt.json").read_text())
+    red = next(s for s in record["stages"] if s["name"] == "red")
+    assert red["selectors"][0]["failing"][0]["exc_type"] in ("ImportError", "ModuleNotFoundError")
+    events = (evidence_of(repo) / "red" / "red.results.json").read_text()
+    assert "mulmod" in events  # the recorder reports what it hid
