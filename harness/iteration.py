@@ -31,8 +31,10 @@ from harness.evidence import (
     utc_now,
     write_sha256sums,
 )
+from harness.agent_stage import agent_stage
 from harness.gates import collect_gate, full_suite_gate, regression_gate
 from harness.gitops import (
+    Change,
     changes_between,
     common_git_dir,
     commit_paths,
@@ -43,6 +45,7 @@ from harness.gitops import (
     working_changes,
     write_files_at_rev,
 )
+from harness.lint_gate import lint_change
 from harness.ledger import Item, Ledger, parse_ledger, record_attempt, write_ledger_atomic
 from harness.locking import Journal
 from harness.proof import StageResult, prove_green, prove_red
@@ -63,7 +66,6 @@ class IterationRequest:
     head: str | None = None
     keep_open: bool = False
     dry_run: bool = False
-    agent: dict | None = None
     ledger: Ledger | None = field(default=None, repr=False)  # the parse the item came from, reused if current
 
 
@@ -106,8 +108,12 @@ def _skipped(name: str, why: str) -> StageResult:
 
 
 def run_stages(request: IterationRequest, changeset: ChangeSet, staging: Path, green_cwd: Path,
-               repo: git.Repo, journal: Journal, progress: Progress) -> list[StageResult]:
-    """Run the stages in order and stop at the first that fails (later stages are reported as not run)."""
+               repo: git.Repo, journal: Journal, progress: Progress, *,
+               red_only: bool = False) -> list[StageResult]:
+    """Run the stages in order and stop at the first that fails (later stages are reported as not run).
+
+    `red_only`: collect and the RED proof only (the first phase of a two-phase agent iteration).
+    """
     cfg, item = request.config, request.item
     kwargs = _pytest_kwargs(cfg)
     if request.head is not None:  # GREEN and the gates run in a worktree at head
@@ -127,7 +133,8 @@ def run_stages(request: IterationRequest, changeset: ChangeSet, staging: Path, g
         progress(f"{item.id}: {name}: {'ok' if result.ok else 'FAILED'} ({result.reason})")
         return result.ok
 
-    if cfg.gates.collect and not stage(
+    # In the red phase the new test cannot import what the change has yet to add: the RED proof judges it.
+    if cfg.gates.collect and not red_only and not stage(
         "collect", lambda: collect_gate(red + regression, cwd=green_cwd, out_dir=staging / "collect",
                                         pytest_kwargs=kwargs)):
         return stages
@@ -145,7 +152,7 @@ def run_stages(request: IterationRequest, changeset: ChangeSet, staging: Path, g
                                  pytest_kwargs=isolated(kwargs, request.root),
                                  has_test_changes=changeset.has_test_changes)
 
-        if not stage("red", red_stage):
+        if not stage("red", red_stage) or red_only:
             return stages
 
     if red or item.mode == "tdd":
@@ -160,10 +167,21 @@ def run_stages(request: IterationRequest, changeset: ChangeSet, staging: Path, g
                                               pytest_kwargs=kwargs)):
         return stages
 
-    if cfg.gates.full_suite:
-        stage("full_suite", lambda: full_suite_gate(
+    if cfg.gates.full_suite and not stage("full_suite", lambda: full_suite_gate(
             cwd=green_cwd, out_dir=staging / "gates", args=tuple(cfg.gates.full_suite_args),
-            known_failures=cfg.known_failures, pytest_kwargs=kwargs))
+            known_failures=cfg.known_failures, pytest_kwargs=kwargs)):
+        return stages
+
+    if cfg.gates.lint is not None:
+        def lint_stage() -> StageResult:
+            with temp_worktree(repo, request.base) as base_tree:
+                _, _, verdict = lint_change(cfg.gates.lint.command, base_cwd=base_tree, head_cwd=green_cwd,
+                                            out_dir=staging / "gates", timeout_s=cfg.pytest.timeout_s)
+            return StageResult("lint", verdict.ok, verdict.reason,
+                               extra=(("new_findings", tuple(f.describe() for f in verdict.new_findings)),
+                                      ("fixed_findings", len(verdict.fixed_findings))))
+
+        stage("lint", lint_stage)
     return stages
 
 
@@ -182,33 +200,68 @@ def _move_into_place(staging: Path, final: Path) -> None:
         shutil.rmtree(staging)
 
 
-def execute(request: IterationRequest, repo: git.Repo, *, progress: Progress = print,
-            now: Callable[[], datetime] = utc_now) -> IterationResult:
-    """Prove, record and commit one attempt. The caller holds the repository lock."""
-    cfg, item, root = request.config, request.item, request.root
-    git_dir = common_git_dir(repo)
-    started = now()
-    attempt = item.next_attempt_number
+def _changeset(request: IterationRequest, repo: git.Repo) -> tuple[list[Change], ChangeSet]:
+    cfg = request.config
     if request.head is None:
         raw_changes = working_changes(repo)
     else:
         raw_changes = changes_between(repo, request.base, request.head)
-    changeset = classify_changes(
+    return raw_changes, classify_changes(
         raw_changes, test_globs=cfg.test_globs, ignore_globs=cfg.ignore,
         cap_bytes=cfg.caps.changed_file_bytes, ledger_path=cfg.ledger, evidence_root=cfg.evidence_root)
 
+
+def _with_agent(request: IterationRequest, repo: git.Repo, staging: Path, journal: Journal, attempt: int,
+                evidence_rel: str, progress: Progress) -> list[StageResult]:
+    """The agent's turn(s), then the same stages as `run --no-agent`. Two-phase: the agent writes the failing
+    test, the harness proves it fails, then the agent makes it pass."""
+    cfg, root = request.config, request.root
+    ledger_text = request.ledger.text if request.ledger else ""
+    phases: tuple[str | None, ...] = tuple(cfg.agent.phases) if cfg.agent.phases else (None,)
+    stages: list[StageResult] = []
+    for phase in phases:
+        turn = agent_stage(repo=repo, root=root, config=cfg, item=request.item, ledger_text=ledger_text,
+                           attempt=attempt, evidence_rel=evidence_rel, out_dir=staging / "agent",
+                           journal=journal, phase=phase, progress=progress)
+        stages.append(turn)
+        if not turn.ok:
+            return stages
+        if phase == "red":
+            _, changeset = _changeset(request, repo)
+            stages += run_stages(request, changeset, staging / "phase_red", root, repo, journal, progress,
+                                 red_only=True)
+            if not all(s.ok for s in stages):
+                return stages
+    _, changeset = _changeset(request, repo)
+    return stages + run_stages(request, changeset, staging, root, repo, journal, progress)
+
+
+def execute(request: IterationRequest, repo: git.Repo, *, progress: Progress = print,
+            now: Callable[[], datetime] = utc_now, use_agent: bool = False) -> IterationResult:
+    """Prove, record and commit one attempt. The caller holds the repository lock.
+
+    With `use_agent`, the configured agent makes the change first (working tree only)."""
+    cfg, item, root = request.config, request.item, request.root
+    git_dir = common_git_dir(repo)
+    started = now()
+    attempt = item.next_attempt_number
     final_dir = evidence_dir(root, cfg.evidence_root, item.initiative, item.slug, stamp(started))
     evidence_rel = final_dir.relative_to(root).as_posix()
     journal = Journal(git_dir)
     journal.begin(item=item.id, attempt=attempt, base=request.base, evidence_dir=evidence_rel,
                   started=iso(started), head=request.head or "working tree")
     staging = _stage_dir(git_dir, f"{stamp(started)}-{item.slug}")
-    with ExitStack() as stack:
-        if request.head is None:
-            green_cwd = root
-        else:
-            green_cwd = stack.enter_context(temp_worktree(repo, request.head))
-        stages = run_stages(request, changeset, staging, green_cwd, repo, journal, progress)
+    if use_agent:
+        stages = _with_agent(request, repo, staging, journal, attempt, evidence_rel, progress)
+    else:
+        _, changeset = _changeset(request, repo)
+        with ExitStack() as stack:
+            if request.head is None:
+                green_cwd = root
+            else:
+                green_cwd = stack.enter_context(temp_worktree(repo, request.head))
+            stages = run_stages(request, changeset, staging, green_cwd, repo, journal, progress)
+    raw_changes, changeset = _changeset(request, repo)
 
     failed = next((s for s in stages if not s.ok), None)
     succeeded = failed is None and bool(stages)
@@ -220,6 +273,7 @@ def execute(request: IterationRequest, repo: git.Repo, *, progress: Progress = p
         request=request, attempt=attempt, started=started, finished=finished, stages=stages,
         changeset=changeset, succeeded=succeeded, failed=failed, saved_ref=saved_ref,
         evidence_rel=evidence_rel, staging=staging, repo=repo, harness_version=__version__)
+    journal.update(stage="evidence")
     summary = render_summary(record)
     atomic_write_text(staging / "analysis" / "summary.md", summary)
     atomic_write_json(staging / "attempt.json", record)

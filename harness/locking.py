@@ -25,6 +25,7 @@ from harness.evidence import atomic_write_json, iso, utc_now
 STATE_DIR = "harness"
 LOCK_NAME = "lock"
 JOURNAL_NAME = "journal.json"
+CRASH_AT_ENV = "HARNESS_CRASH_AT"
 
 
 class RepoLock:
@@ -146,6 +147,9 @@ class Journal:
             record["agent_pgid"] = agent_pgid
         record["updated"] = iso(utc_now())
         atomic_write_json(self.path, record)
+        if stage is not None and os.environ.get(CRASH_AT_ENV) == stage:
+            # Fault injection for the crash-safety tests: a real kill -9 of this harness at this stage.
+            os.kill(os.getpid(), signal.SIGKILL)
         return record
 
     def load(self) -> dict[str, Any] | None:

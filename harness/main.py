@@ -42,6 +42,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("item", nargs="?", help="item id (default: the next actionable item)")
     p.add_argument("--no-agent", action="store_true", help="the change is already in the working tree")
     p.add_argument("--keep-open", action="store_true", help="leave the item in_progress on success")
+    p.add_argument("--allow-dirty", action="store_true",
+                   help="with an agent: take existing working-tree changes as part of the change")
+
+    p = sub.add_parser("demo", help="run the real loop on a small demo repository with a scripted agent")
+    p.add_argument("--dir", type=Path, help="build the demo repository here (default: a new temp folder)")
+
+    p = sub.add_parser("loop", help="run iterations until nothing is actionable or a stop condition")
+    _add_repo_option(p)
+    p.add_argument("--iterations", type=int, help="stop after N iterations")
+    p.add_argument("--until-empty", action="store_true", help="run until no item is actionable")
+    p.add_argument("--max-failures", type=int, default=3, help="circuit breaker: stop after K failures in a row")
+    p.add_argument("--budget-minutes", type=float, help="stop starting iterations after M minutes")
+    p.add_argument("--no-agent", action="store_true", help="prove the change already in the tree (one iteration)")
+    p.add_argument("--allow-dirty", action="store_true",
+                   help="take existing working-tree changes as part of the first iteration's change")
 
     p = sub.add_parser("verify", help="prove RED/GREEN for changes that are already committed")
     _add_repo_option(p)
@@ -55,10 +70,57 @@ def build_parser() -> argparse.ArgumentParser:
     _add_repo_option(p)
     p.add_argument("target", nargs="?", help="an item id, or `lint`, or `verify`")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("selectors", help="the selector registry: list, index, run, collect, history")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    a = actions.add_parser("list", help="every selector with its item, groups, last result and when")
+    _add_repo_option(a)
+    a.add_argument("--group", help="only selectors in this group (a kind, an initiative or an extra group)")
+    a.add_argument("--item", help="only selectors of this ledger item")
+    a.add_argument("--json", action="store_true", help="machine-readable output")
+    a = actions.add_parser("index", help="write docs/TEST_SUITE_INDEX.md from the registry")
+    _add_repo_option(a)
+    a.add_argument("--check", action="store_true", help="exit 1 when the file is out of date; write nothing")
+    a = actions.add_parser("run", help="run selectors in few pytest processes; compare with the history")
+    _add_repo_option(a)
+    a.add_argument("--group", help="only selectors in this group (a kind, an initiative or an extra group)")
+    a.add_argument("--item", help="only selectors of this ledger item")
+    a.add_argument("--jobs", type=_positive_int, default=1, help="pytest-xdist workers per batch (default 1)")
+    a.add_argument("--json", action="store_true", help="print the run's results.json")
+    a = actions.add_parser("collect", help="check that every selector collects at least one test")
+    _add_repo_option(a)
+    a.add_argument("--group", help="only selectors in this group")
+    a.add_argument("--item", help="only selectors of this ledger item")
+    a.add_argument("--json", action="store_true", help="machine-readable output")
+    a = actions.add_parser("history", help="one selector's results over time, with commits")
+    _add_repo_option(a)
+    a.add_argument("selector", help="the selector, as `harness selectors list` shows it")
+    a.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("bisect", help="find the first commit where a selector stopped passing")
+    _add_repo_option(p)
+    p.add_argument("selector", help="a pytest selector (node id, path, or path with pytest args)")
+    p.add_argument("--good", help="a commit where it passes (default: its last passing run in the history)")
+    p.add_argument("--bad", help="a commit where it fails (default: HEAD)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
 def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "demo":
+        from harness.commands.demo import demo
+
+        return demo(directory=args.dir)
     repo = Path(args.repo)
     if args.command == "init":
         from harness.commands.init import init
@@ -71,7 +133,14 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         from harness.commands.run import run
 
-        return run(repo=repo, item_id=args.item, no_agent=args.no_agent, keep_open=args.keep_open)
+        return run(repo=repo, item_id=args.item, no_agent=args.no_agent, keep_open=args.keep_open,
+                   allow_dirty=args.allow_dirty)
+    if args.command == "loop":
+        from harness.commands.loop import loop
+
+        return loop(repo=repo, iterations=args.iterations, until_empty=args.until_empty,
+                    max_failures=args.max_failures, budget_minutes=args.budget_minutes,
+                    no_agent=args.no_agent, allow_dirty=args.allow_dirty)
     if args.command == "verify":
         from harness.commands.verify import verify
 
@@ -83,6 +152,18 @@ def _dispatch(args: argparse.Namespace) -> int:
         from harness.commands.ledger import ledger
 
         return ledger(repo=repo, target=args.target, as_json=args.json)
+    if args.command == "selectors":
+        from harness.commands.selectors import selectors
+
+        return selectors(
+            repo=repo, action=args.action, group=getattr(args, "group", None), item=getattr(args, "item", None),
+            jobs=getattr(args, "jobs", 1), as_json=getattr(args, "json", False),
+            check=getattr(args, "check", False), selector=getattr(args, "selector", None),
+        )
+    if args.command == "bisect":
+        from harness.commands.bisect import bisect
+
+        return bisect(repo=repo, selector=args.selector, good=args.good, bad=args.bad, as_json=args.json)
     raise AssertionError(f"unhandled command {args.command}")
 
 

@@ -88,10 +88,14 @@ CHECK_TEXT = {
     "green": "GREEN: every test the RED selectors select passes with the change",
     "regression": "the Regression selectors pass with the change",
     "full_suite": "the full suite fails only where known failures are recorded",
+    "lint": "static analysis: the change adds no new findings",
+    "agent": "the agent exited 0 within its timeout",
+    "agent_red": "the agent (phase red) exited 0 within its timeout",
+    "agent_green": "the agent (phase green) exited 0 within its timeout",
 }
 
 
-def _checks(stages: list[StageResult]) -> list[dict]:
+def _checks(stages: list[StageResult], expected: tuple[str, ...]) -> list[dict]:
     checks = []
     for stage in stages:
         text = CHECK_TEXT.get(stage.name, stage.name)
@@ -99,7 +103,7 @@ def _checks(stages: list[StageResult]) -> list[dict]:
             text = f"{stage.name}: {stage.reason.split(': ', 1)[-1]}"
         checks.append({"text": text, "held": stage.ok})
     ran = {s.name for s in stages}
-    checks += [{"text": f"{CHECK_TEXT[n]} (not run)", "held": False} for n in STAGE_ORDER if n not in ran]
+    checks += [{"text": f"{CHECK_TEXT[n]} (not run)", "held": False} for n in expected if n not in ran]
     return checks
 
 
@@ -112,7 +116,8 @@ def attempt_record(*, request: IterationRequest, attempt: int, started: datetime
     test_paths = {c.path for c in changeset.tests}
     added, removed = _line_counts(repo, request.base, request.head, changeset)
     ran = {s.name for s in stages}
-    not_run = [name for name in STAGE_ORDER if name not in ran]
+    expected = STAGE_ORDER + (("lint",) if request.config.gates.lint is not None else ())
+    not_run = [name for name in expected if name not in ran]
     if succeeded:
         reason = "all stages passed"
     elif failed is not None:
@@ -138,7 +143,7 @@ def attempt_record(*, request: IterationRequest, attempt: int, started: datetime
         "saved_ref": saved_ref,
         "stages": [_stage_dict(s, staging) for s in stages],
         "not_run": not_run,
-        "checks": _checks(stages),
+        "checks": _checks(stages, expected),
         "changes": {
             "files": [{"path": c.path, "kind": c.kind, "bytes": c.size_bytes, "test": c.path in test_paths}
                       for c in changeset.changes],
@@ -149,8 +154,23 @@ def attempt_record(*, request: IterationRequest, attempt: int, started: datetime
             "lines_removed": removed,
         },
         "machine": {"python": platform.python_version(), "platform": platform.platform()},
-        "agent": request.agent,
+        "agent": _agent_facts(stages, staging),
     }
+
+
+def _agent_facts(stages: list[StageResult], staging: Path) -> list[dict]:
+    """The agent's turns as the harness saw them: argv, exit code, timeout, duration, edits taken back."""
+    turns = []
+    for stage in stages:
+        if not stage.name.startswith("agent"):
+            continue
+        extra = dict(stage.extra)
+        turns.append({"stage": stage.name, "phase": extra.get("phase"), "argv": list(extra.get("argv", ())),
+                      "exit_code": extra.get("exit_code"), "timed_out": extra.get("timed_out"),
+                      "duration_s": round(stage.duration_s, 3), "log": f"agent/{stage.name}.log",
+                      "prompt": f"agent/{stage.name}.prompt.md",
+                      "discarded_edits": list(extra.get("discarded_edits", ()))})
+    return turns
 
 
 def render_summary(record: dict) -> str:

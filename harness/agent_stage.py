@@ -1,0 +1,61 @@
+"""The agent stage of an iteration: prompt, run the agent, take back what the harness owns.
+
+The agent's word counts for nothing: after it returns, the harness looks at the working tree itself.
+Edits it made to the ledger or the evidence folders are discarded and named in the summary.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import git
+
+from harness.agent import build_prompt_context, render_prompt, run_agent
+from harness.changes import classify_changes
+from harness.config import Config
+from harness.gitops import discard_changes, working_changes
+from harness.ledger import Item
+from harness.locking import Journal
+from harness.proof import StageResult
+
+
+
+def take_back_harness_files(repo: git.Repo, config: Config) -> tuple[str, ...]:
+    """Discard working-tree edits to the ledger and the evidence root; return the paths discarded."""
+    changes = working_changes(repo)
+    owned = set(classify_changes(changes, test_globs=(), ignore_globs=(), cap_bytes=1 << 62,
+                                 ledger_path=config.ledger, evidence_root=config.evidence_root).harness_owned)
+    if owned:
+        discard_changes(repo, [c for c in changes if c.path in owned])
+    return tuple(sorted(owned))
+
+
+def agent_stage(*, repo: git.Repo, root: Path, config: Config, item: Item, ledger_text: str, attempt: int,
+                evidence_rel: str, out_dir: Path, journal: Journal, phase: str | None = None,
+                progress: Callable[[str], None] = print) -> StageResult:
+    """Run the configured agent once in the working tree and judge only what the harness can see."""
+    name = "agent" if phase is None else f"agent_{phase}"
+    context = build_prompt_context(repo_root=root, item=item, ledger_text=ledger_text, phase=phase,
+                                   ledger_path=config.ledger, evidence_root=config.evidence_root)
+    mode = "tdd" if item.mode == "tdd" else "chore"
+    prompt = render_prompt(context, template_path=config.agent.prompt_template, mode=mode)
+    journal.update(stage=name)
+    progress(f"{item.id}: {name}: running {' '.join(config.agent.command or ())[:80]} ...")
+    run = run_agent(
+        config=config.agent, prompt=prompt, cwd=root, log_path=out_dir / f"{name}.log",
+        env_extra={"HARNESS_ITEM": item.id, "HARNESS_ATTEMPT": str(attempt),
+                   "HARNESS_EVIDENCE_DIR": evidence_rel, **({"HARNESS_PHASE": phase} if phase else {})},
+        on_start=lambda pgid: journal.update(agent_pgid=pgid), prompt_path=out_dir / f"{name}.prompt.md")
+    journal.update(agent_pgid=0)
+    discarded = take_back_harness_files(repo, config)
+    for path in discarded:
+        progress(f"{item.id}: the agent edited {path}, which the harness owns: edit discarded")
+    if run.timed_out:
+        reason = f"the agent timed out after {config.agent.timeout_s} s (its process group was killed)"
+    elif run.exit_code != 0:
+        reason = f"the agent exited with code {run.exit_code}"
+    else:
+        reason = f"the agent exited 0 after {run.duration_s:.1f} s"
+    extra = (("exit_code", run.exit_code), ("timed_out", run.timed_out), ("argv", tuple(run.argv)),
+             ("discarded_edits", discarded), ("phase", phase or "single"))
+    return StageResult(name, run.ok, reason, (), run.duration_s, extra)

@@ -1,0 +1,70 @@
+"""`harness demo [--dir PATH]`: the real loop on a small real repository, with a scripted agent, offline."""
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import git
+
+from harness.commands._shared import repo_lock
+from harness.cycle import run_iteration
+from harness.demo.scenario import BASE_FILES
+from harness.errors import HarnessError
+from harness.workspace import open_workspace
+
+DEMO_IDENTITY = ("Demo Scientist", "scientist@example.invalid")
+
+
+def build_demo_repo(root: Path) -> Path:
+    """A git repository holding the demo package, its tests, a ledger and harness.yaml (one commit)."""
+    if root.exists() and any(root.iterdir()):
+        raise HarnessError(f"{root} is not empty; give `--dir` a new or empty folder")
+    root.mkdir(parents=True, exist_ok=True)
+    for rel, text in BASE_FILES.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    repo = git.Repo.init(root, initial_branch="main")
+    with repo.config_writer() as config:
+        config.set_value("user", "name", DEMO_IDENTITY[0])
+        config.set_value("user", "email", DEMO_IDENTITY[1])
+    repo.git.add("-A")
+    repo.git.commit("-q", "-m", "minipty: a bridge that reads the legacy diff3d key only")
+    return root
+
+
+def _say(text: str) -> None:
+    print(f"  [{time.strftime('%H:%M:%S')}] {text}", flush=True)
+
+
+def demo(*, directory: Path | None = None) -> int:
+    root = (directory or Path(tempfile.mkdtemp(prefix="harness-demo-")) / "repo").resolve()
+    started = time.monotonic()
+    print(f"Building the demo repository in {root}")
+    build_demo_repo(root)
+    ws = open_workspace(root)
+    results = []
+    with repo_lock(ws, "harness demo"):
+        for number in (1, 2):
+            print(f"\n== iteration {number} ==")
+            results.append(run_iteration(ws, item_id=None, use_agent=True, progress=_say))
+    first, second = results
+    log = ws.repo.git.log("--format=%h %s")
+    print("\n== what the harness did ==")
+    print(f"repository: {root}")
+    print("commits (newest first):\n" + "\n".join(f"  {line}" for line in log.splitlines()))
+    for result in results:
+        print(f"[{result.item_id}] {result.outcome}: {result.reason}")
+        print(f"  evidence: {result.evidence_dir.relative_to(root)}")
+        if result.saved_ref:
+            print(f"  the agent's work is saved on {result.saved_ref} (not committed)")
+    print(f"ledger: {ws.ledger_path.relative_to(root)}; check the evidence with "
+          f"`harness ledger -C {root} verify`")
+    print("\n== the summary the harness wrote for the first item ==\n")
+    print((first.evidence_dir / "analysis" / "summary.md").read_text())
+    elapsed = time.monotonic() - started
+    as_designed = first.succeeded and second.failed_stage == "red" and "skipped" in second.reason
+    print(f"demo finished in {elapsed:.1f} s: "
+          + ("DEMO-001 went RED at base and GREEN with the fix; DEMO-002's skip-only RED was rejected."
+             if as_designed else "the outcomes were NOT as designed; see the evidence above."))
+    return 0 if as_designed else 1

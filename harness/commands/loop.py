@@ -1,0 +1,121 @@
+"""`harness loop`: iterations until a stop condition; completion is decided by the ledger and the harness's
+own test results, never by anything the agent prints."""
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.commands._shared import repo_lock
+from harness.cycle import publish, run_iteration
+from harness.errors import HarnessError, NothingActionable
+from harness.push import retry_pending
+from harness.recovery import recover
+from harness.workspace import Workspace, open_workspace
+
+EXIT_OK, EXIT_STOPPED, EXIT_SIGNAL = 0, 1, 130
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM arrived; the current step is abandoned and recorded."""
+
+
+@dataclass(frozen=True)
+class Row:
+    number: int
+    item: str
+    outcome: str
+    seconds: float
+    reason: str
+
+
+@contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """SIGTERM behaves like Ctrl-C: the running step stops where it is (subprocess groups are killed)."""
+    def handler(signum: int, frame: object) -> None:
+        raise Interrupted(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _table(rows: list[Row]) -> str:
+    lines = [f"{'#':>3}  {'item':<24} {'outcome':<22} {'time':>7}  reason"]
+    lines += [f"{r.number:>3}  {r.item:<24} {r.outcome:<22} {r.seconds:>6.1f}s  {r.reason[:90]}" for r in rows]
+    return "\n".join(lines)
+
+
+def _say(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
+
+
+def _loop_body(ws: Workspace, *, iterations: int | None, until_empty: bool, max_failures: int,
+               budget_minutes: float | None, no_agent: bool, allow_dirty: bool,
+               rows: list[Row]) -> tuple[int, str]:
+    started = time.monotonic()
+    failures_in_a_row = 0
+    number = 0
+    pending = retry_pending(ws.repo, ws.config.push, identity=ws.config.commit.identity) \
+        if ws.config.push else None
+    if pending is not None:
+        _say(f"pending push from an earlier run: {pending.message}")
+    while True:
+        if iterations is not None and number >= iterations and not until_empty:
+            last_ok = bool(rows) and rows[-1].outcome == "GREEN"
+            return (EXIT_OK if last_ok else EXIT_STOPPED), f"ran {number} iteration(s)"
+        if budget_minutes is not None and time.monotonic() - started >= budget_minutes * 60:
+            return EXIT_STOPPED, f"time budget of {budget_minutes:g} min spent"
+        number += 1
+        t0 = time.monotonic()
+        _say(f"iteration {number}: selecting ...")
+        try:
+            result = run_iteration(ws, item_id=None, use_agent=not no_agent,
+                                   allow_dirty=allow_dirty and number == 1, progress=_say)
+        except NothingActionable as exc:
+            return EXIT_OK, str(exc)
+        pushed = publish(ws, result)
+        if pushed is not None:
+            _say(f"push: {pushed.message}")
+        rows.append(Row(number, result.item_id, result.outcome, time.monotonic() - t0, result.reason))
+        _say(f"iteration {number}: [{result.item_id}] {result.outcome} (evidence {result.evidence_dir})")
+        failures_in_a_row = 0 if result.succeeded else failures_in_a_row + 1
+        if failures_in_a_row >= max_failures:
+            return EXIT_STOPPED, (f"circuit breaker: {failures_in_a_row} failed iterations in a row "
+                                  f"(--max-failures {max_failures}); last: {result.reason}")
+        if no_agent:  # without an agent nothing makes the next change: one iteration is all there is
+            return (EXIT_OK if result.succeeded else EXIT_STOPPED), "--no-agent runs one iteration"
+
+
+def loop(*, repo: Path, iterations: int | None = None, until_empty: bool = False, max_failures: int = 3,
+         budget_minutes: float | None = None, no_agent: bool = False, allow_dirty: bool = False) -> int:
+    if iterations is not None and iterations < 1:
+        raise HarnessError("--iterations must be at least 1")
+    if max_failures < 1:
+        raise HarnessError("--max-failures must be at least 1")
+    ws = open_workspace(repo)
+    rows: list[Row] = []
+    with repo_lock(ws, "harness loop"):
+        try:
+            with _signals_interrupt():
+                code, why = _loop_body(ws, iterations=iterations, until_empty=until_empty,
+                                       max_failures=max_failures, budget_minutes=budget_minutes,
+                                       no_agent=no_agent, allow_dirty=allow_dirty, rows=rows)
+        except (Interrupted, KeyboardInterrupt) as exc:
+            recovery = recover(ws)  # records the abandoned attempt, saves its work, cleans the tree
+            why = f"interrupted ({exc or 'SIGINT'})"
+            if recovery:
+                why += f"; {recovery.describe()}"
+            code = EXIT_SIGNAL
+    print()
+    if rows:
+        print(_table(rows))
+    print(f"loop stopped: {why}", file=sys.stderr if code else sys.stdout)
+    return code

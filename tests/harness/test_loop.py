@@ -1,0 +1,246 @@
+"""`harness loop` and the agent stage with real agent subprocesses in real repositories."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.ledger import load_ledger
+from harness.main import main
+from tests.conftest import git
+from tests.harness.project import HARNESS_YAML, MUL_IMPL, MUL_TEST, head_subject, make_project, status_porcelain
+
+AGENT = '''\
+import json, os, sys, time
+from pathlib import Path
+plan = json.loads(Path(sys.argv[1]).read_text())
+step = plan.get(os.environ["HARNESS_ITEM"], plan.get("*"))
+print("agent working on", os.environ["HARNESS_ITEM"], "attempt", os.environ["HARNESS_ATTEMPT"], flush=True)
+sys.stdin.read()
+for rel, text in step.get("files", {}).items():
+    Path(rel).parent.mkdir(parents=True, exist_ok=True)
+    Path(rel).write_text(text)
+if step.get("child_sleep"):
+    import subprocess
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+    Path(step["child_pid_file"]).write_text(str(child.pid))
+if step.get("sleep"):
+    time.sleep(step["sleep"])
+sys.exit(step.get("exit", 0))
+'''
+
+SUB_TEST = "from pkg.calc import sub\n\n\ndef test_sub():\n    assert sub(3, 1) == 2\n"
+SUB_IMPL = MUL_IMPL + "\n\ndef sub(a, b):\n    return a - b\n"
+THIRD_LEDGER_ITEM = """
+## [CALC-003] calc gains neg
+- Status: pending
+- Priority: 3
+- Depends-On: CALC-002
+- RED: tests/test_neg.py
+"""
+NEG_TEST = "from pkg.calc import neg\n\n\ndef test_neg():\n    assert neg(2) == -2\n"
+NEG_IMPL = SUB_IMPL + "\n\ndef neg(a):\n    return -a\n"
+
+
+def agent_project(make_repo, tmp_path: Path, plan: dict, *, timeout_s: int = 60, extra_yaml: str = "",
+                  ledger_extra: str = "") -> Path:
+    agent = tmp_path / "agent.py"
+    agent.write_text(AGENT)
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(json.dumps(plan))
+    yaml = HARNESS_YAML + (f"agent:\n  command: [\"{{python}}\", \"{agent}\", \"{plan_file}\"]\n"
+                           f"  timeout_s: {timeout_s}\n") + extra_yaml
+    from tests.harness.project import LEDGER
+
+    return make_project(make_repo, extra={"harness.yaml": yaml}, ledger=LEDGER + ledger_extra)
+
+
+def test_loop_over_three_items_with_dependencies_until_empty(make_repo, tmp_path, capsys) -> None:
+    plan = {"CALC-001": {"files": {"tests/test_mul.py": MUL_TEST, "pkg/calc.py": MUL_IMPL}},
+            "CALC-002": {"files": {"tests/test_sub.py": SUB_TEST, "pkg/calc.py": SUB_IMPL}},
+            "CALC-003": {"files": {"tests/test_neg.py": NEG_TEST, "pkg/calc.py": NEG_IMPL}}}
+    repo = agent_project(make_repo, tmp_path, plan, ledger_extra=THIRD_LEDGER_ITEM)
+    assert main(["loop", "-C", str(repo), "--until-empty"]) == 0
+    captured = capsys.readouterr()
+    assert "nothing actionable" in captured.out
+    ledger = load_ledger(repo / "docs/fix_plan.md")
+    assert [i.status for i in ledger.items] == ["done", "done", "done"]
+    subjects = git(repo, "log", "--format=%s").splitlines()[:3]
+    assert subjects == ["[CALC-003] calc gains neg: GREEN", "[CALC-002] calc gains sub: GREEN",
+                        "[CALC-001] calc gains mul: GREEN"]
+    assert status_porcelain(repo) == ""
+    agent_log = next((repo / "plans/active/CALC-INIT/reports").rglob("agent.log")).read_text()
+    assert "agent working on CALC-001 attempt 1" in agent_log
+
+
+def test_circuit_breaker_stops_after_consecutive_failures(make_repo, tmp_path, capsys) -> None:
+    plan = {"*": {"files": {"tests/test_mul.py": "def test_mul():\n    assert True\n"}}}
+    repo = agent_project(make_repo, tmp_path, plan)
+    assert main(["loop", "-C", str(repo), "--max-failures", "2"]) == 1
+    err = capsys.readouterr().err
+    assert "circuit breaker: 2 failed iterations in a row" in err
+    attempts = load_ledger(repo / "docs/fix_plan.md").get("CALC-001").attempts
+    assert [a.outcome for a in attempts] == ["FAILED at red", "FAILED at red"]
+    assert git(repo, "show", "refs/harness/failed/CALC-001/2:tests/test_mul.py").startswith("def test_mul")
+
+
+def test_iterations_limit_and_budget(make_repo, tmp_path, capsys) -> None:
+    plan = {"CALC-001": {"files": {"tests/test_mul.py": MUL_TEST, "pkg/calc.py": MUL_IMPL}},
+            "CALC-002": {"files": {"tests/test_sub.py": SUB_TEST, "pkg/calc.py": SUB_IMPL}}}
+    repo = agent_project(make_repo, tmp_path, plan)
+    assert main(["loop", "-C", str(repo), "--iterations", "1"]) == 0  # ran its iteration, which succeeded
+    assert "ran 1 iteration(s)" in capsys.readouterr().out
+    assert load_ledger(repo / "docs/fix_plan.md").get("CALC-002").status == "pending"
+    assert main(["loop", "-C", str(repo), "--budget-minutes", "0"]) == 1
+    assert "time budget" in capsys.readouterr().err
+
+
+def test_agent_timeout_kills_its_whole_process_group(make_repo, tmp_path) -> None:
+    pid_file = tmp_path / "child.pid"
+    plan = {"*": {"files": {"tests/test_mul.py": MUL_TEST}, "child_sleep": True,
+                  "child_pid_file": str(pid_file), "sleep": 300}}
+    repo = agent_project(make_repo, tmp_path, plan, timeout_s=2)
+    started = time.monotonic()
+    assert main(["run", "-C", str(repo), "CALC-001"]) == 1
+    assert time.monotonic() - started < 30
+    child = int(pid_file.read_text())
+    time.sleep(0.2)
+    assert not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text().split()[2]
+    assert head_subject(repo) == "[CALC-001] calc gains mul: FAILED at agent"
+    item = load_ledger(repo / "docs/fix_plan.md").get("CALC-001")
+    evidence = repo / item.attempts[-1].evidence
+    assert "timed out" in evidence.read_text()
+    record = json.loads((evidence.parent.parent / "attempt.json").read_text())
+    assert record["agent"][0]["timed_out"] is True
+    assert git(repo, "show", "refs/harness/failed/CALC-001/1:tests/test_mul.py") == MUL_TEST
+    assert status_porcelain(repo) == ""
+
+
+def test_agent_that_crashes_fails_at_agent_and_its_work_is_saved(make_repo, tmp_path) -> None:
+    plan = {"*": {"files": {"tests/test_mul.py": MUL_TEST}, "exit": 3}}
+    repo = agent_project(make_repo, tmp_path, plan)
+    assert main(["run", "-C", str(repo), "CALC-001"]) == 1
+    item = load_ledger(repo / "docs/fix_plan.md").get("CALC-001")
+    assert item.attempts[-1].outcome == "FAILED at agent"
+    record = json.loads((repo / item.attempts[-1].evidence).parent.parent.joinpath("attempt.json").read_text())
+    assert record["agent"][0]["exit_code"] == 3 and "exited with code 3" in record["reason"]
+    assert git(repo, "show", "refs/harness/failed/CALC-001/1:tests/test_mul.py") == MUL_TEST
+
+
+def test_agent_edits_to_the_ledger_are_discarded_and_reported(make_repo, tmp_path, capsys) -> None:
+    from tests.harness.project import LEDGER
+
+    forged = LEDGER.replace("- Status: pending\n- Priority: 1", "- Status: done\n- Priority: 1")
+    plan = {"*": {"files": {"tests/test_mul.py": MUL_TEST, "pkg/calc.py": MUL_IMPL,
+                            "docs/fix_plan.md": forged}}}
+    repo = agent_project(make_repo, tmp_path, plan)
+    assert main(["run", "-C", str(repo), "CALC-001"]) == 0
+    assert "the agent edited docs/fix_plan.md" in capsys.readouterr().out
+    item = load_ledger(repo / "docs/fix_plan.md").get("CALC-001")
+    summary = (repo / item.attempts[-1].evidence).read_text()
+    assert "edit to harness-owned `docs/fix_plan.md` discarded" in summary
+    assert item.status == "done" and len(item.attempts) == 1  # set by the harness, from its own proof
+
+
+def test_dirty_tree_is_refused_unless_allowed(make_repo, tmp_path, capsys) -> None:
+    plan = {"*": {"files": {"pkg/calc.py": MUL_IMPL}}}
+    repo = agent_project(make_repo, tmp_path, plan)
+    (repo / "tests/test_mul.py").write_text(MUL_TEST)
+    assert main(["run", "-C", str(repo), "CALC-001"]) == 1
+    assert "--allow-dirty" in capsys.readouterr().err
+    assert main(["run", "-C", str(repo), "CALC-001", "--allow-dirty"]) == 0
+
+
+def test_two_phase_mode_proves_red_between_the_agent_turns(make_repo, tmp_path) -> None:
+    agent = tmp_path / "phased.py"
+    agent.write_text(
+        "import os, sys\nfrom pathlib import Path\nsys.stdin.read()\n"
+        f"if os.environ['HARNESS_PHASE'] == 'red':\n    Path('tests/test_mul.py').write_text({MUL_TEST!r})\n"
+        f"else:\n    Path('pkg/calc.py').write_text({MUL_IMPL!r})\n")
+    yaml = HARNESS_YAML + f'agent:\n  command: ["{{python}}", "{agent}"]\n  phases: [red, green]\n'
+    repo = make_project(make_repo, extra={"harness.yaml": yaml})
+    assert main(["run", "-C", str(repo), "CALC-001"]) == 0
+    item = load_ledger(repo / "docs/fix_plan.md").get("CALC-001")
+    record = json.loads((repo / item.attempts[-1].evidence).parent.parent.joinpath("attempt.json").read_text())
+    names = [s["name"] for s in record["stages"]]
+    assert names[:3] == ["agent_red", "red", "agent_green"] and names[-1] == "full_suite"
+
+
+def _wait_for_stage(repo: Path, stage: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    journal = repo / ".git" / "harness" / "journal.json"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if journal.exists():
+            try:
+                if json.loads(journal.read_text()).get("stage") == stage:
+                    return
+            except json.JSONDecodeError:
+                pass
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    proc.kill()
+    pytest.fail(f"never reached stage {stage}: {proc.communicate()[0]}")
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_loop_records_the_attempt_and_exits_130(make_repo, tmp_path) -> None:
+    plan = {"*": {"files": {"tests/test_mul.py": MUL_TEST}, "sleep": 300}}
+    repo = agent_project(make_repo, tmp_path, plan)
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "loop", "-C", str(repo)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    _wait_for_stage(repo, "agent", proc)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    out = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 130, out
+    assert "interrupted" in out
+    item = load_ledger(repo / "docs/fix_plan.md").get("CALC-001")
+    assert item.attempts[-1].outcome == "ABORTED at agent"
+    assert git(repo, "show", "refs/harness/aborted/CALC-001/1:tests/test_mul.py") == MUL_TEST
+    assert status_porcelain(repo) == ""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage", ["agent", "green", "evidence", "commit"])
+def test_kill_9_at_each_stage_is_recovered_at_the_next_start(make_repo, tmp_path, stage: str) -> None:
+    pid_file = tmp_path / "child.pid"
+    plan = {"*": {"files": {"tests/test_mul.py": MUL_TEST, "pkg/calc.py": MUL_IMPL},
+                  "child_sleep": stage == "agent", "child_pid_file": str(pid_file),
+                  "sleep": 300 if stage == "agent" else 0}}
+    repo = agent_project(make_repo, tmp_path, plan)
+    ledger_before = (repo / "docs/fix_plan.md").read_bytes()
+    env = {**os.environ} if stage == "agent" else {**os.environ, "HARNESS_CRASH_AT": stage}
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "run", "-C", str(repo), "CALC-001"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    if stage == "agent":
+        _wait_for_stage(repo, "agent", proc)
+        deadline = time.monotonic() + 30
+        while not pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=120)
+    assert proc.returncode == -signal.SIGKILL
+    if stage != "commit":
+        assert (repo / "docs/fix_plan.md").read_bytes() == ledger_before  # never half-written
+    assert main(["next", "-C", str(repo)]) == 0  # a read-only command does not need to recover
+
+    # the next start recovers: the attempt is ABORTED, the work is on a ref, the tree is clean
+    assert main(["run", "-C", str(repo), "--no-agent", "CALC-001"]) == 1  # then: nothing left to prove
+    item = load_ledger(repo / "docs/fix_plan.md").get("CALC-001")
+    assert item.attempts[-1].outcome == f"ABORTED at {stage}"
+    assert git(repo, "show", "refs/harness/aborted/CALC-001/1:tests/test_mul.py") == MUL_TEST
+    assert status_porcelain(repo) == ""
+    if stage == "agent":  # the dead harness's agent (and its child) were ended
+        child = int(pid_file.read_text())
+        time.sleep(0.2)
+        assert not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text().split()[2]
+    assert main(["ledger", "-C", str(repo), "verify"]) == 0
+    (tmp_path / "plan.json").write_text(json.dumps({"*": {"files": plan["*"]["files"]}}))
+    assert main(["loop", "-C", str(repo), "--iterations", "1"]) == 0  # and the loop continues
