@@ -38,32 +38,39 @@ def _under(path: str, root: str) -> bool:
 
 
 class _IsolatingFinder:
-    """Wraps a meta path finder and hides modules it would load from another checkout of the project.
+    """Wraps a meta path finder and hides modules that would come from another checkout of the project.
 
     A run in a temporary worktree (the RED proof at the base commit) must import the worktree's code only.
-    An editable install of the working tree (setuptools' `__editable__` finder, or a .pth path entry)
-    would otherwise supply every module the base commit lacks from the *changed* tree, and a new test
-    could pass at base. Installed packages (sys.prefix, site-packages) stay visible even when a
-    virtual environment lives inside the checkout.
+    An editable install of the working tree (setuptools' `__editable__` finder, or a .pth path entry), or a
+    plain install of the project, would otherwise supply every module the base commit lacks from the
+    *changed* code, and a new test could pass at base. Two rules:
+    - a module of one of the worktree's own top-level packages must be loaded from the worktree;
+    - nothing is loaded from the isolated roots (the working tree), unless it is an installed package
+      (sys.prefix, site-packages: a virtual environment may live inside the checkout).
     """
 
-    def __init__(self, inner: Any, roots: list[str], allowed: list[str]) -> None:
+    def __init__(self, inner: Any, roots: list[str], allowed: list[str], home: str, own: set[str]) -> None:
         self._inner = inner
         self._roots = roots
         self._allowed = allowed
+        self._home = home
+        self._own = own
+
+    def _foreign(self, fullname: str, place: str) -> bool:
+        if fullname.partition(".")[0] in self._own and not _under(place, self._home):
+            return True
+        return any(_under(place, r) for r in self._roots) and not any(_under(place, a) for a in self._allowed)
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
         find = getattr(self._inner, "find_spec", None)
         spec = find(fullname, path, target) if find is not None else None
         if spec is None:
             return None
-        places = [spec.origin] if spec.origin else []
-        places += list(spec.submodule_search_locations or [])
-        for place in places:
-            if (place and any(_under(place, r) for r in self._roots)
-                    and not any(_under(place, a) for a in self._allowed)):
-                _hidden.add(fullname)
-                return None
+        places = [spec.origin] if spec.origin and os.path.isabs(spec.origin) else []
+        places += [p for p in (spec.submodule_search_locations or []) if os.path.isabs(p)]
+        if any(self._foreign(fullname, place) for place in places):
+            _hidden.add(fullname)
+            return None
         return spec
 
     def invalidate_caches(self) -> None:
@@ -75,6 +82,23 @@ class _IsolatingFinder:
         return getattr(self._inner, name)
 
 
+def _own_packages(home: str) -> set[str]:
+    """Top-level packages and modules of the checkout at `home` (and its `src/` layout)."""
+    names: set[str] = set()
+    for folder in (home, os.path.join(home, "src")):
+        try:
+            entries = os.listdir(folder)
+        except OSError:
+            continue
+        for entry in entries:
+            full = os.path.join(folder, entry)
+            if entry.endswith(".py") and entry != "conftest.py":
+                names.add(entry[:-3])
+            elif os.path.isfile(os.path.join(full, "__init__.py")) and entry not in ("tests", "test"):
+                names.add(entry)
+    return names
+
+
 def _isolate() -> None:
     roots = [os.path.realpath(r) for r in os.environ.get(ISOLATE_ENV, "").split(os.pathsep) if r]
     if not roots:
@@ -82,10 +106,12 @@ def _isolate() -> None:
     import site
     import sys
 
+    home = os.path.realpath(os.getcwd())
     allowed = [os.path.realpath(p) for p in {sys.prefix, sys.base_prefix, *site.getsitepackages(),
-                                             site.getusersitepackages(), os.getcwd()}]
+                                             site.getusersitepackages(), home}]
+    own = _own_packages(home)
     # Modules imported before this plugin (pytest itself) are not affected; everything the tests import is.
-    sys.meta_path[:] = [_IsolatingFinder(f, roots, allowed) for f in sys.meta_path]
+    sys.meta_path[:] = [_IsolatingFinder(f, roots, allowed, home, own) for f in sys.meta_path]
 
 
 _isolate()

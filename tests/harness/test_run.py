@@ -243,3 +243,62 @@ def test_red_at_base_never_imports_the_changed_working_tree(make_repo) -> None:
     assert red["selectors"][0]["failing"][0]["exc_type"] in ("ImportError", "ModuleNotFoundError")
     events = (evidence_of(repo) / "red" / "red.results.json").read_text()
     assert "mulmod" in events  # the recorder reports what it hid
+
+
+def test_oversized_changed_file_is_left_out_and_big_evidence_is_gzipped(make_repo) -> None:
+    repo = make_project(make_repo)
+    config = (repo / "harness.yaml").read_text() + "caps:\n  changed_file_bytes: 2000\n  evidence_file_bytes: 400\n"
+    (repo / "harness.yaml").write_text(config)
+    git(repo, "commit", "-qam", "small caps")
+    apply_change(repo, {"tests/test_mul.py": MUL_TEST, "pkg/calc.py": MUL_IMPL, "data/big.bin": "x" * 5000})
+
+    assert run_item(repo, "CALC-001") == 0
+    committed = git(repo, "show", "--name-only", "--format=", "HEAD").split()
+    assert "data/big.bin" not in committed and "pkg/calc.py" in committed
+    assert status_porcelain(repo) == "?? data/big.bin\n"  # left in the tree, never silently dropped
+    evidence = evidence_of(repo)
+    summary = (evidence / "analysis" / "summary.md.gz")
+    assert summary.exists()  # the summary itself is over the 400-byte cap here
+    import gzip
+
+    assert "`data/big.bin`: 5000 bytes, over the 2000-byte cap" in gzip.decompress(summary.read_bytes()).decode()
+    check = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=evidence, capture_output=True, text=True)
+    assert check.returncode == 0 and ".log.gz: OK" in check.stdout
+
+
+EDITABLE_FINDER = '''\
+import importlib.util, os, sys
+ELSEWHERE = {elsewhere!r}
+
+class EditableLikeFinder:
+    """Maps the project's modules to another checkout, as setuptools' editable finder does."""
+    @classmethod
+    def find_spec(cls, fullname, path=None, target=None):
+        if not fullname.startswith("pkg."):
+            return None
+        candidate = os.path.join(ELSEWHERE, *fullname.split(".")) + ".py"
+        return importlib.util.spec_from_file_location(fullname, candidate) if os.path.exists(candidate) else None
+
+sys.meta_path.append(EditableLikeFinder)
+'''
+
+
+def test_red_at_base_never_imports_the_project_from_another_checkout(make_repo, tmp_path) -> None:
+    """An editable install of *another* checkout holding the new module must not satisfy the base run."""
+    elsewhere, site_dir = tmp_path / "elsewhere", tmp_path / "site"
+    (elsewhere / "pkg").mkdir(parents=True)
+    (elsewhere / "pkg" / "mul.py").write_text("def mul(a, b):\n    return a * b\n")
+    site_dir.mkdir()
+    (site_dir / "sitecustomize.py").write_text(EDITABLE_FINDER.format(elsewhere=str(elsewhere)))
+    repo = make_project(make_repo)
+    config = (repo / "harness.yaml").read_text().replace(
+        "    PYTEST_DISABLE_PLUGIN_AUTOLOAD", f"    PYTHONPATH: {site_dir}\n    PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    (repo / "harness.yaml").write_text(config)
+    git(repo, "commit", "-qam", "an editable-like finder for pkg.*")
+    apply_change(repo, {"pkg/mul.py": "def mul(a, b):\n    return a * b\n",
+                        "tests/test_mul.py": "from pkg.mul import mul\n\n\ndef test_mul():\n    assert mul(2, 3) == 6\n"})
+
+    assert run_item(repo, "CALC-001") == 0
+    record = json.loads((evidence_of(repo) / "attempt.json").read_text())
+    red = next(s for s in record["stages"] if s["name"] == "red")
+    assert red["selectors"][0]["failing"][0]["exc_type"] in ("ImportError", "ModuleNotFoundError")
