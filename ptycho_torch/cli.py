@@ -1,0 +1,203 @@
+"""`ptycho-torch` command line: parse argv, dispatch to one command function, map errors to exit codes.
+
+Each subcommand is one `_add_<name>(subparsers)` function that declares its arguments and sets `run` to an
+adapter calling the command's keyword-argument function (which returns an exit code). Adding a subcommand
+means writing one such function and listing it in SUBCOMMANDS.
+
+Exit codes: 0 success; 1 a user error (bad input, impossible parameters, unwritable path) with a
+one-line message and no traceback; 2 bad usage (argparse); 3 an unexpected error (a bug), with the
+traceback; 130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ptycho_torch import __version__
+from ptycho_torch.data_contract import PtychoTorchError
+
+Subparsers = Any  # argparse's _SubParsersAction is private
+
+
+def _add_simulate(sub: Subparsers) -> None:
+    p = sub.add_parser("simulate", help="generate a synthetic fly64-like dataset (contract-valid NPZ)",
+                       description="Generate a synthetic dataset and print the bridge's summary of it.")
+    p.add_argument("--out", required=True, help="output .npz path")
+    p.add_argument("--n-images", type=int, default=2000, help="number of diffraction patterns (default 2000)")
+    p.add_argument("--nphotons", type=float, default=1e4, help="mean total counts per pattern (default 1e4)")
+    p.add_argument("--overlap", type=float, default=0.7,
+                   help="scan overlap fraction; spacing = (1 - overlap) * N (dense 0.7, sparse 0.2)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--N", type=int, default=None, help="pattern width in pixels (default 64, or the probe's)")
+    p.add_argument("--scan", choices=["grid", "random"], default="grid", help="raster grid or jittered grid")
+    p.add_argument("--object-size", type=int, default=None, help="object side in pixels (default: fit the scan)")
+    p.add_argument("--probe-from", default=None, metavar="NPZ", help="use this dataset's probeGuess")
+    p.add_argument("--legacy-key", action="store_true", help="store diffraction under the legacy key diff3d")
+    p.add_argument("--compress", action="store_true", help="compress the NPZ (then it cannot map in place)")
+    p.add_argument("--split", type=float, default=None, metavar="TEST_FRACTION",
+                   help="write <out>_train.npz and <out>_test.npz with disjoint scan regions")
+    p.add_argument("--no-progress", action="store_true", help="never show the progress bar")
+
+    def run(a: argparse.Namespace) -> int:
+        from ptycho_torch.simulate import simulate_command
+
+        return simulate_command(out=a.out, n_images=a.n_images, nphotons=a.nphotons, overlap=a.overlap,
+                                seed=a.seed, N=a.N, scan=a.scan, object_size=a.object_size,
+                                probe_from=a.probe_from, legacy_key=a.legacy_key, compress=a.compress,
+                                split=a.split, progress_bar=False if a.no_progress else None)
+
+    p.set_defaults(run=run)
+
+
+def _add_inspect(sub: Subparsers) -> None:
+    p = sub.add_parser("inspect", help="validate an NPZ dataset and print its summary",
+                       description="Open FILE through the memory-mapped bridge and print its summary.")
+    p.add_argument("file", metavar="FILE.npz")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--validate", choices=["fast", "full"], default="fast",
+                   help="fast: sample 16 patterns; full: check every value and the CRC")
+    p.add_argument("--cache-dir", default=None, help="where a float32 conversion cache may be written")
+
+    def run(a: argparse.Namespace) -> int:
+        from ptycho_torch.memmap_bridge import inspect_command
+
+        return inspect_command(path=a.file, as_json=a.json, validate=a.validate, cache_dir=a.cache_dir)
+
+    p.set_defaults(run=run)
+
+
+def _add_train(sub: Subparsers) -> None:
+    # defaults mirror ptycho_torch.train.TrainConfig (a test keeps them equal); declared here so that
+    # building the parser does not import torch
+    p = sub.add_parser("train", help="train PtychoPINN on an NPZ dataset; writes <output-dir>/wts.h5.zip",
+                       description="Train PtychoPINN. Under torchrun (torchrun --nproc_per_node=K -m "
+                       "ptycho_torch.train ...) the same flags run data-parallel, one process per device.")
+    p.add_argument("--data", required=True, help="training NPZ (data contract)")
+    p.add_argument("--output-dir", required=True, help="checkpoint, history, loss curve and wts.h5.zip go here")
+    p.add_argument("--epochs", type=int, default=5, help="default 5")
+    p.add_argument("--batch-size", type=int, default=16, help="groups per batch and process (default 16)")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--seed", type=int, default=0, help="seeds init, split, grouping and data order (default 0)")
+    p.add_argument("--val-fraction", type=float, default=0.1, help="groups held out for validation (default 0.1)")
+    p.add_argument("--gridsize", type=int, default=1, help="groups of gridsize**2 neighbours (default 1)")
+    p.add_argument("--K", type=int, default=7, help="neighbours a group is drawn from (gridsize > 1; default 7)")
+    p.add_argument("--n-filters", type=int, default=16, help="channels of the first stage (default 16)")
+    p.add_argument("--depth", type=int, default=3, help="encoder/decoder stages; N must divide by 2**depth")
+    p.add_argument("--loss", choices=["poisson", "mae"], default="poisson")
+    p.add_argument("--grad-clip", type=float, default=0.0, help="max gradient norm (default 0 = off)")
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:K")
+    p.add_argument("--precision", choices=["auto", "32", "bf16"], default="auto",
+                   help="auto: bf16 autocast on CUDA, 32 on CPU")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (slow first steps)")
+    p.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes (default 0)")
+    p.add_argument("--resume", action="store_true", help="continue from <output-dir>/checkpoint.pt")
+    p.add_argument("--no-progress", action="store_true", help="never show the progress bar")
+    p.add_argument("--debug-nan-at-step", type=int, default=None, help=argparse.SUPPRESS)  # test hooks
+    p.add_argument("--debug-step-delay", type=float, default=0.0, help=argparse.SUPPRESS)
+
+    def run(a: argparse.Namespace) -> int:
+        from ptycho_torch.train import train_command
+
+        return train_command(
+            data=a.data, output_dir=a.output_dir, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
+            seed=a.seed, val_fraction=a.val_fraction, gridsize=a.gridsize, K=a.K, n_filters=a.n_filters,
+            depth=a.depth, loss=a.loss, grad_clip=a.grad_clip, device=a.device, precision=a.precision,
+            compile=a.compile, num_workers=a.num_workers, resume=a.resume, progress=not a.no_progress,
+            debug_nan_at_step=a.debug_nan_at_step, debug_step_delay_s=a.debug_step_delay)
+
+    p.set_defaults(run=run)
+
+
+def _add_infer(sub: Subparsers) -> None:
+    p = sub.add_parser("infer", help="reconstruct a dataset's object with a trained bundle (recon.npz)",
+                       description="Predict object patches batch by batch and stitch them at the scan "
+                       "positions into <output-dir>/recon.npz (object, coverage) plus amplitude/phase PNGs.")
+    p.add_argument("--bundle", required=True, help="wts.h5.zip written by `ptycho-torch train`")
+    p.add_argument("--data", required=True, help="NPZ dataset to reconstruct")
+    p.add_argument("--output-dir", required=True, help="where recon.npz and the PNGs go")
+    p.add_argument("--batch-size", type=int, default=64, help="groups per batch (default 64)")
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:K")
+    p.add_argument("--precision", choices=["auto", "32", "bf16"], default="auto",
+                   help="auto: bf16 autocast on CUDA, 32 on CPU")
+    p.add_argument("--coverage-threshold", type=float, default=0.1,
+                   help="a pixel is covered where the summed probe intensity reaching it is >= this "
+                   "fraction of one probe's peak (default 0.1)")
+
+    def run(a: argparse.Namespace) -> int:
+        from ptycho_torch.infer import infer_command
+
+        return infer_command(bundle=a.bundle, data=a.data, output_dir=a.output_dir, batch_size=a.batch_size,
+                             device=a.device, precision=a.precision, coverage_threshold=a.coverage_threshold)
+
+    p.set_defaults(run=run)
+
+
+def _add_evaluate(sub: Subparsers) -> None:
+    p = sub.add_parser("evaluate", help="score a reconstruction against the truth (metrics.json + figure)",
+                       description="Compare a reconstruction with the truth's objectGuess after "
+                       "registration and phase/scale alignment; print the scores beside a constant object's.")
+    p.add_argument("--recon", required=True, help="recon.npz from `ptycho-torch infer` (or an .npy)")
+    p.add_argument("--truth", required=True, help="dataset .npz holding objectGuess (or an .npy)")
+    p.add_argument("--output-dir", default=None, help="where metrics.json and comparison.png go "
+                   "(default: the folder of --recon)")
+    p.add_argument("--no-fit-scale", action="store_true", help="do not fit a global amplitude scale")
+    p.add_argument("--no-ramp", action="store_true", help="do not remove a linear phase ramp")
+    p.add_argument("--no-register", action="store_true", help="do not register (sub-pixel shift)")
+
+    def run(a: argparse.Namespace) -> int:
+        from ptycho_torch.evaluate import evaluate_command
+
+        return evaluate_command(recon=a.recon, truth=a.truth, output_dir=a.output_dir,
+                                fit_scale=not a.no_fit_scale, remove_ramp=not a.no_ramp,
+                                register=not a.no_register)
+
+    p.set_defaults(run=run)
+
+
+SUBCOMMANDS: tuple[Callable[[Subparsers], None], ...] = (
+    _add_simulate, _add_inspect, _add_train, _add_infer, _add_evaluate,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ptycho-torch", description="Ptychography in PyTorch.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in SUBCOMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version and usage errors: keep main() returning an int
+        return exc.code if isinstance(exc.code, int) else 2
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return args.run(args)
+    except PtychoTorchError as exc:
+        print(f"ptycho-torch {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"ptycho-torch {args.command}: error:{where}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"ptycho-torch {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception:  # noqa: BLE001 - the crash handler: a bug gets exit 3 and its traceback
+        traceback.print_exc()
+        print(f"ptycho-torch {args.command}: unexpected error (a bug; the traceback above says where)",
+              file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,281 @@
+"""Synthetic fly64-like ptychography datasets: object, probe, scan, far-field Poisson amplitudes.
+
+Conventions (docs/specs/data_contracts.md#simulated-data):
+- Positions are patch centres in object pixels, origin at pixel (0, 0) of objectGuess; x is the column
+  (axis 1), y the row (axis 0). The patch for centre c covers pixels [round(c) - N/2, round(c) + N/2);
+  the fractional part c - round(c) is applied as a Fourier (sub-pixel) shift of the object patch, so
+  pattern content corresponds exactly to the stored, possibly fractional, position.
+- Far field: F = fftshift(fft2(probe * patch, norm="ortho")). With the orthonormal FFT, sum |F|^2 equals
+  the exit-wave energy (Parseval), so one scale s gives counts ~ Poisson(s * |F|^2) with mean total
+  counts per pattern = nphotons. Stored amplitude = sqrt(counts), float32.
+"""
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from scipy.ndimage import gaussian_filter
+from scipy.spatial import cKDTree
+
+from ptycho_torch.data_contract import CANONICAL_KEY, LEGACY_KEY, PtychoTorchError
+
+Scan = Literal["grid", "random"]
+Progress = Callable[[int, int], None]  # (patterns done, total)
+
+FOURIER_PAD = 2  # extra pixels around a patch so the sub-pixel shift's wrap-around is cropped away
+CHUNK = 256
+
+
+class SimulationError(PtychoTorchError, ValueError):
+    """Impossible simulation parameters; the message says which and what to use instead."""
+
+
+@dataclass(frozen=True)
+class SimulatedData:
+    """diffraction (n, N, N) float32 amplitude; xcoords, ycoords (n,) float64; probeGuess (N, N) and
+    objectGuess (M, M') complex64; scan_index (n,) int64; nphotons the mean total counts per pattern."""
+
+    diffraction: np.ndarray
+    xcoords: np.ndarray
+    ycoords: np.ndarray
+    probeGuess: np.ndarray
+    objectGuess: np.ndarray
+    scan_index: np.ndarray
+    nphotons: float
+
+    def arrays(self, *, legacy_key: bool = False) -> dict[str, np.ndarray]:
+        return {
+            LEGACY_KEY if legacy_key else CANONICAL_KEY: self.diffraction,
+            "xcoords": self.xcoords, "ycoords": self.ycoords, "probeGuess": self.probeGuess,
+            "objectGuess": self.objectGuess, "scan_index": self.scan_index,
+            "nphotons": np.array(self.nphotons, dtype=np.float64),
+        }
+
+    def subset(self, mask: np.ndarray) -> SimulatedData:
+        return replace(self, diffraction=self.diffraction[mask], xcoords=self.xcoords[mask],
+                       ycoords=self.ycoords[mask], scan_index=self.scan_index[mask])
+
+
+def _unit(field: np.ndarray) -> np.ndarray:
+    lo, hi = np.percentile(field, [1, 99])
+    return np.clip((field - lo) / max(hi - lo, 1e-12), 0.0, 1.0)
+
+
+def _texture(shape: tuple[int, int], rng: np.random.Generator, feature_px: float) -> np.ndarray:
+    """[0, 1] texture: Voronoi cells about `feature_px` across (sharp edges) over smooth blobs."""
+    h, w = shape
+    n_cells = max(4, int(h * w / feature_px**2))
+    seeds = rng.random((n_cells, 2)) * (h, w)
+    values = rng.random(n_cells)
+    values[rng.random(n_cells) < 0.3] = 0.0  # empty cells: flat background between features
+    yy, xx = np.mgrid[0:h, 0:w]
+    _, owner = cKDTree(seeds).query(np.stack([yy.ravel(), xx.ravel()], 1).astype(np.float32))
+    cells = values[owner].reshape(h, w)
+    blobs = _unit(gaussian_filter(rng.standard_normal((h, w)), sigma=feature_px / 3))
+    return _unit(0.6 * cells + 0.4 * blobs)
+
+
+def make_object(shape: tuple[int, int] | int, seed: int, *, feature_px: float = 7.0) -> np.ndarray:
+    """(H, W) complex64: amplitude in [0.3, 1], phase in [-1, 1] rad, features of about 3 to 10 pixels."""
+    shape = (shape, shape) if isinstance(shape, int) else tuple(shape)
+    if min(shape) < 1:
+        raise SimulationError(f"object shape {shape} must be positive")
+    rng = np.random.default_rng(seed)
+    amp_tex, phase_tex = _texture(shape, rng, feature_px), _texture(shape, rng, feature_px)
+    amplitude = 1.0 - 0.7 * amp_tex  # thicker features absorb more ...
+    phase = 2.0 * (0.7 * phase_tex + 0.3 * amp_tex) - 1.0  # ... and partly shift phase with them
+    return (amplitude * np.exp(1j * phase)).astype(np.complex64)
+
+
+def make_probe(N: int = 64, *, aperture_radius_px: float | None = None, defocus_rad: float = 5.0,
+               edge_px: float = 1.0) -> np.ndarray:
+    """(N, N) complex64 focused probe: circular aperture in Fourier space (radius N/8 by default, edge
+    softened over `edge_px` so the probe's tails do not wrap around the window), quadratic defocus phase
+    (`defocus_rad` at the aperture edge), inverse FFT. Peak amplitude 1; about 95% of the energy lies
+    within N/4 of the centre."""
+    radius = N / 8 if aperture_radius_px is None else aperture_radius_px
+    k = np.fft.fftshift(np.fft.fftfreq(N) * N)
+    kr = np.hypot(k[:, None], k[None, :])
+    aperture = 0.5 * (1.0 - np.tanh((kr - radius) / edge_px)) if edge_px > 0 else (kr <= radius) * 1.0
+    pupil = aperture * np.exp(1j * defocus_rad * (kr / radius) ** 2)
+    probe = np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(pupil)))
+    return (probe / np.abs(probe).max()).astype(np.complex64)
+
+
+def scan_positions(n_images: int, *, N: int = 64, overlap: float = 0.7, scan: Scan = "grid",
+                   seed: int = 0, object_size: int | tuple[int, int] | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """(xcoords, ycoords, object_shape): a raster grid (or the grid with uniform jitter of +-spacing/2 for
+    "random") at spacing (1 - overlap) * N, placed with a margin of N/2 beyond every patch edge."""
+    if n_images < 1:
+        raise SimulationError(f"n_images must be >= 1, not {n_images}")
+    if not 0.0 <= overlap < 1.0:
+        raise SimulationError(f"overlap must be in [0, 1), not {overlap} (dense ~0.7, sparse ~0.2)")
+    if scan not in ("grid", "random"):
+        raise SimulationError(f"scan must be 'grid' or 'random', not {scan!r}")
+    spacing = (1.0 - overlap) * N
+    cols = math.ceil(math.sqrt(n_images))
+    i = np.arange(n_images)
+    pos = np.stack([i % cols, i // cols], axis=1).astype(np.float64) * spacing  # (n, 2) as (x, y)
+    if scan == "random":
+        pos += np.random.default_rng(seed).uniform(-spacing / 2, spacing / 2, pos.shape)
+    pos += N - pos.min(axis=0)
+    needed = (math.ceil(pos[:, 1].max()) + N, math.ceil(pos[:, 0].max()) + N)  # (rows, cols)
+    shape = needed
+    if object_size is not None:
+        shape = (object_size, object_size) if isinstance(object_size, int) else tuple(object_size)
+        if shape[0] < needed[0] or shape[1] < needed[1]:
+            raise SimulationError(f"object_size {shape} cannot hold {n_images} positions at overlap "
+                                  f"{overlap}; it needs at least {needed} (or leave object_size unset)")
+        pos += ((shape[1] - needed[1]) // 2, (shape[0] - needed[0]) // 2)
+    return pos[:, 0].copy(), pos[:, 1].copy(), shape
+
+
+def _patches(obj: np.ndarray, x: np.ndarray, y: np.ndarray, N: int) -> torch.Tensor:
+    """(b, N, N) complex64 object patches centred on (x, y), sub-pixel parts applied by Fourier shift."""
+    rx, ry = np.floor(x + 0.5).astype(np.int64), np.floor(y + 0.5).astype(np.int64)
+    fx, fy = x - rx, y - ry
+    win = N + 2 * FOURIER_PAD
+    span = np.arange(win) - N // 2 - FOURIER_PAD
+    rows, cols = ry[:, None] + span, rx[:, None] + span
+    patches = torch.from_numpy(obj[rows[:, :, None], cols[:, None, :]])
+    if np.any(fx) or np.any(fy):
+        k = torch.fft.fftfreq(win, dtype=torch.float64)
+        phase = 2j * math.pi * (torch.from_numpy(fy)[:, None, None] * k[None, :, None]
+                                + torch.from_numpy(fx)[:, None, None] * k[None, None, :])
+        patches = torch.fft.ifft2(torch.fft.fft2(patches) * torch.exp(phase).to(torch.complex64))
+    return patches[:, FOURIER_PAD:FOURIER_PAD + N, FOURIER_PAD:FOURIER_PAD + N]
+
+
+def forward_amplitude(obj: np.ndarray, probe: np.ndarray, xcoords: np.ndarray, ycoords: np.ndarray, *,
+                      nphotons: float | None = None, seed: int | None = None, chunk: int = CHUNK,
+                      progress: Progress | None = None) -> np.ndarray:
+    """(n, N, N) float32 far-field amplitudes of probe * object patch.
+
+    Without `nphotons`: noiseless |F|. With it: sqrt(Poisson(s |F|^2)) with s chosen so that the mean
+    total expected counts per pattern is `nphotons`, noise drawn from a generator seeded by `seed`.
+    """
+    N = probe.shape[0]
+    if probe.shape != (N, N):
+        raise SimulationError(f"probe must be square, got {probe.shape}")
+    x, y = np.asarray(xcoords, np.float64), np.asarray(ycoords, np.float64)
+    lo = np.floor(np.minimum(x, y) + 0.5) - N // 2 - FOURIER_PAD
+    hi_x = np.floor(x + 0.5) + N // 2 + FOURIER_PAD
+    hi_y = np.floor(y + 0.5) + N // 2 + FOURIER_PAD
+    if lo.min() < 0 or hi_x.max() > obj.shape[1] or hi_y.max() > obj.shape[0]:
+        raise SimulationError(f"scan positions run off the {obj.shape} object (each patch needs N/2 + "
+                              f"{FOURIER_PAD} pixels around its centre); enlarge the object")
+    n = len(x)
+    total = 2 * n if nphotons is not None else n
+    obj_c = np.ascontiguousarray(obj, dtype=np.complex64)
+    probe_t = torch.from_numpy(np.ascontiguousarray(probe, dtype=np.complex64))
+    out = np.empty((n, N, N), dtype=np.float32)
+    for k0 in range(0, n, chunk):
+        k1 = min(n, k0 + chunk)
+        exit_wave = probe_t * _patches(obj_c, x[k0:k1], y[k0:k1], N)  # (b, N, N)
+        far = torch.fft.fftshift(torch.fft.fft2(exit_wave, norm="ortho"), dim=(-2, -1))
+        out[k0:k1] = (far.real**2 + far.imag**2).numpy()
+        if progress:
+            progress(k1, total)
+    if nphotons is None:
+        return np.sqrt(out, out=out)
+    if nphotons <= 0:
+        raise SimulationError(f"nphotons must be positive, not {nphotons}")
+    scale = nphotons / float(out.sum(axis=(1, 2), dtype=np.float64).mean())
+    rng = np.random.default_rng(seed)
+    for k0 in range(0, n, chunk):
+        k1 = min(n, k0 + chunk)
+        out[k0:k1] = np.sqrt(rng.poisson(out[k0:k1].astype(np.float64) * scale))
+        if progress:
+            progress(n + k1, total)
+    return out
+
+
+def simulate_dataset(n_images: int, *, nphotons: float, overlap: float, seed: int, N: int = 64,
+                     scan: Scan = "grid", probe: np.ndarray | None = None,
+                     object_size: int | tuple[int, int] | None = None,
+                     progress: Progress | None = None) -> SimulatedData:
+    """A complete synthetic dataset; the same arguments give the same arrays, bit for bit."""
+    if probe is None:
+        probe = make_probe(N)
+    elif probe.shape != (N, N):
+        raise SimulationError(f"probe is {probe.shape} but N={N}; pass N={probe.shape[0]} "
+                              "(square probes only)")
+    obj_seed, scan_seed, noise_seed = (int(s.generate_state(1)[0])
+                                       for s in np.random.SeedSequence(seed).spawn(3))
+    x, y, shape = scan_positions(n_images, N=N, overlap=overlap, scan=scan, seed=scan_seed,
+                                 object_size=object_size)
+    obj = make_object(shape, seed=obj_seed)
+    diff = forward_amplitude(obj, probe, x, y, nphotons=nphotons, seed=noise_seed, progress=progress)
+    return SimulatedData(diff, x, y, probe.astype(np.complex64), obj, np.arange(n_images, dtype=np.int64),
+                         float(nphotons))
+
+
+def split_by_region(data: SimulatedData, test_fraction: float) -> tuple[SimulatedData, SimulatedData]:
+    """(train, test): test holds the positions in the right-most `test_fraction` of the scanned columns,
+    train the rest; positions are disjoint, both keep the full objectGuess."""
+    if not 0.0 < test_fraction < 1.0:
+        raise SimulationError(f"test fraction must be in (0, 1), not {test_fraction}")
+    threshold = np.quantile(data.xcoords, 1.0 - test_fraction)
+    test = data.xcoords >= threshold
+    if test.all() or not test.any():
+        raise SimulationError(f"a test fraction of {test_fraction} leaves one side of the split empty "
+                              f"({len(data.xcoords)} positions); use more images or another fraction")
+    return data.subset(~test), data.subset(test)
+
+
+def write_npz(path: str | os.PathLike[str], data: SimulatedData, *, legacy_key: bool = False,
+              compress: bool = False) -> Path:
+    """Write a contract-valid NPZ atomically; uncompressed by default, with the diffraction 64-byte
+    aligned in the file, so the bridge maps it in place."""
+    from ptycho_torch.memmap_bridge import save_npz
+
+    return save_npz(path, data.arrays(legacy_key=legacy_key), compress=compress)
+
+
+def split_paths(out: Path) -> tuple[Path, Path]:
+    return out.with_name(f"{out.stem}_train{out.suffix}"), out.with_name(f"{out.stem}_test{out.suffix}")
+
+
+def simulate_command(*, out: str, n_images: int = 2000, nphotons: float = 1e4, overlap: float = 0.7,
+                     seed: int = 0, N: int | None = None, scan: Scan = "grid", object_size: int | None = None,
+                     probe_from: str | None = None, legacy_key: bool = False, compress: bool = False,
+                     split: float | None = None, progress_bar: bool | None = None) -> int:
+    """`ptycho-torch simulate`: generate, write atomically, then print the bridge's summary of each file."""
+    from rich.console import Console
+    from rich.progress import Progress as Bar
+
+    from ptycho_torch.memmap_bridge import MemmapDatasetBridge
+
+    probe = None
+    if probe_from is not None:
+        probe = MemmapDatasetBridge(probe_from).probeGuess
+        if N is not None and probe.shape != (N, N):
+            raise SimulationError(f"--probe-from {probe_from} has a {probe.shape} probe but --N is {N}; "
+                                  "drop --N or use a matching probe")
+        N = probe.shape[0]
+    N = 64 if N is None else N
+    out_path = Path(out)
+    if not out_path.parent.is_dir():
+        raise SimulationError(f"output directory {out_path.parent} does not exist; create it first")
+    show = n_images >= 500 if progress_bar is None else progress_bar
+    with Bar(console=Console(stderr=True), transient=True, disable=not show) as bar:
+        task = bar.add_task(f"simulating {n_images} patterns", total=None)
+        data = simulate_dataset(n_images, nphotons=nphotons, overlap=overlap, seed=seed, N=N, scan=scan,
+                                probe=probe, object_size=object_size,
+                                progress=lambda done, total: bar.update(task, completed=done, total=total))
+    if split is None:
+        written = [write_npz(out_path, data, legacy_key=legacy_key, compress=compress)]
+    else:
+        train, test = split_by_region(data, split)
+        written = [write_npz(p, part, legacy_key=legacy_key, compress=compress)
+                   for p, part in zip(split_paths(out_path), (train, test), strict=True)]
+    for path in written:
+        print(MemmapDatasetBridge(path).summary())
+    return 0

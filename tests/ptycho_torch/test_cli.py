@@ -1,0 +1,88 @@
+"""`ptycho-torch simulate` and `inspect` through main(argv), exit codes, and one real subprocess."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ptycho_torch.cli import main
+from ptycho_torch.memmap_bridge import MemmapDatasetBridge
+
+SMALL = ["--n-images", "16", "--N", "16", "--nphotons", "1000", "--no-progress"]
+
+
+def test_simulate_then_inspect(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "data.npz"
+    assert main(["simulate", "--out", str(out), *SMALL, "--seed", "3"]) == 0
+    printed = capsys.readouterr().out
+    assert str(out) in printed and "float32 (16, 16, 16)" in printed and "mapped in place" in printed
+    bridge = MemmapDatasetBridge(out)
+    assert bridge.nphotons == 1000 and bridge.source_key == "diffraction"
+
+    assert main(["inspect", str(out)]) == 0
+    assert "float32 (16, 16, 16)" in capsys.readouterr().out
+
+    assert main(["inspect", str(out), "--json", "--validate", "full"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["n_patterns"] == 16 and info["validation"] == "full" and info["checked_patterns"] == 16
+
+
+def test_simulate_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "s.npz"
+    assert main(["simulate", "--out", str(out), *SMALL, "--split", "0.5", "--legacy-key", "--scan", "random",
+                 "--compress"]) == 0
+    train, test = MemmapDatasetBridge(tmp_path / "s_train.npz"), MemmapDatasetBridge(tmp_path / "s_test.npz")
+    assert train.source_key == test.source_key == "diff3d"
+    assert train.xcoords.max() < test.xcoords.min()
+    assert not out.exists()
+    printed = capsys.readouterr().out
+    assert "s_train.npz" in printed and "s_test.npz" in printed
+
+    probe_out = tmp_path / "p.npz"
+    assert main(["simulate", "--out", str(probe_out), "--n-images", "4", "--probe-from",
+                 str(tmp_path / "s_train.npz"), "--no-progress"]) == 0
+    np.testing.assert_array_equal(MemmapDatasetBridge(probe_out).probeGuess, train.probeGuess)
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["inspect", "{tmp}/missing.npz"], "no such file"),
+        (["inspect", "{tmp}/garbage.npz"], "corrupt or truncated"),
+        (["simulate", "--out", "{tmp}/nodir/x.npz", *SMALL], "does not exist"),
+        (["simulate", "--out", "{tmp}/x.npz", *SMALL, "--overlap", "1.5"], "overlap must be in [0, 1)"),
+        (["simulate", "--out", "{tmp}/x.npz", *SMALL, "--probe-from", "{tmp}/missing.npz"], "no such file"),
+    ],
+)
+def test_user_errors_exit_1_with_a_message_and_no_traceback(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], needle: str) -> None:
+    (tmp_path / "garbage.npz").write_bytes(b"not a zip at all" * 10)
+    assert main([a.replace("{tmp}", str(tmp_path)) for a in argv]) == 1
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err
+    assert err.startswith(f"ptycho-torch {argv[0]}: error:")
+
+
+def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert main(["simulate"]) == 2  # --out is required
+    assert "--out" in capsys.readouterr().err
+    assert main(["no-such-command"]) == 2
+    assert main(["--help"]) == 0
+    assert "simulate" in capsys.readouterr().out
+
+
+def test_module_entry_point_in_a_real_subprocess(tmp_path: Path) -> None:
+    out = tmp_path / "d.npz"
+    assert main(["simulate", "--out", str(out), *SMALL]) == 0
+    proc = subprocess.run([sys.executable, "-m", "ptycho_torch", "inspect", str(out), "--json"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["source_key"] == "diffraction"
+    bad = subprocess.run([sys.executable, "-m", "ptycho_torch", "inspect", str(tmp_path / "none.npz")],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert bad.returncode == 1 and "no such file" in bad.stderr and "Traceback" not in bad.stderr

@@ -1,0 +1,229 @@
+"""Synthetic data: object texture, probe, scan geometry, forward model and dose, NPZ output."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ptycho_torch.memmap_bridge import MemmapDatasetBridge
+from ptycho_torch.simulate import (
+    SimulationError,
+    forward_amplitude,
+    make_object,
+    make_probe,
+    scan_positions,
+    simulate_dataset,
+    split_by_region,
+    write_npz,
+)
+
+
+def high_frequency_power_fraction(img: np.ndarray, cutoff: float = 0.25) -> float:
+    """Fraction of the (mean-removed) power at spatial frequencies above `cutoff` cycles/pixel."""
+    spec = np.abs(np.fft.fft2(img - img.mean())) ** 2
+    fy, fx = np.meshgrid(np.fft.fftfreq(img.shape[0]), np.fft.fftfreq(img.shape[1]), indexing="ij")
+    return float(spec[np.hypot(fy, fx) > cutoff].sum() / spec.sum())
+
+
+def autocorrelation(img: np.ndarray, lag: int) -> float:
+    z = img - img.mean()
+    return float((z[:, lag:] * z[:, :-lag]).mean() / z.var())
+
+
+class TestObject:
+    def test_deterministic_per_seed_and_seed_matters(self) -> None:
+        a = make_object((96, 80), seed=1)
+        assert a.shape == (96, 80) and a.dtype == np.complex64
+        np.testing.assert_array_equal(a, make_object((96, 80), seed=1))
+        assert not np.allclose(a, make_object((96, 80), seed=2))
+
+    def test_amplitude_and_phase_ranges(self) -> None:
+        obj = make_object(128, seed=0)
+        amp, phase = np.abs(obj), np.angle(obj)
+        assert 0.29 <= amp.min() and amp.max() <= 1.001 and amp.max() - amp.min() > 0.5
+        assert -1.001 <= phase.min() and phase.max() <= 1.001 and phase.max() - phase.min() > 1.5
+
+    @pytest.mark.parametrize("part", ["amplitude", "phase"])
+    def test_features_are_a_few_pixels_not_pixel_noise(self, part: str) -> None:
+        obj = make_object(256, seed=3)
+        img = np.abs(obj) if part == "amplitude" else np.angle(obj)
+        assert high_frequency_power_fraction(img) < 0.2, "dominated by pixel-scale frequencies"
+        assert autocorrelation(img, 1) > 0.6, "neighbouring pixels must be correlated"
+        assert autocorrelation(img, 3) > 0.3, "features span several pixels"
+        assert abs(autocorrelation(img, 20)) < 0.15, "features are not one large blob"
+        noise = np.random.default_rng(0).random((256, 256))
+        assert high_frequency_power_fraction(noise) > 0.7  # the measure does see pixel noise
+
+    def test_sharp_edges_exist(self) -> None:
+        amp = np.abs(make_object(256, seed=4))
+        jumps = np.abs(np.diff(amp, axis=1))
+        assert (jumps > 0.2).mean() > 0.01, "cell boundaries give some sharp steps"
+
+
+class TestProbe:
+    def test_focused_probe_is_compact_and_does_not_wrap(self) -> None:
+        probe = make_probe(64)
+        assert probe.shape == (64, 64) and probe.dtype == np.complex64
+        assert np.abs(probe).max() == pytest.approx(1.0)
+        intensity = np.abs(probe) ** 2 / (np.abs(probe) ** 2).sum()
+        yy, xx = np.mgrid[:64, :64] - 32
+        assert intensity[np.hypot(yy, xx) <= 16].sum() > 0.9
+        assert intensity[(np.abs(yy) >= 28) | (np.abs(xx) >= 28)].sum() < 0.005
+        assert np.ptp(np.angle(probe[np.abs(probe) > 0.3])) > 0.5, "defocus gives a curved phase"
+        hard = np.abs(make_probe(64, edge_px=0)) ** 2
+        hard /= hard.sum()
+        assert hard[(np.abs(yy) >= 28) | (np.abs(xx) >= 28)].sum() > 0.01, "SIM-001: a hard edge wraps"
+
+    def test_other_sizes(self) -> None:
+        assert make_probe(32).shape == (32, 32)
+
+
+class TestScan:
+    def test_grid_spacing_and_margin(self) -> None:
+        x, y, shape = scan_positions(9, N=64, overlap=0.7, scan="grid")
+        spacing = 0.3 * 64
+        np.testing.assert_allclose(np.unique(np.round(x, 6)), 64 + spacing * np.arange(3))
+        np.testing.assert_allclose(np.unique(np.round(y, 6)), 64 + spacing * np.arange(3))
+        assert x.min() - 32 == 32, "margin of N/2 beyond the first patch edge"
+        assert shape[1] - (x.max() + 32) >= 32 and shape[0] - (y.max() + 32) >= 32
+
+    def test_sparse_overlap_spacing(self) -> None:
+        x, _, _ = scan_positions(4, N=64, overlap=0.2)
+        assert np.unique(x)[1] - np.unique(x)[0] == pytest.approx(0.8 * 64)
+
+    def test_random_scan_is_jittered_grid(self) -> None:
+        gx, gy, _ = scan_positions(25, N=64, overlap=0.7, scan="grid")
+        rx, ry, shape = scan_positions(25, N=64, overlap=0.7, scan="random", seed=1)
+        assert not np.allclose(rx, gx)
+        assert rx.min() == pytest.approx(64) and ry.min() == pytest.approx(64)
+        d = np.hypot(rx - rx.mean() - (gx - gx.mean()), ry - ry.mean() - (gy - gy.mean()))
+        assert d.max() < 0.3 * 64 * 1.5
+        assert shape[1] >= rx.max() + 64 and shape[0] >= ry.max() + 64
+
+    def test_object_size(self) -> None:
+        x, _, shape = scan_positions(4, N=16, overlap=0.5, object_size=200)
+        assert shape == (200, 200)
+        assert 16 < x.min() and x.max() < 184
+        with pytest.raises(SimulationError, match="needs at least"):
+            scan_positions(400, N=64, overlap=0.7, object_size=100)
+
+    @pytest.mark.parametrize(("kwargs", "needle"),
+                             [({"overlap": 1.0}, "overlap"), ({"overlap": -0.1}, "overlap"),
+                              ({"scan": "spiral"}, "scan")])
+    def test_bad_parameters(self, kwargs: dict[str, object], needle: str) -> None:
+        with pytest.raises(SimulationError, match=needle):
+            scan_positions(4, **kwargs)  # type: ignore[arg-type]
+        with pytest.raises(SimulationError, match="n_images"):
+            scan_positions(0)
+
+
+class TestForward:
+    def test_integer_positions_match_a_numpy_reference(self) -> None:
+        obj = make_object(80, seed=0)
+        probe = make_probe(16)
+        x, y = np.array([20.0, 41.0]), np.array([30.0, 25.0])
+        amp = forward_amplitude(obj, probe, x, y)
+        for i in range(2):
+            r, c = int(y[i]), int(x[i])
+            patch = obj[r - 8:r + 8, c - 8:c + 8]
+            ref = np.abs(np.fft.fftshift(np.fft.fft2(probe * patch, norm="ortho")))
+            np.testing.assert_allclose(amp[i], ref, rtol=1e-4, atol=1e-5)
+
+    def test_parseval_holds(self) -> None:
+        obj, probe = make_object(64, seed=1), make_probe(16)
+        x, y = np.array([30.0]), np.array([33.0])
+        amp = forward_amplitude(obj, probe, x, y)
+        exit_energy = (np.abs(probe * obj[25:41, 22:38]) ** 2).sum()
+        assert (amp.astype(np.float64) ** 2).sum() == pytest.approx(exit_energy, rel=1e-4)
+
+    def test_subpixel_position_samples_the_object_there(self) -> None:
+        # An object periodic over the 20-pixel shift window makes the Fourier shift exact, so the energy
+        # under a small probe (Parseval) tells exactly where the object was sampled, sign included.
+        def amplitude(col: np.ndarray, row: np.ndarray) -> np.ndarray:
+            return (1 + 0.5 * np.cos(2 * np.pi * col / 20)) * (1 + 0.3 * np.sin(2 * np.pi * row / 20))
+
+        rows, cols = np.mgrid[0:64, 0:64].astype(np.float64)
+        obj = amplitude(cols, rows).astype(np.complex64)
+        probe = np.zeros((16, 16), np.complex64)
+        probe[6:10, 6:10] = 1
+        x, y = 30.25, 29.6
+
+        def energy_if_sampled_at(cx: float, cy: float) -> float:
+            j = np.arange(6, 10)
+            cc, rr = np.meshgrid(cx - 8 + j, cy - 8 + j)
+            return float((amplitude(cc, rr) ** 2).sum())
+
+        pattern = forward_amplitude(obj, probe, np.array([x]), np.array([y]))[0].astype(np.float64)
+        got = float((pattern**2).sum())
+        assert got == pytest.approx(energy_if_sampled_at(x, y), rel=1e-5)
+        wrong_sign = energy_if_sampled_at(2 * 30 - x, 2 * 30 - y)
+        assert abs(got - wrong_sign) > 100 * abs(got - energy_if_sampled_at(x, y))
+
+    def test_mean_counts_equal_nphotons(self) -> None:
+        obj, probe = make_object(160, seed=2), make_probe(32)
+        x, y, _ = scan_positions(100, N=32, overlap=0.8, object_size=160)
+        amp = forward_amplitude(obj, probe, x, y, nphotons=1e4, seed=0)
+        counts = amp.astype(np.float64) ** 2
+        np.testing.assert_allclose(counts, np.round(counts), atol=1e-2)  # amplitude = sqrt(integer counts)
+        assert counts.sum(axis=(1, 2)).mean() == pytest.approx(1e4, rel=0.02)
+        np.testing.assert_array_equal(amp, forward_amplitude(obj, probe, x, y, nphotons=1e4, seed=0))
+
+    def test_positions_off_the_object(self) -> None:
+        with pytest.raises(SimulationError, match="run off"):
+            forward_amplitude(make_object(40, 0), make_probe(16), np.array([5.0]), np.array([20.0]))
+
+    def test_progress_reports(self) -> None:
+        seen: list[tuple[int, int]] = []
+        x, y, shape = scan_positions(10, N=16, overlap=0.5)
+        forward_amplitude(make_object(shape, 0), make_probe(16), x, y, nphotons=100, seed=0, chunk=4,
+                          progress=lambda done, total: seen.append((done, total)))
+        assert seen[-1] == (20, 20) and [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+class TestDataset:
+    def test_simulate_dataset_is_deterministic(self) -> None:
+        a = simulate_dataset(30, nphotons=1e3, overlap=0.7, seed=0, N=32)
+        b = simulate_dataset(30, nphotons=1e3, overlap=0.7, seed=0, N=32)
+        c = simulate_dataset(30, nphotons=1e3, overlap=0.7, seed=1, N=32)
+        np.testing.assert_array_equal(a.diffraction, b.diffraction)
+        np.testing.assert_array_equal(a.objectGuess, b.objectGuess)
+        assert a.objectGuess.shape == c.objectGuess.shape and not np.allclose(a.objectGuess, c.objectGuess)
+        assert a.diffraction.shape == (30, 32, 32) and a.diffraction.dtype == np.float32
+
+    def test_given_probe_is_used(self) -> None:
+        probe = make_probe(16, defocus_rad=0.0)
+        data = simulate_dataset(4, nphotons=1e3, overlap=0.5, seed=0, N=16, probe=probe)
+        np.testing.assert_array_equal(data.probeGuess, probe)
+        with pytest.raises(SimulationError, match="pass N=16"):
+            simulate_dataset(4, nphotons=1e3, overlap=0.5, seed=0, N=32, probe=probe)
+
+    def test_written_npz_maps_through_the_bridge(self, tmp_path: Path) -> None:
+        data = simulate_dataset(20, nphotons=1e3, overlap=0.7, seed=0, N=32)
+        path = write_npz(tmp_path / "sim.npz", data)
+        bridge = MemmapDatasetBridge(path, validate="full")
+        assert bridge.storage == "in-place" and bridge.source_key == "diffraction"
+        np.testing.assert_array_equal(bridge.diffraction, data.diffraction)
+        np.testing.assert_array_equal(bridge.objectGuess, data.objectGuess)
+        assert bridge.nphotons == 1e3
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["sim.npz"], "no temporary files left behind"
+
+    def test_legacy_key_and_compression(self, tmp_path: Path) -> None:
+        data = simulate_dataset(8, nphotons=1e3, overlap=0.7, seed=0, N=16)
+        path = write_npz(tmp_path / "old.npz", data, legacy_key=True, compress=True)
+        with np.load(path) as npz:
+            assert "diff3d" in npz.files and "diffraction" not in npz.files
+        bridge = MemmapDatasetBridge(path, cache_dir=tmp_path / "c")
+        assert bridge.source_key == "diff3d"
+        np.testing.assert_array_equal(bridge.diffraction, data.diffraction)
+
+    def test_split_by_region_is_disjoint(self) -> None:
+        data = simulate_dataset(36, nphotons=1e3, overlap=0.7, seed=0, N=16)
+        train, test = split_by_region(data, 0.5)
+        assert len(train.xcoords) + len(test.xcoords) == 36 and len(test.xcoords) > 0
+        assert train.xcoords.max() < test.xcoords.min()
+        assert not set(train.scan_index.tolist()) & set(test.scan_index.tolist())
+        np.testing.assert_array_equal(train.objectGuess, data.objectGuess)
+        np.testing.assert_array_equal(test.objectGuess, data.objectGuess)
+        with pytest.raises(SimulationError, match="test fraction"):
+            split_by_region(data, 1.0)
