@@ -11,7 +11,7 @@ from pathlib import Path
 import git
 
 from harness.agent import build_prompt_context, render_prompt, run_agent
-from harness.changes import classify_changes
+from harness.changes import classify_changes, harness_roots
 from harness.config import Config
 from harness.gitops import discard_changes, working_changes
 from harness.ledger import Item
@@ -20,14 +20,32 @@ from harness.proof import StageResult
 
 
 
-def take_back_harness_files(repo: git.Repo, config: Config) -> tuple[str, ...]:
-    """Discard working-tree edits to the ledger and the evidence root; return the paths discarded."""
+def _owned_changes(repo: git.Repo, config: Config) -> dict[str, bytes | None]:
+    """Working-tree content of every harness-owned path that differs from HEAD (None: deleted)."""
     changes = working_changes(repo)
-    owned = set(classify_changes(changes, test_globs=(), ignore_globs=(), cap_bytes=1 << 62,
-                                 ledger_path=config.ledger, evidence_root=config.evidence_root).harness_owned)
-    if owned:
-        discard_changes(repo, [c for c in changes if c.path in owned])
-    return tuple(sorted(owned))
+    owned = classify_changes(changes, test_globs=(), ignore_globs=(), cap_bytes=1 << 62,
+                             ledger_path=config.ledger, owned_roots=harness_roots(config)).harness_owned
+    root = Path(repo.working_tree_dir)
+    return {path: (root / path).read_bytes() if (root / path).is_file() else None for path in owned}
+
+
+def take_back_harness_files(repo: git.Repo, config: Config, before: dict[str, bytes | None]) -> tuple[str, ...]:
+    """Undo what the agent did to harness-owned paths (ledger, evidence, selector runs): each goes back to
+    its state before the agent ran. Returns the paths taken back."""
+    after = _owned_changes(repo, config)
+    root = Path(repo.working_tree_dir)
+    touched = sorted(p for p in set(before) | set(after) if before.get(p, b"\0absent") != after.get(p, b"\0absent"))
+    to_head = [c for c in working_changes(repo) if c.path in touched and c.path not in before]
+    discard_changes(repo, to_head)
+    for path in touched:
+        if path in before:
+            content = before[path]
+            if content is None:
+                (root / path).unlink(missing_ok=True)
+            else:
+                (root / path).parent.mkdir(parents=True, exist_ok=True)
+                (root / path).write_bytes(content)
+    return tuple(touched)
 
 
 def agent_stage(*, repo: git.Repo, root: Path, config: Config, item: Item, ledger_text: str, attempt: int,
@@ -40,6 +58,7 @@ def agent_stage(*, repo: git.Repo, root: Path, config: Config, item: Item, ledge
     mode = "tdd" if item.mode == "tdd" else "chore"
     prompt = render_prompt(context, template_path=config.agent.prompt_template, mode=mode)
     journal.update(stage=name)
+    before = _owned_changes(repo, config)
     progress(f"{item.id}: {name}: running {' '.join(config.agent.command or ())[:80]} ...")
     run = run_agent(
         config=config.agent, prompt=prompt, cwd=root, log_path=out_dir / f"{name}.log",
@@ -47,7 +66,7 @@ def agent_stage(*, repo: git.Repo, root: Path, config: Config, item: Item, ledge
                    "HARNESS_EVIDENCE_DIR": evidence_rel, **({"HARNESS_PHASE": phase} if phase else {})},
         on_start=lambda pgid: journal.update(agent_pgid=pgid), prompt_path=out_dir / f"{name}.prompt.md")
     journal.update(agent_pgid=0)
-    discarded = take_back_harness_files(repo, config)
+    discarded = take_back_harness_files(repo, config, before)
     for path in discarded:
         progress(f"{item.id}: the agent edited {path}, which the harness owns: edit discarded")
     if run.timed_out:

@@ -1,9 +1,11 @@
 """Which changed files form the change, which are tests, and which are left out of the commit (and why)."""
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from harness.config import Config
 from harness.gitops import Change, matches_any
 
 
@@ -22,6 +24,12 @@ class ChangeSet:
         return bool(self.tests)
 
 
+def harness_roots(config: Config) -> tuple[str, ...]:
+    """Folders only the harness writes: the evidence root and the folder of the selector-run history."""
+    history_dir = posixpath.dirname(config.selectors.history)
+    return (config.evidence_root, *([history_dir] if history_dir else []))
+
+
 def _under(path: str, root: str) -> bool:
     root = root.rstrip("/")
     return path == root or path.startswith(root + "/")
@@ -34,15 +42,16 @@ def classify_changes(
     ignore_globs: Sequence[str],
     cap_bytes: int,
     ledger_path: str,
-    evidence_root: str,
+    owned_roots: Sequence[str],
 ) -> ChangeSet:
-    """Partition changes. The ledger and the evidence root belong to the harness: never part of the change."""
+    """Partition changes. The ledger and the harness's folders (evidence, selector runs) belong to the
+    harness: never part of the change."""
     kept: list[Change] = []
     owned: list[str] = []
     left_out: list[tuple[str, str]] = []
     commit: list[str] = []
     for change in sorted(changes, key=lambda c: c.path):
-        if change.path == ledger_path or _under(change.path, evidence_root):
+        if change.path == ledger_path or any(_under(change.path, root) for root in owned_roots):
             owned.append(change.path)
             continue
         kept.append(change)

@@ -19,7 +19,7 @@ from pathlib import Path
 import git
 
 from harness import __version__
-from harness.changes import ChangeSet, classify_changes
+from harness.changes import ChangeSet, classify_changes, harness_roots
 from harness.config import Config
 from harness.evidence import (
     atomic_write_json,
@@ -208,7 +208,7 @@ def _changeset(request: IterationRequest, repo: git.Repo) -> tuple[list[Change],
         raw_changes = changes_between(repo, request.base, request.head)
     return raw_changes, classify_changes(
         raw_changes, test_globs=cfg.test_globs, ignore_globs=cfg.ignore,
-        cap_bytes=cfg.caps.changed_file_bytes, ledger_path=cfg.ledger, evidence_root=cfg.evidence_root)
+        cap_bytes=cfg.caps.changed_file_bytes, ledger_path=cfg.ledger, owned_roots=harness_roots(cfg))
 
 
 def _with_agent(request: IterationRequest, repo: git.Repo, staging: Path, journal: Journal, attempt: int,
@@ -261,7 +261,7 @@ def execute(request: IterationRequest, repo: git.Repo, *, progress: Progress = p
             else:
                 green_cwd = stack.enter_context(temp_worktree(repo, request.head))
             stages = run_stages(request, changeset, staging, green_cwd, repo, journal, progress)
-    raw_changes, changeset = _changeset(request, repo)
+    _, changeset = _changeset(request, repo)
 
     failed = next((s for s in stages if not s.ok), None)
     succeeded = failed is None and bool(stages)
@@ -324,7 +324,7 @@ def execute(request: IterationRequest, repo: git.Repo, *, progress: Progress = p
     subject = f"[{item.id}] {item.title}: {outcome}"
     sha = commit_paths(repo, paths, subject, identity=(cfg.commit.name, cfg.commit.email), trailers=trailers)
     if not succeeded and request.head is None:
-        discard_changes(repo, [c for c in raw_changes if c.path != cfg.ledger])
+        discard_changes(repo, list(changeset.changes))  # saved on the ref; harness-owned files stay
     journal.clear()
     return IterationResult(item.id, attempt, succeeded, failed.name if failed else None, record["reason"],
                            final_dir, sha, saved_ref, tuple(stages), changeset, record)

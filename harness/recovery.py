@@ -8,7 +8,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.changes import classify_changes
+from harness.changes import classify_changes, harness_roots
 from harness.evidence import atomic_write_json, atomic_write_text, iso, utc_now, write_sha256sums
 from harness.gitops import (
     commit_paths,
@@ -66,7 +66,7 @@ def recover(ws: Workspace) -> Recovery | None:
 
     changes = working_changes(ws.repo)
     owned = set(classify_changes(changes, test_globs=(), ignore_globs=(), cap_bytes=1 << 62,
-                                 ledger_path=cfg.ledger, evidence_root=cfg.evidence_root).harness_owned)
+                                 ledger_path=cfg.ledger, owned_roots=harness_roots(cfg)).harness_owned)
     if evidence_rel and (ws.root / evidence_rel).exists():
         shutil.rmtree(ws.root / evidence_rel)  # uncommitted evidence of the dead run; rewritten below
     discard_changes(ws.repo, [c for c in changes if c.path == cfg.ledger])  # a half-recorded attempt line

@@ -244,3 +244,17 @@ def test_kill_9_at_each_stage_is_recovered_at_the_next_start(make_repo, tmp_path
     assert main(["ledger", "-C", str(repo), "verify"]) == 0
     (tmp_path / "plan.json").write_text(json.dumps({"*": {"files": plan["*"]["files"]}}))
     assert main(["loop", "-C", str(repo), "--iterations", "1"]) == 0  # and the loop continues
+
+
+def test_selector_history_survives_a_failed_attempt_and_agent_edits_to_it_are_undone(make_repo, tmp_path) -> None:
+    plan = {"*": {"files": {"tests/test_mul.py": "def test_mul():\n    assert True\n",
+                            "plans/selectors/history.jsonl": '{"forged": true}\n'}}}
+    repo = agent_project(make_repo, tmp_path, plan)
+    history = repo / "plans/selectors/history.jsonl"
+    history.parent.mkdir(parents=True)
+    history.write_text('{"selector": "tests/test_calc.py", "status": "passed"}\n')
+    before = history.read_text()
+    assert main(["run", "-C", str(repo), "CALC-001"]) == 1  # the test passes without the change: no RED
+    assert history.read_text() == before  # the agent's edit was taken back, the failure discarded nothing else
+    assert "plans/selectors" not in git(repo, "show", "--name-only", "--format=", "HEAD")
+    assert status_porcelain(repo) == "?? plans/selectors/history.jsonl\n"
