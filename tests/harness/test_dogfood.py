@@ -26,3 +26,8 @@ def test_project_evidence_verifies(repo_root: Path, capsys) -> None:
     out = capsys.readouterr().out
     assert code == 0, out
     assert "0 problem(s)" in out
+
+
+def test_test_suite_index_is_up_to_date(repo_root: Path, capsys) -> None:
+    code = main(["selectors", "-C", str(repo_root), "index", "--check"])
+    assert code == 0, capsys.readouterr().out + "\nregenerate it with `harness selectors index`"
