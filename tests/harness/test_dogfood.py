@@ -29,5 +29,5 @@ def test_project_evidence_verifies(repo_root: Path, capsys) -> None:
 
 
 def test_test_suite_index_is_up_to_date(repo_root: Path, capsys) -> None:
-    code = main(["selectors", "-C", str(repo_root), "index", "--check"])
+    code = main(["selectors", "index", "-C", str(repo_root), "--check"])
     assert code == 0, capsys.readouterr().out + "\nregenerate it with `harness selectors index`"
