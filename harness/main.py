@@ -156,9 +156,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from harness.commands.selectors import selectors
 
         return selectors(
-            repo=repo, action=args.action, group=getattr(args, "group", None), item=getattr(args, "item", None),
-            jobs=getattr(args, "jobs", 1), as_json=getattr(args, "json", False),
-            check=getattr(args, "check", False), selector=getattr(args, "selector", None),
+            repo=repo, action=args.action, group=getattr(args, "group", None),
+            item=getattr(args, "item", None), jobs=getattr(args, "jobs", 1),
+            as_json=getattr(args, "json", False), check=getattr(args, "check", False),
+            selector=getattr(args, "selector", None),
         )
     if args.command == "bisect":
         from harness.commands.bisect import bisect

@@ -17,8 +17,6 @@ from harness.ledger import (
     Ledger,
     ensure_plain_names,
     format_attempt,
-    lint_ledger,
-    lint_text,
     load_ledger,
     parse_ledger,
     record_attempt,
@@ -27,6 +25,7 @@ from harness.ledger import (
     with_status,
     write_ledger_atomic,
 )
+from harness.ledger_lint import lint_ledger, lint_text
 
 EXAMPLE = """\
 # Fix Plan

@@ -1,0 +1,198 @@
+"""`harness ledger lint`: what is wrong with a ledger that still parses, or does not.
+
+Duplicate ids, unknown statuses, fields and modes, dependencies on missing items, dependency cycles,
+Initiative/Slug values that cannot be path components, and attempt lines whose evidence is missing.
+"""
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.ledger import (
+    DEFAULT_LEDGER_PATH,
+    KNOWN_FIELDS,
+    MODES,
+    STATUSES,
+    Attempt,
+    Item,
+    Ledger,
+    _parse,
+)
+
+
+@dataclass(frozen=True)
+class LintFinding:
+    """One lint result; `code` is a key of LINT_CODES. Not slotted, so `vars(finding)` gives a JSON dict."""
+
+    line: int
+    item_id: str | None
+    code: str
+    message: str
+
+    def render(self, path: str) -> str:
+        return f"{path}:{self.line}: {self.code}: {self.message}"
+
+
+LINT_CODES = {
+    "parse-error": "the text does not follow the grammar (lint_text only; parse_ledger raises instead)",
+    "duplicate-id": "two items share an id (lint_text only; every repeat is reported)",
+    "unknown-status": "Status is not one of " + ", ".join(STATUSES),
+    "unknown-field": "a `- Key: value` field whose key the harness does not know (kept, not used)",
+    "unknown-mode": "Mode is not one of " + ", ".join(MODES),
+    "stray-field": "a known `- Key: value` line outside the field block, so it is ignored",
+    "missing-dependency": "Depends-On names an id that no item has",
+    "dependency-cycle": "items depend on each other in a cycle (named), so none of them can run",
+    "bad-path-name": "Initiative or Slug is not a plain name",
+    "missing-evidence": "an attempt's evidence path does not exist under the repository root",
+    "bad-evidence-path": "an attempt's evidence path is absolute or leaves the repository",
+    "attempt-number": "attempt numbers in an item do not increase",
+}
+
+
+def lint_ledger(ledger: Ledger, *, repo_root: Path | None = None) -> list[LintFinding]:
+    return _lint_items(ledger.items, repo_root)
+
+
+def lint_text(text: str, path: str = DEFAULT_LEDGER_PATH, repo_root: Path | None = None) -> list[LintFinding]:
+    """Like lint_ledger, but grammar errors (every duplicate id included) become findings, not raises."""
+    findings: list[LintFinding] = []
+
+    def record(line: int, code: str, message: str, expected: str, item_id: str | None) -> None:
+        findings.append(LintFinding(line, item_id, code, f"{message} (expected {expected})"))
+
+    items = _parse(text, record)
+    return sorted(findings + _lint_items(items, repo_root), key=lambda f: f.line)
+
+
+def _lint_items(items: Iterable[Item], repo_root: Path | None) -> list[LintFinding]:
+    items = list(items)
+    by_id: dict[str, Item] = {}
+    for item in items:
+        by_id.setdefault(item.id, item)
+    out: list[LintFinding] = []
+    add = out.append
+    root = Path(repo_root).resolve() if repo_root is not None else None
+    for item in items:
+        if not item.status_known:
+            add(LintFinding(item.status_line or item.line, item.id, "unknown-status",
+                            f"[{item.id}] Status {item.status!r} is not one of {', '.join(STATUSES)}"))
+        for key, lines in item.field_lines.items():
+            if key not in KNOWN_FIELDS:
+                for line in lines:
+                    add(LintFinding(line, item.id, "unknown-field", (
+                        f"[{item.id}] field {key!r} is not used by the harness "
+                        f"(known: {', '.join(KNOWN_FIELDS)}; keys are case-sensitive)")))
+        if item.mode not in MODES:
+            add(LintFinding(item.field_lines["Mode"][0], item.id, "unknown-mode",
+                            f"[{item.id}] Mode {item.mode!r} is not one of {', '.join(MODES)}"))
+        for line in item.stray_field_lines:
+            add(LintFinding(line, item.id, "stray-field", f"[{item.id}] this field line is not in the field "
+                            "block under the heading (a blank line or prose ends it), so it is ignored"))
+        for dep in item.depends_on:
+            if dep not in by_id:
+                close = difflib.get_close_matches(dep, list(by_id), n=3)
+                add(LintFinding(item.field_lines["Depends-On"][0], item.id, "missing-dependency",
+                                f"[{item.id}] depends on [{dep}], which is not in the ledger"
+                                + (f" (did you mean {', '.join(close)}?)" if close else "")))
+        for problem in item.path_problems():
+            add(LintFinding(problem.line, item.id, "bad-path-name", problem.message))
+        previous: Attempt | None = None
+        for attempt in item.attempts:
+            if previous is not None and attempt.number <= previous.number:
+                add(LintFinding(attempt.line, item.id, "attempt-number",
+                                f"[{item.id}] attempt #{attempt.number} follows #{previous.number} "
+                                f"(line {previous.line}); numbers must increase"))
+            previous = attempt
+            if root is not None:
+                _lint_evidence(item, attempt, root, add)
+    out.extend(_cycle_findings(items, by_id))
+    return out
+
+
+def _lint_evidence(item: Item, attempt: Attempt, root: Path, add: Callable[[LintFinding], None]) -> None:
+    evidence = Path(attempt.evidence)
+    if evidence.is_absolute() or ".." in evidence.parts:
+        add(LintFinding(attempt.line, item.id, "bad-evidence-path", (
+            f"[{item.id}] attempt #{attempt.number} evidence {attempt.evidence!r} must be a path inside the "
+            "repository, relative to its root")))
+    elif not (root / evidence).exists():
+        add(LintFinding(attempt.line, item.id, "missing-evidence", f"[{item.id}] attempt #{attempt.number} "
+                        f"evidence {attempt.evidence} does not exist under {root}"))
+
+
+def _cycle_findings(items: list[Item], by_id: dict[str, Item]) -> list[LintFinding]:
+    """One finding per strongly connected component holding a cycle (iterative Tarjan: no recursion limit)."""
+    order = {item_id: i for i, item_id in enumerate(by_id)}
+    graph = {item_id: [d for d in item.depends_on if d in by_id] for item_id, item in by_id.items()}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    components: list[list[str]] = []
+    counter = 0
+    for start in graph:
+        if start in index:
+            continue
+        work = [(start, 0)]
+        while work:
+            node, child = work.pop()
+            if child == 0:
+                index[node] = low[node] = counter
+                counter += 1
+                stack.append(node)
+                on_stack.add(node)
+            successors = graph[node]
+            if child < len(successors):
+                work.append((node, child + 1))
+                nxt = successors[child]
+                if nxt not in index:
+                    work.append((nxt, 0))
+                elif nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+                continue
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1 or node in graph[node]:
+                    components.append(component)
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+    findings = []
+    for component in components:
+        members = set(component)
+        first = min(component, key=order.__getitem__)
+        cycle = _shortest_cycle(first, graph, members)
+        rest = sorted(members - set(cycle), key=order.__getitem__)
+        item = by_id[first]
+        findings.append(LintFinding(
+            item.field_lines["Depends-On"][0], first, "dependency-cycle",
+            "dependency cycle: " + " -> ".join(cycle + [first]) + " (none of them can run; remove one "
+            "Depends-On)" + (f"; also caught in it: {', '.join(rest)}" if rest else "")))
+    return findings
+
+
+def _shortest_cycle(start: str, graph: dict[str, list[str]], members: set[str]) -> list[str]:
+    parent: dict[str, str | None] = {start: None}
+    frontier = [start]
+    while frontier:
+        following = []
+        for node in frontier:
+            for nxt in graph[node]:
+                if nxt == start:
+                    path = [node]
+                    while parent[path[-1]] is not None:
+                        path.append(parent[path[-1]])
+                    return path[::-1]
+                if nxt in members and nxt not in parent:
+                    parent[nxt] = node
+                    following.append(nxt)
+        frontier = following
+    return [start]
