@@ -10,14 +10,14 @@ from pathlib import Path
 
 import git
 
-from harness.agent import build_prompt_context, render_prompt, run_agent
+from harness.agent import run_agent
 from harness.changes import classify_changes, harness_roots
 from harness.config import Config
 from harness.gitops import discard_changes, working_changes
 from harness.ledger import Item
 from harness.locking import Journal
+from harness.prompt import build_prompt_context, render_prompt
 from harness.proof import StageResult
-
 
 
 def _owned_changes(repo: git.Repo, config: Config) -> dict[str, bytes | None]:

@@ -19,6 +19,7 @@ from pathlib import Path
 import git
 
 from harness import __version__
+from harness.agent_stage import agent_stage
 from harness.changes import ChangeSet, classify_changes, harness_roots
 from harness.config import Config
 from harness.evidence import (
@@ -31,13 +32,12 @@ from harness.evidence import (
     utc_now,
     write_sha256sums,
 )
-from harness.agent_stage import agent_stage
 from harness.gates import collect_gate, full_suite_gate, regression_gate
 from harness.gitops import (
     Change,
     changes_between,
-    common_git_dir,
     commit_paths,
+    common_git_dir,
     copy_working_files,
     discard_changes,
     snapshot_to_ref,
@@ -45,12 +45,12 @@ from harness.gitops import (
     working_changes,
     write_files_at_rev,
 )
-from harness.lint_gate import lint_change
 from harness.ledger import Item, Ledger, parse_ledger, record_attempt, write_ledger_atomic
+from harness.lint_gate import lint_change
 from harness.locking import Journal
 from harness.proof import StageResult, prove_green, prove_red
 from harness.pytest_runner import ISOLATE_ENV, Selector, parse_selector
-from harness.report import attempt_record, render_summary, trailer_red, trailer_green
+from harness.report import attempt_record, render_summary, trailer_green, trailer_red
 
 Progress = Callable[[str], None]
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
-from pathlib import Path
 
 from harness.changes import classify_changes, harness_roots
 from harness.evidence import atomic_write_json, atomic_write_text, iso, utc_now, write_sha256sums

@@ -68,7 +68,7 @@ def _line_counts(repo: git.Repo, base: str, head: str | None, changeset: ChangeS
     added = removed = 0
     if tracked:
         args = ["git", "diff", "--numstat", base, *([head] if head else []), "--", *tracked]
-        proc = subprocess.run(args, cwd=repo.working_tree_dir, capture_output=True, text=True)
+        proc = subprocess.run(args, cwd=repo.working_tree_dir, capture_output=True, text=True, check=False)
         for line in proc.stdout.splitlines():
             a, r, _ = line.split("\t", 2)
             if a != "-":  # binary files show "-"

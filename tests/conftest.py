@@ -19,7 +19,7 @@ GIT_ENV = {
 def git(repo: Path, *args: str) -> str:
     """Run git in `repo` and return stdout; fail the test with git's own message on error."""
     proc = subprocess.run(
-        ["git", *args], cwd=repo, capture_output=True, text=True, env={**os.environ, **GIT_ENV}
+        ["git", *args], cwd=repo, capture_output=True, text=True, env={**os.environ, **GIT_ENV}, check=False
     )
     if proc.returncode != 0:
         raise AssertionError(f"git {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}{proc.stdout}")

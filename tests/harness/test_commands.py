@@ -10,7 +10,14 @@ from pathlib import Path
 from harness.ledger import load_ledger
 from harness.main import main
 from tests.conftest import git
-from tests.harness.project import MUL_IMPL, MUL_TEST, apply_change, head_subject, make_project, status_porcelain
+from tests.harness.project import (
+    MUL_IMPL,
+    MUL_TEST,
+    apply_change,
+    head_subject,
+    make_project,
+    status_porcelain,
+)
 
 
 def test_next_explains_choice_and_json(make_repo, capsys) -> None:

@@ -14,7 +14,14 @@ import pytest
 from harness.ledger import load_ledger
 from harness.main import main
 from tests.conftest import git
-from tests.harness.project import HARNESS_YAML, MUL_IMPL, MUL_TEST, head_subject, make_project, status_porcelain
+from tests.harness.project import (
+    HARNESS_YAML,
+    MUL_IMPL,
+    MUL_TEST,
+    head_subject,
+    make_project,
+    status_porcelain,
+)
 
 AGENT = '''\
 import json, os, sys, time

@@ -1,0 +1,416 @@
+"""The agent's prompt: the context (item, spec excerpt, findings, selectors, previous attempt) and its
+jinja2 template (a default per item mode ships with the package; `agent.prompt_template` overrides it)."""
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping
+from functools import lru_cache
+from pathlib import Path, PurePosixPath
+from types import EllipsisType
+from typing import Any
+
+import jinja2
+
+from harness.errors import HarnessError
+from harness.ledger import DEFAULT_LEDGER_PATH, Item
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+DEFAULT_TEMPLATES = {"tdd": "prompt.md.j2", "chore": "prompt_chore.md.j2", "docs": "prompt_chore.md.j2"}
+PHASES = ("red", "green")
+SPEC_MAX_CHARS = 12_000
+FINDINGS_MAX_CHARS = 8_000
+SUMMARY_MAX_CHARS = 6_000
+
+_HEADING = re.compile(r" {0,3}(#{1,6})(?:[ \t]+(.*?))?[ \t]*$")
+_CLOSING_HASHES = re.compile(r"(?:^|[ \t]+)#+$")
+_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
+_LIST_ITEM = re.compile(r" ?(?:[-*+]|[0-9]{1,9}[.)])[ \t]")
+_TABLE_SEPARATOR = re.compile(r"\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*")
+_BACKTICK_RUN = re.compile(r"`+")
+
+
+class AgentError(HarnessError):
+    """The agent cannot be started, or its prompt cannot be rendered; the message says what to fix."""
+
+
+def build_prompt_context(
+    *,
+    repo_root: Path,
+    item: Item,
+    ledger_text: str | None = None,
+    findings_path: str = "docs/findings.md",
+    previous_summary: str | None | EllipsisType = ...,
+    phase: str | None = None,
+    ledger_path: str = DEFAULT_LEDGER_PATH,
+    evidence_root: str = "plans/active",
+) -> dict[str, Any]:
+    """Everything a prompt template may use, as plain data (the keys are documented in prompt.md.j2).
+
+    `previous_summary`: `...` reads the summary of the item's last attempt from its evidence path; a string
+    is used as that summary instead; None leaves the previous attempt out. `ledger_text` adds the item's
+    section verbatim as `item_text`.
+    """
+    if phase is not None and phase not in PHASES:
+        raise AgentError(f"agent phase {phase!r} is not one of {', '.join(PHASES)} (see `agent.phases`)")
+    root = Path(repo_root)
+    spec = _spec_context(root, item.spec)
+    return {
+        "repo_root": str(root),
+        "item": _item_context(item),
+        "item_text": _item_text(ledger_text, item) if ledger_text is not None else None,
+        "mode": item.mode,
+        "phase": phase,
+        "attempt": item.next_attempt_number,
+        "spec": spec,
+        "findings": _findings_context(root, findings_path, item, spec),
+        "selectors": {"red": list(item.red), "regression": list(item.regression)},
+        "previous": _previous_context(root, item, previous_summary),
+        "ledger_path": ledger_path,
+        "evidence_root": evidence_root,
+    }
+
+
+def _item_context(item: Item) -> dict[str, Any]:
+    return {
+        "id": item.id, "title": item.title, "status": item.status, "priority": item.priority,
+        "mode": item.mode, "initiative": item.initiative, "slug": item.slug, "spec": item.spec,
+        "depends_on": list(item.depends_on), "red": list(item.red), "regression": list(item.regression),
+        "exit_criteria": list(item.exit_criteria), "prose": item.prose,
+        # pairs, not a dict: templates list the fields in the order they are written
+        "fields": [(key, list(values)) for key, values in item.fields.items()],
+        "attempts": len(item.attempts),
+    }
+
+
+def _item_text(ledger_text: str, item: Item) -> str:
+    lines = ledger_text.splitlines()
+    end = item.attempts_line - 1 if item.attempts_line else item.content_end_line
+    return "\n".join(lines[item.line - 1 : end]).rstrip()
+
+
+def _inside(root: Path, rel: str) -> Path | None:
+    """`root / rel` when `rel` is a repo-relative path that stays inside the repository, else None."""
+    pure = PurePosixPath(rel)
+    if not rel or pure.is_absolute() or ".." in pure.parts or "\\" in rel:
+        return None
+    return root / pure
+
+
+def _read_text(path: Path) -> str:
+    data = path.read_bytes()
+    if path.suffix == ".gz":
+        data = gzip.decompress(data)
+    return data.decode("utf-8", errors="replace")
+
+
+def _truncate(text: str, limit: int) -> tuple[str, int]:
+    """(text cut at a line end near `limit`, characters left out)."""
+    if len(text) <= limit:
+        return text, 0
+    cut = text.rfind("\n", 0, limit)
+    if cut < limit // 2:
+        cut = limit
+    return text[:cut].rstrip(), len(text) - cut
+
+
+def github_slug(heading: str) -> str:
+    """The anchor GitHub gives a heading: lowercase, punctuation dropped, spaces to `-`."""
+    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", heading)
+    text = re.sub(r"<[^>]+>", "", text).strip().lower()
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def _headings(lines: list[str]) -> list[tuple[int, int, str]]:
+    """(line index, level, text) of each heading outside fenced code."""
+    found = []
+    fence: tuple[str, int] | None = None
+    for index, line in enumerate(lines):
+        if fence is not None:
+            stripped = line.strip()
+            if len(stripped) >= fence[1] and stripped == fence[0] * len(stripped):
+                fence = None
+            continue
+        if m := _FENCE.match(line):
+            fence = (m[1][0], len(m[1]))
+            continue
+        if m := _HEADING.fullmatch(line):
+            found.append((index, len(m[1]), _CLOSING_HASHES.sub("", m[2] or "").strip()))
+    return found
+
+
+def markdown_section(text: str, anchor: str) -> str | None:
+    """The section under the heading whose GitHub anchor is `anchor`, up to the next heading of the same
+    or a higher level; None when no heading has that anchor."""
+    lines = text.splitlines()
+    heads = _headings(lines)
+    wanted = anchor.lower()
+    seen: dict[str, int] = {}
+    for n, (index, level, title) in enumerate(heads):
+        slug = github_slug(title)
+        count = seen.get(slug, 0)
+        seen[slug] = count + 1
+        if (slug if count == 0 else f"{slug}-{count}") == wanted:
+            end = next((h[0] for h in heads[n + 1 :] if h[1] <= level), len(lines))
+            return "\n".join(lines[index:end]).rstrip()
+    return None
+
+
+def _spec_context(root: Path, spec: str | None) -> dict[str, Any] | None:
+    if not spec:
+        return None
+    ref = spec.strip()
+    path_text, _, anchor = ref.partition("#")
+    info: dict[str, Any] = {"ref": ref, "path": path_text, "anchor": anchor or None, "excerpt": None,
+                            "omitted_chars": 0, "problem": None, "is_file": False}
+    if not path_text or "://" in ref or any(c.isspace() for c in path_text):
+        info["problem"] = "the Spec field is not a file reference (path or path#anchor); no excerpt included"
+        return info
+    path = _inside(root, path_text)
+    if path is None:
+        info["problem"] = f"{path_text} is not a path inside the repository; no excerpt included"
+        return info
+    if not path.is_file():
+        info["problem"] = f"the spec file {path_text} does not exist in the repository"
+        return info
+    info["is_file"] = True
+    try:
+        text = _read_text(path)
+    except OSError as exc:
+        info["problem"] = f"the spec file {path_text} cannot be read ({exc.strerror or exc})"
+        return info
+    if anchor:
+        section = markdown_section(text, anchor)
+        if section is None:
+            anchors = [github_slug(t) for _, _, t in _headings(text.splitlines())][:20]
+            info["problem"] = (f"{path_text} has no heading with anchor #{anchor}; its anchors are: "
+                               + (", ".join(f"#{a}" for a in anchors) or "(none)"))
+            return info
+        text = section
+    info["excerpt"], info["omitted_chars"] = _truncate(text.strip("\n"), SPEC_MAX_CHARS)
+    return info
+
+
+# --- findings ----------------------------------------------------------------------------------------
+
+
+def _matcher(item: Item, spec: dict[str, Any] | None) -> Callable[[str], bool]:
+    words = sorted({item.id, item.initiative}, key=len, reverse=True)
+    # A word boundary that treats `-` and `.` inside ids as part of the id: DATA-1 must not match DATA-10.
+    pattern = re.compile(
+        "|".join(rf"(?<![\w])(?<![\w][-.]){re.escape(w)}(?![\w])(?![-.]\w)" for w in words), re.IGNORECASE)
+    paths = []
+    if spec is not None and spec["is_file"]:
+        paths = [spec["path"], PurePosixPath(spec["path"]).name]
+    return lambda text: bool(pattern.search(text)) or any(p in text for p in paths)
+
+
+def _units(lines: list[str]) -> Iterator[str]:
+    """A section body split into the pieces a finding can be: table rows (with their header), top-level
+    list items (with their continuation) and paragraphs. Fenced code stays with the piece it is in."""
+    current: list[str] = []
+    table_head: list[str] = []
+    fence: tuple[str, int] | None = None
+    blank = False
+    for line in lines:
+        stripped = line.strip()
+        if fence is not None:
+            current.append(line)
+            if len(stripped) >= fence[1] and stripped == fence[0] * len(stripped):
+                fence = None
+            continue
+        if not stripped:
+            blank = True
+            continue
+        if stripped.startswith("|"):
+            if current:
+                yield "\n".join(current)
+                current = []
+            if not table_head or blank:
+                table_head = [line]
+            elif len(table_head) == 1 and _TABLE_SEPARATOR.fullmatch(line):
+                table_head.append(line)
+            else:
+                yield "\n".join([*table_head, line])
+            blank = False
+            continue
+        table_head = []
+        starts_item = _LIST_ITEM.match(line) is not None
+        continues = bool(current) and not starts_item and (not blank or line[:1] in (" ", "\t"))
+        if current and not continues:
+            yield "\n".join(current)
+            current = []
+        elif continues and blank:
+            current.append("")
+        current.append(line)
+        blank = False
+        if m := _FENCE.match(line):
+            fence = (m[1][0], len(m[1]))
+    if current:
+        yield "\n".join(current)
+
+
+def relevant_findings(text: str, matches: Callable[[str], bool]) -> list[str]:
+    """Entries of a findings file that `matches`: a heading that matches brings its whole section
+    (subsections included); otherwise matching table rows, list items and paragraphs are taken one by
+    one, under their heading."""
+    lines = text.splitlines()
+    bounds = [(-1, 0, ""), *_headings(lines)]
+    entries: list[str] = []
+    covered_until = -1
+    for n, (index, level, title) in enumerate(bounds):
+        if index < covered_until:
+            continue
+        body_end = bounds[n + 1][0] if n + 1 < len(bounds) else len(lines)
+        if index >= 0 and matches(title):
+            end = next((h[0] for h in bounds[n + 1 :] if h[1] <= level), len(lines))
+            entries.append("\n".join(lines[index:end]).strip())
+            covered_until = end
+            continue
+        hits = [unit for unit in _units(lines[index + 1 : body_end]) if matches(unit)]
+        if hits:
+            entries.append("\n\n".join([lines[index], *hits] if index >= 0 else hits).strip())
+    return entries
+
+
+def _findings_context(root: Path, findings_path: str, item: Item, spec: dict[str, Any] | None
+                      ) -> dict[str, Any]:
+    info: dict[str, Any] = {"path": findings_path, "exists": False, "entries": [], "omitted": 0,
+                            "problem": None}
+    path = _inside(root, findings_path)
+    if path is None or not path.is_file():
+        return info
+    info["exists"] = True
+    try:
+        text = _read_text(path)
+    except OSError as exc:
+        info["problem"] = f"{findings_path} cannot be read ({exc.strerror or exc})"
+        return info
+    entries = relevant_findings(text, _matcher(item, spec))
+    budget = FINDINGS_MAX_CHARS
+    for n, entry in enumerate(entries):
+        if len(entry) > budget and info["entries"]:
+            info["omitted"] = len(entries) - n
+            break
+        shown, omitted = _truncate(entry, budget)
+        info["entries"].append(shown + (f"\n[... {omitted} more characters]" if omitted else ""))
+        budget -= len(shown)
+    return info
+
+
+# --- previous attempt --------------------------------------------------------------------------------
+
+
+def _first_existing(candidates: list[Path]) -> Path | None:
+    for path in candidates:
+        for variant in (path, path.with_name(path.name + ".gz")):
+            if variant.is_file():
+                return variant
+    return None
+
+
+def _previous_context(root: Path, item: Item, previous_summary: str | None | EllipsisType
+                      ) -> dict[str, Any] | None:
+    if previous_summary is None or not item.attempts:
+        return None
+    last = item.attempts[-1]
+    info: dict[str, Any] = {
+        "number": last.number, "timestamp": last.timestamp, "outcome": last.outcome,
+        "succeeded": last.succeeded, "failed_stage": last.stage, "base_commit": last.base_commit,
+        "evidence": last.evidence, "reason": None, "summary": None, "summary_path": None,
+        "omitted_chars": 0, "problem": None,
+    }
+    path = _inside(root, last.evidence)
+    if path is None:
+        info["problem"] = f"its evidence path {last.evidence} is not inside the repository"
+        return info
+    # The ledger names `<evidence dir>/analysis/summary.md`; attempt.json sits in the evidence dir.
+    if path.is_dir():
+        folders = [path]
+    else:
+        folders = [path.parent, *([path.parent.parent] if path.parent.name == "analysis" else [])]
+    record_path = _first_existing([f / "attempt.json" for f in folders])
+    if record_path is not None:
+        try:
+            record = json.loads(_read_text(record_path))
+        except (OSError, ValueError, EOFError) as exc:
+            info["problem"] = f"{record_path.relative_to(root).as_posix()} cannot be read ({exc})"
+        else:
+            if isinstance(record, dict):
+                info["reason"] = record.get("reason")
+                info["failed_stage"] = record.get("failed_stage") or last.stage
+    if isinstance(previous_summary, str):
+        summary = previous_summary
+    else:
+        summary_path = _first_existing(
+            ([path] if path.suffix == ".md" else []) + [f / "analysis" / "summary.md" for f in folders]
+            + [f / "summary.md" for f in folders])
+        if summary_path is None:
+            if record_path is None:
+                info["problem"] = f"its evidence {last.evidence} is not in the working tree"
+            return info
+        info["summary_path"] = summary_path.relative_to(root).as_posix()
+        try:
+            summary = _read_text(summary_path)
+        except (OSError, EOFError) as exc:
+            info["problem"] = f"{info['summary_path']} cannot be read ({exc})"
+            return info
+    info["summary"], info["omitted_chars"] = _truncate(summary.strip("\n"), SUMMARY_MAX_CHARS)
+    return info
+
+
+# --- rendering ---------------------------------------------------------------------------------------
+
+
+def fenced(text: str, lang: str = "") -> str:
+    """`text` in a code fence longer than any backtick run inside it, so the fence cannot end early."""
+    longest = max((len(m) for m in _BACKTICK_RUN.findall(text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{lang}\n{text}\n{fence}"
+
+
+@lru_cache(maxsize=8)
+def _environment(folder: str) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(folder),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,  # a prompt is plain text, not HTML
+    )
+    env.filters["fenced"] = fenced
+    return env
+
+
+def render_prompt(context: Mapping[str, Any], *, template_path: Path | str | None = None,
+                  mode: str = "tdd") -> str:
+    """Render the prompt: the built-in template for `mode`, or `template_path` (`agent.prompt_template`,
+    relative to the repository root unless absolute)."""
+    if template_path is None:
+        if mode not in DEFAULT_TEMPLATES:
+            raise AgentError(f"no built-in prompt for Mode {mode!r} (known: {', '.join(DEFAULT_TEMPLATES)})")
+        folder, name = TEMPLATES_DIR, DEFAULT_TEMPLATES[mode]
+        label = f"built-in prompt template {name}"
+    else:
+        path = Path(template_path)
+        if not path.is_absolute():
+            path = Path(context["repo_root"]) / path
+        if not path.is_file():
+            raise AgentError(f"prompt template {path} does not exist; fix `agent.prompt_template` in "
+                             "harness.yaml (a path relative to the repository root), or set it to null for "
+                             "the built-in prompt")
+        folder, name = path.parent, path.name
+        label = f"prompt template {path} (agent.prompt_template)"
+    try:
+        return _environment(str(folder)).get_template(name).render(**context)
+    except jinja2.UndefinedError as exc:
+        raise AgentError(f"{label}: {exc.message}; the prompt context has: {', '.join(sorted(context))}"
+                         ) from None
+    except jinja2.TemplateSyntaxError as exc:
+        raise AgentError(f"{label}, line {exc.lineno}: {exc.message}") from None
+    except jinja2.TemplateError as exc:
+        raise AgentError(f"{label}: {exc}") from None
+
+
