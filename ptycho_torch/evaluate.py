@@ -1,0 +1,183 @@
+"""`ptycho-torch evaluate`: score a reconstruction against the ground truth, beside a constant object.
+
+Inputs: --recon, an .npz holding one complex 2-D array (`object` if present, else the only complex 2-D
+array; an optional bool `coverage` of the same shape narrows the region) or an .npy of one; --truth, an
+.npz with `objectGuess` (a dataset written by `ptycho-torch simulate`) or an .npy. Both in one pixel frame.
+
+Writes metrics.json (the dict of `ptycho_torch.metrics.evaluate`: {"amplitude": {"mae", "psnr", "ssim",
+"frc_resolution"}, "phase": {...}, "registration", "amplitude_scale", "notes", "frc"}, plus "baseline":
+the same metrics for a constant object on the same region, and "inputs") and comparison.png (truth and
+reconstruction, amplitude and phase, cropped to the covered region). JSON is written with allow_nan, so an
+infinite PSNR reads `Infinity`. Prints both sets of scores side by side.
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ptycho_torch import metrics
+from ptycho_torch.bundle import atomic_write_bytes
+from ptycho_torch.data_contract import PtychoTorchError
+
+METRICS_NAME = "metrics.json"
+FIGURE_NAME = "comparison.png"
+QUANTITIES = ("amplitude", "phase")
+SCORES = ("mae", "psnr", "ssim", "frc_resolution")
+
+
+class EvaluateError(PtychoTorchError, ValueError):
+    """The inputs cannot be compared; the message says which file is wrong and how."""
+
+
+def _load(path: str | Path, what: str) -> np.ndarray | dict[str, np.ndarray]:
+    """An .npy array or all arrays of an .npz, read without pickle."""
+    source = Path(path)
+    if not source.is_file():
+        raise EvaluateError(f"{what} {source}: no such file")
+    try:
+        loaded = np.load(source, allow_pickle=False)
+        if isinstance(loaded, np.ndarray):
+            return loaded
+        with loaded as npz:
+            return {key: npz[key] for key in npz.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise EvaluateError(f"{what} {source}: not a readable .npz/.npy without pickle ({exc})") from None
+
+
+def _is_complex_image(array: np.ndarray) -> bool:
+    return np.iscomplexobj(array) and array.ndim == 2
+
+
+def load_recon(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """(object (H, W) complex, coverage (H, W) bool or None) from a reconstruction file."""
+    loaded = _load(path, "--recon")
+    if isinstance(loaded, np.ndarray):
+        arrays: dict[str, np.ndarray] = {"(array)": loaded}
+    else:
+        arrays = loaded
+    if "object" in arrays:
+        obj = arrays["object"]
+        if not _is_complex_image(obj):
+            raise EvaluateError(f"--recon {path}: 'object' must be a complex 2-D array, got {obj.dtype} "
+                                f"{obj.shape}")
+    else:
+        candidates = [k for k, v in arrays.items() if _is_complex_image(v)]
+        if len(candidates) != 1:
+            raise EvaluateError(
+                f"--recon {path}: expected exactly one complex 2-D array (or one named 'object'), found "
+                f"{len(candidates)} ({candidates}); keys present: {sorted(arrays)}")
+        obj = arrays[candidates[0]]
+    coverage = arrays.get("coverage")
+    if coverage is not None and (coverage.shape != obj.shape or coverage.dtype != np.bool_):
+        raise EvaluateError(f"--recon {path}: 'coverage' must be bool with the object's shape {obj.shape}, "
+                            f"got {coverage.dtype} {coverage.shape}")
+    return obj, coverage
+
+
+def load_truth(path: str | Path) -> np.ndarray:
+    """The truth (H, W) complex: `objectGuess` of an .npz dataset, or an .npy array."""
+    loaded = _load(path, "--truth")
+    if isinstance(loaded, np.ndarray):
+        truth = loaded
+    elif "objectGuess" in loaded:
+        truth = loaded["objectGuess"]
+    else:
+        raise EvaluateError(f"--truth {path}: no 'objectGuess' array (keys: {sorted(loaded)}); pass the "
+                            "dataset written by `ptycho-torch simulate` or an .npy of the true object")
+    if truth.ndim != 2 or not np.issubdtype(truth.dtype, np.number):
+        raise EvaluateError(f"--truth {path}: expected a numeric 2-D object, got {truth.dtype} {truth.shape}")
+    return truth
+
+
+def evaluate_files(recon: str | Path, truth: str | Path, *, fit_scale: bool = True, remove_ramp: bool = True,
+                   register: bool = True) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    """(report, recon object, truth): report = metrics.evaluate(...) + "baseline" + "inputs"."""
+    obj, coverage = load_recon(recon)
+    truth_arr = load_truth(truth)
+    if obj.shape != truth_arr.shape:
+        raise EvaluateError(f"--recon {recon} is {obj.shape} but --truth {truth} is {truth_arr.shape}; "
+                            "the reconstruction must be stitched in the truth's pixel frame (same shape)")
+    region = np.isfinite(obj) if coverage is None else coverage & np.isfinite(obj)
+    try:
+        report = metrics.evaluate(obj, truth_arr, mask=region, fit_scale=fit_scale, remove_ramp=remove_ramp,
+                                  register=register)
+        baseline = metrics.constant_baseline(truth_arr, region, fit_scale=fit_scale, remove_ramp=remove_ramp)
+    except metrics.MetricsError as exc:
+        raise EvaluateError(f"cannot evaluate {recon} against {truth}: {exc}") from None
+    report["baseline"] = {"what": "constant object (the truth's mean amplitude and phase) on the same region",
+                          **{q: baseline[q] for q in QUANTITIES},
+                          "amplitude_scale": baseline["amplitude_scale"]}
+    report["inputs"] = {"recon": str(recon), "truth": str(truth), "covered_pixels": int(region.sum()),
+                        "fit_scale": fit_scale, "remove_ramp": remove_ramp, "register": register}
+    return report, obj, truth_arr
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """Reconstruction and constant-object scores side by side."""
+    lines = [f"{'':34}{'recon':>12}{'constant':>12}"]
+    for quantity in QUANTITIES:
+        for score in SCORES:
+            unit = " (cyc/px)" if score == "frc_resolution" else ""
+            mine, base = report[quantity][score], report["baseline"][quantity][score]
+            lines.append(f"{quantity + ' ' + score + unit:34}{mine:>12.4g}{base:>12.4g}")
+    return "\n".join(lines)
+
+
+def _bbox(mask: np.ndarray) -> tuple[slice, slice]:
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
+
+
+def comparison_figure(path: Path, obj: np.ndarray, truth: np.ndarray, report: dict[str, Any]) -> None:
+    """2x2 PNG: truth / reconstruction amplitude (recon times the fitted scale) and phase (global phase
+    offset removed), cropped to the covered box; registration and ramp removal are not applied here."""
+    from matplotlib.figure import Figure
+
+    region = np.isfinite(obj)
+    box = _bbox(region)
+    o, t, r = obj[box].astype(np.complex128), truth[box].astype(np.complex128), region[box]
+    offset = np.angle(np.sum(np.where(r, t * np.conj(np.where(r, o, 0)), 0)))
+    o = np.where(r, o * np.exp(1j * offset), np.nan)
+    t = np.where(r, t, np.nan)
+    scale = report.get("amplitude_scale", 1.0)
+    fig = Figure(figsize=(9, 8), layout="constrained")
+    axes = fig.subplots(2, 2)
+    panels = [
+        (np.abs(t), np.abs(o) * scale, "amplitude", "gray"),
+        (np.angle(t), np.angle(o), "phase (rad)", "twilight"),
+    ]
+    for row, (truth_img, recon_img, label, cmap) in enumerate(panels):
+        lo, hi = np.nanmin(truth_img), np.nanmax(truth_img)
+        for col, (image, who) in enumerate(((truth_img, "truth"), (recon_img, "reconstruction"))):
+            ax = axes[row, col]
+            shown = ax.imshow(np.ma.masked_invalid(image), cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
+            ssim = report[label.split()[0]]["ssim"]
+            ax.set_title(f"{who}: {label}" + ("" if who == "truth" else f"  (SSIM {ssim:.3f})"))
+            fig.colorbar(shown, ax=ax, shrink=0.8)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def evaluate_command(*, recon: str, truth: str, output_dir: str | None = None, fit_scale: bool = True,
+                     remove_ramp: bool = True, register: bool = True) -> int:
+    """`ptycho-torch evaluate`: metrics.json + comparison.png in output_dir (default: the recon's folder)."""
+    report, obj, truth_arr = evaluate_files(recon, truth, fit_scale=fit_scale, remove_ramp=remove_ramp,
+                                            register=register)
+    out = Path(recon).parent if output_dir is None else Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out / METRICS_NAME, json.dumps(report, indent=2, allow_nan=True).encode())
+    comparison_figure(out / FIGURE_NAME, obj, truth_arr, report)
+    print(format_table(report))
+    amplitude_scale = report["amplitude_scale"]
+    if not math.isclose(amplitude_scale, 1.0):
+        print(f"amplitude scale fitted: {amplitude_scale:.4g} (object amplitude and probe power are not "
+              "separable)")
+    print(f"wrote {out / METRICS_NAME} and {out / FIGURE_NAME}")
+    return 0

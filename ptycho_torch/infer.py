@@ -1,0 +1,201 @@
+"""Inference: a trained bundle + a dataset -> object patches -> one stitched object (`ptycho-torch infer`).
+
+Patches are predicted batch by batch from the memory-mapped diffraction (bf16 autocast on CUDA) and placed
+on a canvas at their scan positions with `physics.reassemble_patches` (sub-pixel, bilinear), one batch at a
+time. Each patch is weighted by the probe intensity sum_m |P_m|^2 (normalised to peak 1), so the result is
+the probe-weighted average of the overlapping patches: where the probe is dark a patch says little about
+the object, and its edges must not dominate.
+
+The canvas is the data's objectGuess frame (origin at its pixel (0, 0)), or, without objectGuess, the
+smallest frame holding every patch. A pixel is covered when its summed weight reaches `coverage_threshold`
+(in units of one probe's peak intensity: "illuminated at >= that fraction of the peak", however dense the
+scan); uncovered pixels are NaN in `object`.
+
+recon.npz holds exactly two arrays: `object` (H, W) complex64, the only complex array, and `coverage`
+(H, W) bool. Beside it: recon_amplitude.png and recon_phase.png.
+"""
+from __future__ import annotations
+
+import io
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ptycho_torch import physics
+from ptycho_torch.bundle import Bundle, atomic_write_bytes, load_bundle
+from ptycho_torch.data_contract import PtychoTorchError
+from ptycho_torch.dataset import PtychoDataset
+from ptycho_torch.device import DistContext, Precision, autocast, resolve_device, resolve_precision
+from ptycho_torch.memmap_bridge import MemmapDatasetBridge
+
+RECON_NAME = "recon.npz"
+AMPLITUDE_PNG = "recon_amplitude.png"
+PHASE_PNG = "recon_phase.png"
+DEFAULT_COVERAGE_THRESHOLD = 0.1
+
+
+class InferError(PtychoTorchError, ValueError):
+    """The bundle and the data do not fit together, or a parameter is impossible; says what to change."""
+
+
+@dataclass(frozen=True)
+class Reconstruction:
+    object: np.ndarray  # (H, W) complex64, NaN where not covered
+    coverage: np.ndarray  # (H, W) bool
+    weight: np.ndarray  # (H, W) float32, summed probe-intensity weight
+    n_patterns: int
+    seconds: float
+
+    @property
+    def patterns_per_s(self) -> float:
+        return self.n_patterns / self.seconds if self.seconds > 0 else math.inf
+
+
+@dataclass(frozen=True)
+class InferResult:
+    recon_path: Path
+    reconstruction: Reconstruction
+
+
+def canvas_shape(bridge: MemmapDatasetBridge, n: int) -> tuple[int, int]:
+    """objectGuess's (H, W) if present, else the smallest frame from pixel (0, 0) holding every patch."""
+    obj = bridge.objectGuess
+    if obj is not None:
+        return int(obj.shape[0]), int(obj.shape[1])
+    reach = n - n // 2 + 1  # pixels right of / below the centre, plus the bilinear tap
+    return math.ceil(bridge.ycoords.max()) + reach, math.ceil(bridge.xcoords.max()) + reach
+
+
+def stitch_weights(probe: torch.Tensor) -> torch.Tensor:
+    """(N, N) float32 probe intensity summed over the modes, peak 1."""
+    power = physics.intensity(physics.probe_modes(probe.detach().to(torch.complex64)))
+    return power / power.max()
+
+
+class Stitcher:
+    """Accumulates probe-weighted patches on a canvas: add() per batch, then result().
+
+    canvas = sum_p w * patch_p moved to centre_p, weight = sum_p w moved likewise (physics.reassemble_patches,
+    bilinear); the object is canvas / weight where weight >= threshold (each patch's weights peak at 1),
+    NaN elsewhere.
+    """
+
+    def __init__(self, shape: tuple[int, int], weights: torch.Tensor) -> None:
+        self.shape = shape
+        self.weights = weights  # (N, N) real
+        self.canvas = torch.zeros(shape, dtype=torch.complex64, device=weights.device)
+        self.weight_sum = torch.zeros(shape, dtype=torch.float32, device=weights.device)
+
+    def add(self, patches: torch.Tensor, centres: torch.Tensor) -> None:
+        """patches (P, N, N) complex, centres (P, 2) = (x, y) in canvas pixels."""
+        part, part_weight = physics.reassemble_patches(
+            patches.to(torch.complex64), centres.to(torch.float32), self.shape, self.weights)
+        self.canvas += part
+        self.weight_sum += part_weight
+
+    def result(self, coverage_threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(object (H, W) complex64 NaN outside coverage, coverage (H, W) bool, weight (H, W) float32)."""
+        if not 0.0 < coverage_threshold <= 1.0:
+            raise InferError(f"coverage threshold must be in (0, 1], got {coverage_threshold}")
+        weight = self.weight_sum.cpu().numpy()
+        coverage = weight >= coverage_threshold
+        if not coverage.any():
+            raise InferError(f"no pixel of the {self.shape} object frame is covered (is any patch inside it?); "
+                             "check the scan positions or lower the coverage threshold")
+        stitched = self.canvas.cpu().numpy() / np.where(coverage, weight, 1.0)
+        obj = np.where(coverage, stitched, np.complex64(complex(math.nan, math.nan))).astype(np.complex64)
+        return obj, coverage, weight.astype(np.float32)
+
+
+@torch.no_grad()
+def reconstruct(bundle: Bundle, bridge: MemmapDatasetBridge, *, batch_size: int = 64,
+                device: torch.device | None = None, precision: Precision = Precision.FP32,
+                coverage_threshold: float = DEFAULT_COVERAGE_THRESHOLD) -> Reconstruction:
+    """Predict every group's patches and stitch them all (each group contributes its C patches)."""
+    if batch_size < 1:
+        raise InferError(f"--batch-size must be >= 1, got {batch_size}")
+    if not 0.0 < coverage_threshold <= 1.0:
+        raise InferError(f"--coverage-threshold must be in (0, 1], got {coverage_threshold}")
+    data_cfg = bundle.config.data
+    n = bundle.config.model.N
+    if bridge.plan.pattern_shape != (n, n):
+        raise InferError(f"{bridge.path}: patterns are {bridge.plan.pattern_shape} but the bundle "
+                         f"{bundle.path} was trained on {n}x{n}; use data with the training pattern size")
+    try:
+        dataset = PtychoDataset(bridge, gridsize=data_cfg.gridsize, K=data_cfg.K, nsamples=1,
+                                seed=data_cfg.group_seed)
+    except ValueError as exc:
+        raise InferError(f"{bridge.path}: cannot form the bundle's groups: {exc}") from None
+    device = torch.device("cpu") if device is None else device
+    model = bundle.model.to(device).eval()
+    if device.type == "cpu":
+        model.net.to(memory_format=torch.channels_last)  # faster oneDNN convolutions
+    stitcher = Stitcher(canvas_shape(bridge, n), stitch_weights(model.probe).to(device))
+    started = time.perf_counter()
+    for start in range(0, len(dataset), batch_size):
+        batch = dataset.get_batch(np.arange(start, min(start + batch_size, len(dataset))))
+        diffraction = batch["diffraction"].to(device, non_blocking=True)
+        coords = batch["coords_relative"].to(device, non_blocking=True)
+        with autocast(device, precision):
+            patches = model.predict_object_patches(diffraction, coords)  # (B, C, N, N) complex64
+        stitcher.add(patches.reshape(-1, n, n), batch["coords_global"].to(device).reshape(-1, 2))
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    seconds = time.perf_counter() - started
+    obj, coverage, weight = stitcher.result(coverage_threshold)
+    return Reconstruction(object=obj, coverage=coverage, weight=weight, n_patterns=len(bridge), seconds=seconds)
+
+
+def save_recon(path: Path, recon: Reconstruction) -> None:
+    buffer = io.BytesIO()
+    np.savez(buffer, object=recon.object, coverage=recon.coverage)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def save_image(path: Path, image: np.ndarray, title: str, cmap: str) -> None:
+    """One 2-D real image (NaN shown as blank) with a colour bar, as PNG, written atomically."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    shown = ax.imshow(np.ma.masked_invalid(image), cmap=cmap, interpolation="nearest")
+    ax.set_title(title)
+    fig.colorbar(shown, ax=ax, shrink=0.85)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def infer(bundle_path: str, data: str, output_dir: str, *, batch_size: int = 64, device: str = "auto",
+          precision: str = "auto", coverage_threshold: float = DEFAULT_COVERAGE_THRESHOLD) -> InferResult:
+    """Load the bundle, reconstruct the dataset's object, write recon.npz and the two PNGs."""
+    torch_device = resolve_device(device, DistContext())
+    prec = resolve_precision(precision, torch_device)
+    bundle = load_bundle(bundle_path)
+    bridge = MemmapDatasetBridge(data)
+    recon = reconstruct(bundle, bridge, batch_size=batch_size, device=torch_device, precision=prec,
+                        coverage_threshold=coverage_threshold)
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    recon_path = out / RECON_NAME
+    save_recon(recon_path, recon)
+    save_image(out / AMPLITUDE_PNG, np.abs(recon.object), "reconstruction: amplitude", "gray")
+    save_image(out / PHASE_PNG, np.angle(recon.object), "reconstruction: phase (rad)", "twilight")
+    return InferResult(recon_path=recon_path, reconstruction=recon)
+
+
+def infer_command(*, bundle: str, data: str, output_dir: str, **options: Any) -> int:
+    """`ptycho-torch infer`: returns 0; errors raise PtychoTorchError subclasses."""
+    result = infer(bundle, data, output_dir, **options)
+    recon = result.reconstruction
+    h, w = recon.object.shape
+    print(f"reconstructed {recon.n_patterns} patterns in {recon.seconds:.2f} s "
+          f"({recon.patterns_per_s:.1f} patterns/s); object {h}x{w}, "
+          f"{100 * recon.coverage.mean():.1f}% covered", flush=True)
+    print(f"wrote {result.recon_path}", flush=True)
+    return 0

@@ -1,0 +1,281 @@
+"""The trainer: outputs, intensity scale from the counts, reproducibility, resume (in process, after SIGKILL,
+and under DDP with 2 processes), NaN handling, CLI errors."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from ptycho_torch import physics
+from ptycho_torch.bundle import BUNDLE_NAME, load_bundle, sha256_file
+from ptycho_torch.cli import build_parser, main
+from ptycho_torch.simulate import SimulatedData, simulate_dataset, write_npz
+from ptycho_torch.train import (
+    CHECKPOINT_NAME,
+    TrainConfig,
+    TrainError,
+    TrainingDivergedError,
+    split_groups,
+    train,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = {"epochs": 2, "batch_size": 8, "n_filters": 4, "depth": 2, "lr": 3e-3}
+TINY_FLAGS = ["--batch-size", "8", "--n-filters", "4", "--depth", "2", "--lr", "3e-3", "--no-progress"]
+
+
+def tiny_data(n_images: int = 36, seed: int = 0) -> SimulatedData:
+    return simulate_dataset(n_images, nphotons=1e3, overlap=0.7, seed=seed, N=16)
+
+
+def tiny_dataset(path: Path, n_images: int = 36, seed: int = 0) -> Path:
+    """36 patterns of 16 x 16: 4 validation groups and 32 training groups (4 batches of 8)."""
+    return write_npz(path, tiny_data(n_images, seed))
+
+
+def _config(tmp_path: Path, name: str = "run", data: Path | None = None, **overrides: Any) -> TrainConfig:
+    data = data or tmp_path / "data.npz"
+    if not data.exists():
+        tiny_dataset(data)
+    return TrainConfig(data=str(data), output_dir=str(tmp_path / name), **{**TINY, **overrides})
+
+
+def _weights(output_dir: Path) -> dict[str, torch.Tensor]:
+    return load_bundle(output_dir / BUNDLE_NAME).model.state_dict()
+
+
+def _checkpoint(output_dir: Path) -> dict[str, Any]:
+    return torch.load(output_dir / CHECKPOINT_NAME, map_location="cpu", weights_only=True)
+
+
+def test_training_writes_every_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = _config(tmp_path)
+    result = train(config, progress=False)
+    out = Path(config.output_dir)
+    printed = capsys.readouterr().out
+    assert "epoch 1/2" in printed and "epoch 2/2" in printed and "patterns/s" in printed and "lr 0.003" in printed
+    assert len(result.history) == 2 and all(np.isfinite(r.train_loss) for r in result.history)
+    assert all(np.isfinite(r.val_loss) and r.patterns_per_s > 0 for r in result.history)
+    history = json.loads((out / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2] and history[1]["train_loss"] == result.history[1].train_loss
+    assert (out / "loss_curve.png").read_bytes().startswith(b"\x89PNG")
+    checkpoint = _checkpoint(out)  # weights_only=True: tensors and plain containers only
+    assert checkpoint["epoch"] == 2 and set(checkpoint) >= {"model", "optimizer", "scaler", "rng", "sampler"}
+    bundle = load_bundle(out / BUNDLE_NAME)
+    assert (out / f"{BUNDLE_NAME}.sha256").exists()
+    meta = bundle.metadata
+    assert meta["seed"] == 0 and meta["epochs"] == 2 and meta["device"] == "cpu" and meta["world_size"] == 1
+    assert meta["dataset"]["sha256"] == sha256_file(config.data)
+    assert meta["final_train_loss"] == result.history[-1].train_loss
+    assert {"torch", "numpy", "safetensors", "ptycho_torch", "python"} <= set(meta["versions"])
+    assert meta["intensity_scale"] == pytest.approx(float(bundle.model.intensity_scale), rel=1e-6)
+    assert bundle.config.model.n_filters == 4 and bundle.config.data.N == 16
+    assert not list(out.glob("*.part"))  # every write was atomic
+
+
+def test_intensity_scale_comes_from_the_measured_counts_not_the_metadata(tmp_path: Path) -> None:
+    data = tiny_data()
+    write_npz(tmp_path / "data.npz", replace(data, nphotons=1e9))  # metadata wildly wrong
+    train(_config(tmp_path, epochs=1), progress=False)
+    counts = float(np.mean(np.sum(data.diffraction.astype(np.float64) ** 2, axis=(1, 2))))
+    expected = physics.intensity_scale(torch.from_numpy(data.probeGuess), counts)
+    bundle = load_bundle(tmp_path / "run" / BUNDLE_NAME)
+    assert bundle.metadata["intensity_scale"] == pytest.approx(expected, rel=1e-9)
+    assert bundle.metadata["intensity_scale"] != pytest.approx(
+        physics.intensity_scale(torch.from_numpy(data.probeGuess), 1e9), rel=0.5)
+
+
+def test_same_seed_same_run_other_seed_other_run(tmp_path: Path) -> None:
+    first = train(_config(tmp_path, "a"), progress=False)
+    second = train(_config(tmp_path, "b"), progress=False)
+    train(_config(tmp_path, "c", seed=1), progress=False)
+    assert [r.train_loss for r in first.history] == [r.train_loss for r in second.history]
+    assert [r.val_loss for r in first.history] == [r.val_loss for r in second.history]
+    wa, wb, wc = _weights(tmp_path / "a"), _weights(tmp_path / "b"), _weights(tmp_path / "c")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert not all(torch.equal(wa[k], wc[k]) for k in wa)
+
+
+def test_split_is_by_group_seeded_and_disjoint() -> None:
+    train_rows, val_rows = split_groups(50, 0.2, seed=3)
+    assert len(val_rows) == 10 and len(train_rows) == 40
+    assert sorted(np.concatenate([train_rows, val_rows]).tolist()) == list(range(50))
+    again = split_groups(50, 0.2, seed=3)
+    assert np.array_equal(again[1], val_rows)
+    assert not np.array_equal(split_groups(50, 0.2, seed=4)[1], val_rows)
+    assert len(split_groups(3, 0.01, seed=0)[1]) == 1  # a requested split is never empty ...
+    assert len(split_groups(3, 0.0, seed=0)[1]) == 0  # ... unless none is asked for
+
+
+def test_resume_continues_exactly_where_the_run_stopped(tmp_path: Path) -> None:
+    straight = train(_config(tmp_path, "straight", epochs=3), progress=False)
+    train(_config(tmp_path, "split", epochs=1), progress=False)
+    resumed = train(_config(tmp_path, "split", epochs=3), resume=True, progress=False)
+    assert resumed.resumed_from_epoch == 1
+    assert [r.train_loss for r in resumed.history] == [r.train_loss for r in straight.history]
+    ws, wr = _weights(tmp_path / "straight"), _weights(tmp_path / "split")
+    assert all(torch.equal(ws[k], wr[k]) for k in ws)
+
+
+def test_resume_refuses_what_would_not_continue_the_same_run(tmp_path: Path) -> None:
+    with pytest.raises(TrainError, match="no checkpoint"):
+        train(_config(tmp_path, epochs=1), resume=True, progress=False)
+    train(_config(tmp_path, epochs=1), progress=False)
+    with pytest.raises(TrainError, match="lr: checkpoint 0.003 vs now 0.01"):
+        train(_config(tmp_path, epochs=2, lr=1e-2), resume=True, progress=False)
+    other = tiny_dataset(tmp_path / "other.npz", seed=5)
+    with pytest.raises(TrainError, match="trained on other data"):
+        train(_config(tmp_path, data=other, epochs=2), resume=True, progress=False)
+
+
+def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:
+    config = _config(tmp_path, epochs=3)
+    with pytest.raises(TrainingDivergedError) as info:
+        train(config, progress=False, debug_nan_at_step=6)  # 4 steps per epoch: step 6 is in epoch 2
+    message = str(info.value)
+    assert "became nan at epoch 2, step 6" in message and "--lr" in message and "is kept" in message
+    out = Path(config.output_dir)
+    checkpoint = _checkpoint(out)
+    assert checkpoint["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in checkpoint["model"].values())
+    assert not (out / BUNDLE_NAME).exists()
+    resumed = train(config, resume=True, progress=False)  # the kept checkpoint is a working one
+    assert [r.epoch for r in resumed.history] == [1, 2, 3]
+
+
+def test_nan_through_the_cli_is_exit_1_without_traceback(tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    data = tiny_dataset(tmp_path / "data.npz")
+    code = main(["train", "--data", str(data), "--output-dir", str(tmp_path / "o"), "--epochs", "1",
+                 *TINY_FLAGS, "--debug-nan-at-step", "1"])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert "epoch 1, step 1" in err and "no checkpoint was written yet" in err
+
+
+@pytest.mark.parametrize(
+    ("flags", "needle"),
+    [
+        (["--epochs", "0"], "--epochs must be an integer >= 1"),
+        (["--lr", "-1"], "--lr must be a finite number > 0"),
+        (["--val-fraction", "1.5"], "--val-fraction must be in [0, 1)"),
+        (["--depth", "5"], "divisible by 2**depth"),
+        (["--device", "tpu"], "unknown device"),
+        (["--gridsize", "3", "--K", "4"], "cannot form groups"),
+    ],
+)
+def test_bad_settings_are_user_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str],
+                                      needle: str) -> None:
+    data = tiny_dataset(tmp_path / "data.npz")
+    code = main(["train", "--data", str(data), "--output-dir", str(tmp_path / "o"), *TINY_FLAGS, *flags])
+    err = capsys.readouterr().err
+    assert code == 1 and needle in err and "Traceback" not in err
+
+
+def test_cli_defaults_are_the_trainconfig_defaults() -> None:
+    args = build_parser().parse_args(["train", "--data", "d.npz", "--output-dir", "o"])
+    defaults = TrainConfig(data="d.npz", output_dir="o")
+    for name in ("epochs", "batch_size", "lr", "seed", "val_fraction", "gridsize", "K", "n_filters", "depth",
+                 "loss", "grad_clip", "device", "precision", "compile", "num_workers"):
+        assert getattr(args, name) == getattr(defaults, name), name
+    assert (defaults.epochs, defaults.batch_size, defaults.lr, defaults.n_filters) == (5, 16, 1e-3, 16)
+
+
+def test_gridsize_2_trains(tmp_path: Path) -> None:
+    result = train(_config(tmp_path, epochs=1, gridsize=2), progress=False)
+    bundle = load_bundle(tmp_path / "run" / BUNDLE_NAME)
+    assert bundle.config.data.gridsize == 2 and bundle.config.model.channels == 4
+    assert result.history[0].patterns_per_s > 0
+
+
+# ----------------------------------------------------------------------------------------------- processes
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+
+
+@pytest.mark.slow
+def test_sigkill_during_epoch_2_then_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None:
+    data = tiny_dataset(tmp_path / "data.npz")
+    out = tmp_path / "killed"
+    argv = [sys.executable, "-m", "ptycho_torch.train", "--data", str(data), "--output-dir", str(out),
+            "--epochs", "2", *TINY_FLAGS, "--debug-step-delay", "0.4"]
+    proc = subprocess.Popen(argv, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / CHECKPOINT_NAME).exists():
+            assert proc.poll() is None, proc.communicate()[0]
+            assert time.monotonic() < deadline, "no checkpoint after 120 s"
+            time.sleep(0.05)
+        time.sleep(1.0)  # two or three of epoch 2's four steps (0.4 s each) are done
+        assert proc.poll() is None, "the run ended before it could be killed mid-epoch"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert _checkpoint(out)["epoch"] == 1 and not (out / BUNDLE_NAME).exists()
+
+    resume = subprocess.run([*argv[:-2], "--resume"], env=_env(), capture_output=True, text=True, timeout=300,
+                            check=False)
+    assert resume.returncode == 0, resume.stdout + resume.stderr
+    assert "resuming from" in resume.stdout and "after epoch 1" in resume.stdout
+    straight = subprocess.run([*argv[:6], str(tmp_path / "straight"), *argv[7:-2]], env=_env(),
+                              capture_output=True, text=True, timeout=300, check=False)
+    assert straight.returncode == 0, straight.stdout + straight.stderr
+    killed_hist = json.loads((out / "history.json").read_text())
+    straight_hist = json.loads((tmp_path / "straight" / "history.json").read_text())
+    np.testing.assert_allclose([h["train_loss"] for h in killed_hist], [h["train_loss"] for h in straight_hist],
+                               rtol=1e-5)
+    wk, ws = _weights(out), _weights(tmp_path / "straight")
+    for name in ws:
+        torch.testing.assert_close(wk[name], ws[name], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes_match_one_process_with_the_combined_batch(tmp_path: Path) -> None:
+    """2 ranks x batch 8 see, step for step, the same 16 groups as 1 process x batch 16 (DistributedSampler
+    deals one permutation round-robin), and DDP averages the gradients: the weights must agree."""
+    data = tiny_dataset(tmp_path / "data.npz")
+    flags = ["--data", str(data), "--epochs", "2", *TINY_FLAGS]
+    ddp = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
+         "-m", "ptycho_torch.train", *flags, "--output-dir", str(tmp_path / "ddp")],
+        env=_env(), capture_output=True, text=True, timeout=300, check=False)
+    assert ddp.returncode == 0, ddp.stdout + ddp.stderr
+    assert ddp.stdout.count("epoch 2/2") == 1  # printing on rank 0 only
+    single = train(TrainConfig(data=str(data), output_dir=str(tmp_path / "single"),
+                               **{**TINY, "batch_size": 16}), progress=False)
+    bundle = load_bundle(tmp_path / "ddp" / BUNDLE_NAME)
+    assert bundle.metadata["world_size"] == 2 and bundle.metadata["epochs"] == 2
+    history = json.loads((tmp_path / "ddp" / "history.json").read_text())
+    np.testing.assert_allclose([h["train_loss"] for h in history], [r.train_loss for r in single.history],
+                               rtol=1e-4)
+    np.testing.assert_allclose([h["val_loss"] for h in history], [r.val_loss for r in single.history],
+                               rtol=1e-4)
+    ws = _weights(tmp_path / "single")
+    for name, value in bundle.model.state_dict().items():
+        # Adam turns summation-order noise in near-zero gradients into ~1e-5 moves; one step is lr = 3e-3
+        torch.testing.assert_close(value, ws[name], rtol=1e-3, atol=2e-4)
+    assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == sorted(
+        ["checkpoint.pt", "history.json", "loss_curve.png", BUNDLE_NAME, f"{BUNDLE_NAME}.sha256"])
