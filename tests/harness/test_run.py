@@ -309,3 +309,53 @@ def test_red_at_base_never_imports_the_project_from_another_checkout(make_repo, 
     record = json.loads((evidence_of(repo) / "attempt.json").read_text())
     red = next(s for s in record["stages"] if s["name"] == "red")
     assert red["selectors"][0]["failing"][0]["exc_type"] in ("ImportError", "ModuleNotFoundError")
+
+
+def test_chore_item_skips_red_but_keeps_the_gates(make_repo) -> None:
+    ledger = ("# Fix Plan\n\n## [DOCS-1] rename a helper\n- Mode: chore\n- Regression: tests/test_calc.py\n")
+    repo = make_project(make_repo, ledger=ledger)
+    apply_change(repo, {"pkg/calc.py": "def add(a, b):\n    return b + a\n"})
+    assert run_item(repo, "DOCS-1") == 0
+    record = json.loads((evidence_of(repo) / "attempt.json").read_text())
+    red = next(s for s in record["stages"] if s["name"] == "red")
+    assert red["skipped"] and "not required: Mode chore" in red["reason"]
+    assert [s["name"] for s in record["stages"]] == ["collect", "red", "green", "regression", "full_suite"]
+    summary = (evidence_of(repo) / "analysis" / "summary.md").read_text()
+    assert "red: not required: Mode chore items skip the RED proof" in summary
+
+
+def test_lint_gate_fails_on_new_findings_only(make_repo) -> None:
+    linter = ("import pathlib, sys\nfor p in sorted(pathlib.Path('pkg').glob('*.py')):\n"
+              "    for n, line in enumerate(p.read_text().splitlines(), 1):\n"
+              "        if 'TODO' in line:\n            print(f'{p}:{n}:1: T001 todo left in code')\n")
+    repo = make_project(make_repo, extra={"lint.py": linter, "pkg/old.py": "x = 1  # TODO old\n"})
+    config = (repo / "harness.yaml").read_text() + 'gates:\n  lint:\n    command: ["{python}", "lint.py"]\n'
+    (repo / "harness.yaml").write_text(config)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "lint gate")
+    apply_change(repo, {"tests/test_mul.py": MUL_TEST, "pkg/calc.py": MUL_IMPL + "# TODO tidy\n"})
+    assert run_item(repo, "CALC-001") == 1  # the existing TODO is tolerated, the new one is not
+    record = json.loads((evidence_of(repo) / "attempt.json").read_text())
+    assert record["failed_stage"] == "lint"
+    lint = next(s for s in record["stages"] if s["name"] == "lint")
+    assert len(lint["new_findings"]) == 1 and "pkg/calc.py" in lint["new_findings"][0]
+
+    git(repo, "cherry-pick", "--no-commit", "refs/harness/failed/CALC-001/1")
+    git(repo, "reset", "-q")
+    (repo / "pkg/calc.py").write_text(MUL_IMPL)
+    assert run_item(repo, "CALC-001") == 0
+    summary = (evidence_of(repo) / "analysis" / "summary.md").read_text()
+    assert "static analysis: no new findings" in summary
+
+
+def test_successful_commit_is_pushed_to_the_configured_remote(make_repo, tmp_path) -> None:
+    repo = make_project(make_repo)
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(repo, "remote", "add", "origin", str(remote))
+    git(repo, "push", "-q", "origin", "main")
+    (repo / "harness.yaml").write_text((repo / "harness.yaml").read_text() + "push:\n  remote: origin\n  branch: main\n")
+    git(repo, "commit", "-qam", "push after each commit")
+    apply_change(repo, {"tests/test_mul.py": MUL_TEST, "pkg/calc.py": MUL_IMPL})
+    assert run_item(repo, "CALC-001") == 0
+    assert git(remote, "log", "-1", "--format=%s", "main").strip() == "[CALC-001] calc gains mul: GREEN"
