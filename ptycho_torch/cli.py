@@ -157,8 +157,30 @@ def _add_evaluate(sub: Subparsers) -> None:
     p.set_defaults(run=run)
 
 
+def _add_study(sub: Subparsers) -> None:
+    p = sub.add_parser("study", help="dose/overlap study: PtychoPINN against the iterative baseline",
+                       description="Simulate datasets for every dose and overlap, train PtychoPINN per gridsize "
+                       "on a train region, reconstruct the unseen test region with it and with the iterative "
+                       "baseline, score both, and write metrics.csv, comparison.md and figures. Finished "
+                       "stages are reused (manifest.json); rerun the same command to resume.")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", default=None, metavar="YAML", help="study config file")
+    source.add_argument("--preset", choices=["smoke", "full"], default=None,
+                        help="smoke: tiny, a few minutes on a CPU (CI); full: the anchor grid, for a GPU")
+    p.add_argument("--output-dir", required=True, help="study folder (created; reused stages are kept here)")
+    p.add_argument("--probe-from", default=None, metavar="NPZ",
+                   help="use this file's probeGuess as the probe (its size sets N)")
+
+    def run(a: argparse.Namespace) -> int:
+        from ptycho_torch.study import study_command
+
+        return study_command(output_dir=a.output_dir, config=a.config, preset=a.preset, probe_from=a.probe_from)
+
+    p.set_defaults(run=run)
+
+
 SUBCOMMANDS: tuple[Callable[[Subparsers], None], ...] = (
-    _add_simulate, _add_inspect, _add_train, _add_infer, _add_evaluate,
+    _add_simulate, _add_inspect, _add_train, _add_infer, _add_evaluate, _add_study,
 )
 
 

@@ -1,0 +1,136 @@
+"""The study's figures (matplotlib, Agg through Figure objects; no pyplot state):
+
+- ssim_vs_dose.png / frc_vs_dose.png: amplitude and phase SSIM (FRC resolution) against dose, one line per
+  method (network per gridsize, baseline, constant object) and overlap (line style);
+- recon_<dose>.png: per dose, truth / network per gridsize / baseline, amplitude and phase, one pair of
+  rows per overlap, cropped to the scored region. Shown as scored: the fitted amplitude scale applied and
+  the global phase offset removed (registration and ramp removal are not applied to the images).
+"""
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ptycho_torch.bundle import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from ptycho_torch.study import StudyConfig
+    from ptycho_torch.study_report import Row
+
+LINESTYLES = ("-", "--", ":", "-.")
+MARKERS = ("o", "s", "^", "D", "v", "P")
+
+
+def _save(fig: Figure, path: Path) -> None:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def _series(rows: Sequence[Row]) -> list[tuple[str, int]]:
+    """(method, gridsize) pairs in table order."""
+    return list(dict.fromkeys((r.method, r.gridsize) for r in rows))
+
+
+def plot_against_dose(rows: Sequence[Row], path: Path, scores: tuple[str, str], ylabel: str) -> None:
+    """Two panels (amplitude, phase): score against dose (log axis), a line per method and overlap."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11, 4.4), layout="constrained")
+    axes = fig.subplots(1, 2, sharex=True)
+    overlaps = list(dict.fromkeys(r.overlap for r in rows))
+    series = _series(rows)
+    colours = {key: f"C{i}" for i, key in enumerate(k for k in series if k[0] != "constant")}
+    for ax, score, title in zip(axes, scores, ("amplitude", "phase"), strict=True):
+        for o_index, overlap in enumerate(overlaps):
+            for s_index, (method, gridsize) in enumerate(series):
+                points = sorted((r.dose, getattr(r, score)) for r in rows
+                                if (r.method, r.gridsize, r.overlap) == (method, gridsize, overlap))
+                label = next(r.label for r in rows if (r.method, r.gridsize) == (method, gridsize))
+                ax.plot([p[0] for p in points], [p[1] for p in points],
+                        linestyle=LINESTYLES[o_index % len(LINESTYLES)], marker=MARKERS[s_index % len(MARKERS)],
+                        color=colours.get((method, gridsize), "0.5"), label=f"{label}, {overlap}")
+        ax.set_xscale("log")
+        ax.set_xlabel("dose (mean counts per pattern)")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=7, loc="best")
+    _save(fig, path)
+
+
+def _bbox(mask: np.ndarray) -> tuple[slice, slice]:
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
+
+
+def aligned(recon: np.ndarray, truth: np.ndarray, region: np.ndarray, scale: float) -> np.ndarray:
+    """recon times the fitted amplitude scale and the global phase offset to truth; NaN outside region."""
+    valid = region & np.isfinite(recon)
+    offset = np.angle(np.sum(truth[valid] * np.conj(recon[valid])))
+    return np.where(valid, scale * recon * np.exp(1j * offset), np.nan)
+
+
+def plot_reconstructions(path: Path, title: str,
+                         panels: Sequence[tuple[str, np.ndarray, list[tuple[str, np.ndarray]]]]) -> None:
+    """panels: (overlap, truth crop, [(label, aligned recon crop), ...]); two image rows per overlap."""
+    from matplotlib.figure import Figure
+
+    columns = 1 + max(len(p[2]) for p in panels)
+    aspect = max(p[1].shape[1] / p[1].shape[0] for p in panels)  # width / height of the widest crop
+    width = float(np.clip(2.6 * aspect, 1.2, 3.4))
+    fig = Figure(figsize=(width * columns + 1.0, 2.6 * 2 * len(panels) + 0.5), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(2 * len(panels), columns, squeeze=False))
+    for p_index, (overlap, truth, recons) in enumerate(panels):
+        for q_index, (quantity, cmap, fn) in enumerate((("amplitude", "gray", np.abs),
+                                                        ("phase (rad)", "twilight", np.angle))):
+            row = axes[2 * p_index + q_index]
+            shown_truth = np.where(np.isfinite(truth), fn(np.nan_to_num(truth)), np.nan)
+            lo, hi = np.nanmin(shown_truth), np.nanmax(shown_truth)
+            for c_index, (label, image) in enumerate([("truth", truth), *recons]):
+                shown = np.where(np.isfinite(image), fn(np.nan_to_num(image)), np.nan)
+                im = row[c_index].imshow(np.ma.masked_invalid(shown), cmap=cmap, vmin=lo, vmax=hi,
+                                         interpolation="nearest")
+                row[c_index].set_title(f"{label}\n{overlap}: {quantity}", fontsize=8)
+                row[c_index].set_xticks([])
+                row[c_index].set_yticks([])
+            for ax in row[len(recons) + 1:]:
+                ax.axis("off")
+            fig.colorbar(im, ax=row[len(recons)], shrink=0.8)
+    fig.suptitle(title)
+    _save(fig, path)
+
+
+def write_figures(config: StudyConfig, rows: Sequence[Row], root: Path, folder: Path) -> None:
+    from ptycho_torch.memmap_bridge import MemmapDatasetBridge
+    from ptycho_torch.study import baseline_method, conditions, dose_label, network_method
+    from ptycho_torch.study_report import METHOD_LABELS
+
+    plot_against_dose(rows, folder / "ssim_vs_dose.png", ("amplitude_ssim", "phase_ssim"), "SSIM")
+    plot_against_dose(rows, folder / "frc_vs_dose.png", ("amplitude_frc_cyc_per_px", "phase_frc_cyc_per_px"),
+                      "FRC resolution (cycles/pixel)")
+    methods = [(f"PtychoPINN gs{g}", network_method(g)) for g in config.gridsizes]
+    methods.append((METHOD_LABELS.get(baseline_method(config), baseline_method(config)), baseline_method(config)))
+    for dose in config.doses:
+        panels = []
+        for c in (c for c in conditions(config) if c.dose == dose):
+            truth = MemmapDatasetBridge(root / c.data_dir / "test.npz").objectGuess
+            with np.load(root / c.data_dir / "region.npz", allow_pickle=False) as npz:
+                region = npz["region"]
+            box = _bbox(region)
+            recons = []
+            for label, method in methods:
+                with np.load(root / c.run_dir(method) / "recon.npz", allow_pickle=False) as npz:
+                    recon = npz["object"]
+                scale = json.loads((root / c.run_dir(method) / "metrics.json").read_text())["amplitude_scale"]
+                recons.append((label, aligned(recon, truth, region, scale)[box]))
+            panels.append((c.overlap_name, np.where(region, truth, np.nan)[box], recons))
+        plot_reconstructions(folder / f"recon_{dose_label(dose)}.png",
+                             f"test region, dose {dose_label(dose)} counts per pattern", panels)
