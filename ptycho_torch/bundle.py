@@ -20,7 +20,6 @@ import json
 import logging
 import os
 import struct
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
@@ -32,6 +31,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as safetensors_load
 from safetensors.torch import save as safetensors_save
 
+from ptycho_torch.atomic_io import atomic_write_bytes
 from ptycho_torch.data_contract import PtychoTorchError
 from ptycho_torch.model import ModelConfig, ModelConfigError, PtychoPINN
 
@@ -174,22 +174,6 @@ def _from_safetensors(blob: bytes, where: Path) -> dict[str, torch.Tensor]:
 
 
 # ----------------------------------------------------------------------------------------------- writing
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write data to path via a temp file in the same directory and os.replace (never half-written)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _zip_bytes(members: Mapping[str, bytes]) -> bytes:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ptycho_torch import metrics
-from ptycho_torch.bundle import atomic_write_bytes
+from ptycho_torch.atomic_io import atomic_write_bytes
 from ptycho_torch.data_contract import PtychoTorchError
 
 METRICS_NAME = "metrics.json"

@@ -27,7 +27,8 @@ import numpy as np
 import torch
 
 from ptycho_torch import physics
-from ptycho_torch.bundle import Bundle, atomic_write_bytes, load_bundle
+from ptycho_torch.atomic_io import atomic_write_bytes
+from ptycho_torch.bundle import Bundle, load_bundle
 from ptycho_torch.data_contract import PtychoTorchError
 from ptycho_torch.dataset import PtychoDataset
 from ptycho_torch.device import DistContext, Precision, autocast, resolve_device, resolve_precision

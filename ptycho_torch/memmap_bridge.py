@@ -30,6 +30,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ptycho_torch import data_contract as dc
+from ptycho_torch.atomic_io import atomic_output
 from ptycho_torch.data_contract import DataContractError, DiffractionPlan, Layout, contract_error
 
 try:
@@ -182,29 +183,20 @@ def save_npz(path: str | os.PathLike[str], arrays: dict[str, np.ndarray], *, com
     each local header's extra field fixes the offset; readers (zipfile, numpy) skip unknown extra blocks.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w+b") as f:
-            method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
-            with zipfile.ZipFile(f, "w", compression=method) as zf:
-                for key, value in arrays.items():
-                    arr = np.asanyarray(value)
-                    info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-                    info.compress_type = method
-                    if not compress:
-                        # local header: 30 bytes + name + extra (ours: 4 + pad) + the 20-byte zip64 block
-                        start = f.tell() + 30 + len(info.filename.encode()) + 4 + 20
-                        pad = -start % ALIGN
-                        info.extra = struct.pack("<HH", _ALIGN_EXTRA_ID, pad) + b"\0" * pad
-                    with zf.open(info, "w", force_zip64=True) as fp:
-                        np.lib.format.write_array(fp, arr, allow_pickle=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as f:
+        method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+        with zipfile.ZipFile(f, "w", compression=method) as zf:
+            for key, value in arrays.items():
+                arr = np.asanyarray(value)
+                info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type = method
+                if not compress:
+                    # local header: 30 bytes + name + extra (ours: 4 + pad) + the 20-byte zip64 block
+                    start = f.tell() + 30 + len(info.filename.encode()) + 4 + 20
+                    pad = -start % ALIGN
+                    info.extra = struct.pack("<HH", _ALIGN_EXTRA_ID, pad) + b"\0" * pad
+                with zf.open(info, "w", force_zip64=True) as fp:
+                    np.lib.format.write_array(fp, arr, allow_pickle=False)
     return path
 
 
@@ -290,19 +282,10 @@ def _exclusive(lock_path: Path) -> Iterator[None]:
 
 
 def _write_npy_atomically(dest: Path, shape: tuple[int, ...], chunks: Iterator[np.ndarray]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False, "shape": shape})
-            for chunk in chunks:
-                f.write(np.ascontiguousarray(chunk, dtype="<f4").data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(dest) as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False, "shape": shape})
+        for chunk in chunks:
+            f.write(np.ascontiguousarray(chunk, dtype="<f4").data)
 
 
 def _patterns_per_chunk(plan: DiffractionPlan) -> int:

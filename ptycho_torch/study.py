@@ -42,8 +42,9 @@ from typing import Any
 
 import numpy as np
 
+from ptycho_torch.atomic_io import atomic_write_bytes
 from ptycho_torch.baselines import ReconstructionConfig
-from ptycho_torch.bundle import atomic_write_bytes, sha256_file
+from ptycho_torch.bundle import sha256_file
 from ptycho_torch.data_contract import PtychoTorchError
 from ptycho_torch.train import TrainConfig
 

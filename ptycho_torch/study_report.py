@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ptycho_torch.bundle import atomic_write_bytes
+from ptycho_torch.atomic_io import atomic_write_bytes
 
 if TYPE_CHECKING:
     from ptycho_torch.study import StudyConfig

@@ -37,7 +37,8 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from ptycho_torch import __version__, physics
-from ptycho_torch.bundle import BUNDLE_NAME, DataConfig, atomic_write_bytes, save_bundle, sha256_file
+from ptycho_torch.atomic_io import atomic_write_bytes
+from ptycho_torch.bundle import BUNDLE_NAME, DataConfig, save_bundle, sha256_file
 from ptycho_torch.data_contract import PtychoTorchError
 from ptycho_torch.dataset import PtychoDataset, Sample, SortedBatchSampler
 from ptycho_torch.device import (
