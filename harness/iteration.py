@@ -34,7 +34,6 @@ from harness.evidence import (
 )
 from harness.gates import collect_gate, full_suite_gate, regression_gate
 from harness.gitops import (
-    Change,
     changes_between,
     commit_paths,
     common_git_dir,
@@ -200,13 +199,13 @@ def _move_into_place(staging: Path, final: Path) -> None:
         shutil.rmtree(staging)
 
 
-def _changeset(request: IterationRequest, repo: git.Repo) -> tuple[list[Change], ChangeSet]:
+def _changeset(request: IterationRequest, repo: git.Repo) -> ChangeSet:
     cfg = request.config
     if request.head is None:
         raw_changes = working_changes(repo)
     else:
         raw_changes = changes_between(repo, request.base, request.head)
-    return raw_changes, classify_changes(
+    return classify_changes(
         raw_changes, test_globs=cfg.test_globs, ignore_globs=cfg.ignore,
         cap_bytes=cfg.caps.changed_file_bytes, ledger_path=cfg.ledger, owned_roots=harness_roots(cfg))
 
@@ -227,12 +226,12 @@ def _with_agent(request: IterationRequest, repo: git.Repo, staging: Path, journa
         if not turn.ok:
             return stages
         if phase == "red":
-            _, changeset = _changeset(request, repo)
+            changeset = _changeset(request, repo)
             stages += run_stages(request, changeset, staging / "phase_red", root, repo, journal, progress,
                                  red_only=True)
             if not all(s.ok for s in stages):
                 return stages
-    _, changeset = _changeset(request, repo)
+    changeset = _changeset(request, repo)
     return stages + run_stages(request, changeset, staging, root, repo, journal, progress)
 
 
@@ -253,15 +252,15 @@ def execute(request: IterationRequest, repo: git.Repo, *, progress: Progress = p
     staging = _stage_dir(git_dir, f"{stamp(started)}-{item.slug}")
     if use_agent:
         stages = _with_agent(request, repo, staging, journal, attempt, evidence_rel, progress)
+        changeset = _changeset(request, repo)  # what the agent left in the tree
     else:
-        _, changeset = _changeset(request, repo)
+        changeset = _changeset(request, repo)
         with ExitStack() as stack:
             if request.head is None:
                 green_cwd = root
             else:
                 green_cwd = stack.enter_context(temp_worktree(repo, request.head))
             stages = run_stages(request, changeset, staging, green_cwd, repo, journal, progress)
-    _, changeset = _changeset(request, repo)
 
     failed = next((s for s in stages if not s.ok), None)
     succeeded = failed is None and bool(stages)
