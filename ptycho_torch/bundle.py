@@ -32,7 +32,7 @@ from safetensors.torch import load as safetensors_load
 from safetensors.torch import save as safetensors_save
 
 from ptycho_torch.atomic_io import atomic_write_bytes
-from ptycho_torch.data_contract import PtychoTorchError
+from ptycho_torch.errors import BundleError
 from ptycho_torch.model import ModelConfig, ModelConfigError, PtychoPINN
 
 log = logging.getLogger(__name__)
@@ -48,10 +48,6 @@ CONTENT_MEMBERS = (WEIGHTS_MEMBER, CONFIG_MEMBER, METADATA_MEMBER)
 COMPLEX_KEY = "complex_as_real"
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 _CHUNK = 1 << 20
-
-
-class BundleError(PtychoTorchError, ValueError):
-    """A bundle cannot be written or is missing, corrupt, truncated or tampered with; says which and why."""
 
 
 @dataclass(frozen=True)

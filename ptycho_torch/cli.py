@@ -17,7 +17,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ptycho_torch import __version__
-from ptycho_torch.data_contract import PtychoTorchError
+from ptycho_torch.errors import PtychoTorchError
+from ptycho_torch.region import COVERAGE_THRESHOLD
 
 Subparsers = Any  # argparse's _SubParsersAction is private
 
@@ -122,9 +123,9 @@ def _add_infer(sub: Subparsers) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:K")
     p.add_argument("--precision", choices=["auto", "32", "bf16"], default="auto",
                    help="auto: bf16 autocast on CUDA, 32 on CPU")
-    p.add_argument("--coverage-threshold", type=float, default=0.1,
+    p.add_argument("--coverage-threshold", type=float, default=COVERAGE_THRESHOLD,
                    help="a pixel is covered where the summed probe intensity reaching it is >= this "
-                   "fraction of one probe's peak (default 0.1)")
+                   f"fraction of one probe's peak (default {COVERAGE_THRESHOLD})")
 
     def run(a: argparse.Namespace) -> int:
         from ptycho_torch.infer import infer_command

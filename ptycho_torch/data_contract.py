@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ptycho_torch.errors import DataContractError
+
 log = logging.getLogger(__name__)
 
 SPEC_PATH = "docs/specs/data_contracts.md"
@@ -24,30 +26,6 @@ LEGACY_KEY = "diff3d"
 REQUIRED_KEYS = ("xcoords", "ycoords", "probeGuess")
 OPTIONAL_KEYS = ("objectGuess", "scan_index", "nphotons")
 KNOWN_KEYS = (CANONICAL_KEY, LEGACY_KEY, *REQUIRED_KEYS, *OPTIONAL_KEYS)
-
-
-class PtychoTorchError(Exception):
-    """Base of the errors whose message is advice for the user; the CLI maps them to exit code 1."""
-
-
-class DataContractError(PtychoTorchError, KeyError):
-    """A file breaks the NPZ data contract.
-
-    A `KeyError` subclass so that callers written against the old loader, which raised KeyError for a
-    missing key, keep working. `reason` is a short machine-readable tag (e.g. "missing-key", "layout").
-    """
-
-    def __init__(self, message: str, *, path: str | Path | None = None, reason: str = "invalid",
-                 section: str = "keys") -> None:
-        self.message = message
-        self.path = None if path is None else str(path)
-        self.reason = reason
-        self.section = section
-        super().__init__(message)
-
-    def __str__(self) -> str:
-        # KeyError.__str__ would wrap the message in quotes.
-        return self.message
 
 
 def spec_ref(section: str) -> str:

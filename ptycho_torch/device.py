@@ -18,11 +18,7 @@ from enum import StrEnum
 import torch
 import torch.distributed as dist
 
-from ptycho_torch.data_contract import PtychoTorchError
-
-
-class DeviceError(PtychoTorchError, ValueError):
-    """A device or precision choice that cannot work here; the message says what to pick instead."""
+from ptycho_torch.errors import DeviceError
 
 
 class Precision(StrEnum):

@@ -23,16 +23,13 @@ import numpy as np
 
 from ptycho_torch import metrics
 from ptycho_torch.atomic_io import atomic_write_bytes
-from ptycho_torch.data_contract import PtychoTorchError
+from ptycho_torch.errors import EvaluateError
+from ptycho_torch.region import bounding_box
 
 METRICS_NAME = "metrics.json"
 FIGURE_NAME = "comparison.png"
 QUANTITIES = ("amplitude", "phase")
 SCORES = ("mae", "psnr", "ssim", "frc_resolution")
-
-
-class EvaluateError(PtychoTorchError, ValueError):
-    """The inputs cannot be compared; the message says which file is wrong and how."""
 
 
 def _load(path: str | Path, what: str) -> np.ndarray | dict[str, np.ndarray]:
@@ -129,18 +126,13 @@ def format_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _bbox(mask: np.ndarray) -> tuple[slice, slice]:
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
-
-
 def comparison_figure(path: Path, obj: np.ndarray, truth: np.ndarray, report: dict[str, Any]) -> None:
     """2x2 PNG: truth / reconstruction amplitude (recon times the fitted scale) and phase (global phase
     offset removed), cropped to the covered box; registration and ramp removal are not applied here."""
     from matplotlib.figure import Figure
 
     region = np.isfinite(obj)
-    box = _bbox(region)
+    box = bounding_box(region)
     o, t, r = obj[box].astype(np.complex128), truth[box].astype(np.complex128), region[box]
     offset = np.angle(np.sum(np.where(r, t * np.conj(np.where(r, o, 0)), 0)))
     o = np.where(r, o * np.exp(1j * offset), np.nan)

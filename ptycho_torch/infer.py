@@ -29,19 +29,15 @@ import torch
 from ptycho_torch import physics
 from ptycho_torch.atomic_io import atomic_write_bytes
 from ptycho_torch.bundle import Bundle, load_bundle
-from ptycho_torch.data_contract import PtychoTorchError
 from ptycho_torch.dataset import PtychoDataset
 from ptycho_torch.device import DistContext, Precision, autocast, resolve_device, resolve_precision
+from ptycho_torch.errors import InferError
 from ptycho_torch.memmap_bridge import MemmapDatasetBridge
+from ptycho_torch.region import COVERAGE_THRESHOLD, check_threshold, covered
 
 RECON_NAME = "recon.npz"
 AMPLITUDE_PNG = "recon_amplitude.png"
 PHASE_PNG = "recon_phase.png"
-DEFAULT_COVERAGE_THRESHOLD = 0.1
-
-
-class InferError(PtychoTorchError, ValueError):
-    """The bundle and the data do not fit together, or a parameter is impossible; says what to change."""
 
 
 @dataclass(frozen=True)
@@ -101,10 +97,8 @@ class Stitcher:
 
     def result(self, coverage_threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(object (H, W) complex64 NaN outside coverage, coverage (H, W) bool, weight (H, W) float32)."""
-        if not 0.0 < coverage_threshold <= 1.0:
-            raise InferError(f"coverage threshold must be in (0, 1], got {coverage_threshold}")
         weight = self.weight_sum.cpu().numpy()
-        coverage = weight >= coverage_threshold
+        coverage = covered(weight, coverage_threshold)
         if not coverage.any():
             raise InferError(f"no pixel of the {self.shape} object frame is covered (is any patch inside it?); "
                              "check the scan positions or lower the coverage threshold")
@@ -116,12 +110,11 @@ class Stitcher:
 @torch.no_grad()
 def reconstruct(bundle: Bundle, bridge: MemmapDatasetBridge, *, batch_size: int = 64,
                 device: torch.device | None = None, precision: Precision = Precision.FP32,
-                coverage_threshold: float = DEFAULT_COVERAGE_THRESHOLD) -> Reconstruction:
+                coverage_threshold: float = COVERAGE_THRESHOLD) -> Reconstruction:
     """Predict every group's patches and stitch them all (each group contributes its C patches)."""
     if batch_size < 1:
         raise InferError(f"--batch-size must be >= 1, got {batch_size}")
-    if not 0.0 < coverage_threshold <= 1.0:
-        raise InferError(f"--coverage-threshold must be in (0, 1], got {coverage_threshold}")
+    check_threshold(coverage_threshold, "--coverage-threshold")
     data_cfg = bundle.config.data
     n = bundle.config.model.N
     if bridge.plan.pattern_shape != (n, n):
@@ -173,7 +166,7 @@ def save_image(path: Path, image: np.ndarray, title: str, cmap: str) -> None:
 
 
 def infer(bundle_path: str, data: str, output_dir: str, *, batch_size: int = 64, device: str = "auto",
-          precision: str = "auto", coverage_threshold: float = DEFAULT_COVERAGE_THRESHOLD) -> InferResult:
+          precision: str = "auto", coverage_threshold: float = COVERAGE_THRESHOLD) -> InferResult:
     """Load the bundle, reconstruct the dataset's object, write recon.npz and the two PNGs."""
     torch_device = resolve_device(device, DistContext())
     prec = resolve_precision(precision, torch_device)

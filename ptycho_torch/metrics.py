@@ -30,16 +30,15 @@ from scipy.signal.windows import tukey
 from skimage.metrics import structural_similarity
 from skimage.registration import phase_cross_correlation
 
+from ptycho_torch.errors import MetricsError
+from ptycho_torch.region import bounding_box
+
 FRC_THRESHOLD = 1.0 / 7.0
 NYQUIST = 0.5  # cycles/pixel
 SSIM_WINDOW = 7
 NEGLIGIBLE = (
     1e-12  # a fitted correction below this (rad, rad/px, relative scale) is rounding noise: not applied
 )
-
-
-class MetricsError(ValueError):
-    """The inputs cannot be evaluated; the message says what was wrong and what to pass instead."""
 
 
 @dataclass(frozen=True)
@@ -119,11 +118,6 @@ def _as_complex_image(values: ArrayLike, name: str) -> NDArray[np.complex128]:
 def _wrap(radians: NDArray[np.float64]) -> NDArray[np.float64]:
     """Map angles to [-pi, pi); exact for 0."""
     return np.mod(radians + np.pi, 2 * np.pi) - np.pi
-
-
-def _bbox(mask: NDArray[np.bool_]) -> tuple[slice, slice]:
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
 
 
 def _fill(image: NDArray[Any], region: NDArray[np.bool_], value: complex) -> NDArray[Any]:
@@ -282,7 +276,7 @@ def evaluate(
     if not np.isfinite(truth_c[covered]).all():
         raise MetricsError("truth has NaN or inf inside the covered region; the truth must be finite there")
     notes: list[str] = []
-    box = _bbox(covered)
+    box = bounding_box(covered)
     recon_c, truth_c, region = recon_c[box], truth_c[box], covered[box]
 
     shift = [0.0, 0.0]
@@ -293,7 +287,7 @@ def evaluate(
         notes.append("no registration (register=False)")
     if region.sum() == 0:
         raise MetricsError(f"nothing of the covered region is left after registration by {shift} px")
-    box = _bbox(region)
+    box = bounding_box(region)
     recon_c, truth_c, region = recon_c[box], truth_c[box], region[box]
     if min(region.shape) < SSIM_WINDOW:
         raise MetricsError(

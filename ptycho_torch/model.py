@@ -21,12 +21,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ptycho_torch import physics
+from ptycho_torch import options, physics
+from ptycho_torch.errors import ModelConfigError
 from ptycho_torch.physics import Interpolation
-
-
-class ModelConfigError(ValueError):
-    """A model configuration value or key is invalid; the message names it and the allowed values."""
 
 
 class LossKind(StrEnum):
@@ -63,30 +60,15 @@ class ModelConfig:
             ("amplitude_activation", AmplitudeActivation),
             ("patch_interpolation", Interpolation),
         ):
-            value = getattr(self, name)
-            try:
-                object.__setattr__(self, name, enum(value))
-            except ValueError:
-                choices = ", ".join(repr(m.value) for m in enum)
-                raise ModelConfigError(f"ModelConfig.{name} = {value!r}; choose one of {choices}") from None
+            object.__setattr__(self, name, options.choice(enum, getattr(self, name), f"ModelConfig.{name}",
+                                                          error=ModelConfigError))
         for name in ("N", "gridsize", "n_filters", "depth", "probe_modes"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ModelConfigError(f"ModelConfig.{name} must be an integer >= 1, got {value!r}")
+            options.integer(getattr(self, name), f"ModelConfig.{name}", minimum=1, error=ModelConfigError)
         for name in ("learn_probe", "overlap_constraint"):
-            if not isinstance(getattr(self, name), bool):
-                raise ModelConfigError(
-                    f"ModelConfig.{name} must be true or false, got {getattr(self, name)!r}"
-                )
+            options.boolean(getattr(self, name), f"ModelConfig.{name}", error=ModelConfigError)
         for name in ("amplitude_floor", "amplitude_max", "poisson_eps"):
-            value = getattr(self, name)
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not (math.isfinite(value) and value > 0)
-            ):
-                raise ModelConfigError(f"ModelConfig.{name} must be a finite number > 0, got {value!r}")
-            object.__setattr__(self, name, float(value))
+            object.__setattr__(self, name, options.number(getattr(self, name), f"ModelConfig.{name}", above=0,
+                                                          error=ModelConfigError))
         if self.N % (2**self.depth):
             raise ModelConfigError(
                 f"ModelConfig.N = {self.N} must be divisible by 2**depth = {2**self.depth}; "

@@ -23,9 +23,7 @@ from enum import StrEnum
 import torch
 from torch import Tensor
 
-
-class PhysicsError(ValueError):
-    """Input to the forward model has the wrong shape, dtype or value; the message says which and why."""
+from ptycho_torch.errors import PhysicsError
 
 
 class Interpolation(StrEnum):

@@ -23,17 +23,14 @@ import torch
 from scipy.ndimage import gaussian_filter
 from scipy.spatial import cKDTree
 
-from ptycho_torch.data_contract import CANONICAL_KEY, LEGACY_KEY, PtychoTorchError
+from ptycho_torch.data_contract import CANONICAL_KEY, LEGACY_KEY
+from ptycho_torch.errors import SimulationError
 
 Scan = Literal["grid", "random"]
 Progress = Callable[[int, int], None]  # (patterns done, total)
 
 FOURIER_PAD = 2  # extra pixels around a patch so the sub-pixel shift's wrap-around is cropped away
 CHUNK = 256
-
-
-class SimulationError(PtychoTorchError, ValueError):
-    """Impossible simulation parameters; the message says which and what to use instead."""
 
 
 @dataclass(frozen=True)

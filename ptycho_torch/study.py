@@ -42,31 +42,24 @@ from typing import Any
 
 import numpy as np
 
+from ptycho_torch import options
 from ptycho_torch.atomic_io import atomic_write_bytes
 from ptycho_torch.baselines import ReconstructionConfig
 from ptycho_torch.bundle import sha256_file
-from ptycho_torch.data_contract import PtychoTorchError
+from ptycho_torch.errors import PtychoTorchError, StudyConfigError, StudyError
+from ptycho_torch.region import COVERAGE_THRESHOLD, covered
 from ptycho_torch.train import TrainConfig
 
 PRESETS = ("smoke", "full")
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "ptycho_torch-study-manifest/1"
 RESOLVED_CONFIG_NAME = "study.yaml"
-COVERAGE_THRESHOLD = 0.1  # the region rule of infer.py and the baselines
 CONSTANT = "constant"
 NETWORK = "pinn"
 SCANS = ("grid", "random")
 # study-level settings, not per-section knobs: the file name, the study's seeds, the grid
 TRAIN_FIXED = ("data", "output_dir", "seed", "gridsize")
 BASELINE_FIXED = ("seed",)
-
-
-class StudyError(PtychoTorchError, ValueError):
-    """A study cannot run as configured, or a stage failed; the message says what to change."""
-
-
-class StudyConfigError(StudyError):
-    """The study config is invalid; the message names the key path (e.g. `train.epochs`)."""
 
 
 # ----------------------------------------------------------------------------------------------- config
@@ -162,23 +155,21 @@ def _coerce(value: Any, kind: str, where: str, source: str) -> Any:
     kind = kind.replace(" ", "")
     if kind.endswith("|None"):
         return None if value is None else _coerce(value, kind[: -len("|None")], where, source)
+
+    def error(message: str) -> StudyConfigError:
+        return StudyConfigError(f"study config {source}: {message}")
+
     if kind == "bool":
-        if not isinstance(value, bool):
-            raise _fail(source, where, f"must be true or false, got {value!r}")
-        return value
+        return options.boolean(value, where, error=error)
     if kind == "int":
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _fail(source, where, f"must be an integer, got {value!r}")
-        return value
+        return options.integer(value, where, error=error)
     if kind == "float":
         if isinstance(value, str):  # YAML 1.1 reads 1e3 (no dot) as a string
             try:
                 value = float(value)
             except ValueError:
                 raise _fail(source, where, f"must be a number, got {value!r}") from None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise _fail(source, where, f"must be a finite number, got {value!r}")
-        return float(value)
+        return options.number(value, where, error=error)
     if kind == "str":
         if not isinstance(value, str) or not value:
             raise _fail(source, where, f"must be a non-empty string, got {value!r}")
@@ -643,7 +634,7 @@ def make_datasets(config: StudyConfig, sources: Sources, condition: Condition, f
     write_npz(folder / "test.npz", test)
     centres = torch.from_numpy(np.stack([test.xcoords, test.ycoords], axis=1).astype(np.float32))
     weight = illumination(torch.from_numpy(sources.probe), centres, sources.object.shape)
-    _write_npz(folder / "region.npz", region=weight.numpy() >= COVERAGE_THRESHOLD)
+    _write_npz(folder / "region.npz", region=covered(weight.numpy()))
 
 
 def train_network(config: StudyConfig, data_dir: Path, run_dir: Path, gridsize: int, resume: bool) -> None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ptycho_torch.atomic_io import atomic_write_bytes
+from ptycho_torch.region import bounding_box
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -64,11 +65,6 @@ def plot_against_dose(rows: Sequence[Row], path: Path, scores: tuple[str, str], 
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize=7, loc="best")
     _save(fig, path)
-
-
-def _bbox(mask: np.ndarray) -> tuple[slice, slice]:
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
 
 
 def aligned(recon: np.ndarray, truth: np.ndarray, region: np.ndarray, scale: float) -> np.ndarray:
@@ -124,7 +120,7 @@ def write_figures(config: StudyConfig, rows: Sequence[Row], root: Path, folder: 
             truth = MemmapDatasetBridge(root / c.data_dir / "test.npz").objectGuess
             with np.load(root / c.data_dir / "region.npz", allow_pickle=False) as npz:
                 region = npz["region"]
-            box = _bbox(region)
+            box = bounding_box(region)
             recons = []
             for label, method in methods:
                 with np.load(root / c.run_dir(method) / "recon.npz", allow_pickle=False) as npz:

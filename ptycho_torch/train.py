@@ -36,10 +36,9 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from ptycho_torch import __version__, physics
+from ptycho_torch import __version__, options, physics
 from ptycho_torch.atomic_io import atomic_write_bytes
 from ptycho_torch.bundle import BUNDLE_NAME, DataConfig, save_bundle, sha256_file
-from ptycho_torch.data_contract import PtychoTorchError
 from ptycho_torch.dataset import PtychoDataset, Sample, SortedBatchSampler
 from ptycho_torch.device import (
     DistContext,
@@ -50,6 +49,7 @@ from ptycho_torch.device import (
     resolve_device,
     resolve_precision,
 )
+from ptycho_torch.errors import TrainError, TrainingDivergedError
 from ptycho_torch.memmap_bridge import MemmapDatasetBridge
 from ptycho_torch.model import LossKind, ModelConfig, ModelConfigError, PtychoPINN
 
@@ -60,12 +60,8 @@ CHECKPOINT_FORMAT = 1
 COUNTS_CHUNK = 256  # patterns per read when measuring the mean total counts
 
 
-class TrainError(PtychoTorchError, ValueError):
-    """Bad training parameters or an impossible resume; the message says what to change."""
-
-
-class TrainingDivergedError(PtychoTorchError, FloatingPointError):
-    """The loss became NaN or Inf; the last good checkpoint is kept."""
+def _flag(field_name: str) -> str:
+    return f"--{field_name.replace('_', '-')}"
 
 
 @dataclass(frozen=True)
@@ -92,21 +88,12 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "gridsize", "K", "n_filters", "depth"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise TrainError(f"--{name.replace('_', '-')} must be an integer >= 1, got {value!r}")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise TrainError(f"--lr must be a finite number > 0, got {self.lr!r}")
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise TrainError(f"--val-fraction must be in [0, 1), got {self.val_fraction!r}")
-        if not (math.isfinite(self.grad_clip) and self.grad_clip >= 0):
-            raise TrainError(f"--grad-clip must be >= 0 (0 = off), got {self.grad_clip!r}")
-        if self.num_workers < 0:
-            raise TrainError(f"--num-workers must be >= 0, got {self.num_workers!r}")
-        try:
-            LossKind(self.loss)
-        except ValueError:
-            raise TrainError(f"--loss {self.loss!r}; choose one of {[k.value for k in LossKind]}") from None
+            options.integer(getattr(self, name), _flag(name), minimum=1, error=TrainError)
+        options.integer(self.num_workers, "--num-workers", minimum=0, error=TrainError)
+        options.number(self.lr, "--lr", above=0, error=TrainError)
+        options.number(self.val_fraction, "--val-fraction", minimum=0, below=1, error=TrainError)
+        options.number(self.grad_clip, "--grad-clip (0 = off)", minimum=0, error=TrainError)
+        options.choice(LossKind, self.loss, "--loss", error=TrainError)
 
     def run_identity(self) -> dict[str, Any]:
         """The fields a resumed run must share with the checkpoint (epochs may grow; device may change)."""

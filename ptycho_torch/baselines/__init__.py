@@ -47,6 +47,7 @@ from ptycho_torch.baselines.common import (
 )
 from ptycho_torch.baselines.epie import EPIE
 from ptycho_torch.baselines.ml import MaximumLikelihood
+from ptycho_torch.region import covered
 
 __all__ = [
     "BaselineError",
@@ -126,7 +127,7 @@ def reconstruct(
     return Reconstruction(
         object=final_object,
         probe=final_probe.cpu().numpy().astype(np.complex64),
-        coverage=weight_np >= config.coverage_threshold,
+        coverage=covered(weight_np, config.coverage_threshold),
         weight=weight_np,
         history=tuple(history),
         intensity_scale=scale,

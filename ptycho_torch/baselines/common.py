@@ -19,18 +19,14 @@ import torch
 from numpy.typing import ArrayLike
 from torch import Tensor
 
-from ptycho_torch import physics
-from ptycho_torch.data_contract import PtychoTorchError
+from ptycho_torch import options, physics
 from ptycho_torch.device import DeviceError, resolve_device
+from ptycho_torch.errors import BaselineError
+from ptycho_torch.region import COVERAGE_THRESHOLD
 from ptycho_torch.simulate import FOURIER_PAD
 
-DEFAULT_COVERAGE_THRESHOLD = 0.1  # the same rule as infer.py: summed probe intensity (peak 1) >= 0.1
 PRELOAD_FRACTION = 0.25  # copy the whole diffraction set to the GPU when it takes at most this much free memory
 SCALE_CHUNK = 1024  # patterns per read when measuring the mean counts
-
-
-class BaselineError(PtychoTorchError, ValueError):
-    """Bad input or options for an iterative reconstruction; the message says what was wrong and what to do."""
 
 
 class Method(StrEnum):
@@ -41,23 +37,6 @@ class Method(StrEnum):
 # Default step sizes per method: (object, probe). ePIE: fractions of the full PIE step. ML: the first step
 # the line search tries along the preconditioned direction, and the probe direction's weight.
 DEFAULT_STEPS: dict[Method, tuple[float, float]] = {Method.EPIE: (1.0, 1.0), Method.ML: (1.0, 1.0)}
-
-
-def _positive_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise BaselineError(f"{name} must be an integer >= 1, got {value!r}")
-
-
-def _positive_float(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-        math.isfinite(value) and value > 0
-    ):
-        raise BaselineError(f"{name} must be a finite number > 0, got {value!r}")
-
-
-def _fraction(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value <= 1.0:
-        raise BaselineError(f"{name} must be in (0, 1], got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -95,37 +74,23 @@ class ReconstructionConfig:
     device: str = "auto"
     interpolation: str = physics.Interpolation.FOURIER
     fourier_pad_px: int = FOURIER_PAD
-    coverage_threshold: float = DEFAULT_COVERAGE_THRESHOLD
+    coverage_threshold: float = COVERAGE_THRESHOLD
 
     def __post_init__(self) -> None:
-        try:
-            object.__setattr__(self, "method", Method(self.method))
-        except ValueError:
-            raise BaselineError(
-                f"method {self.method!r} is unknown; choose one of {[m.value for m in Method]}"
-            ) from None
-        try:
-            object.__setattr__(self, "interpolation", physics.Interpolation(self.interpolation))
-        except ValueError:
-            choices = [m.value for m in physics.Interpolation]
-            raise BaselineError(f"interpolation {self.interpolation!r} is unknown; choose one of {choices}") from None
+        object.__setattr__(self, "method", options.choice(Method, self.method, "method", error=BaselineError))
+        object.__setattr__(self, "interpolation", options.choice(
+            physics.Interpolation, self.interpolation, "interpolation", error=BaselineError))
         for name in ("iterations", "batch_size", "probe_start"):
-            _positive_int(name, getattr(self, name))
-        if isinstance(self.ml_warmup, bool) or not isinstance(self.ml_warmup, int) or self.ml_warmup < 0:
-            raise BaselineError(f"ml_warmup must be an integer >= 0, got {self.ml_warmup!r}")
-        if isinstance(self.fourier_pad_px, bool) or not isinstance(self.fourier_pad_px, int) or (
-            self.fourier_pad_px < 0
-        ):
-            raise BaselineError(f"fourier_pad_px must be an integer >= 0, got {self.fourier_pad_px!r}")
+            options.integer(getattr(self, name), name, minimum=1, error=BaselineError)
+        for name in ("ml_warmup", "fourier_pad_px"):
+            options.integer(getattr(self, name), name, minimum=0, error=BaselineError)
         for name in ("object_step", "probe_step"):
             if getattr(self, name) is not None:
-                _positive_float(name, getattr(self, name))
-        _fraction("pie_alpha", self.pie_alpha)
-        _fraction("coverage_threshold", self.coverage_threshold)
-        if not isinstance(self.refine_probe, bool):
-            raise BaselineError(f"refine_probe must be True or False, got {self.refine_probe!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise BaselineError(f"seed must be an integer, got {self.seed!r}")
+                options.number(getattr(self, name), name, above=0, error=BaselineError)
+        for name in ("pie_alpha", "coverage_threshold"):
+            options.number(getattr(self, name), name, above=0, maximum=1, error=BaselineError)
+        options.boolean(self.refine_probe, "refine_probe", error=BaselineError)
+        options.integer(self.seed, "seed", error=BaselineError)
 
     @property
     def pad(self) -> int:

@@ -296,14 +296,14 @@ def test_first_offending_position_is_reported(scan: Scan) -> None:
 @pytest.mark.parametrize(
     "options, message",
     [
-        ({"method": "dm"}, r"method 'dm' is unknown; choose one of \['epie', 'ml'\]"),
+        ({"method": "dm"}, r"method = 'dm' is not a known choice; choose one of 'epie', 'ml'"),
         ({"iterations": 0}, r"iterations must be an integer >= 1"),
         ({"batch_size": 2.5}, r"batch_size must be an integer >= 1"),
-        ({"pie_alpha": 0.0}, r"pie_alpha must be in \(0, 1\]"),
+        ({"pie_alpha": 0.0}, r"pie_alpha must be a finite number in \(0, 1\]"),
         ({"object_step": -1.0}, r"object_step must be a finite number > 0"),
-        ({"interpolation": "cubic"}, r"interpolation 'cubic' is unknown"),
-        ({"coverage_threshold": 2.0}, r"coverage_threshold must be in \(0, 1\]"),
-        ({"refine_probe": "yes"}, r"refine_probe must be True or False"),
+        ({"interpolation": "cubic"}, r"interpolation = 'cubic' is not a known choice"),
+        ({"coverage_threshold": 2.0}, r"coverage_threshold must be a finite number in \(0, 1\]"),
+        ({"refine_probe": "yes"}, r"refine_probe must be true or false"),
         ({"ml_warmup": -1}, r"ml_warmup must be an integer >= 0"),
     ],
 )

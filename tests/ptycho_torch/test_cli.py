@@ -86,3 +86,16 @@ def test_module_entry_point_in_a_real_subprocess(tmp_path: Path) -> None:
     bad = subprocess.run([sys.executable, "-m", "ptycho_torch", "inspect", str(tmp_path / "none.npz")],
                          capture_output=True, text=True, timeout=120, check=False)
     assert bad.returncode == 1 and "no such file" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_train_on_all_dark_data_is_a_user_error_not_a_crash(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    dark = tmp_path / "dark.npz"
+    n = 16
+    np.savez(dark, diffraction=np.zeros((8, n, n), np.float32), xcoords=np.arange(8.0) * 4,
+             ycoords=np.zeros(8), probeGuess=np.ones((n, n), np.complex64))
+    code = main(["train", "--data", str(dark), "--output-dir", str(tmp_path / "run"), "--epochs", "1",
+                 "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "ptycho-torch train: error:" in err and "Traceback" not in err

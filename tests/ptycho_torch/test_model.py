@@ -219,7 +219,7 @@ def test_config_round_trips_through_json() -> None:
     ("data", "message"),
     [
         ({"N": 64, "n_filter": 8}, r"unknown model config key\(s\) \['n_filter'\]"),
-        ({"loss": "l2"}, "ModelConfig.loss = 'l2'; choose one of 'poisson', 'mae'"),
+        ({"loss": "l2"}, "ModelConfig.loss = 'l2' is not a known choice; choose one of 'poisson', 'mae'"),
         ({"N": 60, "depth": 3}, "divisible by 2\\*\\*depth = 8"),
         ({"gridsize": 0}, "gridsize must be an integer >= 1"),
         ({"n_filters": True}, "n_filters must be an integer"),

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from ptycho_torch.cli import main
-from ptycho_torch.data_contract import PtychoTorchError
+from ptycho_torch.errors import PtychoTorchError
 from ptycho_torch.memmap_bridge import MemmapDatasetBridge
 from ptycho_torch.simulate import make_probe
 from ptycho_torch.study import (
@@ -59,7 +59,7 @@ def _study(tmp_path: Path, text: str, capsys: pytest.CaptureFixture[str]) -> tup
         ("train: {epochs: two}\n", ["train.epochs", "must be an integer"]),
         ("train: {epochs: 0}\n", ["train", "epochs must be an integer >= 1"]),
         ("train: {loss: l2}\n", ["train", "'l2'"]),
-        ("baseline: {method: sirt}\n", ["baseline", "'sirt' is unknown"]),
+        ("baseline: {method: sirt}\n", ["baseline", "'sirt' is not a known choice"]),
         ("baseline: {refine_probe: 1}\n", ["baseline.refine_probe", "true or false"]),
         ("data: {N: 60}\n", ["data.N", "divisible by 2**train.depth"]),
         ("data: {scan: spiral}\n", ["data.scan", "spiral"]),

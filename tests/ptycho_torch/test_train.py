@@ -169,7 +169,7 @@ def test_nan_through_the_cli_is_exit_1_without_traceback(tmp_path: Path,
     [
         (["--epochs", "0"], "--epochs must be an integer >= 1"),
         (["--lr", "-1"], "--lr must be a finite number > 0"),
-        (["--val-fraction", "1.5"], "--val-fraction must be in [0, 1)"),
+        (["--val-fraction", "1.5"], "--val-fraction must be a finite number in [0, 1)"),
         (["--depth", "5"], "divisible by 2**depth"),
         (["--device", "tpu"], "unknown device"),
         (["--gridsize", "3", "--K", "4"], "cannot form groups"),
