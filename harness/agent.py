@@ -20,7 +20,7 @@ from typing import IO
 
 from harness.config import PYTHON_PLACEHOLDER, AgentConfig
 from harness.evidence import atomic_write_text
-from harness.locking import kill_process_group
+from harness.proc import kill_process_group
 from harness.prompt import AgentError
 
 PROMPT_FILE_PLACEHOLDER = "{prompt_file}"

@@ -6,7 +6,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from harness.config import Config
-from harness.gitops import Change, matches_any
+from harness.gitops import Change
+from harness.globs import matches_any
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from pathlib import Path, PurePosixPath
 from harness.config import PYTHON_PLACEHOLDER
 from harness.errors import HarnessError
 from harness.evidence import atomic_write_text
-from harness.locking import kill_process_group
+from harness.proc import kill_process_group
 
 KILL_GRACE_S = 5.0
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")

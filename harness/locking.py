@@ -14,7 +14,6 @@ import shlex
 import signal
 import socket
 import sys
-import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -169,73 +168,3 @@ class Journal:
 
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)
-
-
-def _proc_state(pid: int) -> str | None:
-    """The one-letter state from /proc/<pid>/stat (None where /proc is unavailable or pid gone)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name is in parentheses and may itself contain spaces or parentheses.
-    return stat[stat.rfind(")") + 2 :].split(" ", 1)[0]
-
-
-def process_alive(pid: int) -> bool:
-    """Whether `pid` is a running process (a zombie, dead but not yet reaped, counts as dead)."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # exists, owned by someone else
-    return _proc_state(pid) != "Z"
-
-
-def _group_alive(pgid: int) -> bool:
-    proc = Path("/proc")
-    if not proc.is_dir():
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split(" ")
-        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
-            return True
-    return False
-
-
-def kill_process_group(pgid: int, grace_s: float = 5) -> str:
-    """SIGTERM the process group, then SIGKILL what is left after `grace_s`.
-
-    Returns "gone" (nothing to signal), "terminated" or "killed".
-    """
-    if pgid <= 1 or pgid == os.getpgrp():
-        raise ValueError(f"refusing to signal process group {pgid}: it is init or the harness's own group")
-    # Zombies (exited, not yet reaped) still receive signals without error, so ask /proc who is alive.
-    if not _group_alive(pgid):
-        return "gone"
-    try:
-        os.killpg(pgid, signal.SIGTERM)
-    except ProcessLookupError:
-        return "gone"
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline:
-        if not _group_alive(pgid):
-            return "terminated"
-        time.sleep(0.05)
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except ProcessLookupError:
-        return "terminated"
-    return "killed"

@@ -18,7 +18,8 @@ from harness.gitops import (
     working_changes,
 )
 from harness.ledger import load_ledger, with_attempt
-from harness.locking import Journal, kill_process_group
+from harness.locking import Journal
+from harness.proc import kill_process_group
 from harness.workspace import Workspace
 
 

@@ -13,7 +13,7 @@ import pytest
 from harness.agent import AgentRun, run_agent
 from harness.config import AgentConfig
 from harness.ledger import Item, parse_ledger
-from harness.locking import process_alive
+from harness.proc import process_alive
 from harness.prompt import AgentError, build_prompt_context, github_slug, markdown_section, render_prompt
 
 ENV = {"HARNESS_ITEM": "DATA-1", "HARNESS_ATTEMPT": "2", "HARNESS_EVIDENCE_DIR": "plans/active/x"}

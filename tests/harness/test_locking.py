@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import LockError
-from harness.locking import Journal, RepoLock, kill_process_group, process_alive
+from harness.locking import Journal, RepoLock
 
 HOLDER = textwrap.dedent(
     """
@@ -156,55 +156,3 @@ def test_journal_survives_kill_9_of_the_writer(git_dir: Path) -> None:
     assert record["item"] == "ITEM-9" and record["stage"].startswith("step-")
     step = int(record["stage"].removeprefix("step-"))
     assert step >= 1 and record["payload"] == str(step) * 200_000
-
-
-def test_process_alive(tmp_path: Path) -> None:
-    assert process_alive(os.getpid())
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    pid = proc.pid
-    deadline = time.monotonic() + 10
-    while process_alive(pid) and time.monotonic() < deadline:  # exits, stays a zombie until reaped
-        time.sleep(0.01)
-    assert not process_alive(pid)
-    proc.wait()
-    assert not process_alive(pid) and not process_alive(0) and not process_alive(-5)
-
-
-def _group_pids(pgid: int) -> list[int]:
-    out = subprocess.run(["ps", "-eo", "pid=,pgid=,stat="], capture_output=True, text=True, check=True).stdout
-    rows = (line.split() for line in out.splitlines())
-    return [int(pid) for pid, group, state in rows if int(group) == pgid and "Z" not in state]
-
-
-def test_kill_process_group_terminates_children_too() -> None:
-    proc = subprocess.Popen(
-        ["sh", "-c", "sleep 60 & sleep 60 & echo ready; wait"], stdout=subprocess.PIPE, text=True,
-        start_new_session=True,
-    )
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-    assert len(_group_pids(proc.pid)) == 3
-    assert kill_process_group(proc.pid, grace_s=5) == "terminated"
-    proc.wait()
-    proc.stdout.close()
-    assert _group_pids(proc.pid) == []
-    assert kill_process_group(proc.pid) == "gone"
-
-
-def test_kill_process_group_escalates_to_sigkill() -> None:
-    stubborn = (
-        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-        "print('ready', flush=True); time.sleep(60)"
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", stubborn], stdout=subprocess.PIPE, text=True, start_new_session=True
-    )
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-    assert kill_process_group(proc.pid, grace_s=0.3) == "killed"
-    assert proc.wait(timeout=5) == -signal.SIGKILL
-    proc.stdout.close()
-
-
-def test_kill_process_group_refuses_own_group_and_init() -> None:
-    for pgid in (os.getpgrp(), 1, 0):
-        with pytest.raises(ValueError, match="refusing"):
-            kill_process_group(pgid)

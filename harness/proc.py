@@ -1,0 +1,258 @@
+"""Every subprocess of the harness starts here (git through gitpython aside, which gitops owns).
+
+One runner with one set of promises, so pytest, the agent, the lint command and network git calls behave
+alike:
+- the command runs in its own process group (`start_new_session`), so a timeout or Ctrl-C ends its
+  children too, and processes it leaves behind in its group are ended when it returns;
+- stdout and stderr are merged, read line by line by a thread (a full pipe never blocks the command),
+  written to the log file as they come, and optionally echoed to the console and kept in memory;
+- stdin is empty, or bytes fed by a thread (a command that never reads its stdin cannot block a timeout);
+- the harness's own remarks (a timeout, processes it had to end) are appended to the log as `[harness]`
+  lines after the command's last output.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from harness.errors import HarnessError
+
+KILL_GRACE_S = 5.0
+# How long to wait for the output pipe to close once the command's group is gone. Only a process that
+# left the group (setsid) can hold it open longer, and the harness must not hang on it.
+DRAIN_TIMEOUT_S = 5.0
+
+
+class StartError(HarnessError):
+    """The command could not be started at all (not found, not executable, no such directory)."""
+
+    def __init__(self, argv: Sequence[str], cwd: Path, reason: str) -> None:
+        self.argv, self.cwd, self.reason = tuple(argv), cwd, reason
+        super().__init__(f"cannot start {argv[0]!r} in {cwd}: {reason}")
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A finished command. `returncode` is negative (minus the signal) when it was killed."""
+
+    argv: tuple[str, ...]
+    cwd: Path
+    returncode: int
+    timed_out: bool
+    duration_s: float
+    pgid: int
+    output: str | None  # merged stdout+stderr, when `capture` was asked for
+    notes: tuple[str, ...]  # what the harness had to do: a timeout, processes left behind
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.timed_out
+
+
+class _Sink:
+    """Where output lines go: the log, the console, memory. Thread-safe; notes go through it too."""
+
+    def __init__(self, log: IO[bytes] | None, echo: bool, capture: bool) -> None:
+        self.log, self.echo = log, echo
+        self.memory = io.BytesIO() if capture else None
+        self.lock = threading.Lock()
+
+    def write(self, raw: bytes) -> None:
+        with self.lock:
+            if self.log is not None and not self.log.closed:
+                self.log.write(raw)
+                self.log.flush()
+            if self.memory is not None:
+                self.memory.write(raw)
+        if self.echo:
+            try:
+                sys.stdout.write(raw.decode("utf-8", errors="replace"))
+                sys.stdout.flush()
+            except (OSError, ValueError):
+                # A console that cannot take the text must not stop the draining: a full pipe would block
+                # the command. The log still gets everything.
+                self.echo = False
+
+    def pump(self, stream: IO[bytes]) -> None:
+        try:
+            for raw in iter(stream.readline, b""):
+                self.write(raw)
+        except (OSError, ValueError):
+            pass  # the pipe or the log was closed under us: the run is over either way
+        finally:
+            stream.close()
+
+
+def _feed(stream: IO[bytes], data: bytes) -> None:
+    try:
+        stream.write(data)
+    except OSError:
+        pass  # the command exited (or closed stdin) without reading all of it: its choice
+    finally:
+        with contextlib.suppress(OSError):
+            stream.close()
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    cwd: Path | str,
+    env: Mapping[str, str] | None = None,
+    timeout_s: float | None = None,
+    log_path: Path | str | None = None,
+    capture: bool = False,
+    echo: bool = False,
+    stdin: bytes | None = None,
+    on_start: Callable[[int], None] | None = None,
+    kill_grace_s: float = KILL_GRACE_S,
+) -> Finished:
+    """Run `argv` in `cwd` in its own process group and wait for it (at most `timeout_s`).
+
+    `env` is the whole environment (None: the harness's own). `on_start(pgid)` is called right after the
+    start (the journal records the group so a restarted harness can end an orphan). On timeout, or when
+    this call is interrupted (Ctrl-C), the whole group is terminated (TERM, `kill_grace_s`, KILL).
+    Raises StartError when the command cannot be started.
+    """
+    argv = tuple(str(part) for part in argv)
+    if not argv:
+        raise ValueError("run() needs a command: argv is empty")
+    cwd = Path(cwd)
+    if not cwd.is_dir():
+        raise StartError(argv, cwd, "no such directory")
+    log_cm: contextlib.AbstractContextManager[IO[bytes] | None] = contextlib.nullcontext()
+    if log_path is not None:
+        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+        log_cm = open(log_path, "wb")  # noqa: SIM115 - closed by the with below
+    started = time.monotonic()
+    with log_cm as log:
+        sink = _Sink(log, echo, capture)
+        try:
+            child = subprocess.Popen(
+                argv, cwd=cwd, env=None if env is None else dict(env),
+                stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        except FileNotFoundError:
+            raise StartError(argv, cwd, "the program was not found (install it, put it on PATH or give "
+                             "its full path)") from None
+        except OSError as exc:
+            raise StartError(argv, cwd, str(exc.strerror or exc)) from None
+        pgid = child.pid  # start_new_session: the command leads a new group whose id is its pid
+        assert child.stdout is not None
+        reader = threading.Thread(target=sink.pump, args=(child.stdout,), daemon=True)
+        reader.start()
+        if child.stdin is not None:
+            threading.Thread(target=_feed, args=(child.stdin, stdin), daemon=True).start()
+        timed_out = False
+        notes: list[str] = []
+        try:
+            if on_start is not None:
+                on_start(pgid)
+            try:
+                child.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                how = kill_process_group(pgid, kill_grace_s)
+                child.wait()
+                notes.append(f"timed out after {timeout_s:g} s; its process group {pgid} was {how}")
+        except BaseException:
+            kill_process_group(pgid, kill_grace_s)
+            child.wait()
+            raise
+        finally:
+            # Left running, such processes would hold files or ports, or change the tree being proven.
+            if not timed_out and kill_process_group(pgid, kill_grace_s) != "gone":
+                notes.append(f"processes left in its group {pgid} were ended")
+            reader.join(DRAIN_TIMEOUT_S)
+            if reader.is_alive():
+                notes.append("output is still held open by a process outside its group; stopped reading it")
+            for note in notes:  # after the drain, so they follow the command's last output
+                sink.write(f"[harness] {note}\n".encode())
+    output = None
+    if sink.memory is not None:
+        output = sink.memory.getvalue().decode("utf-8", errors="replace")
+    return Finished(argv, cwd, child.returncode, timed_out, round(time.monotonic() - started, 3), pgid, output,
+                    tuple(notes))
+
+
+# --- processes and groups ------------------------------------------------------------------------------
+
+
+def _proc_state(pid: int) -> str | None:
+    """The one-letter state from /proc/<pid>/stat (None where /proc is unavailable or pid gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name is in parentheses and may itself contain spaces or parentheses.
+    return stat[stat.rfind(")") + 2 :].split(" ", 1)[0]
+
+
+def process_alive(pid: int) -> bool:
+    """Whether `pid` is a running process (a zombie, dead but not yet reaped, counts as dead)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, owned by someone else
+    return _proc_state(pid) != "Z"
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any live (non-zombie) process is in group `pgid`."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split(" ")
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
+            return True
+    return False
+
+
+def kill_process_group(pgid: int, grace_s: float = KILL_GRACE_S) -> str:
+    """SIGTERM the process group, then SIGKILL what is left after `grace_s`.
+
+    Returns "gone" (nothing to signal), "terminated" or "killed".
+    """
+    if pgid <= 1 or pgid == os.getpgrp():
+        raise ValueError(f"refusing to signal process group {pgid}: it is init or the harness's own group")
+    # Zombies (exited, not yet reaped) still receive signals without error, so ask /proc who is alive.
+    if not group_alive(pgid):
+        return "gone"
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        return "gone"
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        if not group_alive(pgid):
+            return "terminated"
+        time.sleep(0.05)
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        return "terminated"
+    return "killed"

@@ -1,0 +1,124 @@
+"""The one subprocess runner: process groups, timeouts, logs, stdin, leftovers, interrupts."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.proc import StartError, group_alive, kill_process_group, process_alive, run
+
+
+def test_output_goes_to_the_log_and_memory_in_order(tmp_path: Path) -> None:
+    log = tmp_path / "out" / "cmd.log"
+    done = run([sys.executable, "-c", "import sys; print('one'); print('two', file=sys.stderr); print('three')"],
+               cwd=tmp_path, log_path=log, capture=True)
+    assert done.ok and done.returncode == 0 and not done.timed_out and done.notes == ()
+    assert done.output == log.read_text() == "one\ntwo\nthree\n"
+    assert done.argv[0] == sys.executable and done.duration_s > 0
+
+
+def test_stdin_is_fed_and_the_environment_is_the_one_given(tmp_path: Path) -> None:
+    script = "import os, sys; print(sys.stdin.read().upper(), os.environ.get('ONLY'), os.environ.get('HOME'))"
+    done = run([sys.executable, "-c", script], cwd=tmp_path, env={"ONLY": "this"}, stdin=b"prompt", capture=True)
+    assert done.output == "PROMPT this None\n"
+    empty = run([sys.executable, "-c", "import sys; print(repr(sys.stdin.read()))"], cwd=tmp_path, capture=True)
+    assert empty.output == "''\n"
+
+
+def test_a_timeout_ends_the_whole_group_and_says_so_in_the_log(tmp_path: Path) -> None:
+    pid_file = tmp_path / "child.pid"
+    script = (f"import subprocess, sys, time; c = subprocess.Popen(['sleep', '60']); "
+              f"open({str(pid_file)!r}, 'w').write(str(c.pid)); print('started', flush=True); time.sleep(60)")
+    groups: list[int] = []
+    done = run([sys.executable, "-c", script], cwd=tmp_path, timeout_s=2, log_path=tmp_path / "t.log",
+               on_start=groups.append, kill_grace_s=1)
+    assert done.timed_out and not done.ok and done.returncode < 0 and groups == [done.pgid]
+    assert not process_alive(int(pid_file.read_text()))
+    log = (tmp_path / "t.log").read_text()
+    assert log.startswith("started\n") and "[harness] timed out after 2 s" in log
+
+
+def test_processes_left_in_the_group_are_ended(tmp_path: Path) -> None:
+    pid_file = tmp_path / "orphan.pid"
+    script = (f"import subprocess; c = subprocess.Popen(['sleep', '60'], stdout=subprocess.DEVNULL); "
+              f"open({str(pid_file)!r}, 'w').write(str(c.pid))")
+    done = run([sys.executable, "-c", script], cwd=tmp_path, capture=True, kill_grace_s=1)
+    assert done.returncode == 0 and not process_alive(int(pid_file.read_text()))
+    assert any("left in its group" in note for note in done.notes)
+
+
+def test_an_interrupt_ends_the_group_and_propagates(tmp_path: Path) -> None:
+    groups: list[int] = []
+
+    def interrupted(pgid: int) -> None:  # as if Ctrl-C arrived while the command runs
+        groups.append(pgid)
+        assert group_alive(pgid)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(["sh", "-c", "sleep 60 & sleep 60; wait"], cwd=tmp_path, on_start=interrupted, kill_grace_s=1)
+    assert groups and not group_alive(groups[0])
+
+
+def test_a_command_that_cannot_start_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(StartError, match="'no-such-program-xyz' in .*: the program was not found"):
+        run(["no-such-program-xyz"], cwd=tmp_path)
+    with pytest.raises(StartError, match="no such directory"):
+        run(["true"], cwd=tmp_path / "missing")
+
+
+def test_process_alive(tmp_path: Path) -> None:
+    assert process_alive(os.getpid())
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    pid = proc.pid
+    deadline = time.monotonic() + 10
+    while process_alive(pid) and time.monotonic() < deadline:  # exits, stays a zombie until reaped
+        time.sleep(0.01)
+    assert not process_alive(pid)
+    proc.wait()
+    assert not process_alive(pid) and not process_alive(0) and not process_alive(-5)
+
+
+def _group_pids(pgid: int) -> list[int]:
+    out = subprocess.run(["ps", "-eo", "pid=,pgid=,stat="], capture_output=True, text=True, check=True).stdout
+    rows = (line.split() for line in out.splitlines())
+    return [int(pid) for pid, group, state in rows if int(group) == pgid and "Z" not in state]
+
+
+def test_kill_process_group_terminates_children_too() -> None:
+    proc = subprocess.Popen(
+        ["sh", "-c", "sleep 60 & sleep 60 & echo ready; wait"], stdout=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    assert len(_group_pids(proc.pid)) == 3
+    assert kill_process_group(proc.pid, grace_s=5) == "terminated"
+    proc.wait()
+    proc.stdout.close()
+    assert _group_pids(proc.pid) == []
+    assert kill_process_group(proc.pid) == "gone"
+
+
+def test_kill_process_group_escalates_to_sigkill() -> None:
+    stubborn = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "print('ready', flush=True); time.sleep(60)"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", stubborn], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    assert kill_process_group(proc.pid, grace_s=0.3) == "killed"
+    assert proc.wait(timeout=5) == -signal.SIGKILL
+    proc.stdout.close()
+
+
+def test_kill_process_group_refuses_own_group_and_init() -> None:
+    for pgid in (os.getpgrp(), 1, 0):
+        with pytest.raises(ValueError, match="refusing"):
+            kill_process_group(pgid)
