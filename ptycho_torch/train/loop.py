@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import Tensor, nn
 
 from ptycho_torch import physics
@@ -125,10 +127,7 @@ def validation_loss(model: PtychoPINN, subset: GroupRows, config: TrainConfig, c
     return float(totals[0] / totals[1]) if totals[1] > 0 else math.nan
 
 
-def _progress(enabled: bool) -> Any:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
+def _progress(enabled: bool) -> Progress:
     console = Console(stderr=True)
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                     console=console, transient=True, disable=not (enabled and console.is_terminal))

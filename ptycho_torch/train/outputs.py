@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import safetensors
 import torch
 
 from ptycho_torch import __version__
@@ -48,8 +49,6 @@ def write_loss_curve(output_dir: Path, history: Sequence[EpochRecord]) -> None:
 
 
 def versions() -> dict[str, str]:
-    import safetensors
-
     return {"ptycho_torch": __version__, "torch": torch.__version__, "numpy": np.__version__,
             "safetensors": safetensors.__version__, "python": platform.python_version()}
 
