@@ -11,7 +11,7 @@ import difflib
 import re
 from dataclasses import fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -41,6 +41,7 @@ from ptycho_torch.train.config import TrainConfig
 PRESETS = ("smoke", "full")
 PRESET_DIR = Path(__file__).parent / "presets"
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+Source = TypeVar("Source", bound=FileSource)
 
 
 def _fail(source: str, where: str, problem: str) -> StudyConfigError:
@@ -156,7 +157,7 @@ def parse_config(raw: Any, *, source: str = "<config>", base_dir: Path = Path(".
     return config
 
 
-def _check_file(spec: FileSource, where: str, base_dir: Path, source: str) -> Any:
+def _check_file(spec: Source, where: str, base_dir: Path, source: str) -> Source:
     """spec with the file's SHA256 filled in; the file must exist and match a SHA256 the config gives."""
     if not spec.is_file:
         if spec.sha256 is not None:
@@ -166,8 +167,9 @@ def _check_file(spec: FileSource, where: str, base_dir: Path, source: str) -> An
         raise _fail(source, f"{where}.sha256", f"must be 64 hex digits, got {spec.sha256!r}")
     path = base_dir / spec.source
     if not path.is_file():
+        hint = ", or pass the probe with --probe-from" if isinstance(spec, ProbeSpec) else ""
         raise _fail(source, f"{where}.source", f"no such file {spec.source!r} (a relative path is read from "
-                    "the config file's folder); put the file there, or pass the probe with --probe-from")
+                    f"the config file's folder); put the file there{hint}")
     digest = sha256_file(path)
     if spec.sha256 is not None and spec.sha256.lower() != digest:
         raise _fail(source, f"{where}.sha256", f"{spec.recorded} has SHA256 {digest}, not the {spec.sha256} the "
