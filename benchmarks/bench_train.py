@@ -39,14 +39,9 @@ from ptycho_torch.device import DistContext, autocast, resolve_device, resolve_p
 from ptycho_torch.infer import reconstruct
 from ptycho_torch.memmap_bridge import MemmapDatasetBridge
 from ptycho_torch.simulate import simulate_dataset, write_npz
-from ptycho_torch.train import (
-    GroupRows,
-    LossModule,
-    TrainConfig,
-    build_model,
-    make_train_loader,
-    mean_total_counts,
-)
+from ptycho_torch.train.config import TrainConfig
+from ptycho_torch.train.data import GroupRows, make_train_loader, mean_total_counts
+from ptycho_torch.train.loop import LossModule, build_model
 
 
 def machine(device: torch.device) -> str:

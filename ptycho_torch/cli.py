@@ -4,6 +4,10 @@ Each subcommand is one `_add_<name>(subparsers)` function that declares its argu
 adapter calling the command's keyword-argument function (which returns an exit code). Adding a subcommand
 means writing one such function and listing it in SUBCOMMANDS.
 
+Importing this module does not import torch (a command imports what it needs when it runs), so
+`ptycho-torch --help` and argument errors answer at once; the train subcommand's defaults are read from
+TrainConfig, which is torch-free.
+
 Exit codes: 0 success; 1 a user error (bad input, impossible parameters, unwritable path) with a
 one-line message and no traceback; 2 bad usage (argparse); 3 an unexpected error (a bug), with the
 traceback; 130 interrupted.
@@ -14,11 +18,13 @@ import argparse
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import MISSING, fields
 from typing import Any
 
 from ptycho_torch import __version__
 from ptycho_torch.errors import PtychoTorchError
 from ptycho_torch.region import COVERAGE_THRESHOLD
+from ptycho_torch.train.config import TrainConfig
 
 Subparsers = Any  # argparse's _SubParsersAction is private
 
@@ -71,36 +77,45 @@ def _add_inspect(sub: Subparsers) -> None:
 
 
 def _add_train(sub: Subparsers) -> None:
-    # defaults mirror ptycho_torch.train.TrainConfig (a test keeps them equal); declared here so that
-    # building the parser does not import torch
+    d = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}  # one source of defaults
     p = sub.add_parser("train", help="train PtychoPINN on an NPZ dataset; writes <output-dir>/wts.h5.zip",
                        description="Train PtychoPINN. Under torchrun (torchrun --nproc_per_node=K -m "
                        "ptycho_torch.train ...) the same flags run data-parallel, one process per device.")
     p.add_argument("--data", required=True, help="training NPZ (data contract)")
     p.add_argument("--output-dir", required=True, help="checkpoint, history, loss curve and wts.h5.zip go here")
-    p.add_argument("--epochs", type=int, default=5, help="default 5")
-    p.add_argument("--batch-size", type=int, default=16, help="groups per batch and process (default 16)")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
-    p.add_argument("--seed", type=int, default=0, help="seeds init, split, grouping and data order (default 0)")
-    p.add_argument("--val-fraction", type=float, default=0.1, help="groups held out for validation (default 0.1)")
-    p.add_argument("--gridsize", type=int, default=1, help="groups of gridsize**2 neighbours (default 1)")
-    p.add_argument("--K", type=int, default=7, help="neighbours a group is drawn from (gridsize > 1; default 7)")
-    p.add_argument("--n-filters", type=int, default=16, help="channels of the first stage (default 16)")
-    p.add_argument("--depth", type=int, default=3, help="encoder/decoder stages; N must divide by 2**depth")
-    p.add_argument("--loss", choices=["poisson", "mae"], default="poisson")
-    p.add_argument("--grad-clip", type=float, default=0.0, help="max gradient norm (default 0 = off)")
-    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:K")
-    p.add_argument("--precision", choices=["auto", "32", "bf16"], default="auto",
+    p.add_argument("--epochs", type=int, default=d["epochs"], help=f"default {d['epochs']}")
+    p.add_argument("--batch-size", type=int, default=d["batch_size"],
+                   help=f"groups per batch and process (default {d['batch_size']})")
+    p.add_argument("--lr", type=float, default=d["lr"], help=f"Adam learning rate (default {d['lr']:g})")
+    p.add_argument("--seed", type=int, default=d["seed"],
+                   help=f"seeds init, split, grouping and data order (default {d['seed']})")
+    p.add_argument("--val-fraction", type=float, default=d["val_fraction"],
+                   help=f"groups held out for validation (default {d['val_fraction']})")
+    p.add_argument("--gridsize", type=int, default=d["gridsize"],
+                   help=f"groups of gridsize**2 neighbours (default {d['gridsize']})")
+    p.add_argument("--K", type=int, default=d["K"],
+                   help=f"neighbours a group is drawn from (gridsize > 1; default {d['K']})")
+    p.add_argument("--n-filters", type=int, default=d["n_filters"],
+                   help=f"channels of the first stage (default {d['n_filters']})")
+    p.add_argument("--depth", type=int, default=d["depth"],
+                   help=f"encoder/decoder stages; N must divide by 2**depth (default {d['depth']})")
+    p.add_argument("--loss", choices=["poisson", "mae"], default=d["loss"])
+    p.add_argument("--grad-clip", type=float, default=d["grad_clip"],
+                   help=f"max gradient norm (default {d['grad_clip']:g} = off)")
+    p.add_argument("--device", default=d["device"], help="auto (CUDA if available), cpu, cuda, cuda:K")
+    p.add_argument("--precision", choices=["auto", "32", "bf16"], default=d["precision"],
                    help="auto: bf16 autocast on CUDA, 32 on CPU")
-    p.add_argument("--compile", action="store_true", help="torch.compile the model (slow first steps)")
-    p.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes (default 0)")
+    p.add_argument("--compile", action="store_true", default=d["compile"],
+                   help="torch.compile the model (slow first steps)")
+    p.add_argument("--num-workers", type=int, default=d["num_workers"],
+                   help=f"DataLoader worker processes (default {d['num_workers']})")
     p.add_argument("--resume", action="store_true", help="continue from <output-dir>/checkpoint.pt")
     p.add_argument("--no-progress", action="store_true", help="never show the progress bar")
     p.add_argument("--debug-nan-at-step", type=int, default=None, help=argparse.SUPPRESS)  # test hooks
     p.add_argument("--debug-step-delay", type=float, default=0.0, help=argparse.SUPPRESS)
 
     def run(a: argparse.Namespace) -> int:
-        from ptycho_torch.train import train_command
+        from ptycho_torch.train.loop import train_command
 
         return train_command(
             data=a.data, output_dir=a.output_dir, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
@@ -173,7 +188,7 @@ def _add_study(sub: Subparsers) -> None:
                    help="use this file's probeGuess as the probe (its size sets N)")
 
     def run(a: argparse.Namespace) -> int:
-        from ptycho_torch.study import study_command
+        from ptycho_torch.study.run import study_command
 
         return study_command(output_dir=a.output_dir, config=a.config, preset=a.preset, probe_from=a.probe_from)
 

@@ -7,8 +7,9 @@ array; an optional bool `coverage` of the same shape narrows the region) or an .
 Writes metrics.json (the dict of `ptycho_torch.metrics.evaluate`: {"amplitude": {"mae", "psnr", "ssim",
 "frc_resolution"}, "phase": {...}, "registration", "amplitude_scale", "notes", "frc"}, plus "baseline":
 the same metrics for a constant object on the same region, and "inputs") and comparison.png (truth and
-reconstruction, amplitude and phase, cropped to the covered region). JSON is written with allow_nan, so an
-infinite PSNR reads `Infinity`. Prints both sets of scores side by side.
+reconstruction, amplitude and phase, as scored: metrics.align with the same settings, cropped to the scored
+region). JSON is written with allow_nan, so an infinite PSNR reads `Infinity`. Prints both sets of scores side
+by side.
 """
 from __future__ import annotations
 
@@ -24,7 +25,6 @@ import numpy as np
 from ptycho_torch import metrics
 from ptycho_torch.atomic_io import atomic_write_bytes
 from ptycho_torch.errors import EvaluateError
-from ptycho_torch.region import bounding_box
 
 METRICS_NAME = "metrics.json"
 FIGURE_NAME = "comparison.png"
@@ -94,7 +94,8 @@ def load_truth(path: str | Path) -> np.ndarray:
 
 def evaluate_files(recon: str | Path, truth: str | Path, *, fit_scale: bool = True, remove_ramp: bool = True,
                    register: bool = True) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
-    """(report, recon object, truth): report = metrics.evaluate(...) + "baseline" + "inputs"."""
+    """(report, recon object (NaN outside the scored region), truth): report = metrics.evaluate(...) +
+    "baseline" + "inputs"."""
     obj, coverage = load_recon(recon)
     truth_arr = load_truth(truth)
     if obj.shape != truth_arr.shape:
@@ -112,7 +113,7 @@ def evaluate_files(recon: str | Path, truth: str | Path, *, fit_scale: bool = Tr
                           "amplitude_scale": baseline["amplitude_scale"]}
     report["inputs"] = {"recon": str(recon), "truth": str(truth), "covered_pixels": int(region.sum()),
                         "fit_scale": fit_scale, "remove_ramp": remove_ramp, "register": register}
-    return report, obj, truth_arr
+    return report, np.where(region, obj, np.nan), truth_arr
 
 
 def format_table(report: dict[str, Any]) -> str:
@@ -126,32 +127,34 @@ def format_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def scored_images(obj: np.ndarray, truth: np.ndarray, report: dict[str, Any]) -> metrics.Alignment:
+    """obj and truth as metrics.evaluate scored them with the report's settings (report["inputs"]): obj NaN
+    outside the scored region, as evaluate_files returns it."""
+    inputs = report.get("inputs", {})
+    return metrics.align(obj, truth, fit_scale=inputs.get("fit_scale", True),
+                         remove_ramp=inputs.get("remove_ramp", True), register=inputs.get("register", True))
+
+
 def comparison_figure(path: Path, obj: np.ndarray, truth: np.ndarray, report: dict[str, Any]) -> None:
-    """2x2 PNG: truth / reconstruction amplitude (recon times the fitted scale) and phase (global phase
-    offset removed), cropped to the covered box; registration and ramp removal are not applied here."""
+    """2x2 PNG: truth / reconstruction amplitude and phase as scored (scored_images: fitted scale, phase ramp
+    and offset removed, registration shift applied), cropped to the scored region."""
     from matplotlib.figure import Figure
 
-    region = np.isfinite(obj)
-    box = bounding_box(region)
-    o, t, r = obj[box].astype(np.complex128), truth[box].astype(np.complex128), region[box]
-    offset = np.angle(np.sum(np.where(r, t * np.conj(np.where(r, o, 0)), 0)))
-    o = np.where(r, o * np.exp(1j * offset), np.nan)
-    t = np.where(r, t, np.nan)
-    scale = report.get("amplitude_scale", 1.0)
+    shown = scored_images(obj, truth, report)
     fig = Figure(figsize=(9, 8), layout="constrained")
     axes = fig.subplots(2, 2)
     panels = [
-        (np.abs(t), np.abs(o) * scale, "amplitude", "gray"),
-        (np.angle(t), np.angle(o), "phase (rad)", "twilight"),
+        (np.abs(shown.truth), np.abs(shown.recon), "amplitude", "gray"),
+        (np.angle(shown.truth), np.angle(shown.recon), "phase (rad)", "twilight"),
     ]
     for row, (truth_img, recon_img, label, cmap) in enumerate(panels):
         lo, hi = np.nanmin(truth_img), np.nanmax(truth_img)
         for col, (image, who) in enumerate(((truth_img, "truth"), (recon_img, "reconstruction"))):
             ax = axes[row, col]
-            shown = ax.imshow(np.ma.masked_invalid(image), cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
+            im = ax.imshow(np.ma.masked_invalid(image), cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
             ssim = report[label.split()[0]]["ssim"]
             ax.set_title(f"{who}: {label}" + ("" if who == "truth" else f"  (SSIM {ssim:.3f})"))
-            fig.colorbar(shown, ax=ax, shrink=0.8)
+            fig.colorbar(im, ax=ax, shrink=0.8)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90)
     atomic_write_bytes(path, buffer.getvalue())

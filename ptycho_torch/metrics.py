@@ -15,6 +15,9 @@ Phase: MAE and PSNR use the circular distance wrap(recon - truth), so a 2 pi wra
 error; SSIM and FRC compare phase images taken on one branch, [c - pi, c + pi) around the truth's mean
 phase c (no truth content enters the recon's image). A truth whose phase spans more than 2 pi needs
 unwrapping first; that is not done here.
+
+align() returns the reconstruction exactly as evaluate() scored it (registered, phase ramp and offset
+removed, amplitude scaled, cropped to the region): every figure that shows a scored reconstruction draws it.
 """
 
 from __future__ import annotations
@@ -235,25 +238,31 @@ def _quantity_metrics(
     return metrics, ring
 
 
-def evaluate(
+@dataclass(frozen=True)
+class _Fit:
+    """What evaluate() removes before scoring: recon registered and phase-aligned (scale not applied),
+    truth and region, all cropped to the region's box (`box`, in the input frame)."""
+
+    recon: NDArray[np.complex128]
+    truth: NDArray[np.complex128]
+    region: NDArray[np.bool_]
+    box: tuple[slice, slice]
+    shift: list[float]
+    scale: float
+
+
+def _fit(
     recon: ArrayLike,
     truth: ArrayLike,
-    *,
-    mask: ArrayLike | None = None,
-    fit_scale: bool = True,
-    remove_ramp: bool = True,
-    register: bool = True,
-    upsample_factor: int = 100,
-) -> dict[str, Any]:
-    """Compare a complex reconstruction (H, W) with the truth (H, W) on the covered region.
-
-    recon may hold NaN outside its coverage; mask (H, W) bool, True = scanned, narrows the region further.
-    Returns {"amplitude": {"mae", "psnr", "ssim", "frc_resolution"}, "phase": {...},
-    "registration": {"shift": [dy, dx]}, "amplitude_scale": float, "notes": [str, ...],
-    "frc": {"unit", "threshold", "frequencies", "amplitude", "phase", "amplitude_at_nyquist",
-    "phase_at_nyquist"}}. shift is what was applied to recon to register it onto truth, in pixels;
-    frc_resolution is in cycles/pixel (see the module docstring); psnr may be inf.
-    """
+    mask: ArrayLike | None,
+    fit_scale: bool,
+    remove_ramp: bool,
+    register: bool,
+    upsample_factor: int,
+    notes: list[str],
+) -> _Fit:
+    """Validate the inputs, then register, remove the phase ramp and offset and fit the amplitude scale on
+    the covered region, in that order; each step appends what it did to notes."""
     if isinstance(upsample_factor, bool) or not isinstance(upsample_factor, int) or upsample_factor < 1:
         raise MetricsError(f"upsample_factor must be an integer >= 1, got {upsample_factor!r}")
     recon_c = _as_complex_image(recon, "recon")
@@ -275,9 +284,8 @@ def evaluate(
         )
     if not np.isfinite(truth_c[covered]).all():
         raise MetricsError("truth has NaN or inf inside the covered region; the truth must be finite there")
-    notes: list[str] = []
-    box = bounding_box(covered)
-    recon_c, truth_c, region = recon_c[box], truth_c[box], covered[box]
+    outer = bounding_box(covered)
+    recon_c, truth_c, region = recon_c[outer], truth_c[outer], covered[outer]
 
     shift = [0.0, 0.0]
     if register:
@@ -287,8 +295,8 @@ def evaluate(
         notes.append("no registration (register=False)")
     if region.sum() == 0:
         raise MetricsError(f"nothing of the covered region is left after registration by {shift} px")
-    box = bounding_box(region)
-    recon_c, truth_c, region = recon_c[box], truth_c[box], region[box]
+    inner = bounding_box(region)
+    recon_c, truth_c, region = recon_c[inner], truth_c[inner], region[inner]
     if min(region.shape) < SSIM_WINDOW:
         raise MetricsError(
             f"the covered region is {region.shape} px; SSIM and FRC need at least "
@@ -296,9 +304,9 @@ def evaluate(
         )
 
     recon_c = _remove_phase(recon_c, truth_c, region, remove_ramp, notes)
-    amplitude_t, amplitude_r = np.abs(truth_c), np.abs(recon_c)
     scale = 1.0
     if fit_scale:
+        amplitude_t, amplitude_r = np.abs(truth_c), np.abs(recon_c)
         power = float(np.sum(amplitude_r[region] ** 2))
         if power > 0:
             scale = float(np.sum(amplitude_t[region] * amplitude_r[region]) / power)
@@ -308,6 +316,80 @@ def evaluate(
             notes.append("amplitude is zero on the region; no scale fitted")
     else:
         notes.append("no amplitude scale fitted (fit_scale=False)")
+    box = tuple(slice(o.start + i.start, o.start + i.stop) for o, i in zip(outer, inner, strict=True))
+    return _Fit(recon_c, truth_c, region, box, shift, scale)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """A reconstruction put onto the truth exactly as evaluate() scores it, for display.
+
+    recon: shifted by `shift` (when registered), times exp(i (phase ramp + global offset)) fitted on the
+    region, times the fitted amplitude `scale`; truth as given. Both are cropped to the scored region's
+    bounding box, `box` (slices of the input frame), and NaN outside `region`.
+    """
+
+    recon: NDArray[np.complex128]
+    truth: NDArray[np.complex128]
+    region: NDArray[np.bool_]
+    box: tuple[slice, slice]
+    shift: tuple[float, float]  # (dy, dx) px applied to recon
+    scale: float
+
+    def in_frame(self, shape: tuple[int, ...]) -> NDArray[np.complex128]:
+        """The aligned recon placed back on the input frame `shape`, NaN elsewhere."""
+        canvas = np.full(shape, np.nan + 0j, dtype=np.complex128)
+        canvas[self.box] = self.recon
+        return canvas
+
+
+def align(
+    recon: ArrayLike,
+    truth: ArrayLike,
+    *,
+    mask: ArrayLike | None = None,
+    fit_scale: bool = True,
+    remove_ramp: bool = True,
+    register: bool = True,
+    upsample_factor: int = 100,
+) -> Alignment:
+    """recon aligned onto truth as evaluate() with the same arguments scores it; see Alignment."""
+    fit = _fit(recon, truth, mask, fit_scale, remove_ramp, register, upsample_factor, [])
+    nan = np.complex128(np.nan + 0j)
+    return Alignment(
+        recon=np.where(fit.region, fit.scale * fit.recon, nan),
+        truth=np.where(fit.region, fit.truth, nan),
+        region=fit.region,
+        box=fit.box,
+        shift=(fit.shift[0], fit.shift[1]),
+        scale=fit.scale,
+    )
+
+
+def evaluate(
+    recon: ArrayLike,
+    truth: ArrayLike,
+    *,
+    mask: ArrayLike | None = None,
+    fit_scale: bool = True,
+    remove_ramp: bool = True,
+    register: bool = True,
+    upsample_factor: int = 100,
+) -> dict[str, Any]:
+    """Compare a complex reconstruction (H, W) with the truth (H, W) on the covered region.
+
+    recon may hold NaN outside its coverage; mask (H, W) bool, True = scanned, narrows the region further.
+    Returns {"amplitude": {"mae", "psnr", "ssim", "frc_resolution"}, "phase": {...},
+    "registration": {"shift": [dy, dx]}, "amplitude_scale": float, "notes": [str, ...],
+    "frc": {"unit", "threshold", "frequencies", "amplitude", "phase", "amplitude_at_nyquist",
+    "phase_at_nyquist"}}. shift is what was applied to recon to register it onto truth, in pixels;
+    frc_resolution is in cycles/pixel (see the module docstring); psnr may be inf. align() with the same
+    arguments returns the images that were scored.
+    """
+    notes: list[str] = []
+    fit = _fit(recon, truth, mask, fit_scale, remove_ramp, register, upsample_factor, notes)
+    recon_c, truth_c, region, scale = fit.recon, fit.truth, fit.region, fit.scale
+    amplitude_t, amplitude_r = np.abs(truth_c), np.abs(recon_c)
     # phase images on one branch centred on the truth's mean phase; errors as circular distances
     centre = float(np.angle(np.sum(truth_c[region])))
     phase_t = centre + _wrap(np.angle(truth_c) - centre)
@@ -320,7 +402,7 @@ def evaluate(
     return {
         "amplitude": amplitude,
         "phase": phase,
-        "registration": {"shift": shift},
+        "registration": {"shift": fit.shift},
         "amplitude_scale": scale,
         "notes": notes,
         "frc": {

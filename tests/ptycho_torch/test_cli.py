@@ -1,16 +1,18 @@
-"""`ptycho-torch simulate` and `inspect` through main(argv), exit codes, and one real subprocess."""
+"""`ptycho-torch simulate` and `inspect` through main(argv), exit codes, real subprocesses, and a torch-free\nparser whose train defaults are TrainConfig's."""
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from dataclasses import MISSING, fields
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ptycho_torch.cli import main
+from ptycho_torch.cli import build_parser, main
 from ptycho_torch.memmap_bridge import MemmapDatasetBridge
+from ptycho_torch.train import TrainConfig
 
 SMALL = ["--n-images", "16", "--N", "16", "--nphotons", "1000", "--no-progress"]
 
@@ -99,3 +101,23 @@ def test_train_on_all_dark_data_is_a_user_error_not_a_crash(tmp_path: Path,
     err = capsys.readouterr().err
     assert code == 1, err
     assert "ptycho-torch train: error:" in err and "Traceback" not in err
+
+
+def test_cli_defaults_are_the_trainconfig_defaults() -> None:
+    args = build_parser().parse_args(["train", "--data", "d.npz", "--output-dir", "o"])
+    defaults = TrainConfig(data="d.npz", output_dir="o")
+    for name in ("epochs", "batch_size", "lr", "seed", "val_fraction", "gridsize", "K", "n_filters", "depth",
+                 "loss", "grad_clip", "device", "precision", "compile", "num_workers"):
+        assert getattr(args, name) == getattr(defaults, name), name
+    assert (defaults.epochs, defaults.batch_size, defaults.lr, defaults.n_filters) == (5, 16, 1e-3, 16)
+    assert {f.name for f in fields(TrainConfig) if f.default is not MISSING} <= set(vars(args))  # a flag each
+
+
+def test_importing_the_cli_and_the_train_config_does_not_import_torch() -> None:
+    code = ("import sys, ptycho_torch.cli, ptycho_torch.train; "
+            "from ptycho_torch.train import TrainConfig; "
+            "ptycho_torch.cli.build_parser().parse_args(['train', '--data', 'd', '--output-dir', 'o']); "
+            "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"  # torch takes seconds to import; --help and usage errors need none

@@ -10,6 +10,8 @@ import pytest
 from scipy.ndimage import gaussian_filter
 
 from ptycho_torch.cli import main
+from ptycho_torch.evaluate import evaluate_files, scored_images
+from ptycho_torch.region import bounding_box
 
 
 def _truth(shape: tuple[int, int] = (64, 64), seed: int = 0) -> np.ndarray:
@@ -79,6 +81,22 @@ def test_global_scale_and_phase_are_fitted_away(tmp_path: Path) -> None:
     report = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert report["amplitude_scale"] == pytest.approx(1 / 1.7, rel=1e-4)
     assert report["amplitude"]["psnr"] > 100 and report["phase"]["ssim"] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_the_figure_shows_the_reconstruction_as_it_was_scored(tmp_path: Path) -> None:
+    truth = _truth()
+    rows, cols = np.indices(truth.shape)
+    ramp = 0.05 * cols - 0.03 * rows  # removed before scoring, so removed before showing too
+    recon = 1.5 * truth * np.exp(1j * (ramp + 0.7))
+    argv = _write(tmp_path, recon, truth, _coverage())
+    report, obj, truth_arr = evaluate_files(argv[2], argv[4])
+    shown = scored_images(obj, truth_arr, report)
+    assert shown.box == bounding_box(_coverage()) and shown.region.all()
+    assert shown.scale == report["amplitude_scale"] and list(shown.shift) == report["registration"]["shift"]
+    phase_error = np.angle(shown.recon * np.conj(truth[shown.box].astype(np.complex128)))
+    assert np.abs(phase_error).max() < 1e-5  # the phase shown is the truth's: ramp and offset are gone
+    np.testing.assert_allclose(np.abs(shown.recon), np.abs(truth[shown.box]), rtol=1e-5)
+    assert main(argv) == 0 and (tmp_path / "run" / "comparison.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_a_shifted_reconstruction_is_registered(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy.ndimage import fourier_shift, gaussian_filter
 
-from ptycho_torch.metrics import FRC_THRESHOLD, MetricsError, constant_baseline, evaluate, frc, psnr
+from ptycho_torch.metrics import FRC_THRESHOLD, MetricsError, align, constant_baseline, evaluate, frc, psnr
 
 SIZE = 96
 
@@ -204,3 +204,39 @@ def test_bad_inputs_raise_clear_errors() -> None:
         constant_baseline(truth, np.ones((3, 3), dtype=bool))
     with pytest.raises(MetricsError, match="upsample_factor"):
         evaluate(truth, truth, upsample_factor=0)
+
+
+def test_align_returns_the_reconstruction_as_it_was_scored() -> None:
+    truth = _truth(seed=13)
+    rows, cols = np.indices(truth.shape)
+    ramp = 0.06 * cols - 0.04 * rows  # not determined by the data, removed before scoring
+    recon = 1.8 * truth * np.exp(1j * (ramp + 1.1))
+    mask = np.zeros(truth.shape, dtype=bool)
+    mask[12:80, 20:90] = True
+    aligned = align(recon, truth, mask=mask, register=False)
+    assert aligned.box == (slice(12, 80), slice(20, 90)) and aligned.region.all()
+    assert aligned.scale == pytest.approx(1 / 1.8, rel=1e-9)
+    phase_error = np.angle(aligned.recon * np.conj(truth[aligned.box]))
+    assert np.abs(phase_error).max() < 1e-9  # ramp and global offset gone: the phase shown is the truth's
+    np.testing.assert_allclose(np.abs(aligned.recon), np.abs(truth[aligned.box]), rtol=1e-9)
+    np.testing.assert_array_equal(aligned.truth, truth[aligned.box])
+    scored = evaluate(recon, truth, mask=mask, register=False)
+    assert scored["amplitude_scale"] == aligned.scale and scored["phase"]["mae"] < 1e-9
+
+    kept = align(recon, truth, mask=mask, register=False, remove_ramp=False)  # as scored without ramp removal
+    residual = kept.recon * np.conj(truth[kept.box])  # only a global offset removed: the ramp stays
+    np.testing.assert_allclose(np.angle(residual[:, 1:] * np.conj(residual[:, :-1])), 0.06, atol=1e-9)
+    np.testing.assert_allclose(np.angle(residual[1:, :] * np.conj(residual[:-1, :])), -0.04, atol=1e-9)
+
+
+def test_align_applies_the_registration_shift_and_places_the_crop_in_the_frame() -> None:
+    truth = _truth(seed=14)
+    recon = _shifted(truth, (2.0, -3.0))
+    aligned = align(recon, truth)
+    assert aligned.shift == pytest.approx((-2.0, 3.0), abs=0.05)
+    assert evaluate(recon, truth)["registration"]["shift"] == list(aligned.shift)
+    inner = aligned.region
+    assert np.abs(aligned.recon[inner] - truth[aligned.box][inner]).max() < 0.05
+    placed = aligned.in_frame(truth.shape)
+    assert placed.shape == truth.shape and np.isnan(placed[0, 0])
+    np.testing.assert_array_equal(placed[aligned.box], aligned.recon)

@@ -1,4 +1,4 @@
-"""The trainer: outputs, intensity scale from the counts, reproducibility, resume (in process, after SIGKILL,
+"""The training loop: outputs, intensity scale from the counts, reproducibility, resume (in process, after SIGKILL,
 and under DDP with 2 processes), NaN handling, CLI errors."""
 from __future__ import annotations
 
@@ -19,18 +19,14 @@ import torch
 
 from ptycho_torch import physics
 from ptycho_torch.bundle import BUNDLE_NAME, load_bundle, sha256_file
-from ptycho_torch.cli import build_parser, main
+from ptycho_torch.cli import main
+from ptycho_torch.errors import TrainError, TrainingDivergedError
 from ptycho_torch.simulate import SimulatedData, simulate_dataset, write_npz
-from ptycho_torch.train import (
-    CHECKPOINT_NAME,
-    TrainConfig,
-    TrainError,
-    TrainingDivergedError,
-    split_groups,
-    train,
-)
+from ptycho_torch.train.checkpoint import CHECKPOINT_NAME
+from ptycho_torch.train.config import TrainConfig
+from ptycho_torch.train.loop import train
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 TINY = {"epochs": 2, "batch_size": 8, "n_filters": 4, "depth": 2, "lr": 3e-3}
 TINY_FLAGS = ["--batch-size", "8", "--n-filters", "4", "--depth", "2", "--lr", "3e-3", "--no-progress"]
 
@@ -107,17 +103,6 @@ def test_same_seed_same_run_other_seed_other_run(tmp_path: Path) -> None:
     assert not all(torch.equal(wa[k], wc[k]) for k in wa)
 
 
-def test_split_is_by_group_seeded_and_disjoint() -> None:
-    train_rows, val_rows = split_groups(50, 0.2, seed=3)
-    assert len(val_rows) == 10 and len(train_rows) == 40
-    assert sorted(np.concatenate([train_rows, val_rows]).tolist()) == list(range(50))
-    again = split_groups(50, 0.2, seed=3)
-    assert np.array_equal(again[1], val_rows)
-    assert not np.array_equal(split_groups(50, 0.2, seed=4)[1], val_rows)
-    assert len(split_groups(3, 0.01, seed=0)[1]) == 1  # a requested split is never empty ...
-    assert len(split_groups(3, 0.0, seed=0)[1]) == 0  # ... unless none is asked for
-
-
 def test_resume_continues_exactly_where_the_run_stopped(tmp_path: Path) -> None:
     straight = train(_config(tmp_path, "straight", epochs=3), progress=False)
     train(_config(tmp_path, "split", epochs=1), progress=False)
@@ -181,15 +166,6 @@ def test_bad_settings_are_user_errors(tmp_path: Path, capsys: pytest.CaptureFixt
     code = main(["train", "--data", str(data), "--output-dir", str(tmp_path / "o"), *TINY_FLAGS, *flags])
     err = capsys.readouterr().err
     assert code == 1 and needle in err and "Traceback" not in err
-
-
-def test_cli_defaults_are_the_trainconfig_defaults() -> None:
-    args = build_parser().parse_args(["train", "--data", "d.npz", "--output-dir", "o"])
-    defaults = TrainConfig(data="d.npz", output_dir="o")
-    for name in ("epochs", "batch_size", "lr", "seed", "val_fraction", "gridsize", "K", "n_filters", "depth",
-                 "loss", "grad_clip", "device", "precision", "compile", "num_workers"):
-        assert getattr(args, name) == getattr(defaults, name), name
-    assert (defaults.epochs, defaults.batch_size, defaults.lr, defaults.n_filters) == (5, 16, 1e-3, 16)
 
 
 def test_gridsize_2_trains(tmp_path: Path) -> None:

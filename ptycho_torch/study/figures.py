@@ -3,30 +3,41 @@
 - ssim_vs_dose.png / frc_vs_dose.png: amplitude and phase SSIM (FRC resolution) against dose, one line per
   method (network per gridsize, baseline, constant object) and overlap (line style);
 - recon_<dose>.png: per dose, truth / network per gridsize / baseline, amplitude and phase, one pair of
-  rows per overlap, cropped to the scored region. Shown as scored: the fitted amplitude scale applied and
-  the global phase offset removed (registration and ramp removal are not applied to the images).
+  rows per overlap, cropped to the scored region. Each reconstruction is shown as it was scored:
+  metrics.align with the study's evaluation settings (amplitude scale fitted, global phase offset and, with
+  remove_ramp, the linear phase ramp removed, shifted when register is on).
 """
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
+from matplotlib.figure import Figure
 
+from ptycho_torch import metrics
 from ptycho_torch.atomic_io import atomic_write_bytes
+from ptycho_torch.memmap_bridge import MemmapDatasetBridge
 from ptycho_torch.region import bounding_box
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
-    from ptycho_torch.study import StudyConfig
-    from ptycho_torch.study_report import Row
+from ptycho_torch.study.config import (
+    METHOD_LABELS,
+    EvaluationSpec,
+    StudyConfig,
+    baseline_method,
+    conditions,
+    dose_label,
+    network_method,
+)
+from ptycho_torch.study.table import Row
 
 LINESTYLES = ("-", "--", ":", "-.")
 MARKERS = ("o", "s", "^", "D", "v", "P")
+
+
+def figure_names(config: StudyConfig) -> tuple[str, ...]:
+    """The files write_figures writes into the figures folder, in the order the report shows them."""
+    return ("ssim_vs_dose.png", "frc_vs_dose.png", *(f"recon_{dose_label(d)}.png" for d in config.doses))
 
 
 def _save(fig: Figure, path: Path) -> None:
@@ -42,8 +53,6 @@ def _series(rows: Sequence[Row]) -> list[tuple[str, int]]:
 
 def plot_against_dose(rows: Sequence[Row], path: Path, scores: tuple[str, str], ylabel: str) -> None:
     """Two panels (amplitude, phase): score against dose (log axis), a line per method and overlap."""
-    from matplotlib.figure import Figure
-
     fig = Figure(figsize=(11, 4.4), layout="constrained")
     axes = fig.subplots(1, 2, sharex=True)
     overlaps = list(dict.fromkeys(r.overlap for r in rows))
@@ -67,18 +76,17 @@ def plot_against_dose(rows: Sequence[Row], path: Path, scores: tuple[str, str], 
     _save(fig, path)
 
 
-def aligned(recon: np.ndarray, truth: np.ndarray, region: np.ndarray, scale: float) -> np.ndarray:
-    """recon times the fitted amplitude scale and the global phase offset to truth; NaN outside region."""
-    valid = region & np.isfinite(recon)
-    offset = np.angle(np.sum(truth[valid] * np.conj(recon[valid])))
-    return np.where(valid, scale * recon * np.exp(1j * offset), np.nan)
+def scored_crop(recon: np.ndarray, truth: np.ndarray, region: np.ndarray, evaluation: EvaluationSpec,
+                box: tuple[slice, slice]) -> np.ndarray:
+    """recon as metrics.evaluate scored it on region with these settings (metrics.align), cropped to box."""
+    shown = metrics.align(recon, truth, mask=region, fit_scale=evaluation.fit_scale,
+                          remove_ramp=evaluation.remove_ramp, register=evaluation.register)
+    return shown.in_frame(truth.shape)[box]
 
 
 def plot_reconstructions(path: Path, title: str,
                          panels: Sequence[tuple[str, np.ndarray, list[tuple[str, np.ndarray]]]]) -> None:
     """panels: (overlap, truth crop, [(label, aligned recon crop), ...]); two image rows per overlap."""
-    from matplotlib.figure import Figure
-
     columns = 1 + max(len(p[2]) for p in panels)
     aspect = max(p[1].shape[1] / p[1].shape[0] for p in panels)  # width / height of the widest crop
     width = float(np.clip(2.6 * aspect, 1.2, 3.4))
@@ -105,15 +113,13 @@ def plot_reconstructions(path: Path, title: str,
 
 
 def write_figures(config: StudyConfig, rows: Sequence[Row], root: Path, folder: Path) -> None:
-    from ptycho_torch.memmap_bridge import MemmapDatasetBridge
-    from ptycho_torch.study import baseline_method, conditions, dose_label, network_method
-    from ptycho_torch.study_report import METHOD_LABELS
-
+    """figure_names(config) in folder, from the table rows and the run folders under root."""
     plot_against_dose(rows, folder / "ssim_vs_dose.png", ("amplitude_ssim", "phase_ssim"), "SSIM")
     plot_against_dose(rows, folder / "frc_vs_dose.png", ("amplitude_frc_cyc_per_px", "phase_frc_cyc_per_px"),
                       "FRC resolution (cycles/pixel)")
+    baseline = baseline_method(config)
     methods = [(f"PtychoPINN gs{g}", network_method(g)) for g in config.gridsizes]
-    methods.append((METHOD_LABELS.get(baseline_method(config), baseline_method(config)), baseline_method(config)))
+    methods.append((METHOD_LABELS.get(baseline, baseline), baseline))
     for dose in config.doses:
         panels = []
         for c in (c for c in conditions(config) if c.dose == dose):
@@ -125,8 +131,7 @@ def write_figures(config: StudyConfig, rows: Sequence[Row], root: Path, folder: 
             for label, method in methods:
                 with np.load(root / c.run_dir(method) / "recon.npz", allow_pickle=False) as npz:
                     recon = npz["object"]
-                scale = json.loads((root / c.run_dir(method) / "metrics.json").read_text())["amplitude_scale"]
-                recons.append((label, aligned(recon, truth, region, scale)[box]))
+                recons.append((label, scored_crop(recon, truth, region, config.evaluation, box)))
             panels.append((c.overlap_name, np.where(region, truth, np.nan)[box], recons))
         plot_reconstructions(folder / f"recon_{dose_label(dose)}.png",
                              f"test region, dose {dose_label(dose)} counts per pattern", panels)

@@ -1,0 +1,169 @@
+"""A study's validated settings (StudyConfig and its sections), its conditions and the labels that name
+them in file names, tables and figures. load.py builds a StudyConfig from YAML.
+
+File sources: data.object.source and data.probe.source are "synthetic" or the path of an .npz (relative to
+the config file's folder). On load the file's SHA256 is filled in (and checked, when the config gives one);
+the resolved config (to_dict, study.yaml) records the file by its name and SHA256, never by a path, so a
+study folder or a committed report names no machine's directories.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from ptycho_torch.baselines import ReconstructionConfig
+from ptycho_torch.train.config import TrainConfig
+
+SYNTHETIC = "synthetic"
+CONSTANT = "constant"  # the method name of the constant-object reference
+NETWORK = "pinn"  # the method name of the network rows in metrics.csv
+METHOD_LABELS = {"pinn": "PtychoPINN", "ml": "Poisson ML", "epie": "ePIE", "constant": "constant object"}
+SCANS = ("grid", "random")
+# study-level settings, not per-section knobs: the file name, the study's seeds, the grid
+TRAIN_FIXED = ("data", "output_dir", "seed", "gridsize")
+BASELINE_FIXED = ("seed",)
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """source: "synthetic" or the path of an .npz; sha256: that file's SHA256 (filled in on load)."""
+
+    source: str = SYNTHETIC
+    sha256: str | None = None
+
+    @property
+    def is_file(self) -> bool:
+        return self.source != SYNTHETIC
+
+    @property
+    def recorded(self) -> str:
+        """What a resolved config and a report name: "synthetic", or the file's name without its folder."""
+        return Path(self.source).name if self.is_file else SYNTHETIC
+
+
+@dataclass(frozen=True)
+class ObjectSpec(FileSource):
+    """synthetic: simulate.make_object seeded by seeds.data; a file: its `objectGuess`, centre-cropped to
+    data.object_size."""
+
+    feature_px: float = 7.0
+
+
+@dataclass(frozen=True)
+class ProbeSpec(FileSource):
+    """synthetic: simulate.make_probe; a file: its `probeGuess` (N x N)."""
+
+    aperture_radius_px: float | None = None
+    defocus_rad: float = 5.0
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    N: int = 64  # pattern side; with a probe file, the probe's side
+    object_size: int = 384  # object side in pixels; the scan fills it at spacing (1 - overlap) * N
+    test_fraction: float = 0.3  # share of the scan (right-most positions) held out as the test region
+    scan: str = "grid"  # "grid" or "random" (grid jittered by +-spacing/2)
+    object: ObjectSpec = field(default_factory=ObjectSpec)
+    probe: ProbeSpec = field(default_factory=ProbeSpec)
+
+
+@dataclass(frozen=True)
+class Seeds:
+    data: int = 0  # object, scan jitter, Poisson noise
+    train: int = 0  # network initialisation, validation split, batch order, grouping
+    baseline: int = 0  # the order in which the baseline visits positions
+
+    def __post_init__(self) -> None:
+        for name in ("data", "train", "baseline"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class EvaluationSpec:
+    """How metrics.evaluate scores every method (the same for all). register is off by default: every
+    method reconstructs in the simulation's own frame (true positions, true probe), so there is no shift to
+    find, and an unbounded registration of a weak reconstruction locks onto a spurious correlation peak
+    (shifts of 30-75 px were measured in the committed CPU study), which corrupts its scores."""
+
+    fit_scale: bool = True  # object amplitude and probe power are not separable: least-squares scale
+    remove_ramp: bool = True  # linear phase ramp
+    register: bool = False
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """A validated study. train and baseline are the trainer's and the baseline's own option records;
+    their data/output_dir/seed/gridsize fields are filled per unit. base_dir resolves relative paths."""
+
+    name: str
+    doses: tuple[float, ...]
+    overlaps: tuple[tuple[str, float], ...]  # (name, fraction), e.g. ("dense", 0.7)
+    gridsizes: tuple[int, ...]
+    seeds: Seeds
+    data: DataSpec
+    train: TrainConfig
+    baseline: ReconstructionConfig
+    evaluation: EvaluationSpec = field(default_factory=EvaluationSpec)
+    base_dir: Path = Path(".")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as YAML-safe plain data, in the layout a config file uses; files by name and SHA256."""
+        train = {k: v for k, v in asdict(self.train).items() if k not in TRAIN_FIXED}
+        baseline = {k: plain(v) for k, v in asdict(self.baseline).items() if k not in BASELINE_FIXED}
+        data = asdict(self.data)
+        for spec in ("object", "probe"):
+            data[spec]["source"] = getattr(self.data, spec).recorded
+        return {"name": self.name, "doses": list(self.doses), "overlaps": dict(self.overlaps),
+                "gridsizes": list(self.gridsizes), "seeds": asdict(self.seeds), "data": data,
+                "train": train, "baseline": baseline, "evaluation": asdict(self.evaluation)}
+
+
+STUDY_DEFAULT_TRAIN = TrainConfig(data="", output_dir="", epochs=10, batch_size=16, n_filters=16, depth=3)
+STUDY_DEFAULT_BASELINE = ReconstructionConfig(method="ml", iterations=100, batch_size=64)
+
+
+def plain(value: Any) -> Any:
+    """An enum member's value; anything else as it is (for JSON and YAML)."""
+    return value.value if isinstance(value, Enum) else value
+
+
+def dose_label(dose: float) -> str:
+    """1000 -> "1e3", 2500 -> "2.5e3": short, file-name safe, unique to 4 significant digits."""
+    mantissa, exponent = f"{dose:.3e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One (dose, overlap) pair; names are file-name safe."""
+
+    dose: float
+    overlap_name: str
+    overlap: float
+
+    @property
+    def name(self) -> str:
+        return f"{dose_label(self.dose)}_{self.overlap_name}"
+
+    @property
+    def data_dir(self) -> str:
+        return f"datasets/{self.name}"
+
+    def run_dir(self, method: str) -> str:
+        return f"runs/{self.name}_{method}"
+
+
+def conditions(config: StudyConfig) -> list[Condition]:
+    return [Condition(d, name, f) for d in config.doses for name, f in config.overlaps]
+
+
+def network_method(gridsize: int) -> str:
+    """The run folder suffix of the network trained at this gridsize."""
+    return f"gs{gridsize}"
+
+
+def baseline_method(config: StudyConfig) -> str:
+    return str(plain(config.baseline.method))

@@ -1,0 +1,91 @@
+"""The study's comparison stage: metrics.csv (table.py), the figures (figures.py) and comparison.md (the
+jinja2 template in templates/), all built from the files the earlier stages wrote.
+
+comparison.md names the machine, the versions, the exact command (paths as recorded by run.py: no
+machine's directories) and the object and probe (a file by its name and SHA256).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+import os
+import platform
+from pathlib import Path
+
+import jinja2
+import numpy as np
+import torch
+from scipy.ndimage import binary_fill_holes
+
+from ptycho_torch import __version__
+from ptycho_torch.atomic_io import atomic_write_bytes
+from ptycho_torch.memmap_bridge import MemmapDatasetBridge
+from ptycho_torch.study.config import METHOD_LABELS, StudyConfig, baseline_method, conditions, dose_label
+from ptycho_torch.study.figures import figure_names, write_figures
+from ptycho_torch.study.split import scan_split
+from ptycho_torch.study.table import CSV_NAME, MARGINS, Row, build_rows, csv_text, head_to_head, read_json
+
+TEMPLATE = Path(__file__).parent / "templates" / "comparison.md.j2"
+REPORT_NAME = "comparison.md"
+FIGURES = "figures"
+
+
+def template_sha256() -> str:
+    return hashlib.sha256(TEMPLATE.read_bytes()).hexdigest()
+
+
+def outputs(config: StudyConfig) -> tuple[str, ...]:
+    """Files the comparison stage writes, relative to the output folder."""
+    return (CSV_NAME, REPORT_NAME, *(f"{FIGURES}/{name}" for name in figure_names(config)))
+
+
+def machine() -> dict[str, str]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+    return {"platform": platform.platform(), "cpu": f"{cpu}, {os.cpu_count()} logical CPU(s)", "gpu": gpu,
+            "python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
+            "ptycho_torch": __version__}
+
+
+def probe_spot_px(probe: np.ndarray) -> float:
+    """Diameter (px) of the disc with the area of the probe's spot: |P|^2 >= 10% of its peak, holes filled."""
+    power = np.abs(probe) ** 2
+    spot = binary_fill_holes(power >= 0.1 * power.max())
+    return float(2.0 * np.sqrt(spot.sum() / np.pi))
+
+
+def _fmt(value: float, digits: int) -> str:
+    return f"{value:.{digits}f}" if math.isfinite(value) else str(value)
+
+
+def render_markdown(config: StudyConfig, rows: list[Row], root: Path, invocation: str) -> str:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE.parent)),
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+    env.filters["f"] = _fmt
+    env.filters["dose"] = dose_label
+    splits = {name: scan_split(config.data, f, config.seeds.data) for name, f in config.overlaps}
+    spot = probe_spot_px(MemmapDatasetBridge(root / conditions(config)[0].data_dir / "test.npz").probeGuess)
+    devices = sorted({read_json(p)["device"] for p in root.glob("runs/*/*.json")
+                      if p.name in ("train.json", "infer.json", "baseline.json")})
+    return env.get_template(TEMPLATE.name).render(
+        config=config, rows=rows, heads=head_to_head(rows), spot=spot, invocation=invocation, machine=machine(),
+        devices=devices, splits=splits, baseline=METHOD_LABELS.get(baseline_method(config)),
+        train=config.train, base=config.baseline, labels=METHOD_LABELS, figures=figure_names(config),
+        margins=MARGINS, generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"))
+
+
+def write_comparison(config: StudyConfig, root: Path, invocation: str) -> None:
+    """metrics.csv, comparison.md and the figures, from the run folders under root."""
+    rows = build_rows(config, root)
+    atomic_write_bytes(root / CSV_NAME, csv_text(rows).encode())
+    (root / FIGURES).mkdir(exist_ok=True)
+    write_figures(config, rows, root, root / FIGURES)
+    atomic_write_bytes(root / REPORT_NAME, render_markdown(config, rows, root, invocation).encode())

@@ -1,0 +1,47 @@
+"""The PtychoPINN trainer: `ptycho-torch train`, `python -m ptycho_torch.train`, and under torchrun.
+
+    torchrun --nproc_per_node=K -m ptycho_torch.train --data D.npz --output-dir O [flags of `ptycho-torch train`]
+
+One readable loop (loop.py, nanoGPT style): DDP when torchrun set RANK, side effects (files, printing) on
+rank 0 only, bf16 autocast on CUDA, checkpoint every epoch, resume restoring everything.
+
+Data (data.py): the NPZ is opened through MemmapDatasetBridge and PtychoDataset (patterns are gathered per
+batch from the memory map, never copied whole). Groups are split into train / validation by a seeded
+permutation. Batches come from a DistributedSampler (one replica when not distributed) whose order depends
+only on (seed, epoch), so a resumed run continues with exactly the batches the interrupted one would have seen.
+
+Outputs in --output-dir (rank 0): checkpoint.pt (checkpoint.py: the latest epoch, loadable with
+weights_only=True), history.json and loss_curve.png (outputs.py), wts.h5.zip + wts.h5.zip.sha256 (bundle.py).
+
+Importing this package does not import torch (config.py is torch-free, so the CLI reads TrainConfig's
+defaults cheaply); the names of the torch modules below are loaded on first use.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ptycho_torch.errors import TrainError as TrainError
+from ptycho_torch.errors import TrainingDivergedError as TrainingDivergedError
+from ptycho_torch.train.config import EpochRecord as EpochRecord
+from ptycho_torch.train.config import TrainConfig as TrainConfig
+from ptycho_torch.train.config import TrainResult as TrainResult
+
+_FROM_DATA = ("COUNTS_CHUNK", "GroupRows", "make_train_loader", "mean_total_counts", "split_groups")
+_FROM_CHECKPOINT = ("CHECKPOINT_FORMAT", "CHECKPOINT_NAME", "load_checkpoint", "save_checkpoint")
+_FROM_OUTPUTS = ("CURVE_NAME", "HISTORY_NAME", "write_history", "write_loss_curve")
+_FROM_LOOP = ("LossModule", "build_model", "train", "train_command", "validation_loss")
+
+
+def __getattr__(name: str) -> Any:
+    """The torch-backed names, imported when first asked for (torch takes seconds to import)."""
+    if name in _FROM_DATA:
+        from ptycho_torch.train import data as module
+    elif name in _FROM_CHECKPOINT:
+        from ptycho_torch.train import checkpoint as module
+    elif name in _FROM_OUTPUTS:
+        from ptycho_torch.train import outputs as module
+    elif name in _FROM_LOOP:
+        from ptycho_torch.train import loop as module
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(module, name)

@@ -1,0 +1,67 @@
+"""The trainer's data: the measured counts, the seeded train / validation split of the groups, and the
+loader whose batch order depends only on (seed, epoch), so a resumed run sees the batches the interrupted one
+would have seen. Patterns are gathered per batch from the memory map, never copied whole."""
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from ptycho_torch.dataset import PtychoDataset, Sample, SortedBatchSampler
+from ptycho_torch.device import DistContext
+from ptycho_torch.memmap_bridge import MemmapDatasetBridge
+from ptycho_torch.train.config import TrainConfig
+
+COUNTS_CHUNK = 256  # patterns per read when measuring the mean total counts
+
+
+def mean_total_counts(bridge: MemmapDatasetBridge, chunk: int = COUNTS_CHUNK) -> float:
+    """Mean over patterns of sum(amplitude^2), read chunk by chunk from the memory map (float64 sums)."""
+    data = bridge.diffraction.view(np.ndarray)
+    total = 0.0
+    for start in range(0, len(data), chunk):
+        block = np.asarray(data[start : start + chunk], dtype=np.float64)
+        total += float(np.square(block).sum())
+    return total / len(data)
+
+
+def split_groups(count: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train_rows, val_rows), each sorted: a seeded permutation of the group rows, the first part val."""
+    n_val = round(count * val_fraction)
+    if val_fraction > 0 and count >= 2:
+        n_val = min(max(n_val, 1), count - 1)
+    perm = np.random.default_rng(seed).permutation(count)
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+class GroupRows(Dataset[Sample]):
+    """A subset of a PtychoDataset's groups; indexed by a list of positions it returns a whole batch."""
+
+    def __init__(self, dataset: PtychoDataset, rows: np.ndarray) -> None:
+        self.dataset = dataset
+        self.rows = np.asarray(rows, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, positions: Sequence[int]) -> Sample:  # type: ignore[override]
+        return self.dataset.get_batch(self.rows[np.asarray(positions, dtype=np.int64)])
+
+
+def make_train_loader(subset: GroupRows, config: TrainConfig, ctx: DistContext,
+                      device: torch.device) -> tuple[DataLoader, DistributedSampler]:
+    """One gather per batch (rows ascending); the order is a function of (seed, epoch) only."""
+    sampler = DistributedSampler(subset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True,
+                                 seed=config.seed, drop_last=False)
+    batches = SortedBatchSampler(sampler, batch_size=config.batch_size, drop_last=False)
+    loader = DataLoader(subset, sampler=batches, batch_size=None, num_workers=config.num_workers,
+                        pin_memory=device.type == "cuda", persistent_workers=config.num_workers > 0)
+    return loader, sampler
+
+
+def row_batches(rows: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
+    """Consecutive slices of rows, batch_size at a time (the last may be shorter)."""
+    for start in range(0, len(rows), batch_size):
+        yield rows[start : start + batch_size]

@@ -1,0 +1,105 @@
+"""`ptycho-torch study` as a whole: one process per folder, what it records (no machine's paths), and the
+smoke preset end to end (slow: it trains 8 small networks and runs 4 baseline reconstructions)."""
+from __future__ import annotations
+
+import csv
+import fcntl
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from ptycho_torch.bundle import sha256_file
+from ptycho_torch.cli import main
+from ptycho_torch.errors import StudyError
+from ptycho_torch.memmap_bridge import MemmapDatasetBridge
+from ptycho_torch.simulate import make_probe
+from ptycho_torch.study.load import load_config, parse_config
+from ptycho_torch.study.run import locked, recorded_command, run_study, write_resolved_config
+from ptycho_torch.study.table import COLUMNS, read_csv
+
+
+def test_one_study_per_output_folder(tmp_path: Path) -> None:
+    with open(tmp_path / ".study.lock", "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(StudyError, match="another `ptycho-torch study` is running"), locked(tmp_path):
+            pass
+    with locked(tmp_path):
+        pass
+
+
+def test_the_command_and_the_resolved_config_name_no_machine_path(tmp_path: Path) -> None:
+    probe = tmp_path / "deep" / "folder" / "probe64.npz"
+    probe.parent.mkdir(parents=True)
+    np.savez(probe, probeGuess=make_probe(32, defocus_rad=2.0))
+    command = recorded_command(output_dir=str(tmp_path / "out"), config="docs/cpu.yaml", probe_from=str(probe))
+    assert command == "ptycho-torch study --config docs/cpu.yaml --output-dir out --probe-from probe64.npz"
+    assert recorded_command(output_dir="runs/a", preset="smoke") == "ptycho-torch study --preset smoke --output-dir runs/a"
+
+    config = load_config(preset="smoke", probe_from=probe)
+    text = write_resolved_config(config, tmp_path).read_text()
+    assert str(tmp_path) not in text and "/" not in text  # no path at all: a name and a SHA256
+    recorded = yaml.safe_load(text)["data"]["probe"]
+    assert recorded["source"] == "probe64.npz" and recorded["sha256"] == sha256_file(probe)
+
+
+@pytest.mark.slow
+def test_smoke_preset_fills_the_table_and_resumes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "study"
+    assert main(["study", "--preset", "smoke", "--output-dir", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "0 reused" in printed and "study finished" in printed
+
+    config = load_config(preset="smoke")
+    with open(out / "metrics.csv", newline="") as handle:
+        raw = list(csv.DictReader(handle))
+    per_condition = len(config.gridsizes) + 2  # networks, the baseline, the constant object
+    assert len(raw) == len(config.doses) * len(config.overlaps) * per_condition
+    for line in raw:  # every cell filled, every number finite: no empty baseline cells
+        assert tuple(line) == COLUMNS
+        for column in COLUMNS:
+            assert line[column] != "", (column, line)
+            if column not in ("overlap", "method"):
+                assert math.isfinite(float(line[column])), (column, line)
+    rows = read_csv(out / "metrics.csv")
+    for dose in config.doses:
+        for overlap, _ in config.overlaps:
+            group = [r for r in rows if (r.dose, r.overlap) == (dose, overlap)]
+            assert sorted((r.method, r.gridsize) for r in group) == [("constant", 0), ("ml", 0), ("pinn", 1),
+                                                                     ("pinn", 2)]
+            nets, base = [r for r in group if r.method == "pinn"], next(r for r in group if r.method == "ml")
+            assert all(r.train_s > 0 and r.infer_s > 0 and r.recon_s == 0 and r.n_train > 0 for r in nets)
+            assert base.recon_s > 0 and base.train_s == base.infer_s == 0 and base.patterns_per_s > 0
+            assert len({r.n_test for r in group}) == 1  # every method reconstructs the same test patterns
+    dense = [r for r in rows if r.overlap == "dense" and r.dose == max(config.doses)]
+    ssim = {r.method: r.amplitude_ssim for r in dense if r.method != "pinn"}
+    assert ssim["ml"] > ssim["constant"] + 0.1  # the baseline's cells hold a real reconstruction's scores
+
+    report = (out / "comparison.md").read_text()
+    table = [line for line in report.splitlines() if line.startswith(("| 1e3 |", "| 1e5 |"))]
+    assert len(table) == len(raw) + len(config.doses) * len(config.overlaps)  # + the head-to-head lines
+    assert "| - | Poisson ML |" in report and "logical CPU(s)" in report and "Devices the stages ran on: cpu" in report
+    for name in ("ssim_vs_dose.png", "frc_vs_dose.png", "recon_1e3.png", "recon_1e5.png"):
+        assert (out / "figures" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"figures/{name}" in report
+    train, test = (MemmapDatasetBridge(out / "datasets" / "1e3_dense" / f"{part}.npz") for part in ("train", "test"))
+    assert train.xcoords.max() + config.data.N < test.xcoords.min()  # disjoint regions of one object
+    np.testing.assert_array_equal(train.objectGuess, test.objectGuess)
+
+    again = run_study(config, out, log=lambda line: None)
+    assert again.ran == () and len(again.reused) == 41
+
+    recon = out / "runs" / "1e5_sparse_ml" / "recon.npz"
+    recon.write_bytes(recon.read_bytes()[:-10] + b"0123456789")  # a damaged output
+    third = run_study(config, out, log=lambda line: None)
+    assert "baseline/1e5_sparse_ml" in third.ran and "comparison/report" in third.ran
+    assert set(third.ran) <= {"baseline/1e5_sparse_ml", "evaluate/1e5_sparse_ml", "comparison/report"}
+
+    changed = parse_config({**config.to_dict(), "baseline": {**config.to_dict()["baseline"], "iterations": 3}})
+    fourth = run_study(changed, out, log=lambda line: None)
+    assert {k.split("/")[0] for k in fourth.ran} == {"baseline", "evaluate", "comparison"}
+    assert all(k.endswith("_ml") for k in fourth.ran if not k.startswith("comparison"))
+    assert sum(k.startswith("baseline/") for k in fourth.ran) == len(config.doses) * len(config.overlaps)
+    assert all(k in fourth.reused for k in again.reused if k.startswith(("train/", "infer/", "datasets/")))

@@ -1,0 +1,36 @@
+"""metrics.csv round trip and the head-to-head rule (margins, ties, beating the constant object)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ptycho_torch.study.table import COLUMNS, Row, csv_text, head_to_head, read_csv
+
+
+def _row(method: str, gridsize: int, ssim: float, **changes: float) -> Row:
+    values = {c: 1.0 for c in COLUMNS}
+    values.update(dose=1e3, overlap="dense", overlap_fraction=0.7, gridsize=gridsize, method=method,
+                  amplitude_ssim=ssim, phase_ssim=ssim, n_train=10, n_test=5, **changes)
+    return Row(**values)  # type: ignore[arg-type]
+
+
+def test_csv_round_trip_and_head_to_head(tmp_path: Path) -> None:
+    rows = [_row("pinn", 1, 0.4, infer_s=0.5), _row("pinn", 2, 0.6, infer_s=0.7), _row("ml", 0, 0.5, recon_s=9.0),
+            _row("constant", 0, 0.1)]
+    path = tmp_path / "metrics.csv"
+    path.write_text(csv_text(rows))
+    assert read_csv(path) == rows
+    head = head_to_head(rows)[0]
+    ssim = head.scores[0]
+    assert (ssim.name, ssim.network, ssim.gridsize, ssim.baseline, ssim.constant) == ("amplitude_ssim", 0.6, 2, 0.5, 0.1)
+    assert ssim.winner == "network" and head.network_time_s == 0.5 and head.baseline_time_s == 9.0
+    flat = head_to_head([_row("pinn", 1, 0.05), _row("ml", 0, 0.0), _row("constant", 0, 0.2)])[0].scores[0]
+    assert flat.winner == "neither"  # better than the baseline, but not better than a flat image
+    close = head_to_head([_row("pinn", 1, 0.51), _row("ml", 0, 0.5), _row("constant", 0, 0.2)])[0].scores[0]
+    assert close.winner == "tie"  # within 0.02 SSIM of each other
+    barely = head_to_head([_row("pinn", 1, 0.21), _row("ml", 0, 0.0), _row("constant", 0, 0.2)])[0].scores[0]
+    assert barely.winner == "neither"  # above the constant by less than the margin
+    path.write_text("dose,method\n1,ml\n")
+    with pytest.raises(ValueError, match="columns"):
+        read_csv(path)
