@@ -25,6 +25,7 @@ import numpy as np
 from ptycho_torch import metrics
 from ptycho_torch.atomic_io import atomic_write_bytes
 from ptycho_torch.errors import EvaluateError
+from ptycho_torch.recon_file import load_recon
 
 METRICS_NAME = "metrics.json"
 FIGURE_NAME = "comparison.png"
@@ -45,36 +46,6 @@ def _load(path: str | Path, what: str) -> np.ndarray | dict[str, np.ndarray]:
             return {key: npz[key] for key in npz.files}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise EvaluateError(f"{what} {source}: not a readable .npz/.npy without pickle ({exc})") from None
-
-
-def _is_complex_image(array: np.ndarray) -> bool:
-    return np.iscomplexobj(array) and array.ndim == 2
-
-
-def load_recon(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
-    """(object (H, W) complex, coverage (H, W) bool or None) from a reconstruction file."""
-    loaded = _load(path, "--recon")
-    if isinstance(loaded, np.ndarray):
-        arrays: dict[str, np.ndarray] = {"(array)": loaded}
-    else:
-        arrays = loaded
-    if "object" in arrays:
-        obj = arrays["object"]
-        if not _is_complex_image(obj):
-            raise EvaluateError(f"--recon {path}: 'object' must be a complex 2-D array, got {obj.dtype} "
-                                f"{obj.shape}")
-    else:
-        candidates = [k for k, v in arrays.items() if _is_complex_image(v)]
-        if len(candidates) != 1:
-            raise EvaluateError(
-                f"--recon {path}: expected exactly one complex 2-D array (or one named 'object'), found "
-                f"{len(candidates)} ({candidates}); keys present: {sorted(arrays)}")
-        obj = arrays[candidates[0]]
-    coverage = arrays.get("coverage")
-    if coverage is not None and (coverage.shape != obj.shape or coverage.dtype != np.bool_):
-        raise EvaluateError(f"--recon {path}: 'coverage' must be bool with the object's shape {obj.shape}, "
-                            f"got {coverage.dtype} {coverage.shape}")
-    return obj, coverage
 
 
 def load_truth(path: str | Path) -> np.ndarray:

@@ -2,17 +2,17 @@
 
 Patches are predicted batch by batch from the memory-mapped diffraction (bf16 autocast on CUDA) and placed
 on a canvas at their scan positions with `physics.reassemble_patches` (sub-pixel, bilinear), one batch at a
-time. Each patch is weighted by the probe intensity sum_m |P_m|^2 (normalised to peak 1), so the result is
-the probe-weighted average of the overlapping patches: where the probe is dark a patch says little about
-the object, and its edges must not dominate.
+time. Each patch is weighted by the probe intensity sum_m |P_m|^2 (normalised to peak 1,
+physics.probe_weights), so the result is the probe-weighted average of the overlapping patches: where the
+probe is dark a patch says little about the object, and its edges must not dominate.
 
 The canvas is the data's objectGuess frame (origin at its pixel (0, 0)), or, without objectGuess, the
-smallest frame holding every patch. A pixel is covered when its summed weight reaches `coverage_threshold`
-(in units of one probe's peak intensity: "illuminated at >= that fraction of the peak", however dense the
-scan); uncovered pixels are NaN in `object`.
+smallest frame holding every patch (physics.frame_shape). A pixel is covered when its summed weight reaches
+`coverage_threshold` (in units of one probe's peak intensity: "illuminated at >= that fraction of the
+peak", however dense the scan); uncovered pixels are NaN in `object`.
 
-recon.npz holds exactly two arrays: `object` (H, W) complex64, the only complex array, and `coverage`
-(H, W) bool. Beside it: recon_amplitude.png and recon_phase.png.
+The result is the recon.npz record (recon_file.ReconRecord: `object`, the only complex array, `coverage`,
+`weight`) plus timing, written by recon_file.save_recon. Beside it: recon_amplitude.png and recon_phase.png.
 """
 from __future__ import annotations
 
@@ -33,18 +33,17 @@ from ptycho_torch.dataset import PtychoDataset
 from ptycho_torch.device import DistContext, Precision, autocast, resolve_device, resolve_precision
 from ptycho_torch.errors import InferError
 from ptycho_torch.memmap_bridge import MemmapDatasetBridge
+from ptycho_torch.recon_file import RECON_NAME, ReconRecord, save_recon
 from ptycho_torch.region import COVERAGE_THRESHOLD, check_threshold, covered
 
-RECON_NAME = "recon.npz"
 AMPLITUDE_PNG = "recon_amplitude.png"
 PHASE_PNG = "recon_phase.png"
 
 
 @dataclass(frozen=True)
-class Reconstruction:
-    object: np.ndarray  # (H, W) complex64, NaN where not covered
-    coverage: np.ndarray  # (H, W) bool
-    weight: np.ndarray  # (H, W) float32, summed probe-intensity weight
+class Reconstruction(ReconRecord):
+    """The recon.npz record (object NaN where not covered, coverage, weight) and how long it took."""
+
     n_patterns: int
     seconds: float
 
@@ -64,14 +63,12 @@ def canvas_shape(bridge: MemmapDatasetBridge, n: int) -> tuple[int, int]:
     obj = bridge.objectGuess
     if obj is not None:
         return int(obj.shape[0]), int(obj.shape[1])
-    reach = n - n // 2 + 1  # pixels right of / below the centre, plus the bilinear tap
-    return math.ceil(bridge.ycoords.max()) + reach, math.ceil(bridge.xcoords.max()) + reach
+    return physics.frame_shape(np.stack([bridge.xcoords, bridge.ycoords], axis=1), n)
 
 
 def stitch_weights(probe: torch.Tensor) -> torch.Tensor:
     """(N, N) float32 probe intensity summed over the modes, peak 1."""
-    power = physics.intensity(physics.probe_modes(probe.detach().to(torch.complex64)))
-    return power / power.max()
+    return physics.probe_weights(probe.detach().to(torch.complex64))
 
 
 class Stitcher:
@@ -95,16 +92,15 @@ class Stitcher:
         self.canvas += part
         self.weight_sum += part_weight
 
-    def result(self, coverage_threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(object (H, W) complex64 NaN outside coverage, coverage (H, W) bool, weight (H, W) float32)."""
+    def result(self, coverage_threshold: float) -> ReconRecord:
+        """The record: object (H, W) complex64 NaN outside coverage, coverage (H, W) bool, weight (H, W)."""
         weight = self.weight_sum.cpu().numpy()
         coverage = covered(weight, coverage_threshold)
         if not coverage.any():
             raise InferError(f"no pixel of the {self.shape} object frame is covered (is any patch inside it?); "
                              "check the scan positions or lower the coverage threshold")
         stitched = self.canvas.cpu().numpy() / np.where(coverage, weight, 1.0)
-        obj = np.where(coverage, stitched, np.complex64(complex(math.nan, math.nan))).astype(np.complex64)
-        return obj, coverage, weight.astype(np.float32)
+        return ReconRecord.masked(stitched, coverage, weight)
 
 
 @torch.no_grad()
@@ -141,14 +137,9 @@ def reconstruct(bundle: Bundle, bridge: MemmapDatasetBridge, *, batch_size: int 
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - started
-    obj, coverage, weight = stitcher.result(coverage_threshold)
-    return Reconstruction(object=obj, coverage=coverage, weight=weight, n_patterns=len(bridge), seconds=seconds)
-
-
-def save_recon(path: Path, recon: Reconstruction) -> None:
-    buffer = io.BytesIO()
-    np.savez(buffer, object=recon.object, coverage=recon.coverage)
-    atomic_write_bytes(path, buffer.getvalue())
+    record = stitcher.result(coverage_threshold)
+    return Reconstruction(object=record.object, coverage=record.coverage, weight=record.weight,
+                          n_patterns=len(bridge), seconds=seconds)
 
 
 def save_image(path: Path, image: np.ndarray, title: str, cmap: str) -> None:

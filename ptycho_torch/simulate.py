@@ -2,12 +2,13 @@
 
 Conventions (docs/specs/data_contracts.md#simulated-data):
 - Positions are patch centres in object pixels, origin at pixel (0, 0) of objectGuess; x is the column
-  (axis 1), y the row (axis 0). The patch for centre c covers pixels [round(c) - N/2, round(c) + N/2);
-  the fractional part c - round(c) is applied as a Fourier (sub-pixel) shift of the object patch, so
-  pattern content corresponds exactly to the stored, possibly fractional, position.
-- Far field: F = fftshift(fft2(probe * patch, norm="ortho")). With the orthonormal FFT, sum |F|^2 equals
-  the exit-wave energy (Parseval), so one scale s gives counts ~ Poisson(s * |F|^2) with mean total
-  counts per pattern = nphotons. Stored amplitude = sqrt(counts), float32.
+  (axis 1), y the row (axis 0).
+- Diffraction comes only from the package's forward model, `physics.forward` with Fourier interpolation and
+  the physics.FOURIER_PAD window: the patch for centre c is cut at physics.nearest_pixel(c) and moved by the
+  rest, c - nearest_pixel(c), with a Fourier (sub-pixel) shift, so pattern content corresponds exactly to
+  the stored, possibly fractional, position. The far field is orthonormal (Parseval holds).
+- Noise: counts ~ Poisson((A s)^2) with s = physics.photon_scale, chosen so that the mean total expected
+  counts per pattern equals nphotons. Stored amplitude = sqrt(counts), float32.
 """
 from __future__ import annotations
 
@@ -23,14 +24,15 @@ import torch
 from scipy.ndimage import gaussian_filter
 from scipy.spatial import cKDTree
 
+from ptycho_torch import physics
 from ptycho_torch.data_contract import CANONICAL_KEY, LEGACY_KEY
 from ptycho_torch.errors import SimulationError
 
 Scan = Literal["grid", "random"]
 Progress = Callable[[int, int], None]  # (patterns done, total)
 
-FOURIER_PAD = 2  # extra pixels around a patch so the sub-pixel shift's wrap-around is cropped away
-CHUNK = 256
+CHUNK = 256  # patterns per forward call
+INTERPOLATION = physics.Interpolation.FOURIER
 
 
 @dataclass(frozen=True)
@@ -134,61 +136,44 @@ def scan_positions(n_images: int, *, N: int = 64, overlap: float = 0.7, scan: Sc
     return pos[:, 0].copy(), pos[:, 1].copy(), shape
 
 
-def _patches(obj: np.ndarray, x: np.ndarray, y: np.ndarray, N: int) -> torch.Tensor:
-    """(b, N, N) complex64 object patches centred on (x, y), sub-pixel parts applied by Fourier shift."""
-    rx, ry = np.floor(x + 0.5).astype(np.int64), np.floor(y + 0.5).astype(np.int64)
-    fx, fy = x - rx, y - ry
-    win = N + 2 * FOURIER_PAD
-    span = np.arange(win) - N // 2 - FOURIER_PAD
-    rows, cols = ry[:, None] + span, rx[:, None] + span
-    patches = torch.from_numpy(obj[rows[:, :, None], cols[:, None, :]])
-    if np.any(fx) or np.any(fy):
-        k = torch.fft.fftfreq(win, dtype=torch.float64)
-        phase = 2j * math.pi * (torch.from_numpy(fy)[:, None, None] * k[None, :, None]
-                                + torch.from_numpy(fx)[:, None, None] * k[None, None, :])
-        patches = torch.fft.ifft2(torch.fft.fft2(patches) * torch.exp(phase).to(torch.complex64))
-    return patches[:, FOURIER_PAD:FOURIER_PAD + N, FOURIER_PAD:FOURIER_PAD + N]
-
-
 def forward_amplitude(obj: np.ndarray, probe: np.ndarray, xcoords: np.ndarray, ycoords: np.ndarray, *,
                       nphotons: float | None = None, seed: int | None = None, chunk: int = CHUNK,
                       progress: Progress | None = None) -> np.ndarray:
-    """(n, N, N) float32 far-field amplitudes of probe * object patch.
+    """(n, N, N) float32 far-field amplitudes of probe * object patch (physics.forward, see the docstring).
 
-    Without `nphotons`: noiseless |F|. With it: sqrt(Poisson(s |F|^2)) with s chosen so that the mean
+    Without `nphotons`: noiseless |F|. With it: sqrt(Poisson((s |F|)^2)) with s chosen so that the mean
     total expected counts per pattern is `nphotons`, noise drawn from a generator seeded by `seed`.
     """
     N = probe.shape[0]
     if probe.shape != (N, N):
         raise SimulationError(f"probe must be square, got {probe.shape}")
+    if nphotons is not None and not nphotons > 0:
+        raise SimulationError(f"nphotons must be positive, not {nphotons}")
     x, y = np.asarray(xcoords, np.float64), np.asarray(ycoords, np.float64)
-    lo = np.floor(np.minimum(x, y) + 0.5) - N // 2 - FOURIER_PAD
-    hi_x = np.floor(x + 0.5) + N // 2 + FOURIER_PAD
-    hi_y = np.floor(y + 0.5) + N // 2 + FOURIER_PAD
-    if lo.min() < 0 or hi_x.max() > obj.shape[1] or hi_y.max() > obj.shape[0]:
+    first_x, last_x = physics.pixel_range(x, N, interpolation=INTERPOLATION, pad=physics.FOURIER_PAD)
+    first_y, last_y = physics.pixel_range(y, N, interpolation=INTERPOLATION, pad=physics.FOURIER_PAD)
+    if min(first_x.min(), first_y.min()) < 0 or last_x.max() >= obj.shape[1] or last_y.max() >= obj.shape[0]:
         raise SimulationError(f"scan positions run off the {obj.shape} object (each patch needs N/2 + "
-                              f"{FOURIER_PAD} pixels around its centre); enlarge the object")
+                              f"{physics.FOURIER_PAD} pixels around its centre); enlarge the object")
     n = len(x)
     total = 2 * n if nphotons is not None else n
-    obj_c = np.ascontiguousarray(obj, dtype=np.complex64)
+    obj_t = torch.from_numpy(np.ascontiguousarray(obj, dtype=np.complex64))
     probe_t = torch.from_numpy(np.ascontiguousarray(probe, dtype=np.complex64))
+    centres = torch.from_numpy(np.stack([x, y], axis=1))
     out = np.empty((n, N, N), dtype=np.float32)
     for k0 in range(0, n, chunk):
         k1 = min(n, k0 + chunk)
-        exit_wave = probe_t * _patches(obj_c, x[k0:k1], y[k0:k1], N)  # (b, N, N)
-        far = torch.fft.fftshift(torch.fft.fft2(exit_wave, norm="ortho"), dim=(-2, -1))
-        out[k0:k1] = (far.real**2 + far.imag**2).numpy()
+        out[k0:k1] = physics.forward(obj_t, probe_t, centres[k0:k1], interpolation=INTERPOLATION,
+                                     pad=physics.FOURIER_PAD).numpy()
         if progress:
             progress(k1, total)
     if nphotons is None:
-        return np.sqrt(out, out=out)
-    if nphotons <= 0:
-        raise SimulationError(f"nphotons must be positive, not {nphotons}")
-    scale = nphotons / float(out.sum(axis=(1, 2), dtype=np.float64).mean())
+        return out
+    scale = physics.photon_scale(out, nphotons)
     rng = np.random.default_rng(seed)
     for k0 in range(0, n, chunk):
         k1 = min(n, k0 + chunk)
-        out[k0:k1] = np.sqrt(rng.poisson(out[k0:k1].astype(np.float64) * scale))
+        out[k0:k1] = physics.poisson_amplitudes(out[k0:k1], scale, rng)
         if progress:
             progress(n + k1, total)
     return out

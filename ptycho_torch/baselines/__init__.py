@@ -1,23 +1,24 @@
-"""Iterative ptychographic reconstruction baselines on the package's own forward model (physics.py).
+"""Iterative ptychographic reconstruction baselines on the package's own forward model (physics).
 
-    from ptycho_torch.baselines import ReconstructionConfig, reconstruct, reconstruct_from_npz
-    result = reconstruct(diffraction, positions, probe, object_shape,
-                         config=ReconstructionConfig(method="ml", iterations=50))
+    from ptycho_torch.baselines import ReconstructionConfig, reconstruct_iterative, reconstruct_from_npz
+    result = reconstruct_iterative(diffraction, positions, probe, object_shape,
+                                   config=ReconstructionConfig(method="ml", iterations=50))
     metrics.evaluate(result.object, truth, mask=result.coverage)
+    recon_file.save_recon(path, result.recon_record())  # recon.npz, as `ptycho-torch infer` writes it
 
 Two methods (ReconstructionConfig.method):
 - "epie": mini-batch rPIE (epie.py). Each pass visits the positions in a seeded random order, in sparse
   sets of up to batch_size positions whose windows never overlap, each set updated together.
 - "ml": Poisson maximum likelihood (ml.py). Each iteration takes the Poisson gradient over all patterns
-  (autograd through physics, batch_size patterns at a time; damped in a short warm-up), a preconditioned conjugate-gradient
-  direction and a line search on the whole objective, which therefore never rises.
+  (autograd through physics, batch_size patterns at a time; damped in a short warm-up), a preconditioned
+  conjugate-gradient direction and a line search on the whole objective, which therefore never rises.
 Both run on the device ("auto": CUDA when available; the diffraction is copied there once when it fits,
-else read batch by batch) and use physics.py's forward model with simulate.py's sub-pixel shift; the probe
-is fixed to the given one or refined (refine_probe). On the CPU a run is deterministic for a seed.
+else read batch by batch) and use physics' forward model in the simulator's Fourier window
+(physics.FOURIER_PAD); the probe is fixed to the given one or refined (refine_probe). On the CPU a run is
+deterministic for a seed.
 """
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Iterator
@@ -29,38 +30,35 @@ from numpy.typing import ArrayLike
 
 from ptycho_torch import physics
 from ptycho_torch.baselines.common import (
-    BaselineError,
-    IterationRecord,
-    Method,
     PassStats,
-    PatternSource,
-    Progress,
-    Reconstruction,
-    ReconstructionConfig,
+    PatternFeed,
     Solver,
     batches,
     check_finite,
     check_problem,
-    illumination,
     resolve,
     sparse_sets,
 )
+from ptycho_torch.baselines.config import Method, ReconstructionConfig
 from ptycho_torch.baselines.epie import EPIE
 from ptycho_torch.baselines.ml import MaximumLikelihood
+from ptycho_torch.baselines.result import IterationRecord, IterativeResult, Progress
+from ptycho_torch.errors import BaselineError
+from ptycho_torch.memmap_bridge import MemmapDatasetBridge
 from ptycho_torch.region import covered
 
 __all__ = [
     "BaselineError",
     "IterationRecord",
+    "IterativeResult",
     "Method",
-    "Reconstruction",
     "ReconstructionConfig",
-    "reconstruct",
     "reconstruct_from_npz",
+    "reconstruct_iterative",
 ]
 
 
-def reconstruct(
+def reconstruct_iterative(
     diffraction: Any,
     positions: ArrayLike,
     probe: ArrayLike,
@@ -70,7 +68,7 @@ def reconstruct(
     nphotons: float | None = None,
     initial_object: ArrayLike | None = None,
     progress: Progress | None = None,
-) -> Reconstruction:
+) -> IterativeResult:
     """Reconstruct the object (and optionally the probe) from diffraction amplitudes.
 
     diffraction: (P, N, N) float amplitudes sqrt(counts), any array-like indexable by an index array (an
@@ -82,13 +80,11 @@ def reconstruct(
     progress: called with each IterationRecord. Raises BaselineError for bad input, naming what was wrong
     and what to pass.
     """
-    config = ReconstructionConfig() if config is None else config
-    if not isinstance(config, ReconstructionConfig):
-        raise BaselineError(f"config must be a ReconstructionConfig, got {type(config).__name__}")
+    config = _checked(config)
     problem = check_problem(diffraction, positions, probe, object_shape, initial_object, pad=config.pad)
     device = resolve(config.device)
-    source = PatternSource(problem.diffraction, device)
-    mean_counts = source.mean_counts() if nphotons is None else nphotons
+    feed = PatternFeed(problem.diffraction, device)
+    mean_counts = feed.mean_counts() if nphotons is None else nphotons
     probe_t = torch.from_numpy(problem.probe).to(device)
     try:
         scale = physics.intensity_scale(probe_t, mean_counts)
@@ -107,7 +103,7 @@ def reconstruct(
         else:
             plan = batches(problem.n_patterns, config.batch_size, rng)
         for index in plan:
-            yield source.batch(index), centres[torch.from_numpy(index).to(device)]
+            yield feed.batch(index), centres[torch.from_numpy(index).to(device)]
 
     started = time.perf_counter()
     for iteration in range(1, config.iterations + 1):
@@ -121,10 +117,10 @@ def reconstruct(
     seconds = time.perf_counter() - started
     with torch.no_grad():
         final_probe = solver.probe.detach()
-        weight = illumination(final_probe, centres, problem.object_shape)
+        weight = physics.illumination(final_probe, centres, problem.object_shape)
         final_object = solver.object.detach().cpu().numpy().astype(np.complex64)
     weight_np = weight.cpu().numpy().astype(np.float32)
-    return Reconstruction(
+    return IterativeResult(
         object=final_object,
         probe=final_probe.cpu().numpy().astype(np.complex64),
         coverage=covered(weight_np, config.coverage_threshold),
@@ -144,22 +140,29 @@ def reconstruct_from_npz(
     *,
     cache_dir: str | os.PathLike[str] | None = None,
     progress: Progress | None = None,
-) -> Reconstruction:
-    """reconstruct() on an NPZ dataset opened with MemmapDatasetBridge (diffraction memory-mapped).
+) -> IterativeResult:
+    """reconstruct_iterative() on an NPZ dataset opened with MemmapDatasetBridge (diffraction memory-mapped).
 
     The object frame is objectGuess's shape when present, else the smallest frame from pixel (0, 0) that
-    holds every patch; the probe starts from probeGuess; the scale comes from the measured mean counts.
+    holds every patch with the pixels its sub-pixel shift reads (physics.frame_shape with the config's
+    pad, the rule the input check applies); the probe starts from probeGuess; the scale comes from the
+    measured mean counts.
     """
-    from ptycho_torch.memmap_bridge import MemmapDatasetBridge
-
+    config = _checked(config)
     bridge = MemmapDatasetBridge(path, cache_dir=cache_dir)
-    n = int(bridge.probeGuess.shape[0])
+    positions = np.stack([bridge.xcoords, bridge.ycoords], axis=1)
     guess = bridge.objectGuess
     if guess is not None:
         shape = (int(guess.shape[0]), int(guess.shape[1]))
     else:
-        reach = n - n // 2  # pixels right of / below a centre, the interpolation's extra one included
-        shape = (math.ceil(float(bridge.ycoords.max())) + reach, math.ceil(float(bridge.xcoords.max())) + reach)
-    positions = np.stack([bridge.xcoords, bridge.ycoords], axis=1)
-    return reconstruct(bridge.diffraction, positions, bridge.probeGuess, shape, config=config,
-                       progress=progress)
+        shape = physics.frame_shape(positions, int(bridge.probeGuess.shape[0]), pad=config.pad)
+    return reconstruct_iterative(bridge.diffraction, positions, bridge.probeGuess, shape, config=config,
+                                 progress=progress)
+
+
+def _checked(config: ReconstructionConfig | None) -> ReconstructionConfig:
+    """The config, ReconstructionConfig() when None; BaselineError when it is something else."""
+    config = ReconstructionConfig() if config is None else config
+    if not isinstance(config, ReconstructionConfig):
+        raise BaselineError(f"config must be a ReconstructionConfig, got {type(config).__name__}")
+    return config

@@ -1,6 +1,6 @@
-"""What the iterative baselines share: options, the result record, input checks, batched data, statistics.
+"""What the iterative baselines share beyond physics: input checks, the pattern feed, batching, statistics.
 
-Conventions are physics.py's: positions are (x, y) object-pixel centres (x = column), the object frame's
+Conventions are physics': positions are (x, y) object-pixel centres (x = column), the object frame's
 origin is its pixel (0, 0), the far field is fftshift(fft2(., norm="ortho")). Stored diffraction is an
 amplitude sqrt(counts); the model's counts are (A * s)^2 with A the unit-scale amplitude of object * probe
 and s = physics.intensity_scale(probe, mean counts per pattern), which puts the object at |O| ~ 1.
@@ -11,7 +11,6 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, Protocol
 
 import numpy as np
@@ -19,155 +18,13 @@ import torch
 from numpy.typing import ArrayLike
 from torch import Tensor
 
-from ptycho_torch import options, physics
+from ptycho_torch import physics
+from ptycho_torch.baselines.result import IterationRecord
 from ptycho_torch.device import DeviceError, resolve_device
 from ptycho_torch.errors import BaselineError
-from ptycho_torch.region import COVERAGE_THRESHOLD
-from ptycho_torch.simulate import FOURIER_PAD
 
 PRELOAD_FRACTION = 0.25  # copy the whole diffraction set to the GPU when it takes at most this much free memory
 SCALE_CHUNK = 1024  # patterns per read when measuring the mean counts
-
-
-class Method(StrEnum):
-    EPIE = "epie"  # mini-batch rPIE over sparse sets of positions (epie.py)
-    ML = "ml"  # Poisson maximum likelihood, preconditioned conjugate gradients, autograd gradients (ml.py)
-
-
-# Default step sizes per method: (object, probe). ePIE: fractions of the full PIE step. ML: the first step
-# the line search tries along the preconditioned direction, and the probe direction's weight.
-DEFAULT_STEPS: dict[Method, tuple[float, float]] = {Method.EPIE: (1.0, 1.0), Method.ML: (1.0, 1.0)}
-
-
-@dataclass(frozen=True)
-class ReconstructionConfig:
-    """Options of an iterative reconstruction; validated on creation (BaselineError).
-
-    method: "epie" or "ml". iterations: passes over all patterns.
-    batch_size: ePIE: the most positions updated together (a sparse set is cut to this size); ML: patterns
-        per forward/backward chunk, which bounds memory only (every iteration uses every pattern).
-    object_step / probe_step: None takes DEFAULT_STEPS[method]. ePIE: fractions of the full PIE update.
-        ML: the line search's first trial step, and the weight of the probe's direction against the object's.
-    pie_alpha: the regularisation of both methods' illumination preconditioner (rPIE's alpha): denominator
-        (1 - a) |P|^2 + a max |P|^2; 1 is ePIE's max-normalised step, smaller moves dim pixels faster.
-    refine_probe: also update the probe, from iteration `probe_start` (1-based) on, so the object settles
-        first. ml_warmup (ML only): iterations over which the damping of the Poisson gradient fades out
-        (ml.py); 0 = the exact gradient from the start. seed: the order of the updates (the only randomness).
-    device: "auto" (CUDA when available), "cpu", "cuda", "cuda:K".
-    interpolation: how sub-pixel positions are applied (physics.Interpolation). fourier_pad_px: with
-        "fourier", each patch is shifted in a window this many pixels wider on each side, then cropped, so
-        the window's wrap-around rings mostly outside the patch; the default, simulate.FOURIER_PAD, makes the
-        model simulate.py's exactly (amplitudes agree to 1e-6; "bilinear" differs by 5.5%, measured on the
-        32 px test scan). coverage_threshold: see Reconstruction.coverage.
-    """
-
-    method: str = Method.EPIE
-    iterations: int = 50
-    batch_size: int = 32
-    object_step: float | None = None
-    probe_step: float | None = None
-    pie_alpha: float = 0.1
-    refine_probe: bool = False
-    probe_start: int = 3
-    ml_warmup: int = 30
-    seed: int = 0
-    device: str = "auto"
-    interpolation: str = physics.Interpolation.FOURIER
-    fourier_pad_px: int = FOURIER_PAD
-    coverage_threshold: float = COVERAGE_THRESHOLD
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "method", options.choice(Method, self.method, "method", error=BaselineError))
-        object.__setattr__(self, "interpolation", options.choice(
-            physics.Interpolation, self.interpolation, "interpolation", error=BaselineError))
-        for name in ("iterations", "batch_size", "probe_start"):
-            options.integer(getattr(self, name), name, minimum=1, error=BaselineError)
-        for name in ("ml_warmup", "fourier_pad_px"):
-            options.integer(getattr(self, name), name, minimum=0, error=BaselineError)
-        for name in ("object_step", "probe_step"):
-            if getattr(self, name) is not None:
-                options.number(getattr(self, name), name, above=0, error=BaselineError)
-        for name in ("pie_alpha", "coverage_threshold"):
-            options.number(getattr(self, name), name, above=0, maximum=1, error=BaselineError)
-        options.boolean(self.refine_probe, "refine_probe", error=BaselineError)
-        options.integer(self.seed, "seed", error=BaselineError)
-
-    @property
-    def pad(self) -> int:
-        """Pixels added on each side of the patch window before a sub-pixel shift (0 for bilinear)."""
-        return self.fourier_pad_px if self.interpolation is physics.Interpolation.FOURIER else 0
-
-    @property
-    def steps(self) -> tuple[float, float]:
-        """(object step, probe step) with the method's defaults filled in."""
-        default_object, default_probe = DEFAULT_STEPS[Method(self.method)]
-        return (
-            default_object if self.object_step is None else float(self.object_step),
-            default_probe if self.probe_step is None else float(self.probe_step),
-        )
-
-
-@dataclass(frozen=True)
-class IterationRecord:
-    """Statistics of one iteration's pass over the data, accumulated batch by batch. ePIE: each batch is
-    scored on the estimate it is about to update. ML: the estimate at the start of the iteration (the
-    objective itself, which never rises).
-
-    deviance: mean Poisson deviance per detector pixel, 2 (rate - c + c log(c / rate)) with counts c =
-        measured amplitude^2; 0 for a perfect fit, about 1 per bright pixel at the truth for Poisson data.
-    fourier_error: sum (s A - measured)^2 / sum measured^2, the classic ePIE amplitude error.
-    """
-
-    iteration: int  # 1-based
-    deviance: float
-    fourier_error: float
-    seconds: float  # wall time of this pass
-
-
-Progress = Callable[[IterationRecord], None]
-
-
-@dataclass(frozen=True)
-class Reconstruction:
-    """Result of an iterative reconstruction.
-
-    object: (H, W) complex64 in the frame of the given object_shape (objectGuess's), origin pixel (0, 0);
-        pixels outside `coverage` keep (roughly) their initial value: use `masked_object` or the mask.
-    probe: (N, N) complex64 in the given probe's scale (the given probe itself unless refine_probe).
-    coverage: (H, W) bool, summed probe intensity over all positions (each normalised to peak 1) >=
-        config.coverage_threshold; the same rule as infer.py. weight: (H, W) float32, that sum.
-    history: one record per iteration. intensity_scale: s, counts = (s |F(O P)|)^2.
-    seconds: wall time of the iterations (setup excluded).
-    """
-
-    object: np.ndarray
-    probe: np.ndarray
-    coverage: np.ndarray
-    weight: np.ndarray
-    history: tuple[IterationRecord, ...]
-    intensity_scale: float
-    seconds: float
-    n_patterns: int
-    config: ReconstructionConfig
-    device: str
-
-    @property
-    def losses(self) -> tuple[float, ...]:
-        """Mean Poisson deviance per iteration."""
-        return tuple(r.deviance for r in self.history)
-
-    @property
-    def patterns_per_second(self) -> float:
-        """Pattern updates per second: n_patterns * iterations / seconds."""
-        done = self.n_patterns * len(self.history)
-        return done / self.seconds if self.seconds > 0 else math.inf
-
-    @property
-    def masked_object(self) -> np.ndarray:
-        """object with NaN outside coverage, as infer.py writes it (metrics.evaluate reads NaN as uncovered)."""
-        return np.where(self.coverage, self.object, np.complex64(complex(math.nan, math.nan))).astype(
-            np.complex64
-        )
 
 
 # ------------------------------------------------------------------------------------------ inputs
@@ -255,14 +112,16 @@ def check_problem(
 
 
 def _check_inside(pos: np.ndarray, n: int, object_shape: tuple[int, int], pad: int) -> None:
-    """Every patch, with the extra pixels sub-pixel interpolation reads, must lie inside the object."""
+    """Every patch, with the extra pixels sub-pixel interpolation reads, must lie inside the object.
+
+    The bilinear pixel range bounds either interpolation's (physics.pixel_range), so one check serves both,
+    and physics.frame_shape with the same n and pad gives the smallest frame that passes it.
+    """
     rows, cols = object_shape
     before, after = n // 2 + pad, n - 1 - n // 2 + pad
-    x, y = pos[:, 0], pos[:, 1]
-    outside = (
-        (np.floor(x) - before < 0) | (np.ceil(x) + after > cols - 1)
-        | (np.floor(y) - before < 0) | (np.ceil(y) + after > rows - 1)
-    )
+    first_x, last_x = physics.pixel_range(pos[:, 0], n, pad=pad)
+    first_y, last_y = physics.pixel_range(pos[:, 1], n, pad=pad)
+    outside = (first_x < 0) | (last_x > cols - 1) | (first_y < 0) | (last_y > rows - 1)
     if outside.any():
         first = int(np.flatnonzero(outside)[0])
         raise BaselineError(
@@ -284,7 +143,7 @@ def resolve(device: str) -> torch.device:
         raise BaselineError(str(exc)) from None
 
 
-class PatternSource:
+class PatternFeed:
     """Batches of measured amplitudes (B, N, N) float32 on the device, read lazily from any array-like.
 
     The whole set is copied to the GPU once when it takes at most PRELOAD_FRACTION of the free memory;
@@ -407,7 +266,7 @@ class PassStats:
 
 
 class Solver(Protocol):
-    """What reconstruct() drives: object (H, W) and probe (N, N) tensors, one iterate() per iteration."""
+    """What reconstruct_iterative() drives: object (H, W) and probe (N, N) tensors, one iterate() per iteration."""
 
     object: Tensor
     probe: Tensor
@@ -420,34 +279,3 @@ def check_finite(record: IterationRecord) -> None:
         raise BaselineError(
             f"iteration {record.iteration}: the fit became NaN or inf; lower object_step / probe_step"
         )
-
-
-def illumination(probe: Tensor, centres: Tensor, object_shape: tuple[int, int]) -> Tensor:
-    """(H, W) float32 sum over positions of |P|^2 / max |P|^2 placed (bilinear, as infer.py) at centres (P, 2)."""
-    power = probe.real.square() + probe.imag.square()
-    power = power / power.max()
-    total = torch.zeros(object_shape, dtype=torch.float32, device=probe.device)
-    for start in range(0, centres.shape[0], SCALE_CHUNK):
-        part = centres[start : start + SCALE_CHUNK]
-        patches = power.expand(part.shape[0], *power.shape)
-        total += physics.reassemble_patches(patches, part, object_shape)[0]
-    return total
-
-
-def extract(obj: Tensor, centres: Tensor, n: int, config: ReconstructionConfig) -> Tensor:
-    """(H, W) object -> (B, N, N) patches at centres (B, 2), shifted in a window config.pad px wider."""
-    pad = config.pad
-    wide = physics.extract_patches(obj, centres, n + 2 * pad, interpolation=config.interpolation)
-    return wide[..., pad : pad + n, pad : pad + n]
-
-
-def place(patches: Tensor, centres: Tensor, object_shape: tuple[int, int], config: ReconstructionConfig) -> Tensor:
-    """The adjoint of extract(): (B, N, N) patches summed onto an (H, W) canvas."""
-    pad = config.pad
-    wide = torch.nn.functional.pad(patches, (pad, pad, pad, pad)) if pad else patches
-    return physics.reassemble_patches(wide, centres, object_shape, interpolation=config.interpolation)[0]
-
-
-def back_propagate(far: Tensor) -> Tensor:
-    """Inverse of physics.far_field: ifft2(ifftshift(F), norm="ortho") over the last two axes."""
-    return torch.fft.ifft2(torch.fft.ifftshift(far, dim=(-2, -1)), norm="ortho")

@@ -10,7 +10,7 @@ in the data's scale and measured amplitudes m_j:
     O     += step_O * S_j^T( conj(P) d_j / ((1 - a) |P|^2 + a max |P|^2) )
     P     += step_P * sum_j conj(O_j) d_j / ((1 - a) E + a max E),   E = sum_j |O_j|^2
 
-S_j^T is physics.reassemble_patches, the adjoint of extract_patches. a = 1 is ePIE (Maiden & Rodenburg
+S_j^T is physics.place_patches, the adjoint of extract_patches. a = 1 is ePIE (Maiden & Rodenburg
 2009), a < 1 rPIE (Maiden, Johnson & Li 2017). The probe update sums over the batch with the batch's
 summed object power, the least-squares combination, since every position shares the probe.
 
@@ -28,14 +28,8 @@ import torch
 from torch import Tensor
 
 from ptycho_torch import physics
-from ptycho_torch.baselines.common import (
-    Batches,
-    PassStats,
-    ReconstructionConfig,
-    back_propagate,
-    extract,
-    place,
-)
+from ptycho_torch.baselines.common import Batches, PassStats
+from ptycho_torch.baselines.config import ReconstructionConfig
 
 
 class EPIE:
@@ -62,7 +56,8 @@ class EPIE:
         """measured (B, N, N) amplitudes, centres (B, 2) = (x, y) with disjoint windows; 1-based iteration."""
         cfg = self.config
         probe = self.probe * self.scale
-        patches = extract(self.object, centres, probe.shape[-1], cfg)  # (B, N, N)
+        patches = physics.extract_patches(self.object, centres, probe.shape[-1], interpolation=cfg.interpolation,
+                                          pad=cfg.pad)  # (B, N, N)
         psi = physics.exit_wave(patches, probe).squeeze(-3)  # (B, N, N)
         far = physics.far_field(psi)
         modulus = far.abs()
@@ -70,7 +65,7 @@ class EPIE:
         tiny = torch.finfo(modulus.dtype).tiny ** 0.5
         # where the prediction is dark its phase is undefined: take the measured modulus with phase 0
         unit = torch.where(modulus > tiny, far / modulus.clamp_min(tiny), torch.ones_like(far))
-        delta = back_propagate(measured * unit) - psi  # (B, N, N)
+        delta = physics.back_propagate(measured * unit) - psi  # (B, N, N)
 
         if cfg.refine_probe and iteration >= cfg.probe_start:
             object_power = (patches.real.square() + patches.imag.square()).sum(0)
@@ -79,4 +74,5 @@ class EPIE:
         probe_power = probe.real.square() + probe.imag.square()
         update = probe.conj() * delta / self._denominator(probe_power)
         shape = (self.object.shape[-2], self.object.shape[-1])
-        self.object += self.object_step * place(update, centres, shape, cfg)
+        self.object += self.object_step * physics.place_patches(update, centres, shape,
+                                                                interpolation=cfg.interpolation, pad=cfg.pad)

@@ -36,7 +36,8 @@ import torch
 from torch import Tensor
 
 from ptycho_torch import physics
-from ptycho_torch.baselines.common import Batches, PassStats, ReconstructionConfig, extract, place
+from ptycho_torch.baselines.common import Batches, PassStats
+from ptycho_torch.baselines.config import ReconstructionConfig
 
 ARMIJO = 1e-4  # sufficient decrease: f(t) <= f(0) + ARMIJO * t * slope
 MAX_TRIALS = 12  # after this many failed steps the direction is useless: restart along -z next iteration
@@ -58,7 +59,9 @@ class MaximumLikelihood:
 
     def _rates(self, obj: Tensor, probe: Tensor, centres: Tensor) -> tuple[Tensor, Tensor]:
         """(predicted counts (B, N, N), object patches (B, N, N))."""
-        patches = extract(obj, centres, probe.shape[-1], self.config)
+        cfg = self.config
+        patches = physics.extract_patches(obj, centres, probe.shape[-1], interpolation=cfg.interpolation,
+                                          pad=cfg.pad)
         far = physics.far_field(physics.exit_wave(patches, probe))  # (B, 1, N, N)
         return self.scale**2 * physics.intensity(far), patches
 
@@ -92,7 +95,8 @@ class MaximumLikelihood:
             stats.add(rate, measured)
             with torch.no_grad():
                 power = self.scale**2 * (probe.real.square() + probe.imag.square())
-                lit += place(power.expand_as(rate), centres, shape, self.config)
+                lit += physics.place_patches(power.expand_as(rate), centres, shape,
+                                             interpolation=self.config.interpolation, pad=self.config.pad)
                 if refine:
                     seen += self.scale**2 * (patches.real.square() + patches.imag.square()).sum(0)
         grads = [_grad(obj)] + ([_grad(probe)] if refine else [])

@@ -22,15 +22,14 @@ import torch
 
 from ptycho_torch import metrics
 from ptycho_torch.atomic_io import atomic_write_bytes
-from ptycho_torch.baselines import IterationRecord, reconstruct
-from ptycho_torch.baselines.common import illumination
+from ptycho_torch.baselines import IterationRecord, reconstruct_iterative
 from ptycho_torch.bundle import load_bundle
 from ptycho_torch.device import DistContext, resolve_device, resolve_precision
 from ptycho_torch.errors import StudyError
-from ptycho_torch.evaluate import load_recon
 from ptycho_torch.infer import reconstruct as infer_reconstruct
-from ptycho_torch.infer import save_recon
 from ptycho_torch.memmap_bridge import MemmapDatasetBridge
+from ptycho_torch.physics import illumination
+from ptycho_torch.recon_file import load_recon, save_recon
 from ptycho_torch.region import covered
 from ptycho_torch.simulate import SimulatedData, forward_amplitude, write_npz
 from ptycho_torch.study.config import Condition, EvaluationSpec, StudyConfig, plain
@@ -114,10 +113,10 @@ def run_baseline(config: StudyConfig, data_dir: Path, run_dir: Path, log: Callab
             log(f"    iteration {record.iteration}/{settings.iterations}: deviance {record.deviance:.4g}")
 
     shape = bridge.objectGuess.shape  # type: ignore[union-attr]  # the study's datasets always carry it
-    result = reconstruct(bridge.diffraction, np.stack([bridge.xcoords, bridge.ycoords], axis=1),
+    result = reconstruct_iterative(bridge.diffraction, np.stack([bridge.xcoords, bridge.ycoords], axis=1),
                          bridge.probeGuess, (int(shape[0]), int(shape[1])), config=settings, progress=progress)
     run_dir.mkdir(parents=True, exist_ok=True)
-    _write_npz(run_dir / "recon.npz", object=result.masked_object, coverage=result.coverage)
+    save_recon(run_dir / "recon.npz", result.recon_record())
     write_json(run_dir / "baseline.json", {
         "method": plain(settings.method), "seconds": result.seconds, "iterations": len(result.history),
         "final_deviance": result.losses[-1], "n_patterns": result.n_patterns,

@@ -42,8 +42,8 @@ def _stitch_truth_patches(obj: np.ndarray, centres: np.ndarray, threshold: float
     stitcher = Stitcher(obj.shape, _gaussian_weights())
     for start in range(0, len(c), 7):  # in chunks, as inference does
         stitcher.add(patches[start : start + 7], c[start : start + 7])
-    recon, coverage, _ = stitcher.result(threshold)
-    return recon, coverage
+    record = stitcher.result(threshold)
+    return record.object, record.coverage
 
 
 def test_stitching_perfect_patches_at_integer_positions_gives_back_the_object() -> None:
@@ -74,7 +74,7 @@ def test_probe_weighting_keeps_dark_patch_edges_from_dominating() -> None:
     ones = torch.ones(1, N, N, dtype=torch.complex64)
     stitcher.add(ones * 1.0, torch.tensor([[12.0, 8.0]]))
     stitcher.add(ones * 3.0, torch.tensor([[22.0, 8.0]]))
-    recon, _, _ = stitcher.result(0.01)
+    recon = stitcher.result(0.01).object
     assert abs(recon[8, 12] - 1.0) < 0.2 and abs(recon[8, 22] - 3.0) < 0.2
     assert abs(recon[8, 17] - 2.0) < 1e-5  # half way: equal weights
 
@@ -98,7 +98,7 @@ def test_infer_writes_one_complex_object_in_the_objectguess_frame(tmp_path: Path
                  "--batch-size", "4"]) == 0
     assert "reconstructed 25 patterns" in capsys.readouterr().out
     with np.load(out / "recon.npz", allow_pickle=False) as recon:
-        assert sorted(recon.files) == ["coverage", "object"]
+        assert sorted(recon.files) == ["coverage", "object", "weight"]
         obj, coverage = recon["object"], recon["coverage"]
     assert obj.dtype == np.complex64 and obj.shape == data.objectGuess.shape
     assert coverage.dtype == np.bool_ and coverage.shape == obj.shape
@@ -117,6 +117,7 @@ def test_canvas_without_objectguess_holds_every_patch(tmp_path: Path) -> None:
     bridge = MemmapDatasetBridge(tmp_path / "noobj.npz")
     height, width = canvas_shape(bridge, N)
     assert height >= data.ycoords.max() + N // 2 and width >= data.xcoords.max() + N // 2
+    assert (height, width) == physics.frame_shape(np.stack([data.xcoords, data.ycoords], axis=1), N)
     bundle = _bundle(tmp_path, data.probeGuess)
     assert main(["infer", "--bundle", str(bundle), "--data", str(tmp_path / "noobj.npz"), "--output-dir",
                  str(tmp_path / "o")]) == 0

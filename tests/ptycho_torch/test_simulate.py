@@ -5,7 +5,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
+from ptycho_torch import physics
 from ptycho_torch.memmap_bridge import MemmapDatasetBridge
 from ptycho_torch.simulate import (
     SimulationError,
@@ -159,6 +161,18 @@ class TestForward:
         assert got == pytest.approx(energy_if_sampled_at(x, y), rel=1e-5)
         wrong_sign = energy_if_sampled_at(2 * 30 - x, 2 * 30 - y)
         assert abs(got - wrong_sign) > 100 * abs(got - energy_if_sampled_at(x, y))
+
+    def test_amplitudes_are_the_physics_forward_model_of_the_true_object(self) -> None:
+        """The diffraction is physics.forward (Fourier, physics.FOURIER_PAD) of objectGuess at the stored
+        positions, also at exact half pixels, where floor(x + 0.5) and round-half-to-even disagree."""
+        obj, probe = make_object(64, seed=5), make_probe(16)
+        x = np.array([30.0, 30.5, 31.5, 29.25, 32.5, 33.7, 28.5])
+        y = np.array([31.5, 30.5, 28.0, 32.5, 29.5, 30.2, 34.5])
+        amp = forward_amplitude(obj, probe, x, y)
+        centres = torch.from_numpy(np.stack([x, y], axis=1))
+        expected = physics.forward(torch.from_numpy(obj), torch.from_numpy(probe), centres,
+                                   interpolation=physics.Interpolation.FOURIER, pad=physics.FOURIER_PAD)
+        np.testing.assert_allclose(amp, expected.numpy(), rtol=1e-5, atol=1e-6 * float(amp.max()))
 
     def test_mean_counts_equal_nphotons(self) -> None:
         obj, probe = make_object(160, seed=2), make_probe(32)

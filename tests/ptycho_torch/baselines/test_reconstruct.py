@@ -1,4 +1,5 @@
-"""Iterative baselines (ePIE, Poisson ML): convergence on simulated data, probe refinement, noise, input errors.
+"""reconstruct_iterative (ePIE, Poisson ML): convergence on simulated data, probe refinement, noise, the
+result, data sources, input errors.
 
 The shared case: 36 grid positions (6 x 6, overlap 0.7, so sub-pixel centres) of 32 x 32 patterns over a
 112 x 112 simulate.make_object, probe simulate.make_probe(32), noiseless amplitudes from
@@ -15,15 +16,15 @@ import numpy as np
 import pytest
 import torch
 
+from ptycho_torch import physics
 from ptycho_torch.baselines import (
     BaselineError,
     IterationRecord,
-    Reconstruction,
+    IterativeResult,
     ReconstructionConfig,
-    reconstruct,
     reconstruct_from_npz,
+    reconstruct_iterative,
 )
-from ptycho_torch.baselines.common import sparse_sets
 from ptycho_torch.memmap_bridge import MemmapDatasetBridge
 from ptycho_torch.metrics import constant_baseline, evaluate
 from ptycho_torch.simulate import (
@@ -50,12 +51,12 @@ class Scan:
         self.diffraction = forward_amplitude(self.truth, self.probe, x, y, nphotons=nphotons, seed=1)
         self.shape = shape
 
-    def run(self, probe: np.ndarray | None = None, **options: Any) -> Reconstruction:
+    def run(self, probe: np.ndarray | None = None, **options: Any) -> IterativeResult:
         config = ReconstructionConfig(**{"iterations": ITERATIONS, **options})
-        return reconstruct(self.diffraction, self.positions, self.probe if probe is None else probe,
+        return reconstruct_iterative(self.diffraction, self.positions, self.probe if probe is None else probe,
                            self.shape, config=config)
 
-    def errors(self, result: Reconstruction) -> tuple[float, float]:
+    def errors(self, result: IterativeResult) -> tuple[float, float]:
         """(amplitude MAE, phase MAE in rad) on the coverage."""
         m = evaluate(result.object, self.truth, mask=result.coverage)
         return m["amplitude"]["mae"], m["phase"]["mae"]
@@ -82,7 +83,7 @@ def scan() -> Scan:
 
 
 @pytest.fixture(scope="module")
-def runs(scan: Scan) -> dict[str, Reconstruction]:
+def runs(scan: Scan) -> dict[str, IterativeResult]:
     return {method: scan.run(method=method) for method in ("epie", "ml")}
 
 
@@ -100,7 +101,7 @@ def ones_errors(scan: Scan) -> tuple[float, float]:
     [("epie", 0.03, 0.05), ("ml", 0.04, 0.07)],
 )
 def test_noiseless_case_converges_close_to_the_truth(
-    scan: Scan, runs: dict[str, Reconstruction], ones_errors: tuple[float, float], method: str,
+    scan: Scan, runs: dict[str, IterativeResult], ones_errors: tuple[float, float], method: str,
     amplitude_limit: float, phase_limit: float,
 ) -> None:
     """60 iterations from ones. Measured (CPU): ePIE amplitude MAE 0.012, phase MAE 0.025 rad; ML 0.019,
@@ -111,7 +112,7 @@ def test_noiseless_case_converges_close_to_the_truth(
 
 
 @pytest.mark.parametrize("method", ["epie", "ml"])
-def test_loss_falls_to_a_few_percent(runs: dict[str, Reconstruction], method: str) -> None:
+def test_loss_falls_to_a_few_percent(runs: dict[str, IterativeResult], method: str) -> None:
     """Measured final / first deviance: ePIE 0.002, ML 0.0004. ePIE's (accumulated during each pass)
     falls in all but a few passes; ML's is the objective under an Armijo line search, so it never rises."""
     losses = np.array(runs[method].losses)
@@ -153,7 +154,7 @@ def test_poisson_noise_still_reconstructs_sensibly(method: str) -> None:
 # ------------------------------------------------------------------------------------------ the record
 
 
-def test_record_holds_frame_coverage_timing_and_history(scan: Scan, runs: dict[str, Reconstruction]) -> None:
+def test_record_holds_frame_coverage_timing_and_history(scan: Scan, runs: dict[str, IterativeResult]) -> None:
     result = runs["epie"]
     assert result.object.shape == scan.shape and result.object.dtype == np.complex64
     assert result.probe.shape == (N, N) and result.probe.dtype == np.complex64
@@ -161,9 +162,12 @@ def test_record_holds_frame_coverage_timing_and_history(scan: Scan, runs: dict[s
     centre_x, centre_y = scan.positions.mean(axis=0).round().astype(int)
     assert result.coverage[centre_y, centre_x] and not result.coverage[0, 0] and not result.coverage[-1, -1]
     assert result.weight.shape == scan.shape and result.weight.max() > 1  # overlapping probes add up
-    masked = result.masked_object
+    record = result.recon_record()
+    masked = record.object
     assert np.isnan(masked[~result.coverage]).all()
     np.testing.assert_array_equal(masked[result.coverage], result.object[result.coverage])
+    np.testing.assert_array_equal(record.coverage, result.coverage)
+    np.testing.assert_array_equal(record.weight, result.weight)
     assert [r.iteration for r in result.history] == list(range(1, ITERATIONS + 1))
     assert result.seconds > 0 and result.device == "cpu" and result.n_patterns == 36
     assert result.patterns_per_second == pytest.approx(36 * ITERATIONS / result.seconds)
@@ -173,7 +177,7 @@ def test_record_holds_frame_coverage_timing_and_history(scan: Scan, runs: dict[s
 def test_progress_is_called_once_per_iteration(scan: Scan) -> None:
     seen: list[IterationRecord] = []
     config = ReconstructionConfig(method="ml", iterations=3)
-    result = reconstruct(scan.diffraction, scan.positions, scan.probe, scan.shape, config=config,
+    result = reconstruct_iterative(scan.diffraction, scan.positions, scan.probe, scan.shape, config=config,
                          progress=seen.append)
     assert seen == list(result.history)
 
@@ -185,18 +189,6 @@ def test_cpu_runs_repeat_bit_for_bit_for_a_seed(scan: Scan, method: str) -> None
     assert first.losses == second.losses
     if method == "epie":  # the seed orders the updates
         assert not np.array_equal(first.object, scan.run(method=method, iterations=3, seed=8).object)
-
-
-def test_sparse_sets_cover_every_position_once_with_disjoint_windows() -> None:
-    x, y, _ = scan_positions(100, N=64, overlap=0.7, scan="random", seed=3)
-    positions = np.stack([x, y], axis=1)
-    window = 64 + 4 + 1
-    sets = sparse_sets(positions, window, 5, np.random.default_rng(0))
-    np.testing.assert_array_equal(np.sort(np.concatenate(sets)), np.arange(100))
-    assert max(len(s) for s in sets) <= 5
-    for members in sets:
-        gap = np.abs(positions[members, None] - positions[None, members]).max(axis=-1)
-        assert (gap[~np.eye(len(members), dtype=bool)] > window).all()
 
 
 # ------------------------------------------------------------------------------------------ data sources
@@ -219,7 +211,7 @@ class RecordingArray:
 def test_reads_the_diffraction_one_batch_at_a_time(scan: Scan) -> None:
     data = RecordingArray(scan.diffraction)
     config = ReconstructionConfig(method="ml", iterations=2, batch_size=5)
-    reconstruct(data, scan.positions, scan.probe, scan.shape, config=config, nphotons=1e4)
+    reconstruct_iterative(data, scan.positions, scan.probe, scan.shape, config=config, nphotons=1e4)
     assert data.rows_per_read and max(data.rows_per_read) <= 5
 
 
@@ -229,10 +221,28 @@ def test_npz_through_the_memory_mapped_bridge_matches_in_memory_arrays(tmp_path:
     assert isinstance(MemmapDatasetBridge(path).diffraction, np.memmap)
     config = ReconstructionConfig(method="epie", iterations=3)
     from_file = reconstruct_from_npz(path, config)
-    in_memory = reconstruct(np.array(data.diffraction), np.stack([data.xcoords, data.ycoords], axis=1),
+    in_memory = reconstruct_iterative(np.array(data.diffraction), np.stack([data.xcoords, data.ycoords], axis=1),
                             data.probeGuess, data.objectGuess.shape, config=config)
     assert from_file.object.shape == data.objectGuess.shape
     np.testing.assert_array_equal(from_file.object, in_memory.object)
+
+
+
+def test_npz_without_objectguess_gets_a_frame_holding_every_patch(tmp_path: Path) -> None:
+    """Without objectGuess the frame is the smallest from pixel (0, 0) holding every patch and the pixels
+    its sub-pixel shift reads (the Fourier window's pad included), so the last rows and columns run too."""
+    data = simulate_dataset(16, nphotons=1e5, overlap=0.7, seed=2, N=N)
+    np.savez(tmp_path / "noobj.npz", **{k: v for k, v in data.arrays().items() if k != "objectGuess"})
+    config = ReconstructionConfig(method="epie", iterations=2)
+    result = reconstruct_from_npz(tmp_path / "noobj.npz", config)
+    positions = np.stack([data.xcoords, data.ycoords], axis=1)
+    shape = result.object.shape
+    assert shape == physics.frame_shape(positions, N, pad=config.pad)
+    assert physics.pixel_range(data.xcoords, N, pad=config.pad)[1].max() == shape[1] - 1  # no spare column
+    assert physics.pixel_range(data.ycoords, N, pad=config.pad)[1].max() == shape[0] - 1  # nor row
+    in_memory = reconstruct_iterative(np.array(data.diffraction), positions, data.probeGuess, shape,
+                                      config=config)
+    np.testing.assert_array_equal(result.object, in_memory.object)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -247,11 +257,11 @@ def test_cuda_agrees_with_cpu(scan: Scan, method: str) -> None:
 # ------------------------------------------------------------------------------------------ bad input
 
 
-def _call(scan: Scan, **changes: Any) -> Reconstruction:
+def _call(scan: Scan, **changes: Any) -> IterativeResult:
     args: dict[str, Any] = {"diffraction": scan.diffraction, "positions": scan.positions, "probe": scan.probe,
                             "object_shape": scan.shape, "config": ReconstructionConfig(iterations=1)}
     args.update(changes)
-    return reconstruct(args.pop("diffraction"), args.pop("positions"), args.pop("probe"),
+    return reconstruct_iterative(args.pop("diffraction"), args.pop("positions"), args.pop("probe"),
                        args.pop("object_shape"), **args)
 
 
@@ -293,25 +303,6 @@ def test_first_offending_position_is_reported(scan: Scan) -> None:
         _call(scan, positions=positions)
 
 
-@pytest.mark.parametrize(
-    "options, message",
-    [
-        ({"method": "dm"}, r"method = 'dm' is not a known choice; choose one of 'epie', 'ml'"),
-        ({"iterations": 0}, r"iterations must be an integer >= 1"),
-        ({"batch_size": 2.5}, r"batch_size must be an integer >= 1"),
-        ({"pie_alpha": 0.0}, r"pie_alpha must be a finite number in \(0, 1\]"),
-        ({"object_step": -1.0}, r"object_step must be a finite number > 0"),
-        ({"interpolation": "cubic"}, r"interpolation = 'cubic' is not a known choice"),
-        ({"coverage_threshold": 2.0}, r"coverage_threshold must be a finite number in \(0, 1\]"),
-        ({"refine_probe": "yes"}, r"refine_probe must be true or false"),
-        ({"ml_warmup": -1}, r"ml_warmup must be an integer >= 0"),
-    ],
-)
-def test_bad_options_are_named(options: dict[str, Any], message: str) -> None:
-    with pytest.raises(BaselineError, match=message):
-        ReconstructionConfig(**options)
-
-
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message given when CUDA is absent")
 def test_asking_for_cuda_without_one_is_named(scan: Scan) -> None:
     with pytest.raises(BaselineError, match="no CUDA device is available"):
@@ -326,7 +317,7 @@ def test_epie_stays_stable_on_a_64_px_scan() -> None:
     x, y, shape = scan_positions(100, N=64, overlap=0.7)
     truth, probe = make_object(shape, seed=0), make_probe(64)
     diffraction = forward_amplitude(truth, probe, x, y)
-    result = reconstruct(diffraction, np.stack([x, y], axis=1), probe, shape,
+    result = reconstruct_iterative(diffraction, np.stack([x, y], axis=1), probe, shape,
                          config=ReconstructionConfig(method="epie", iterations=100))
     m = evaluate(result.object, truth, mask=result.coverage)
     assert np.abs(result.object).max() < 4.0

@@ -1,29 +1,39 @@
-"""Ptychographic forward model: patches -> exit wave -> far field -> intensity; Poisson noise model.
+"""Object patches at sub-pixel scan positions: extraction, its adjoint (placement), weighted reassembly.
 
 Conventions (every function here follows them):
 
-- Object, patches and probe are complex (complex64 in use; complex128 works, e.g. for gradcheck).
-- Positions are (x, y) in object pixels, x = column, y = row. A patch centred at (x, y) has its pixel
-  (N//2, N//2) at object pixel (row y, column x); its pixel (r, c) samples the object at
-  (y + r - N//2, x + c - N//2). Samples that fall outside the object read as zero.
-- Far field: F = fftshift(fft2(psi, norm="ortho")), so Parseval holds: sum|F|^2 == sum|psi|^2 and the zero
-  frequency sits at detector pixel (N//2, N//2).
-- Probe modes: a probe of shape (M, N, N) holds M mutually incoherent modes; (N, N) is one mode. The
-  intensities of the modes add, never their fields.
-- Amplitudes here are in "unit" scale (object and probe as given). Detector counts are (A * s)^2 with
-  s = intensity_scale(probe, nphotons); a stored diffraction amplitude is sqrt(counts) = A * s.
+- Positions ("centres") are (x, y) in object pixels, x = column, y = row, origin at object pixel (0, 0).
+  A patch centred at (x, y) has its pixel (N//2, N//2) at object pixel (row y, column x); its pixel (r, c)
+  samples the object at (y + r - N//2, x + c - N//2). Samples that fall outside the object read as zero.
+- Sub-pixel moves (Interpolation): BILINEAR splits a centre c into floor(c) and a fraction in [0, 1) and
+  mixes the four neighbouring integer patches. FOURIER splits it into nearest_pixel(c) and a fraction in
+  [-0.5, 0.5) and moves the integer patch by that fraction with a phase ramp.
+- The rounding rule, one for every caller (simulation, model, baselines, bounds checks): nearest_pixel(c)
+  = floor(c + 0.5), halves up. Not round-half-to-even: with it a move of every position by one whole pixel
+  would not move every patch by one pixel (0.5 -> 0 but 1.5 -> 2), and two callers using the two rules
+  disagree at exact half pixels.
+- pad: the patch is cut (or placed) in a window `pad` pixels wider on each side, then cropped (or
+  zero-padded), so a FOURIER shift's circular wrap-around rings mostly outside the patch. FOURIER_PAD is
+  the pad the simulator uses; the baselines default to it, so their model is the simulator's exactly.
+- place_patches is the exact adjoint of extract_patches for the same interpolation and pad.
 """
 
 from __future__ import annotations
 
 import math
-import numbers
 from enum import StrEnum
+from typing import TypeVar
 
+import numpy as np
 import torch
 from torch import Tensor
+from torch.nn import functional
 
 from ptycho_torch.errors import PhysicsError
+
+Coordinates = TypeVar("Coordinates", Tensor, np.ndarray)
+
+FOURIER_PAD = 2  # extra pixels around a patch so the sub-pixel shift's wrap-around is cropped away
 
 
 class Interpolation(StrEnum):
@@ -41,11 +51,6 @@ class Interpolation(StrEnum):
     FOURIER = "fourier"
 
 
-# ----------------------------------------------------------------------------------------------------------
-# The far-field model
-# ----------------------------------------------------------------------------------------------------------
-
-
 def _interpolation(value: Interpolation | str) -> Interpolation:
     try:
         return Interpolation(value)
@@ -54,133 +59,47 @@ def _interpolation(value: Interpolation | str) -> Interpolation:
         raise PhysicsError(f"unknown interpolation {value!r}; choose one of {choices}") from None
 
 
-def probe_modes(probe: Tensor) -> Tensor:
-    """Return the probe as modes: (N, N) -> (1, N, N); (M, N, N) unchanged. Raises PhysicsError otherwise."""
-    if not torch.is_complex(probe):
-        raise PhysicsError(f"probe must be complex (complex64), got dtype {probe.dtype}")
-    if probe.ndim == 2:
-        return probe.unsqueeze(0)
-    if probe.ndim == 3:
-        return probe
-    raise PhysicsError(
-        f"probe must have shape (N, N) or (M, N, N) for M incoherent modes, got {tuple(probe.shape)}"
-    )
+def nearest_pixel(coordinate: Coordinates) -> Coordinates:
+    """The rounding rule: the nearest pixel, halves up, floor(c + 0.5); for tensors and arrays alike."""
+    shifted = coordinate + 0.5
+    return torch.floor(shifted) if isinstance(shifted, Tensor) else np.floor(shifted)
 
 
-def exit_wave(object_patches: Tensor, probe: Tensor) -> Tensor:
-    """Exit wave of each probe mode: (..., N, N) object patches * (M?, N, N) probe -> (..., M, N, N)."""
-    modes = probe_modes(probe)
-    if object_patches.shape[-2:] != modes.shape[-2:]:
-        raise PhysicsError(
-            f"object patches are {tuple(object_patches.shape[-2:])} pixels but the probe is "
-            f"{tuple(modes.shape[-2:])}; extract patches of the probe's size"
-        )
-    return object_patches.unsqueeze(-3) * modes
+# ------------------------------------------------------------------------------------------ geometry
 
 
-def far_field(psi: Tensor) -> Tensor:
-    """Fraunhofer propagation over the last two axes: fftshift(fft2(psi, norm="ortho")), same shape."""
-    return torch.fft.fftshift(torch.fft.fft2(psi, norm="ortho"), dim=(-2, -1))
+def pixel_range(
+    coordinates: np.ndarray, n: int, *, interpolation: Interpolation | str = Interpolation.BILINEAR,
+    pad: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(first, last) object pixel, int64 and inclusive, that an N-pixel patch at each coordinate reads
+    along one axis, with `pad` extra pixels on each side. Pixels a zero weight multiplies do not count.
+
+    The BILINEAR range (from floor(c) to ceil(c)) also bounds the FOURIER one, nearest_pixel(c) lying
+    between the two whatever precision the coordinate is later rounded in: checks that must hold for
+    either interpolation use it."""
+    method = _interpolation(interpolation)
+    c = np.asarray(coordinates, dtype=np.float64)
+    if method is Interpolation.FOURIER:
+        low = high = nearest_pixel(c)
+    else:
+        low, high = np.floor(c), np.ceil(c)
+    return (low - n // 2 - pad).astype(np.int64), (high + (n - 1 - n // 2) + pad).astype(np.int64)
 
 
-def intensity(field: Tensor) -> Tensor:
-    """Incoherent sum over the mode axis: (..., M, N, N) complex -> (..., N, N) real, sum_m |F_m|^2."""
-    return (field.real.square() + field.imag.square()).sum(dim=-3)
+def frame_shape(
+    centres: np.ndarray, n: int, *, interpolation: Interpolation | str = Interpolation.BILINEAR, pad: int = 0
+) -> tuple[int, int]:
+    """(rows, cols) of the smallest frame from pixel (0, 0) holding every patch at centres (P, 2) = (x, y)."""
+    pos = np.asarray(centres, dtype=np.float64).reshape(-1, 2)
+    if pos.shape[0] == 0:
+        raise PhysicsError("frame_shape needs at least one centre")
+    last_col = pixel_range(pos[:, 0], n, interpolation=interpolation, pad=pad)[1].max()
+    last_row = pixel_range(pos[:, 1], n, interpolation=interpolation, pad=pad)[1].max()
+    return int(last_row) + 1, int(last_col) + 1
 
 
-def safe_sqrt(values: Tensor) -> Tensor:
-    """sqrt for non-negative values whose gradient is 0 (not inf/NaN) where the value is 0."""
-    tiny = torch.finfo(values.dtype).tiny ** 0.5  # sqrt(tiny) keeps 1/(2 sqrt(x)) finite in float32
-    positive = values > tiny
-    return torch.where(positive, torch.sqrt(torch.where(positive, values, torch.ones_like(values))), 0.0)
-
-
-def diffraction_amplitude(object_patches: Tensor, probe: Tensor) -> Tensor:
-    """Predicted far-field amplitude (unit scale) of object patches (..., N, N) under probe (M?, N, N).
-
-    Returns (..., N, N) real: sqrt(sum over modes |fftshift(fft2(O * P_m))|^2).
-    """
-    psi = exit_wave(object_patches, probe)  # (..., M, N, N)
-    return safe_sqrt(intensity(far_field(psi)))  # (..., N, N)
-
-
-def forward(
-    obj: Tensor,
-    probe: Tensor,
-    centres: Tensor,
-    *,
-    interpolation: Interpolation | str = Interpolation.BILINEAR,
-) -> Tensor:
-    """Full forward model: object (B?, Ho, Wo) scanned at centres (B?, P, 2) -> amplitudes (B?, P, N, N).
-
-    The named steps: extract patches -> exit wave -> far field -> intensity -> amplitude (unit scale).
-    """
-    n = probe_modes(probe).shape[-1]
-    patches = extract_patches(obj, centres, n, interpolation=interpolation)  # (B?, P, N, N)
-    psi = exit_wave(patches, probe)  # (B?, P, M, N, N)
-    farfield = far_field(psi)
-    return safe_sqrt(intensity(farfield))  # (B?, P, N, N)
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Scale and noise model
-# ----------------------------------------------------------------------------------------------------------
-
-
-def intensity_scale(probe: Tensor, mean_total_counts: float) -> float:
-    """Scale s mapping unit-scale amplitudes to sqrt(counts): counts = (A * s)^2.
-
-    With |O| ~ 1 and the orthonormal FFT, Parseval gives sum|F|^2 = sum|O P|^2 ~ sum|P|^2 (summed over the
-    modes), so a pattern holds about s^2 * sum|P|^2 counts and s = sqrt(mean_total_counts / sum|P|^2).
-    The object's absolute amplitude and the probe's power cannot be separated by the data; this choice
-    puts the object at |O| ~ 1.
-    """
-    if isinstance(mean_total_counts, bool) or not (
-        isinstance(mean_total_counts, numbers.Real) and math.isfinite(mean_total_counts)
-    ):
-        raise PhysicsError(f"mean_total_counts must be a finite number, got {mean_total_counts!r}")
-    if mean_total_counts <= 0:
-        raise PhysicsError(
-            f"mean_total_counts must be > 0 (mean photons per pattern), got {mean_total_counts}"
-        )
-    power = float(intensity(probe_modes(probe).detach()).sum())
-    if not (math.isfinite(power) and power > 0):
-        raise PhysicsError(
-            f"probe power sum|P|^2 must be finite and > 0, got {power}; is the probe all zeros?"
-        )
-    return math.sqrt(mean_total_counts / power)
-
-
-def poisson_nll_counts(rate: Tensor, counts: Tensor, *, eps: float = 1e-8) -> Tensor:
-    """Elementwise Poisson NLL without the counts-only term: rate - counts * log(rate + eps).
-
-    Equals -log Poisson(counts; rate) - lgamma(counts + 1) up to eps; eps > 0 keeps it finite at rate 0.
-    """
-    if eps <= 0:
-        raise PhysicsError(f"eps must be > 0 so log(rate + eps) is finite at rate 0, got {eps}")
-    return rate - counts * torch.log(rate + eps)
-
-
-def poisson_nll(
-    pred_amplitude: Tensor, measured_amplitude: Tensor, scale: float | Tensor, *, eps: float = 1e-8
-) -> Tensor:
-    """Elementwise Poisson NLL of measured counts given predicted amplitudes.
-
-    pred_amplitude: unit scale (the physics output); measured_amplitude: sqrt(counts), as stored;
-    scale: intensity_scale(). rate = (pred_amplitude * scale)^2, counts = measured_amplitude^2.
-    """
-    rate = (pred_amplitude * scale).square()
-    return poisson_nll_counts(rate, measured_amplitude.square(), eps=eps)
-
-
-def amplitude_mae(pred_amplitude: Tensor, measured_amplitude: Tensor, scale: float | Tensor) -> Tensor:
-    """Elementwise |pred - measured / scale|, compared in unit scale (same arguments as poisson_nll)."""
-    return (pred_amplitude - measured_amplitude / scale).abs()
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Sub-pixel patch extraction and reassembly
-# ----------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------ checks
 
 
 def _batched(images: Tensor, centres: Tensor, what: str) -> tuple[Tensor, Tensor, bool]:
@@ -205,12 +124,25 @@ def _check_centres(centres: Tensor) -> None:
         raise PhysicsError("centres contain NaN or inf; every scan position must be finite")
 
 
-def _split_centres(centres: Tensor, rounding: str) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """(B, P, 2) -> integer (x0, y0) as long and fractional (fx, fy), differentiable in the fractions."""
-    x, y = centres[..., 0], centres[..., 1]
-    snap = torch.floor if rounding == "floor" else torch.round
+def _check_pad(pad: int) -> None:
+    if isinstance(pad, bool) or not isinstance(pad, int) or pad < 0:
+        raise PhysicsError(f"pad must be an integer >= 0 (pixels on each side of the patch), got {pad!r}")
+
+
+# ------------------------------------------------------------------------------------------ sampling
+
+
+def _split_centres(
+    centres: Tensor, method: Interpolation, real_dtype: torch.dtype
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(B, P, 2) -> integer (x0, y0) as long and fractional (fx, fy) in real_dtype, differentiable in the
+    fractions. The split is done in the wider of the two dtypes, so float64 centres are snapped exactly as
+    pixel_range snaps them."""
+    wide = centres.to(torch.promote_types(centres.dtype, real_dtype))
+    x, y = wide[..., 0], wide[..., 1]
+    snap = torch.floor if method is Interpolation.BILINEAR else nearest_pixel
     x0, y0 = snap(x).detach(), snap(y).detach()
-    return x0.long(), y0.long(), x - x0, y - y0
+    return x0.long(), y0.long(), (x - x0).to(real_dtype), (y - y0).to(real_dtype)
 
 
 def _tap_index(
@@ -249,35 +181,39 @@ def _fourier_shift(patches: Tensor, fx: Tensor, fy: Tensor) -> Tensor:
 
 
 def extract_patches(
-    obj: Tensor, centres: Tensor, n: int, *, interpolation: Interpolation | str = Interpolation.BILINEAR
+    obj: Tensor, centres: Tensor, n: int, *, interpolation: Interpolation | str = Interpolation.BILINEAR,
+    pad: int = 0,
 ) -> Tensor:
     """Sample N x N patches of an object at sub-pixel centres.
 
     obj: (Ho, Wo) with centres (P, 2) -> (P, N, N); or (B, Ho, Wo) with centres (B, P, 2) -> (B, P, N, N).
     centres are (x, y) in object pixels (see the module docstring). Differentiable in obj and centres.
     At integer centres the result equals slicing exactly; pixels outside the object read as zero.
+    pad: shift in a window this many pixels wider on each side, then crop to N x N.
     """
     method = _interpolation(interpolation)
     _check_centres(centres)
+    _check_pad(pad)
     if n < 1:
         raise PhysicsError(f"patch size N must be >= 1, got {n}")
     images, pos, batched = _batched(obj, centres, "extract_patches")
     batch, height, width = images.shape
     flat_obj = images.reshape(batch, height * width)
     count = pos.shape[1]
+    wide = n + 2 * pad
 
     def read(x0: Tensor, y0: Tensor, dx: int, dy: int) -> Tensor:
-        flat, inside = _tap_index(x0, y0, n, dx, dy, height, width)
-        values = flat_obj.gather(1, flat.reshape(batch, -1)).reshape(batch, count, n, n)
+        flat, inside = _tap_index(x0, y0, wide, dx, dy, height, width)
+        values = flat_obj.gather(1, flat.reshape(batch, -1)).reshape(batch, count, wide, wide)
         return values * inside.to(values.real.dtype)
 
+    x0, y0, fx, fy = _split_centres(pos, method, images.real.dtype)
     if method is Interpolation.BILINEAR:
-        x0, y0, fx, fy = _split_centres(pos.to(images.real.dtype), "floor")
         taps = [weight * read(x0, y0, dx, dy) for dx, dy, weight in _bilinear_taps(fx, fy)]
         patches = taps[0] + taps[1] + taps[2] + taps[3]
     else:
-        x0, y0, fx, fy = _split_centres(pos.to(images.real.dtype), "round")
         patches = _fourier_shift(read(x0, y0, 0, 0), fx, fy)
+    patches = patches[..., pad : pad + n, pad : pad + n] if pad else patches
     return patches if batched else patches.squeeze(0)
 
 
@@ -288,6 +224,7 @@ def reassemble_patches(
     weights: Tensor | None = None,
     *,
     interpolation: Interpolation | str = Interpolation.BILINEAR,
+    pad: int = 0,
 ) -> tuple[Tensor, Tensor]:
     """Place patches on a canvas at sub-pixel centres: the adjoint of extract_patches.
 
@@ -296,9 +233,12 @@ def reassemble_patches(
     Returns (canvas, weight_sum), each (Hc, Wc) (or (B, Hc, Wc)): canvas = sum of shifted weights*patches,
     weight_sum = sum of shifted weights (real). canvas / weight_sum (where weight_sum > 0) is the weighted
     average over overlaps. Parts that fall outside the canvas are dropped. Differentiable.
+    pad: patches and weights are zero-padded by this many pixels on each side before the shift (the
+    adjoint of extract_patches' crop).
     """
     method = _interpolation(interpolation)
     _check_centres(centres)
+    _check_pad(pad)
     if patches.ndim not in (3, 4) or patches.shape[-1] != patches.shape[-2]:
         raise PhysicsError(f"patches must be (P, N, N) or (B, P, N, N), got {tuple(patches.shape)}")
     height, width = (int(v) for v in canvas_shape)
@@ -311,7 +251,6 @@ def reassemble_patches(
         raise PhysicsError(
             f"{tuple(stack.shape[:2])} patches but centres {tuple(pos.shape)}: one centre each"
         )
-    batch, _, n, _ = stack.shape
     real_dtype = stack.real.dtype if torch.is_complex(stack) else stack.dtype
     w = torch.ones((), dtype=real_dtype, device=stack.device) if weights is None else weights.to(real_dtype)
     try:
@@ -320,6 +259,9 @@ def reassemble_patches(
         raise PhysicsError(
             f"weights {tuple(w.shape)} do not broadcast to patches {tuple(stack.shape)}"
         ) from exc
+    if pad:
+        stack, w = functional.pad(stack, (pad,) * 4), functional.pad(w, (pad,) * 4)
+    batch, _, n, _ = stack.shape
     weighted = stack * w
     canvas = torch.zeros(batch * height * width, dtype=stack.dtype, device=stack.device)
     weight_sum = torch.zeros(batch * height * width, dtype=real_dtype, device=stack.device)
@@ -333,13 +275,20 @@ def reassemble_patches(
         canvas = canvas.index_add(0, index, (values * keep).reshape(-1))
         weight_sum = weight_sum.index_add(0, index, (wvalues * keep).reshape(-1))
 
+    x0, y0, fx, fy = _split_centres(pos, method, real_dtype)
     if method is Interpolation.BILINEAR:
-        x0, y0, fx, fy = _split_centres(pos.to(real_dtype), "floor")
         for dx, dy, tap in _bilinear_taps(fx, fy):
             write(x0, y0, dx, dy, tap * weighted, tap * w)
     else:
-        x0, y0, fx, fy = _split_centres(pos.to(real_dtype), "round")
         write(x0, y0, 0, 0, _fourier_shift(weighted, -fx, -fy), _fourier_shift(w, -fx, -fy))
     shape = (batch, height, width)
     canvas, weight_sum = canvas.reshape(shape), weight_sum.reshape(shape)
     return (canvas, weight_sum) if batched else (canvas[0], weight_sum[0])
+
+
+def place_patches(
+    patches: Tensor, centres: Tensor, canvas_shape: tuple[int, int], *,
+    interpolation: Interpolation | str = Interpolation.BILINEAR, pad: int = 0,
+) -> Tensor:
+    """The exact adjoint of extract_patches (same interpolation and pad): patches summed onto a canvas."""
+    return reassemble_patches(patches, centres, canvas_shape, interpolation=interpolation, pad=pad)[0]
