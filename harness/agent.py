@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from harness.atomic import atomic_write_text
 from harness.config import PYTHON_PLACEHOLDER, AgentConfig
-from harness.evidence import atomic_write_text
 from harness.proc import kill_process_group
 from harness.prompt import AgentError
 

@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from harness.atomic import atomic_write_text
 from harness.config import PYTHON_PLACEHOLDER
 from harness.errors import HarnessError
-from harness.evidence import atomic_write_text
 from harness.proc import kill_process_group
 
 KILL_GRACE_S = 5.0

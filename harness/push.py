@@ -16,8 +16,9 @@ from pathlib import Path
 
 import git
 
+from harness.atomic import atomic_write_json
+from harness.clock import iso, utc_now
 from harness.config import PushConfig
-from harness.evidence import atomic_write_json, iso, utc_now
 from harness.gitops import common_git_dir, head_sha, root
 
 PENDING_NAME = "pending_push.json"

@@ -4,9 +4,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from harness.atomic import to_jsonable
 from harness.bisect import BisectReport, bisect_selector
 from harness.commands._shared import repo_lock
-from harness.evidence import to_jsonable
 from harness.gitops import short
 from harness.selector_history import load_history
 from harness.selector_runs import PytestOptions

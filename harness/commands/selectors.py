@@ -10,18 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from harness.atomic import atomic_write_json, atomic_write_text, to_jsonable
+from harness.clock import iso, stamp, utc_now
 from harness.errors import EvidenceError, SelectorError
-from harness.evidence import (
-    atomic_write_json,
-    atomic_write_text,
-    compress_large_files,
-    iso,
-    render_template,
-    stamp,
-    to_jsonable,
-    utc_now,
-    write_sha256sums,
-)
+from harness.evidence import compress_large_files, render_template, write_sha256sums
 from harness.gitops import head_sha, short, working_changes
 from harness.registry import INDEX_PATH, Registry, RegistryEntry, load_registry, render_index
 from harness.selector_history import History, append_history, compare, history_line, load_history
