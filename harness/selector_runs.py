@@ -25,7 +25,8 @@ from types import MappingProxyType
 
 from harness.config import Config
 from harness.errors import SelectorError
-from harness.pytest_runner import Outcome, Phase, PytestRun, Selector, TestResult, run_pytest
+from harness.pytest_results import Outcome, Phase, PytestRun, TestResult
+from harness.pytest_runner import Selector, run_pytest
 
 MAX_BATCH_ARGS = 400  # keeps argv (and one failed batch's solo reruns) bounded
 MAX_SPLIT_ROUNDS = 6  # pytest names one broken conftest per refusal

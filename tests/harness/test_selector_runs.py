@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from harness.errors import SelectorError
-from harness.pytest_runner import Outcome, Phase, PytestRun, TestResult, parse_selector
+from harness.pytest_results import Outcome, Phase, PytestRun, TestResult
+from harness.pytest_runner import parse_selector
 from harness.selector_runs import (
     PytestOptions,
     SelectorIndex,
