@@ -10,11 +10,21 @@ unless the function says otherwise. Paths are repo-relative posix strings.
     tree        the working tree against a revision; moving changed files between trees
     worktrees   temporary detached checkouts
     commits     commits of chosen paths with trailers; snapshots of the working tree on a ref
+    remote      push and pull --rebase, with a timeout (through harness.proc)
 """
 from __future__ import annotations
 
 from harness.gitops.command import git_error
 from harness.gitops.commits import commit_paths, snapshot_to_ref
+from harness.gitops.remote import (
+    GIT_TIMEOUT_S,
+    TIMED_OUT_STATUS,
+    GitAnswer,
+    abort_rebase,
+    pull_rebase,
+    push_ref,
+    rebase_in_progress,
+)
 from harness.gitops.revisions import (
     CommitInfo,
     commit_exists,
@@ -42,8 +52,9 @@ from harness.gitops.tree import (
 from harness.gitops.worktrees import WORKTREE_PREFIX, prune_stale_worktrees, temp_worktree
 
 __all__ = [
-    "WORKTREE_PREFIX", "Change", "ChangeKind", "CommitInfo", "changes_between", "commit_exists", "commit_info",
-    "commit_paths", "common_git_dir", "copy_working_files", "discard_changes", "find_commits_with_trailer",
-    "git_error", "head_sha", "is_clean", "numstat", "open_repo", "prune_stale_worktrees", "resolve", "root",
-    "short", "snapshot_to_ref", "temp_worktree", "trailers_of", "working_changes", "write_files_at_rev",
+    "GIT_TIMEOUT_S", "TIMED_OUT_STATUS", "WORKTREE_PREFIX", "Change", "ChangeKind", "CommitInfo", "GitAnswer", "abort_rebase",
+    "changes_between", "commit_exists", "commit_info", "commit_paths", "common_git_dir", "copy_working_files",
+    "discard_changes", "find_commits_with_trailer", "git_error", "head_sha", "is_clean", "numstat", "open_repo",
+    "prune_stale_worktrees", "pull_rebase", "push_ref", "rebase_in_progress", "resolve", "root", "short",
+    "snapshot_to_ref", "temp_worktree", "trailers_of", "working_changes", "write_files_at_rev",
 ]
