@@ -15,9 +15,9 @@ from harness.clock import iso, stamp, utc_now
 from harness.errors import EvidenceError, SelectorError
 from harness.evidence import compress_large_files, render_template, write_sha256sums
 from harness.gitops import head_sha, short, working_changes
-from harness.registry import INDEX_PATH, Registry, RegistryEntry, load_registry, render_index
-from harness.selector_history import History, append_history, compare, history_line, load_history
-from harness.selector_runs import PytestOptions, SelectorResult, Status, run_selectors
+from harness.selectors.history import History, append_history, compare, history_line, load_history
+from harness.selectors.registry import INDEX_PATH, Registry, RegistryEntry, load_registry, render_index
+from harness.selectors.runs import PytestOptions, SelectorResult, Status, run_batched
 from harness.workspace import Workspace, open_workspace
 
 ACTIONS = ("list", "index", "run", "collect", "history")
@@ -173,7 +173,7 @@ def _run(ws: Workspace, group: str | None, item: str | None, jobs: int, as_json:
     commit, dirty, started = head_sha(ws.repo), _dirty(ws), utc_now()
     runs_root = ws.root / PurePosixPath(cfg.selectors.history).parent / "runs"
     run_dir = _fresh_dir(runs_root, stamp(started))
-    run = run_selectors([e.selector for e in entries], cwd=ws.root, out_dir=run_dir / "pytest",
+    run = run_batched([e.selector for e in entries], cwd=ws.root, out_dir=run_dir / "pytest",
                         options=PytestOptions.from_config(cfg), jobs=jobs)
     comparison = compare(history, run.results, registry.raws())
     exit_code = 1 if run.bad() else 0
@@ -234,7 +234,7 @@ def _collect(ws: Workspace, group: str | None, item: str | None, as_json: bool) 
     _, entries = _selected(ws, group, item)
     tmp = Path(tempfile.mkdtemp(prefix="harness-collect-"))
     try:
-        run = run_selectors([e.selector for e in entries], cwd=ws.root, out_dir=tmp,
+        run = run_batched([e.selector for e in entries], cwd=ws.root, out_dir=tmp,
                             options=PytestOptions.from_config(ws.config), collect_only=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -35,8 +35,8 @@ from harness.gitops import (
 )
 from harness.ledger import load_ledger
 from harness.pytest_runner import Selector, parse_selector, run_pytest
-from harness.selector_history import History
-from harness.selector_runs import BASE_ARGS, PytestOptions, SelectorIndex, Status, classify, normalise_arg
+from harness.selectors.history import History
+from harness.selectors.runs import BASE_ARGS, PytestOptions, SelectorIndex, Status, classify, normalise_arg
 
 GOOD, BAD, SKIP, ABORT = 0, 1, 125, 128
 ITEM_TRAILER = "Harness-Item"
@@ -45,7 +45,7 @@ STEP_SCRIPT = '''\
 import sys
 
 try:
-    from harness.bisect import step_main
+    from harness.selectors.bisect import step_main
 except BaseException as exc:  # exit 1 would read as "bad": abort the bisect instead
     print(f"harness bisect step: cannot import the harness: {exc!r}", file=sys.stderr)
     sys.exit(128)
