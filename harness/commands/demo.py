@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
+from harness.commands._console import say
 from harness.commands._shared import repo_lock
 from harness.cycle import run_iteration
 from harness.demo.scenario import BASE_FILES
@@ -28,10 +30,6 @@ def build_demo_repo(root: Path) -> Path:
     return root
 
 
-def _say(text: str) -> None:
-    print(f"  [{time.strftime('%H:%M:%S')}] {text}", flush=True)
-
-
 def demo(*, directory: Path | None = None) -> int:
     root = (directory or Path(tempfile.mkdtemp(prefix="harness-demo-")) / "repo").resolve()
     started = time.monotonic()
@@ -42,7 +40,7 @@ def demo(*, directory: Path | None = None) -> int:
     with repo_lock(ws, "harness demo"):
         for number in (1, 2):
             print(f"\n== iteration {number} ==")
-            results.append(run_iteration(ws, item_id=None, use_agent=True, progress=_say))
+            results.append(run_iteration(ws, item_id=None, use_agent=True, progress=partial(say, indent="  ")))
     first, second = results
     log = log_lines(ws.repo)
     print("\n== what the harness did ==")

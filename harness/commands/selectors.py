@@ -12,6 +12,7 @@ from typing import Any
 
 from harness.atomic import atomic_write_json, atomic_write_text, to_jsonable
 from harness.clock import iso, stamp, utc_now
+from harness.commands._console import print_table
 from harness.errors import EvidenceError, SelectorError
 from harness.evidence import compress_large_files, render_template, write_sha256sums
 from harness.gitops import head_sha, short, working_changes
@@ -77,15 +78,8 @@ def _list(ws: Workspace, group: str | None, item: str | None, as_json: bool) -> 
         return 0
     cells = [(r["selector"], r["named_by"], ",".join(r["groups"]), r["last_status"] or "never run",
               f"{r['last_run']} {short(r['last_commit'])}" if r["last_run"] else "-") for r in rows]
-    _print_table(("selector", "named by", "groups", "last result", "when"), cells)
+    print_table(("selector", "named by", "groups", "last result", "when"), cells)
     return 0
-
-
-def _print_table(headers: Sequence[str], cells: Sequence[Sequence[str]]) -> None:
-    widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(headers)]
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip())
-    for cell in cells:
-        print("  ".join(c.ljust(w) for c, w in zip(cell, widths)).rstrip())
 
 
 def _index(ws: Workspace, check: bool) -> int:
@@ -266,7 +260,7 @@ def _history(ws: Workspace, selector: str, as_json: bool) -> int:
     cells = [(p.started, short(p.commit) + ("*" if p.dirty else ""), p.status,
               ", ".join(f"{n} {k}" for k, n in p.counts.items()) or "-", str(len(p.failing)), p.run)
              for p in points]
-    _print_table(("started", "commit", "status", "counts", "failing", "run"), cells)
+    print_table(("started", "commit", "status", "counts", "failing", "run"), cells)
     if any(p.dirty for p in points):
         print("(* the working tree had uncommitted changes)")
     return 0
