@@ -6,7 +6,7 @@
 
 Generates a suite of `--files` test modules (passing, failing, parametrised, class-based and skipped
 tests) and `--per-file` selectors per module (node ids of a function, a class, a parametrised function,
-and a failing function), then runs them through `harness.selector_runs.run_selectors`: batched (as
+and a failing function), then runs them through `harness.selectors.runs.run_batched`: batched (as
 `harness selectors run` does) and with `batched=False`, one pytest process per selector. Both use the
 same pytest (with the plugins installed here, unless --fast-env), and the per-selector results (status,
 counts, failing node ids, node ids) must be identical. With --jobs N the batched run is repeated under
@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest as pytest_module
 
 from harness.pytest_runner import parse_selector
-from harness.selector_runs import PytestOptions, SelectorResult, run_selectors
+from harness.selectors.runs import PytestOptions, SelectorResult, run_batched
 
 HERE = Path(__file__).resolve()
 MODULE = textwrap.dedent('''
@@ -93,7 +93,7 @@ def main() -> int:
         selectors = [parse_selector(r) for r in raws]
 
         t0 = time.perf_counter()
-        batched = run_selectors(selectors, cwd=root, out_dir=Path(tmp) / "batched", options=options)
+        batched = run_batched(selectors, cwd=root, out_dir=Path(tmp) / "batched", options=options)
         batched_s = time.perf_counter() - t0
         print(f"batched: {len(selectors)} selectors in {len(batched.batches)} process(es): {batched_s:.2f} s",
               flush=True)
@@ -101,7 +101,7 @@ def main() -> int:
         xdist_s = None
         if args.jobs > 1:
             t0 = time.perf_counter()
-            parallel = run_selectors(selectors, cwd=root, out_dir=Path(tmp) / "xdist", options=options,
+            parallel = run_batched(selectors, cwd=root, out_dir=Path(tmp) / "xdist", options=options,
                                      jobs=args.jobs)
             xdist_s = time.perf_counter() - t0
             assert [comparable(r) for r in parallel.results] == [comparable(r) for r in batched.results]
@@ -109,7 +109,7 @@ def main() -> int:
 
         chosen = selectors[: args.sample] if args.sample else selectors
         t0 = time.perf_counter()
-        solo = run_selectors(chosen, cwd=root, out_dir=Path(tmp) / "solo", options=options, batched=False)
+        solo = run_batched(chosen, cwd=root, out_dir=Path(tmp) / "solo", options=options, batched=False)
         solo_measured_s = time.perf_counter() - t0
         solo_s = solo_measured_s * len(selectors) / len(chosen)
         print(f"one process per selector: {len(chosen)} run(s) in {solo_measured_s:.1f} s"

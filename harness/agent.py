@@ -7,27 +7,19 @@ the agent says is evidence: the harness proves RED and GREEN itself afterwards.
 """
 from __future__ import annotations
 
-import contextlib
 import os
-import subprocess
 import sys
-import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
+from harness import proc
+from harness.atomic import atomic_write_text
 from harness.config import PYTHON_PLACEHOLDER, AgentConfig
-from harness.evidence import atomic_write_text
-from harness.proc import kill_process_group
 from harness.prompt import AgentError
 
 PROMPT_FILE_PLACEHOLDER = "{prompt_file}"
-KILL_GRACE_S = 5.0
-# How long to wait for the output pipe to close once the agent's group is gone. Only a process that left
-# the group (setsid) can hold it open longer, and the harness must not hang on it.
-DRAIN_TIMEOUT_S = 5.0
+
 
 @dataclass(frozen=True)
 class AgentRun:
@@ -68,48 +60,6 @@ def agent_argv(config: AgentConfig, prompt_file: Path) -> tuple[list[str], bool]
     return argv, by_file
 
 
-def _pump(stream: IO[bytes], log: IO[bytes], lock: threading.Lock, echo: bool) -> None:
-    try:
-        for raw in iter(stream.readline, b""):
-            with lock:
-                if log.closed:
-                    return
-                log.write(raw)
-                log.flush()
-            if echo:
-                try:
-                    sys.stdout.write(raw.decode("utf-8", errors="replace"))
-                    sys.stdout.flush()
-                except (OSError, ValueError):
-                    # A console that cannot take the text must not stop the draining: a full pipe
-                    # would block the agent. The log still gets everything.
-                    echo = False
-    except (OSError, ValueError):
-        pass  # the pipe or the log was closed under us: the run is over either way
-    finally:
-        stream.close()
-
-
-def _feed(stream: IO[bytes], data: bytes) -> None:
-    try:
-        stream.write(data)
-    except OSError:
-        pass  # the agent exited (or closed stdin) without reading all of the prompt: its choice
-    finally:
-        with contextlib.suppress(OSError):
-            stream.close()
-
-
-def _note(log: IO[bytes], lock: threading.Lock, text: str, echo: bool) -> None:
-    line = f"[harness] {text}\n"
-    with lock:
-        log.write(line.encode("utf-8"))
-        log.flush()
-    if echo:
-        sys.stdout.write(line)
-        sys.stdout.flush()
-
-
 def run_agent(
     *,
     config: AgentConfig,
@@ -120,7 +70,7 @@ def run_agent(
     on_start: Callable[[int], None] | None = None,
     echo: bool = True,
     prompt_path: Path | None = None,
-    kill_grace_s: float = KILL_GRACE_S,
+    kill_grace_s: float = proc.KILL_GRACE_S,
 ) -> AgentRun:
     """Run the agent in `cwd` in its own process group and wait for it (at most `config.timeout_s`).
 
@@ -139,54 +89,15 @@ def run_agent(
     atomic_write_text(prompt_file, prompt)
     env = {**os.environ, **{str(k): str(v) for k, v in env_extra.items()},
            "HARNESS_PROMPT_FILE": str(prompt_file)}
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    lock = threading.Lock()
-    started = time.monotonic()
-    with open(log_path, "wb") as log:
-        try:
-            proc = subprocess.Popen(
-                argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL if by_file else subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-        except FileNotFoundError:
+    try:
+        done = proc.run(argv, cwd=cwd, env=env, timeout_s=config.timeout_s, log_path=log_path, echo=echo,
+                        stdin=None if by_file else prompt.encode("utf-8"), on_start=on_start,
+                        kill_grace_s=kill_grace_s, label="the agent")
+    except proc.StartError as exc:
+        if exc.not_found:
             raise AgentError(f"the agent command {argv[0]!r} was not found; check `agent.command` in "
                              f"harness.yaml ({list(config.command or ())!r}): install the program, put it on "
                              "PATH or give its full path") from None
-        except OSError as exc:
-            raise AgentError(f"the agent command {argv[0]!r} could not be started ({exc.strerror or exc}); "
-                             "check `agent.command` in harness.yaml") from None
-        pgid = proc.pid  # start_new_session: the agent leads a new group whose id is its pid
-        assert proc.stdout is not None
-        reader = threading.Thread(target=_pump, args=(proc.stdout, log, lock, echo), daemon=True)
-        reader.start()
-        if proc.stdin is not None:
-            # A thread, so that an agent that does not read its stdin cannot block the timeout.
-            threading.Thread(target=_feed, args=(proc.stdin, prompt.encode("utf-8")), daemon=True).start()
-        timed_out = False
-        notes: list[str] = []
-        try:
-            if on_start is not None:
-                on_start(pgid)
-            try:
-                proc.wait(timeout=config.timeout_s)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-                how = kill_process_group(pgid, kill_grace_s)
-                proc.wait()
-                notes.append(f"the agent timed out after {config.timeout_s} s; its process group {pgid} "
-                             f"was {how}")
-        except BaseException:
-            kill_process_group(pgid, kill_grace_s)
-            proc.wait()
-            raise
-        finally:
-            # Left running, such processes would change the tree while the harness proves it.
-            if not timed_out and kill_process_group(pgid, kill_grace_s) != "gone":
-                notes.append(f"processes left in the agent's group {pgid} were ended")
-            reader.join(DRAIN_TIMEOUT_S)
-            if reader.is_alive():
-                notes.append("output is still held open by a process outside the agent's group; "
-                             "stopped reading it")
-            for note in notes:  # after the drain, so they follow the agent's last output
-                _note(log, lock, note, echo)
-    return AgentRun(tuple(argv), proc.returncode, timed_out, round(time.monotonic() - started, 3),
-                    log_path, pgid)
+        raise AgentError(f"the agent command {argv[0]!r} could not be started ({exc.reason}); "
+                         "check `agent.command` in harness.yaml") from None
+    return AgentRun(done.argv, done.returncode, done.timed_out, done.duration_s, log_path, done.pgid)

@@ -20,18 +20,11 @@ import git
 
 from harness import __version__
 from harness.agent_stage import agent_stage
+from harness.atomic import atomic_write_json, atomic_write_text
 from harness.changes import ChangeSet, classify_changes, harness_roots
+from harness.clock import iso, stamp, utc_now
 from harness.config import Config
-from harness.evidence import (
-    atomic_write_json,
-    atomic_write_text,
-    compress_large_files,
-    evidence_dir,
-    iso,
-    stamp,
-    utc_now,
-    write_sha256sums,
-)
+from harness.evidence import compress_large_files, evidence_dir, write_sha256sums
 from harness.gates import collect_gate, full_suite_gate, regression_gate
 from harness.gitops import (
     changes_between,

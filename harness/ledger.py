@@ -11,7 +11,6 @@ import gc
 import os
 import re
 import stat
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import NamedTuple
 
+from harness.atomic import replacing
 from harness.errors import LedgerError
 
 DEFAULT_LEDGER_PATH = "docs/fix_plan.md"
@@ -644,30 +644,9 @@ def write_ledger_atomic(path: Path, text: str, *, check: bool = True) -> Ledger 
     except FileNotFoundError:
         mode = 0o644
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise LedgerError(f"{path}: cannot write the ledger here ({exc.strerror or exc})") from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
+        with replacing(path, mode=mode) as handle:
             handle.write(text.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise LedgerError(f"{path}: writing the ledger failed ({exc.strerror or exc}); "
-                              "the old file is unchanged") from None
-        raise
-    try:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return ledger
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass  # some filesystems refuse fsync on a directory; the rename itself is already atomic
-    finally:
-        os.close(dir_fd)
+    except OSError as exc:
+        raise LedgerError(f"{path}: cannot write the ledger here ({exc.strerror or exc}); "
+                          "the old file is unchanged") from None
     return ledger

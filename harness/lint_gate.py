@@ -13,20 +13,17 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from harness import proc
+from harness.atomic import atomic_write_text
 from harness.config import PYTHON_PLACEHOLDER
 from harness.errors import HarnessError
-from harness.evidence import atomic_write_text
-from harness.proc import kill_process_group
 
-KILL_GRACE_S = 5.0
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _LOCATED = re.compile(r"(?P<path>[^\s:][^:]*?):(?P<line>[0-9]+):(?:(?P<col>[0-9]+):)?[ \t]+(?P<rest>\S.*)")
 _CODE = re.compile(r"(?P<code>[A-Z]+[0-9]+)(?:[ \t]+\[\*\])?(?:[ \t]+(?P<message>.*))?")
@@ -134,7 +131,7 @@ def parse_findings(output: str, cwd: Path) -> tuple[LintFinding, ...]:
 
 
 def run_lint(command: Sequence[str], cwd: Path, log_path: Path, timeout_s: float,
-             kill_grace_s: float = KILL_GRACE_S) -> LintRun:
+             kill_grace_s: float = proc.KILL_GRACE_S) -> LintRun:
     """Run the lint command in `cwd` (its own process group; killed on timeout), keep its output in
     `log_path`, and parse the findings. `{python}` in the command is this interpreter."""
     if not command:
@@ -142,34 +139,20 @@ def run_lint(command: Sequence[str], cwd: Path, log_path: Path, timeout_s: float
     argv = [part.replace(PYTHON_PLACEHOLDER, sys.executable) for part in command]
     cwd = Path(cwd)
     env = {**os.environ, "NO_COLOR": "1"}  # colour codes would break the line formats
-    started = time.monotonic()
     try:
-        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-    except FileNotFoundError:
-        raise LintError(f"the lint command {argv[0]!r} was not found (or {cwd} does not exist); check "
-                        "`gates.lint.command` in harness.yaml: install the linter or give its full path"
-                        ) from None
-    except OSError as exc:
-        raise LintError(f"the lint command {argv[0]!r} could not be started ({exc.strerror or exc}); check "
+        done = proc.run(argv, cwd=cwd, env=env, timeout_s=timeout_s, capture=True, kill_grace_s=kill_grace_s,
+                        label="the linter")
+    except proc.StartError as exc:
+        if exc.not_found or not cwd.is_dir():
+            raise LintError(f"the lint command {argv[0]!r} was not found (or {cwd} does not exist); check "
+                            "`gates.lint.command` in harness.yaml: install the linter or give its full path"
+                            ) from None
+        raise LintError(f"the lint command {argv[0]!r} could not be started ({exc.reason}); check "
                         "`gates.lint.command` in harness.yaml") from None
-    timed_out = False
-    try:
-        out, _ = proc.communicate(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        kill_process_group(proc.pid, kill_grace_s)
-        out, _ = proc.communicate()
-    except BaseException:
-        kill_process_group(proc.pid, kill_grace_s)
-        proc.wait()
-        raise
-    text = out.decode("utf-8", errors="replace")
-    duration = round(time.monotonic() - started, 3)
-    footer = f"\n[harness] exit {proc.returncode} after {duration} s" + (
-        f" (timed out after {timeout_s} s; process group killed)" if timed_out else "")
+    text = done.output or ""  # ends with proc's own notes (a timeout, processes it had to end)
+    footer = f"\n[harness] exit {done.returncode} after {done.duration_s} s"
     atomic_write_text(Path(log_path), f"$ {' '.join(argv)}\n(in {cwd})\n\n{text}{footer}\n")
-    return LintRun(tuple(argv), cwd, proc.returncode, timed_out, duration, Path(log_path),
+    return LintRun(tuple(argv), cwd, done.returncode, done.timed_out, done.duration_s, Path(log_path),
                    parse_findings(text, cwd))
 
 

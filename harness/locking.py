@@ -18,8 +18,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from harness.atomic import atomic_write_json
+from harness.clock import iso, utc_now
 from harness.errors import LockError
-from harness.evidence import atomic_write_json, iso, utc_now
 
 STATE_DIR = "harness"
 LOCK_NAME = "lock"

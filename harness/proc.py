@@ -34,10 +34,13 @@ DRAIN_TIMEOUT_S = 5.0
 
 
 class StartError(HarnessError):
-    """The command could not be started at all (not found, not executable, no such directory)."""
+    """The command could not be started at all (not found, not executable, no such directory).
 
-    def __init__(self, argv: Sequence[str], cwd: Path, reason: str) -> None:
-        self.argv, self.cwd, self.reason = tuple(argv), cwd, reason
+    `not_found`: the program itself does not exist, as opposed to existing but refusing to start.
+    """
+
+    def __init__(self, argv: Sequence[str], cwd: Path, reason: str, *, not_found: bool = False) -> None:
+        self.argv, self.cwd, self.reason, self.not_found = tuple(argv), cwd, reason, not_found
         super().__init__(f"cannot start {argv[0]!r} in {cwd}: {reason}")
 
 
@@ -115,12 +118,15 @@ def run(
     stdin: bytes | None = None,
     on_start: Callable[[int], None] | None = None,
     kill_grace_s: float = KILL_GRACE_S,
+    label: str | None = None,
 ) -> Finished:
     """Run `argv` in `cwd` in its own process group and wait for it (at most `timeout_s`).
 
     `env` is the whole environment (None: the harness's own). `on_start(pgid)` is called right after the
     start (the journal records the group so a restarted harness can end an orphan). On timeout, or when
     this call is interrupted (Ctrl-C), the whole group is terminated (TERM, `kill_grace_s`, KILL).
+    `label` names the command in the harness's notes ("the agent timed out ...", "processes left in the
+    agent's group ..."); without it they say "its group".
     Raises StartError when the command cannot be started.
     """
     argv = tuple(str(part) for part in argv)
@@ -129,6 +135,7 @@ def run(
     cwd = Path(cwd)
     if not cwd.is_dir():
         raise StartError(argv, cwd, "no such directory")
+    subject, group = (f"{label} ", f"{label}'s group") if label else ("", "its group")
     log_cm: contextlib.AbstractContextManager[IO[bytes] | None] = contextlib.nullcontext()
     if log_path is not None:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
@@ -143,7 +150,7 @@ def run(
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
         except FileNotFoundError:
             raise StartError(argv, cwd, "the program was not found (install it, put it on PATH or give "
-                             "its full path)") from None
+                             "its full path)", not_found=True) from None
         except OSError as exc:
             raise StartError(argv, cwd, str(exc.strerror or exc)) from None
         pgid = child.pid  # start_new_session: the command leads a new group whose id is its pid
@@ -163,7 +170,7 @@ def run(
                 timed_out = True
                 how = kill_process_group(pgid, kill_grace_s)
                 child.wait()
-                notes.append(f"timed out after {timeout_s:g} s; its process group {pgid} was {how}")
+                notes.append(f"{subject}timed out after {timeout_s:g} s; its process group {pgid} was {how}")
         except BaseException:
             kill_process_group(pgid, kill_grace_s)
             child.wait()
@@ -171,10 +178,10 @@ def run(
         finally:
             # Left running, such processes would hold files or ports, or change the tree being proven.
             if not timed_out and kill_process_group(pgid, kill_grace_s) != "gone":
-                notes.append(f"processes left in its group {pgid} were ended")
+                notes.append(f"processes left in {group} {pgid} were ended")
             reader.join(DRAIN_TIMEOUT_S)
             if reader.is_alive():
-                notes.append("output is still held open by a process outside its group; stopped reading it")
+                notes.append(f"output is still held open by a process outside {group}; stopped reading it")
             for note in notes:  # after the drain, so they follow the command's last output
                 sink.write(f"[harness] {note}\n".encode())
     output = None

@@ -6,7 +6,6 @@ import gzip
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
-from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from types import EllipsisType
 from typing import Any
@@ -15,8 +14,8 @@ import jinja2
 
 from harness.errors import HarnessError
 from harness.ledger import DEFAULT_LEDGER_PATH, Item
+from harness.templating import TEMPLATES_DIR, environment
 
-TEMPLATES_DIR = Path(__file__).parent / "templates"
 DEFAULT_TEMPLATES = {"tdd": "prompt.md.j2", "chore": "prompt_chore.md.j2", "docs": "prompt_chore.md.j2"}
 PHASES = ("red", "green")
 SPEC_MAX_CHARS = 12_000
@@ -28,7 +27,6 @@ _CLOSING_HASHES = re.compile(r"(?:^|[ \t]+)#+$")
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
 _LIST_ITEM = re.compile(r" ?(?:[-*+]|[0-9]{1,9}[.)])[ \t]")
 _TABLE_SEPARATOR = re.compile(r"\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*")
-_BACKTICK_RUN = re.compile(r"`+")
 
 
 class AgentError(HarnessError):
@@ -363,27 +361,6 @@ def _previous_context(root: Path, item: Item, previous_summary: str | None | Ell
 # --- rendering ---------------------------------------------------------------------------------------
 
 
-def fenced(text: str, lang: str = "") -> str:
-    """`text` in a code fence longer than any backtick run inside it, so the fence cannot end early."""
-    longest = max((len(m) for m in _BACKTICK_RUN.findall(text)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}{lang}\n{text}\n{fence}"
-
-
-@lru_cache(maxsize=8)
-def _environment(folder: str) -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(folder),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,  # a prompt is plain text, not HTML
-    )
-    env.filters["fenced"] = fenced
-    return env
-
-
 def render_prompt(context: Mapping[str, Any], *, template_path: Path | str | None = None,
                   mode: str = "tdd") -> str:
     """Render the prompt: the built-in template for `mode`, or `template_path` (`agent.prompt_template`,
@@ -404,7 +381,7 @@ def render_prompt(context: Mapping[str, Any], *, template_path: Path | str | Non
         folder, name = path.parent, path.name
         label = f"prompt template {path} (agent.prompt_template)"
     try:
-        return _environment(str(folder)).get_template(name).render(**context)
+        return environment(str(folder)).get_template(name).render(**context)
     except jinja2.UndefinedError as exc:
         raise AgentError(f"{label}: {exc.message}; the prompt context has: {', '.join(sorted(context))}"
                          ) from None

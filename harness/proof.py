@@ -9,7 +9,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.pytest_runner import PytestRun, Selector, run_pytest
+from harness.pytest_results import PytestRun
+from harness.pytest_runner import Selector, run_pytest
 from harness.verdicts import green_verdict, red_verdict
 
 RunFn = Callable[..., PytestRun]

@@ -9,22 +9,25 @@ retried at the next start (`retry_pending`).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import git
 
+from harness.atomic import atomic_write_json
+from harness.clock import iso, utc_now
 from harness.config import PushConfig
-from harness.evidence import atomic_write_json, iso, utc_now
-from harness.gitops import common_git_dir, head_sha, root
+from harness.gitops import (
+    GIT_TIMEOUT_S,
+    abort_rebase,
+    common_git_dir,
+    head_sha,
+    pull_rebase,
+    push_ref,
+    rebase_in_progress,
+)
 
 PENDING_NAME = "pending_push.json"
-GIT_TIMEOUT_S = 300.0
-# Never wait for a terminal prompt or an editor: the harness runs unattended. LC_ALL=C keeps git's
-# messages in English, as the rejection check reads them.
-_QUIET_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_EDITOR": "true", "GIT_SEQUENCE_EDITOR": "true", "LC_ALL": "C"}
 
 
 @dataclass(frozen=True)
@@ -53,33 +56,13 @@ def load_pending(repo: git.Repo) -> dict | None:
     return record if isinstance(record, dict) else {"unreadable": str(path)}
 
 
-def _run(repo: git.Repo, *args: str, identity: tuple[str, str] | None = None,
-         timeout_s: float = GIT_TIMEOUT_S) -> tuple[int, str]:
-    """(exit status, stdout + stderr) of one git command; a timeout reads as a failure."""
-    env = {**os.environ, **_QUIET_ENV}
-    if identity is not None:
-        env.update(GIT_COMMITTER_NAME=identity[0], GIT_COMMITTER_EMAIL=identity[1])
-    try:
-        proc = subprocess.run(["git", *args], check=False, cwd=root(repo), env=env, capture_output=True,
-                              text=True, errors="replace", timeout=timeout_s, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        return 124, f"git {' '.join(args)} did not finish within {timeout_s:.0f} s"
-    return proc.returncode, (proc.stdout + proc.stderr).strip()
-
-
 def _push(repo: git.Repo, config: PushConfig, timeout_s: float) -> tuple[bool, bool, str]:
     """(ok, rejected as non-fast-forward, git's output)."""
-    status, out = _run(repo, "push", "--porcelain", config.remote, f"HEAD:refs/heads/{config.branch}",
-                       timeout_s=timeout_s)
+    answer = push_ref(repo, config.remote, f"HEAD:refs/heads/{config.branch}", timeout_s=timeout_s)
     # --porcelain marks a refused ref with "!" and names why: stable to parse, unlike the human text.
     rejected = any(line.startswith("!") and "[rejected]" in line
-                   and ("non-fast-forward" in line or "fetch first" in line) for line in out.splitlines())
-    return status == 0, rejected, out
-
-
-def _rebase_in_progress(repo: git.Repo) -> bool:
-    git_dir = Path(repo.git_dir)
-    return (git_dir / "rebase-merge").exists() or (git_dir / "rebase-apply").exists()
+                   and ("non-fast-forward" in line or "fetch first" in line) for line in answer.output.splitlines())
+    return answer.ok, rejected, answer.output
 
 
 def _record_pending(repo: git.Repo, config: PushConfig, sha: str, reason: str, tries: int) -> Path:
@@ -112,17 +95,16 @@ def push_branch(repo: git.Repo, config: PushConfig, *, identity: tuple[str, str]
         return PushResult(True, 1, False, f"pushed {head_sha(repo)[:10]} to {target}")
     attempts, rebased = 1, False
     if rejected:
-        status, pull_out = _run(repo, "pull", "--rebase", "--no-edit", config.remote, config.branch,
-                                identity=identity, timeout_s=timeout_s)
-        if status != 0:
-            conflict = _rebase_in_progress(repo)
+        pulled = pull_rebase(repo, config.remote, config.branch, identity=identity, timeout_s=timeout_s)
+        if not pulled.ok:
+            conflict = rebase_in_progress(repo)
             if conflict:
-                _run(repo, "rebase", "--abort", timeout_s=timeout_s)
+                abort_rebase(repo, timeout_s=timeout_s)
             what = ("rebasing onto it stopped on a conflict and was aborted (the branch is as it was); "
                     "rebase by hand" if conflict else "`git pull --rebase` failed")
             return _failed(repo, config, attempts, False,
                            f"push to {target} was rejected (the remote has commits this branch lacks); "
-                           f"{what}:\n{_tail(pull_out)}")
+                           f"{what}:\n{_tail(pulled.output)}")
         rebased = True
         attempts = 2
         ok, _, out = _push(repo, config, timeout_s)
@@ -153,11 +135,3 @@ def retry_pending(repo: git.Repo, config: PushConfig | None, *, identity: tuple[
                           "configured in harness.yaml; push by hand, then delete that file")
     return push_branch(repo, config, identity=identity, timeout_s=timeout_s)
 
-
-def describe_pending(record: dict) -> str:
-    """One line about a pending record, for `harness` status output."""
-    if "unreadable" in record:
-        return f"a pending push record ({record['unreadable']}) cannot be read; it is retried"
-    return (f"pending push of {str(record.get('head', '?'))[:10]} to {record.get('remote', '?')} "
-            f"{record.get('branch', '?')} since {record.get('first_failed', '?')} "
-            f"({record.get('failures', '?')} failed tries)")

@@ -7,8 +7,10 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 
+from harness.atomic import atomic_write_json, atomic_write_text
 from harness.changes import classify_changes, harness_roots
-from harness.evidence import atomic_write_json, atomic_write_text, iso, utc_now, write_sha256sums
+from harness.clock import iso, utc_now
+from harness.evidence import write_sha256sums
 from harness.gitops import (
     commit_paths,
     discard_changes,

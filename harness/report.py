@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 import git
 
-from harness.evidence import iso, render_template
+from harness.clock import iso
+from harness.evidence import render_template
 from harness.proof import StageResult
 
 if TYPE_CHECKING:

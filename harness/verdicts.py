@@ -11,7 +11,8 @@ from enum import StrEnum
 from pathlib import Path
 
 from harness.errors import SelectorError
-from harness.pytest_runner import Outcome, PytestRun, Selector, TestResult
+from harness.pytest_results import Outcome, PytestRun, TestResult
+from harness.pytest_runner import Selector
 
 # How a selected test that did not fail reads in "RED not proven: <selector> ... without the change".
 _NOT_FAILING_WORDS = {

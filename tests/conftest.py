@@ -1,4 +1,9 @@
-"""Shared fixtures: real git repositories in tmp_path with a pinned identity and dates."""
+"""Shared fixtures: real git repositories in tmp_path with a pinned identity and dates.
+
+Commits made by `git()` and `make_repo` carry fixed author and committer dates, so the same files and
+messages give the same shas in every run. The harness's own commits keep the real time: gitops sets
+their dates explicitly, and this environment only reaches the git commands the tests run themselves.
+"""
 from __future__ import annotations
 
 import os
@@ -13,6 +18,8 @@ GIT_ENV = {
     "GIT_AUTHOR_EMAIL": "author@example.invalid",
     "GIT_COMMITTER_NAME": "Test Author",
     "GIT_COMMITTER_EMAIL": "author@example.invalid",
+    "GIT_AUTHOR_DATE": "2025-01-01T12:00:00+00:00",
+    "GIT_COMMITTER_DATE": "2025-01-01T12:00:00+00:00",
 }
 
 

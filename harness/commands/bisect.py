@@ -4,12 +4,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.bisect import BisectReport, bisect_selector
+from harness.atomic import to_jsonable
 from harness.commands._shared import repo_lock
-from harness.evidence import to_jsonable
 from harness.gitops import short
-from harness.selector_history import load_history
-from harness.selector_runs import PytestOptions
+from harness.selectors.bisect import BisectReport, bisect_selector
+from harness.selectors.history import load_history
+from harness.selectors.runs import PytestOptions
 from harness.workspace import open_workspace
 
 

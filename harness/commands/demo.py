@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
-import git
-
+from harness.commands._console import say
 from harness.commands._shared import repo_lock
 from harness.cycle import run_iteration
 from harness.demo.scenario import BASE_FILES
 from harness.errors import HarnessError
+from harness.gitops import init_repo, log_lines
 from harness.workspace import open_workspace
 
 DEMO_IDENTITY = ("Demo Scientist", "scientist@example.invalid")
@@ -24,17 +25,9 @@ def build_demo_repo(root: Path) -> Path:
     for rel, text in BASE_FILES.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(text)
-    repo = git.Repo.init(root, initial_branch="main")
-    with repo.config_writer() as config:
-        config.set_value("user", "name", DEMO_IDENTITY[0])
-        config.set_value("user", "email", DEMO_IDENTITY[1])
-    repo.git.add("-A")
-    repo.git.commit("-q", "-m", "minipty: a bridge that reads the legacy diff3d key only")
+    init_repo(root, branch="main", identity=DEMO_IDENTITY,
+              message="minipty: a bridge that reads the legacy diff3d key only")
     return root
-
-
-def _say(text: str) -> None:
-    print(f"  [{time.strftime('%H:%M:%S')}] {text}", flush=True)
 
 
 def demo(*, directory: Path | None = None) -> int:
@@ -47,12 +40,12 @@ def demo(*, directory: Path | None = None) -> int:
     with repo_lock(ws, "harness demo"):
         for number in (1, 2):
             print(f"\n== iteration {number} ==")
-            results.append(run_iteration(ws, item_id=None, use_agent=True, progress=_say))
+            results.append(run_iteration(ws, item_id=None, use_agent=True, progress=partial(say, indent="  ")))
     first, second = results
-    log = ws.repo.git.log("--format=%h %s")
+    log = log_lines(ws.repo)
     print("\n== what the harness did ==")
     print(f"repository: {root}")
-    print("commits (newest first):\n" + "\n".join(f"  {line}" for line in log.splitlines()))
+    print("commits (newest first):\n" + "\n".join(f"  {line}" for line in log))
     for result in results:
         print(f"[{result.item_id}] {result.outcome}: {result.reason}")
         print(f"  evidence: {result.evidence_dir.relative_to(root)}")

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harness.atomic import atomic_write_text
 from harness.config import DEFAULT_CONFIG_YAML, load_config
 from harness.errors import HarnessError
-from harness.evidence import atomic_write_text
 from harness.gitops import open_repo
 
 LEDGER_SKELETON = """# Fix Plan

@@ -5,6 +5,7 @@ import dataclasses
 import json
 from pathlib import Path, PurePosixPath
 
+from harness.commands._console import print_table
 from harness.evidence import verify_sha256sums
 from harness.gitops import commit_exists, find_commits_with_trailer
 from harness.ledger import Attempt, Item, Ledger, load_ledger
@@ -34,10 +35,7 @@ def _print_table(rows: list[dict]) -> None:
     headers = ("id", "status", "prio", "depends-on", "attempts", "last outcome", "when", "evidence")
     cells = [(r["id"], r["status"], str(r["priority"]), ",".join(r["depends_on"]) or "-", str(r["attempts"]),
               r["last_outcome"] or "-", r["last_when"] or "-", r["evidence"] or "-") for r in rows]
-    widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(headers[:-1])]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths + [0]))]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(cell, widths + [0])).rstrip() for cell in cells]
-    print("\n".join(lines))
+    print_table(headers, cells)
 
 
 def _item_detail(ws: Workspace, ledger: Ledger, item_id: str) -> dict:

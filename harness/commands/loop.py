@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.commands._console import say
 from harness.commands._shared import repo_lock
 from harness.cycle import publish, run_iteration
 from harness.errors import HarnessError, NothingActionable
@@ -53,10 +54,6 @@ def _table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def _say(text: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
-
-
 def _loop_body(ws: Workspace, *, iterations: int | None, until_empty: bool, max_failures: int,
                budget_minutes: float | None, no_agent: bool, allow_dirty: bool,
                rows: list[Row]) -> tuple[int, str]:
@@ -66,7 +63,7 @@ def _loop_body(ws: Workspace, *, iterations: int | None, until_empty: bool, max_
     pending = retry_pending(ws.repo, ws.config.push, identity=ws.config.commit.identity) \
         if ws.config.push else None
     if pending is not None:
-        _say(f"pending push from an earlier run: {pending.message}")
+        say(f"pending push from an earlier run: {pending.message}")
     while True:
         if iterations is not None and number >= iterations and not until_empty:
             last_ok = bool(rows) and rows[-1].outcome == "GREEN"
@@ -75,17 +72,17 @@ def _loop_body(ws: Workspace, *, iterations: int | None, until_empty: bool, max_
             return EXIT_STOPPED, f"time budget of {budget_minutes:g} min spent"
         number += 1
         t0 = time.monotonic()
-        _say(f"iteration {number}: selecting ...")
+        say(f"iteration {number}: selecting ...")
         try:
             result = run_iteration(ws, item_id=None, use_agent=not no_agent,
-                                   allow_dirty=allow_dirty and number == 1, progress=_say)
+                                   allow_dirty=allow_dirty and number == 1, progress=say)
         except NothingActionable as exc:
             return EXIT_OK, str(exc)
         pushed = publish(ws, result)
         if pushed is not None:
-            _say(f"push: {pushed.message}")
+            say(f"push: {pushed.message}")
         rows.append(Row(number, result.item_id, result.outcome, time.monotonic() - t0, result.reason))
-        _say(f"iteration {number}: [{result.item_id}] {result.outcome} (evidence {result.evidence_dir})")
+        say(f"iteration {number}: [{result.item_id}] {result.outcome} (evidence {result.evidence_dir})")
         failures_in_a_row = 0 if result.succeeded else failures_in_a_row + 1
         if failures_in_a_row >= max_failures:
             return EXIT_STOPPED, (f"circuit breaker: {failures_in_a_row} failed iterations in a row "

@@ -10,22 +10,15 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from harness.atomic import atomic_write_json, atomic_write_text, to_jsonable
+from harness.clock import iso, stamp, utc_now
+from harness.commands._console import print_table
 from harness.errors import EvidenceError, SelectorError
-from harness.evidence import (
-    atomic_write_json,
-    atomic_write_text,
-    compress_large_files,
-    iso,
-    render_template,
-    stamp,
-    to_jsonable,
-    utc_now,
-    write_sha256sums,
-)
+from harness.evidence import compress_large_files, render_template, write_sha256sums
 from harness.gitops import head_sha, short, working_changes
-from harness.registry import INDEX_PATH, Registry, RegistryEntry, load_registry, render_index
-from harness.selector_history import History, append_history, compare, history_line, load_history
-from harness.selector_runs import PytestOptions, SelectorResult, Status, run_selectors
+from harness.selectors.history import History, append_history, compare, history_line, load_history
+from harness.selectors.registry import INDEX_PATH, Registry, RegistryEntry, load_registry, render_index
+from harness.selectors.runs import PytestOptions, SelectorResult, Status, run_batched
 from harness.workspace import Workspace, open_workspace
 
 ACTIONS = ("list", "index", "run", "collect", "history")
@@ -85,15 +78,8 @@ def _list(ws: Workspace, group: str | None, item: str | None, as_json: bool) -> 
         return 0
     cells = [(r["selector"], r["named_by"], ",".join(r["groups"]), r["last_status"] or "never run",
               f"{r['last_run']} {short(r['last_commit'])}" if r["last_run"] else "-") for r in rows]
-    _print_table(("selector", "named by", "groups", "last result", "when"), cells)
+    print_table(("selector", "named by", "groups", "last result", "when"), cells)
     return 0
-
-
-def _print_table(headers: Sequence[str], cells: Sequence[Sequence[str]]) -> None:
-    widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(headers)]
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip())
-    for cell in cells:
-        print("  ".join(c.ljust(w) for c, w in zip(cell, widths)).rstrip())
 
 
 def _index(ws: Workspace, check: bool) -> int:
@@ -181,7 +167,7 @@ def _run(ws: Workspace, group: str | None, item: str | None, jobs: int, as_json:
     commit, dirty, started = head_sha(ws.repo), _dirty(ws), utc_now()
     runs_root = ws.root / PurePosixPath(cfg.selectors.history).parent / "runs"
     run_dir = _fresh_dir(runs_root, stamp(started))
-    run = run_selectors([e.selector for e in entries], cwd=ws.root, out_dir=run_dir / "pytest",
+    run = run_batched([e.selector for e in entries], cwd=ws.root, out_dir=run_dir / "pytest",
                         options=PytestOptions.from_config(cfg), jobs=jobs)
     comparison = compare(history, run.results, registry.raws())
     exit_code = 1 if run.bad() else 0
@@ -242,7 +228,7 @@ def _collect(ws: Workspace, group: str | None, item: str | None, as_json: bool) 
     _, entries = _selected(ws, group, item)
     tmp = Path(tempfile.mkdtemp(prefix="harness-collect-"))
     try:
-        run = run_selectors([e.selector for e in entries], cwd=ws.root, out_dir=tmp,
+        run = run_batched([e.selector for e in entries], cwd=ws.root, out_dir=tmp,
                             options=PytestOptions.from_config(ws.config), collect_only=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -274,7 +260,7 @@ def _history(ws: Workspace, selector: str, as_json: bool) -> int:
     cells = [(p.started, short(p.commit) + ("*" if p.dirty else ""), p.status,
               ", ".join(f"{n} {k}" for k, n in p.counts.items()) or "-", str(len(p.failing)), p.run)
              for p in points]
-    _print_table(("started", "commit", "status", "counts", "failing", "run"), cells)
+    print_table(("started", "commit", "status", "counts", "failing", "run"), cells)
     if any(p.dirty for p in points):
         print("(* the working tree had uncommitted changes)")
     return 0

@@ -5,14 +5,14 @@ from pathlib import Path
 
 from harness.commands._shared import print_result, repo_lock
 from harness.errors import HarnessError
-from harness.gitops import head_sha, resolve, trailers_of, working_changes
+from harness.gitops import commits_between, head_sha, is_ancestor, resolve, trailers_of, working_changes
 from harness.iteration import IterationRequest, execute
 from harness.ledger import Ledger, ensure_plain_names, load_ledger
 from harness.workspace import Workspace, open_workspace
 
 
 def _item_from_trailers(ws: Workspace, ledger: Ledger, base: str, head: str) -> str:
-    shas = ws.repo.git.rev_list(f"{base}..{head}").split()
+    shas = commits_between(ws.repo, base, head)
     ids = sorted({value for sha in shas for value in trailers_of(ws.repo, sha).get("Harness-Item", [])})
     if len(ids) == 1:
         return ids[0]
@@ -28,7 +28,7 @@ def verify(*, repo: Path, base: str, head: str = "HEAD", item_id: str | None = N
         base_sha, head_sha_ = resolve(ws.repo, base), resolve(ws.repo, head)
         if base_sha == head_sha_:
             raise HarnessError(f"--base {base} and --head {head} are the same commit: there is no change")
-        if not ws.repo.is_ancestor(base_sha, head_sha_):
+        if not is_ancestor(ws.repo, base_sha, head_sha_):
             raise HarnessError(f"--base {base} is not an ancestor of --head {head}")
         if not dry_run:
             dirty = [c.path for c in working_changes(ws.repo)
@@ -36,7 +36,7 @@ def verify(*, repo: Path, base: str, head: str = "HEAD", item_id: str | None = N
             if dirty:
                 raise HarnessError("the ledger or evidence folders have uncommitted edits ("
                                    + ", ".join(dirty) + "); commit or discard them first")
-            if head_sha(ws.repo) != head_sha_ and not ws.repo.is_ancestor(head_sha_, head_sha(ws.repo)):
+            if head_sha(ws.repo) != head_sha_ and not is_ancestor(ws.repo, head_sha_, head_sha(ws.repo)):
                 raise HarnessError(f"--head {head} is not HEAD nor an ancestor of it; check out the branch "
                                    "that holds the change first")
         ledger = load_ledger(ws.ledger_path)

@@ -1,4 +1,5 @@
-"""Every git operation of the harness: small typed functions over gitpython's `git.Repo`.
+"""Every git operation of the harness: small typed functions, over gitpython's `git.Repo`, or through
+harness.proc where a command needs a timeout (the network) or an environment of its own (bisect).
 
 No other harness module runs git (tests/test_architecture.py checks). Operations that must not disturb
 the user's state (snapshots, commits of chosen paths, the full working-tree view) build their trees in a
@@ -9,19 +10,35 @@ unless the function says otherwise. Paths are repo-relative posix strings.
     revisions   opening the repository, naming revisions, reading commits and trailers
     tree        the working tree against a revision; moving changed files between trees
     worktrees   temporary detached checkouts
-    commits     commits of chosen paths with trailers; snapshots of the working tree on a ref
+    bisect      `git bisect run` in a temporary worktree
+    commits     commits of chosen paths with trailers; snapshots on a ref; a new repository
+    remote      push and pull --rebase, with a timeout (through harness.proc)
 """
 from __future__ import annotations
 
+from harness.gitops.bisect import BisectRun, bisect_run, checkout_detached, worktree_head
 from harness.gitops.command import git_error
-from harness.gitops.commits import commit_paths, snapshot_to_ref
+from harness.gitops.commits import commit_paths, init_repo, snapshot_to_ref
+from harness.gitops.remote import (
+    GIT_TIMEOUT_S,
+    TIMED_OUT_STATUS,
+    GitAnswer,
+    abort_rebase,
+    pull_rebase,
+    push_ref,
+    rebase_in_progress,
+)
 from harness.gitops.revisions import (
     CommitInfo,
     commit_exists,
     commit_info,
+    commit_message,
+    commits_between,
     common_git_dir,
     find_commits_with_trailer,
     head_sha,
+    is_ancestor,
+    log_lines,
     open_repo,
     resolve,
     root,
@@ -42,8 +59,11 @@ from harness.gitops.tree import (
 from harness.gitops.worktrees import WORKTREE_PREFIX, prune_stale_worktrees, temp_worktree
 
 __all__ = [
-    "WORKTREE_PREFIX", "Change", "ChangeKind", "CommitInfo", "changes_between", "commit_exists", "commit_info",
-    "commit_paths", "common_git_dir", "copy_working_files", "discard_changes", "find_commits_with_trailer",
-    "git_error", "head_sha", "is_clean", "numstat", "open_repo", "prune_stale_worktrees", "resolve", "root",
-    "short", "snapshot_to_ref", "temp_worktree", "trailers_of", "working_changes", "write_files_at_rev",
+    "GIT_TIMEOUT_S", "TIMED_OUT_STATUS", "WORKTREE_PREFIX", "BisectRun", "Change", "ChangeKind", "CommitInfo",
+    "GitAnswer", "abort_rebase", "bisect_run", "changes_between", "checkout_detached", "commit_exists",
+    "commit_info", "commit_message", "commit_paths", "commits_between", "common_git_dir",
+    "copy_working_files", "discard_changes", "find_commits_with_trailer", "git_error", "head_sha",
+    "init_repo", "is_ancestor", "is_clean", "log_lines", "numstat", "open_repo", "prune_stale_worktrees",
+    "pull_rebase", "push_ref", "rebase_in_progress", "resolve", "root", "short", "snapshot_to_ref",
+    "temp_worktree", "trailers_of", "working_changes", "worktree_head", "write_files_at_rev",
 ]

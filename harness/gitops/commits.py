@@ -1,4 +1,5 @@
-"""Recording work: commits of chosen paths with trailers, and snapshots of the working tree on a ref.
+"""Recording work: commits of chosen paths with trailers, snapshots of the working tree on a ref, and a
+new repository's first commit.
 
 Trees are built in a temporary index file, so nothing but the branch (for a commit) or the named ref (for
 a snapshot) moves; the branch moves by compare-and-swap, so a concurrent change to HEAD is never dropped.
@@ -12,9 +13,10 @@ from datetime import datetime
 from pathlib import Path
 
 import git
+from git.exc import CommandError
 
 from harness.errors import GitError
-from harness.gitops.command import chunks, git_status, run_git
+from harness.gitops.command import chunks, git_error, git_status, run_git
 from harness.gitops.revisions import TRAILER_KEY, head_sha, root, short
 from harness.gitops.tree import safe_rel, worktree_index
 
@@ -116,3 +118,19 @@ def commit_paths(
     for chunk in chunks(rels):
         run_git(repo, "reset", "-q", sha, "--", *chunk)
     return sha
+
+
+def init_repo(folder: Path, *, branch: str, identity: tuple[str, str], message: str) -> git.Repo:
+    """A new repository in `folder` whose first commit, on `branch`, holds every file there (ignored ones
+    aside). `identity` (name, email) becomes its user in the repository's own config, never the global one.
+    """
+    try:
+        repo = git.Repo.init(folder, initial_branch=branch)
+    except CommandError as exc:
+        raise git_error(exc) from exc
+    with repo.config_writer() as config:
+        config.set_value("user", "name", identity[0])
+        config.set_value("user", "email", identity[1])
+    run_git(repo, "add", "--all")
+    run_git(repo, "commit", "--quiet", "--message", message)
+    return repo

@@ -88,6 +88,31 @@ def commit_exists(repo: git.Repo, sha: str) -> bool:
     return status == 0
 
 
+def is_ancestor(repo: git.Repo, ancestor: str, descendant: str) -> bool:
+    """Whether `ancestor` is `descendant` or one of its ancestors."""
+    status, _, err = git_status(repo, "merge-base", "--is-ancestor", resolve(repo, ancestor),
+                                resolve(repo, descendant))
+    if status not in (0, 1):
+        raise GitError(f"`git merge-base --is-ancestor {ancestor} {descendant}` failed (exit {status}):\n"
+                       f"{err.strip()}")
+    return status == 0
+
+
+def commits_between(repo: git.Repo, base: str, head: str) -> list[str]:
+    """The commits reachable from `head` but not from `base` (`base..head`), newest first."""
+    return run_git(repo, "rev-list", f"{resolve(repo, base)}..{resolve(repo, head)}").split()
+
+
+def log_lines(repo: git.Repo, rev: str = "HEAD") -> list[str]:
+    """`<short sha> <subject>` of every commit reachable from `rev`, newest first."""
+    return run_git(repo, "log", "--format=%h %s", resolve(repo, rev), "--").splitlines()
+
+
+def commit_message(repo: git.Repo, sha: str) -> str:
+    """The whole message of a commit (subject, body, trailers), without surrounding blank lines."""
+    return run_git(repo, "show", "-s", "--format=%B", resolve(repo, sha)).strip()
+
+
 def commit_info(repo: git.Repo, sha: str) -> CommitInfo:
     full = resolve(repo, sha)
     out = run_git(repo, "show", "-s", "--format=%H%x00%an%x00%ae%x00%aI%x00%s", full)

@@ -9,7 +9,7 @@ import pytest
 
 from harness.evidence import verify_sha256sums
 from harness.main import main
-from harness.selector_history import load_history
+from harness.selectors.history import load_history
 from tests.conftest import git, write_files
 
 CONFIG = """\

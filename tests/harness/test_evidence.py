@@ -1,26 +1,14 @@
 from __future__ import annotations
 
 import gzip
-import json
 import os
 import subprocess
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from harness import evidence
 from harness.errors import EvidenceError
-
-
-def test_stamp_and_iso_are_utc() -> None:
-    dt = datetime(2025, 11, 6, 9, 45, 0, 123456, tzinfo=timezone(timedelta(hours=1)))
-    assert evidence.stamp(dt) == "2025-11-06T084500Z"
-    assert evidence.iso(dt) == "2025-11-06T08:45:00Z"
-    assert evidence.utc_now().tzinfo is not None
-    with pytest.raises(ValueError, match="no time zone"):
-        evidence.stamp(datetime(2025, 1, 1))
 
 
 def test_evidence_dir_layout_and_never_reused(tmp_path: Path) -> None:
@@ -51,42 +39,6 @@ def test_evidence_dir_rejects_unsafe_names(
 ) -> None:
     with pytest.raises(EvidenceError, match=match):
         evidence.evidence_dir(tmp_path, root, initiative, slug, "2025-11-06T084500Z")
-
-
-@dataclass(frozen=True)
-class _Record:
-    name: str
-    where: Path
-    loss: float
-
-
-def test_atomic_writes_create_dirs_and_leave_no_temp_files(tmp_path: Path) -> None:
-    target = tmp_path / "a" / "b" / "out.txt"
-    evidence.atomic_write_text(target, "héllo\n")
-    evidence.atomic_write_text(target, "second\n")
-    evidence.atomic_write_bytes(tmp_path / "a" / "raw.bin", b"\0\1")
-    assert target.read_text() == "second\n" and (tmp_path / "a" / "raw.bin").read_bytes() == b"\0\1"
-    assert sorted(p.name for p in target.parent.iterdir()) == ["out.txt"]
-    assert (target.stat().st_mode & 0o777) == 0o644
-
-
-def test_atomic_write_json_is_sorted_strict_and_converts_records(tmp_path: Path) -> None:
-    path = tmp_path / "attempt.json"
-    evidence.atomic_write_json(
-        path, {"z": 1, "a": [_Record("r", Path("x/y"), float("nan"))], "inf": float("-inf"), "t": (1, 2)}
-    )
-    text = path.read_text()
-    assert text == json.dumps(json.loads(text), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
-    data = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard constant {c}"))
-    assert data == {
-        "a": [{"loss": "NaN", "name": "r", "where": "x/y"}], "inf": "-Infinity", "t": [1, 2], "z": 1
-    }
-    with pytest.raises(EvidenceError, match="cannot write object"):
-        evidence.atomic_write_json(tmp_path / "bad.json", {"x": object()})
-    assert not (tmp_path / "bad.json").exists()
-    (tmp_path / "blocker").write_text("a file where a folder is needed")
-    with pytest.raises(EvidenceError, match=r"cannot write .*blocker/x\.json"):
-        evidence.atomic_write_json(tmp_path / "blocker" / "x.json", {})
 
 
 def test_compress_large_files_gzips_reproducibly(tmp_path: Path) -> None:
@@ -164,7 +116,3 @@ def test_render_template_strict_and_whitespace_controlled(tmp_path: Path) -> Non
     with pytest.raises(EvidenceError, match="not found"):
         evidence.render_template("nope.j2", search_path=tmp_path)
     assert evidence.TEMPLATES_DIR.is_dir() and evidence.TEMPLATES_DIR.parent.name == "harness"
-
-
-def test_utc_now_is_now() -> None:
-    assert abs(evidence.utc_now() - datetime.now(UTC)) < timedelta(seconds=5)

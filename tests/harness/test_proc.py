@@ -52,6 +52,18 @@ def test_processes_left_in_the_group_are_ended(tmp_path: Path) -> None:
     assert any("left in its group" in note for note in done.notes)
 
 
+def test_a_label_names_the_command_in_the_notes(tmp_path: Path) -> None:
+    script = ("import subprocess, time; subprocess.Popen(['sleep', '60'], stdout=subprocess.DEVNULL); "
+              "time.sleep(float(__import__('sys').argv[1]))")
+    slow = run([sys.executable, "-c", script, "60"], cwd=tmp_path, timeout_s=1, capture=True, kill_grace_s=1,
+               label="the linter")
+    assert slow.notes == (f"the linter timed out after 1 s; its process group {slow.pgid} was terminated",)
+    quick = run([sys.executable, "-c", script, "0"], cwd=tmp_path, capture=True, kill_grace_s=1,
+                label="the linter")
+    assert quick.notes == (f"processes left in the linter's group {quick.pgid} were ended",)
+    assert quick.output == f"[harness] {quick.notes[0]}\n"
+
+
 def test_an_interrupt_ends_the_group_and_propagates(tmp_path: Path) -> None:
     groups: list[int] = []
 
@@ -66,8 +78,13 @@ def test_an_interrupt_ends_the_group_and_propagates(tmp_path: Path) -> None:
 
 
 def test_a_command_that_cannot_start_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(StartError, match="'no-such-program-xyz' in .*: the program was not found"):
+    with pytest.raises(StartError, match="'no-such-program-xyz' in .*: the program was not found") as missing:
         run(["no-such-program-xyz"], cwd=tmp_path)
+    assert missing.value.not_found
+    (tmp_path / "not-executable").write_text("#!/bin/sh\n")
+    with pytest.raises(StartError, match="[Pp]ermission denied") as refused:
+        run([str(tmp_path / "not-executable")], cwd=tmp_path)
+    assert not refused.value.not_found
     with pytest.raises(StartError, match="no such directory"):
         run(["true"], cwd=tmp_path / "missing")
 

@@ -14,8 +14,10 @@ import psutil
 import pytest
 
 from harness.errors import SelectorError
-from harness.pytest_runner import Outcome, Phase, PytestRun, parse_selector, run_pytest
+from harness.pytest_results import Outcome, Phase, PytestRun
+from harness.pytest_runner import parse_selector, run_pytest
 from tests.conftest import git
+from tests.harness.durability import assert_synced_before_renamed, record_fsyncs_and_renames
 
 # Plugin autoload off keeps each subprocess near 0.3 s (installed plugins cost ~0.7 s) and keeps
 # pytest-benchmark from writing .benchmarks into the suites; the recorder is loaded with -p regardless.
@@ -172,6 +174,16 @@ def test_argv_order_and_evidence_files(cases_run: PytestRun, suite: Path) -> Non
     assert teardown["outcome"] == "error" and teardown["phase"] == "teardown"
     assert [p["when"] for p in teardown["phases"]] == ["setup", "call", "teardown"]
     assert [p["outcome"] for p in teardown["phases"]] == ["passed", "passed", "failed"]
+
+
+def test_evidence_files_are_fsynced_before_they_replace_old_ones(
+    suite: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events = record_fsyncs_and_renames(monkeypatch)
+    run = run_pytest([M + "test_passes"], cwd=suite, out_dir=tmp_path, name="durable", env=FAST_ENV)
+    assert run.counts() == {"passed": 1}
+    assert_synced_before_renamed(events, run.results_path)
+    assert_synced_before_renamed(events, tmp_path / "durable.command.txt")
 
 
 def test_collection_import_error_is_an_error_result(suite: Path, tmp_path: Path) -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from harness.errors import SelectorError
-from harness.pytest_runner import PytestRun, Selector, parse_selector, run_pytest
+from harness.pytest_results import PytestRun
+from harness.pytest_runner import Selector, parse_selector, run_pytest
 from harness.verdicts import (
     Gate,
     collect_verdict,

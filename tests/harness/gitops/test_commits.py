@@ -96,3 +96,20 @@ def test_commit_paths_rejects_bad_requests(
     with pytest.raises(GitError, match=match):
         gitops.commit_paths(repo, paths, "msg", identity=IDENTITY, trailers=trailers)
     assert gitops.head_sha(repo) == head
+
+
+def test_init_repo_commits_everything_with_its_own_identity(tmp_path: Path) -> None:
+    folder = tmp_path / "new"
+    folder.mkdir()
+    (folder / "pkg").mkdir()
+    (folder / "pkg" / "m.py").write_text("x = 1\n")
+    (folder / ".gitignore").write_text("*.log\n")
+    (folder / "debug.log").write_text("ignored\n")
+    repo = gitops.init_repo(folder, branch="trunk", identity=("Demo Person", "demo@example.invalid"),
+                            message="first")
+    assert git(folder, "symbolic-ref", "HEAD").strip() == "refs/heads/trunk"
+    assert git(folder, "ls-files").split() == [".gitignore", "pkg/m.py"]
+    assert git(folder, "config", "--local", "user.name").strip() == "Demo Person"
+    info = gitops.commit_info(repo, "HEAD")
+    assert (info.author_name, info.author_email, info.subject) == ("Demo Person", "demo@example.invalid", "first")
+    assert gitops.is_clean(repo)

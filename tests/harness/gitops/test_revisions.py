@@ -81,3 +81,21 @@ def test_find_commits_with_trailer_is_fast_on_thousands_of_commits(repo_path: Pa
     newest = {"Harness-Item": ["ITEM-42"], "Harness-Attempt": [str(n - 58)]}
     assert gitops.trailers_of(repo, found[0]) == newest
     assert elapsed < 2.0, f"trailer search took {elapsed:.2f}s over {n} commits"
+
+
+def test_ancestry_ranges_log_and_messages(repo_path: Path) -> None:
+    repo = gitops.open_repo(repo_path)
+    base = gitops.head_sha(repo)
+    shas = []
+    for i in range(2):
+        (repo_path / "a.txt").write_text(f"{i}\n")
+        shas.append(gitops.commit_paths(repo, ["a.txt"], f"step {i}\n\nbody {i}", identity=IDENTITY,
+                                        trailers=[("Harness-Item", f"ITEM-{i}")]))
+    assert gitops.is_ancestor(repo, base, "HEAD") and gitops.is_ancestor(repo, "HEAD", "HEAD")
+    assert not gitops.is_ancestor(repo, "HEAD", base)
+    with pytest.raises(GitError, match="does not name a commit"):
+        gitops.is_ancestor(repo, "no-such-rev", "HEAD")
+    assert gitops.commits_between(repo, base, "HEAD") == shas[::-1]
+    assert gitops.commits_between(repo, "HEAD", "HEAD") == []
+    assert gitops.log_lines(repo) == [f"{shas[1][:7]} step 1", f"{shas[0][:7]} step 0", f"{base[:7]} initial"]
+    assert gitops.commit_message(repo, shas[1]) == "step 1\n\nbody 1\n\nHarness-Item: ITEM-1"

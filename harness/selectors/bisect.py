@@ -9,10 +9,7 @@ checked-out commit and exits 0 (passes), 1 (fails), 125 (cannot run there: skip)
 from __future__ import annotations
 
 import json
-import os
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import traceback
@@ -23,11 +20,23 @@ from pathlib import Path
 import git
 
 from harness.errors import GitError, LedgerError, SelectorError
-from harness.gitops import commit_exists, commit_info, resolve, short, temp_worktree, trailers_of
+from harness.gitops import (
+    bisect_run,
+    checkout_detached,
+    commit_exists,
+    commit_info,
+    commit_message,
+    is_ancestor,
+    resolve,
+    short,
+    temp_worktree,
+    trailers_of,
+    worktree_head,
+)
 from harness.ledger import load_ledger
 from harness.pytest_runner import Selector, parse_selector, run_pytest
-from harness.selector_history import History
-from harness.selector_runs import BASE_ARGS, PytestOptions, SelectorIndex, Status, classify, normalise_arg
+from harness.selectors.history import History
+from harness.selectors.runs import BASE_ARGS, PytestOptions, SelectorIndex, Status, classify, normalise_arg
 
 GOOD, BAD, SKIP, ABORT = 0, 1, 125, 128
 ITEM_TRAILER = "Harness-Item"
@@ -36,15 +45,12 @@ STEP_SCRIPT = '''\
 import sys
 
 try:
-    from harness.bisect import step_main
+    from harness.selectors.bisect import step_main
 except BaseException as exc:  # exit 1 would read as "bad": abort the bisect instead
     print(f"harness bisect step: cannot import the harness: {exc!r}", file=sys.stderr)
     sys.exit(128)
 sys.exit(step_main(sys.argv[1:]))
 '''
-_FIRST_BAD = re.compile(r"^([0-9a-f]{40}(?:[0-9a-f]{24})?) is the first bad commit", re.MULTILINE)
-_SHA_LINE = re.compile(r"^([0-9a-f]{40}(?:[0-9a-f]{24})?)\b", re.MULTILINE)
-_GIT_LOCATION_VARS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR")
 
 
 @dataclass(frozen=True)
@@ -126,7 +132,7 @@ def step_main(argv: Sequence[str]) -> int:
     try:
         spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
         cwd = Path.cwd()
-        sha = _git_in(cwd, "rev-parse", "HEAD").strip()
+        sha = worktree_head(cwd)
         command = tuple(spec["command"]) if spec["command"] else None
         options = PytestOptions(command, spec["env"], spec["timeout_s"])
         selector = parse_selector(spec["selector"])
@@ -143,23 +149,6 @@ def step_main(argv: Sequence[str]) -> int:
 
 
 # --- the bisect --------------------------------------------------------------------------------------
-
-
-def _git_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k not in _GIT_LOCATION_VARS}
-
-
-def _git_in(cwd: Path, *args: str, check: bool = True) -> str:
-    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, env=_git_env(),
-                          check=False)
-    if check and proc.returncode != 0:
-        raise GitError(f"`git {' '.join(args)}` failed in {cwd} (exit {proc.returncode}):\n"
-                       f"{proc.stderr.strip()}")
-    return proc.stdout
-
-
-def _checkout(worktree: Path, sha: str) -> None:
-    _git_in(worktree, "checkout", "--quiet", "--detach", sha)
 
 
 def default_good(history: History, selector: str) -> str:
@@ -184,9 +173,7 @@ def bisect_selector(repo: git.Repo, raw: str, *, good: str | None, bad: str | No
     good_sha, bad_sha = resolve(repo, good_rev), resolve(repo, bad or "HEAD")
     if good_sha == bad_sha:
         raise SelectorError(f"good and bad are the same commit ({short(good_sha)}); nothing to bisect")
-    common = repo.git.execute(["git", "merge-base", "--is-ancestor", good_sha, bad_sha],
-                              with_exceptions=False, with_extended_output=True)[0]
-    if common != 0:
+    if not is_ancestor(repo, good_sha, bad_sha):
         raise SelectorError(f"good {short(good_sha)} is not an ancestor of bad {short(bad_sha)}; "
                             "git bisect needs the good commit to come before the bad one")
 
@@ -198,7 +185,7 @@ def bisect_selector(repo: git.Repo, raw: str, *, good: str | None, bad: str | No
         with temp_worktree(repo, bad_sha) as worktree:
             steps = []
             for sha, want, label in ((good_sha, GOOD, "good"), (bad_sha, BAD, "bad")):
-                _checkout(worktree, sha)
+                checkout_detached(worktree, sha)
                 name = f"{label}-{sha[:12]}"
                 code, status, detail = judge(selector, worktree, tmp / "confirm", name, options)
                 steps.append(Step(sha, {GOOD: "good", BAD: "bad", SKIP: "skip"}[code], status, detail))
@@ -230,19 +217,10 @@ def _run_bisect(worktree: Path, tmp: Path, raw: str, good: str, bad: str,
         "env": dict(options.env), "timeout_s": options.timeout_s,
         "out_dir": str(tmp / "steps"), "steps": str(tmp / "steps.jsonl"),
     }), encoding="utf-8")
-    try:
-        _git_in(worktree, "bisect", "start", bad, good, "--")
-        proc = subprocess.run(["git", "bisect", "run", sys.executable, str(script), str(spec)], cwd=worktree,
-                              capture_output=True, text=True, env=_git_env(), check=False)
-        log = proc.stdout + proc.stderr
-        if (m := _FIRST_BAD.search(proc.stdout)) is not None:
-            return m[1], [], log
-        if "only 'skip'ped commits left" in log:
-            tail = log.split("could be any of:", 1)[-1]
-            return None, list(dict.fromkeys(_SHA_LINE.findall(tail))), log
-        raise GitError(f"git bisect run failed (exit {proc.returncode}) for {raw!r}:\n{log[-3000:]}")
-    finally:
-        _git_in(worktree, "bisect", "reset", "--quiet", check=False)
+    run = bisect_run(worktree, good=good, bad=bad, step=[sys.executable, str(script), str(spec)])
+    if run.first_bad is None and not run.candidates:
+        raise GitError(f"git bisect run failed (exit {run.returncode}) for {raw!r}:\n{run.log[-3000:]}")
+    return run.first_bad, list(run.candidates), run.log
 
 
 def _read_steps(path: Path) -> list[Step]:
@@ -258,7 +236,7 @@ def _read_steps(path: Path) -> list[Step]:
 def describe_commit(repo: git.Repo, sha: str, ledger_path: Path | None) -> CommitDescription:
     """Author, message and the ledger item(s) named by its Harness-Item trailer."""
     info = commit_info(repo, sha)
-    message = repo.git.execute(["git", "show", "-s", "--format=%B", info.sha]).strip()
+    message = commit_message(repo, info.sha)
     items = trailers_of(repo, info.sha).get(ITEM_TRAILER, [])
     titles: dict[str, str] = {}
     if items and ledger_path is not None:

@@ -6,7 +6,7 @@ import pytest
 from harness.config import ExtraSelector, parse_config
 from harness.errors import SelectorError
 from harness.ledger import parse_ledger
-from harness.registry import build_registry, render_index
+from harness.selectors.registry import build_registry, render_index
 
 LEDGER = """\
 # Plan

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import SelectorError
-from harness.selector_runs import SelectorResult, Status
+from harness.selectors.runs import SelectorResult, Status
 
 FORMAT = 1
 FAILING_STATUSES = frozenset({Status.FAILED.value, Status.ERROR.value})

@@ -8,11 +8,11 @@ from pathlib import Path
 import git as gitpython
 import pytest
 
-from harness.bisect import BAD, GOOD, SKIP, bisect_selector, judge
 from harness.errors import SelectorError
 from harness.pytest_runner import parse_selector
-from harness.selector_history import History, append_history, history_line, load_history
-from harness.selector_runs import PytestOptions, SelectorResult, Status
+from harness.selectors.bisect import BAD, GOOD, SKIP, bisect_selector, judge
+from harness.selectors.history import History, append_history, history_line, load_history
+from harness.selectors.runs import PytestOptions, SelectorResult, Status
 from tests.conftest import git, write_files
 
 FAST = PytestOptions(env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTHONPATH": "src"}, timeout_s=120)

@@ -6,8 +6,8 @@ import threading
 from pathlib import Path
 from types import MappingProxyType
 
-from harness.selector_history import append_history, compare, history_line, load_history
-from harness.selector_runs import SelectorResult, Status
+from harness.selectors.history import append_history, compare, history_line, load_history
+from harness.selectors.runs import SelectorResult, Status
 
 
 def res(selector: str, status: Status, failing: tuple[str, ...] = ()) -> SelectorResult:

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from harness.errors import SelectorError
-from harness.pytest_runner import Outcome, Phase, PytestRun, TestResult, parse_selector
-from harness.selector_runs import (
+from harness.pytest_results import Outcome, Phase, PytestRun, TestResult
+from harness.pytest_runner import parse_selector
+from harness.selectors.runs import (
     PytestOptions,
     SelectorIndex,
     SelectorResult,
@@ -17,7 +18,7 @@ from harness.selector_runs import (
     classify,
     normalise_arg,
     plan_batches,
-    run_selectors,
+    run_batched,
 )
 from tests.conftest import write_files
 
@@ -122,9 +123,9 @@ def test_plan_batches_puts_plain_selectors_together_and_options_alone() -> None:
 
 def test_duplicate_selectors_and_bad_jobs_are_refused(tmp_path: Path) -> None:
     with pytest.raises(SelectorError, match="duplicate selectors"):
-        run_selectors(sels("a.py", "a.py"), cwd=tmp_path, out_dir=tmp_path / "out")
+        run_batched(sels("a.py", "a.py"), cwd=tmp_path, out_dir=tmp_path / "out")
     with pytest.raises(SelectorError, match="--jobs must be at least 1"):
-        run_selectors(sels("a.py"), cwd=tmp_path, out_dir=tmp_path / "out", jobs=0)
+        run_batched(sels("a.py"), cwd=tmp_path, out_dir=tmp_path / "out", jobs=0)
 
 
 # --- real runs ---------------------------------------------------------------------------------------
@@ -210,8 +211,8 @@ def test_batched_results_equal_one_process_per_selector(tmp_path: Path) -> None:
     write_files(root, SUITE)
     selectors = sels(*SELECTORS)
 
-    batched = run_selectors(selectors, cwd=root, out_dir=tmp_path / "batched", options=FAST)
-    solo = run_selectors(selectors, cwd=root, out_dir=tmp_path / "solo", options=FAST, batched=False)
+    batched = run_batched(selectors, cwd=root, out_dir=tmp_path / "batched", options=FAST)
+    solo = run_batched(selectors, cwd=root, out_dir=tmp_path / "solo", options=FAST, batched=False)
 
     assert {r.selector: r.status for r in batched.results} == EXPECTED
     assert [comparable(r) for r in batched.results] == [comparable(r) for r in solo.results]
@@ -238,7 +239,7 @@ def test_collect_only_batches_and_maps_collected_node_ids(tmp_path: Path) -> Non
     write_files(root, SUITE)
     chosen = sels("tests/test_math.py::test_p", "./tests/sub/", "tests/test_empty.py", "tests/test_broken.py",
                   "tests/missing.py", "tests/test_math2.py")
-    run = run_selectors(chosen, cwd=root, out_dir=tmp_path / "out", options=FAST, collect_only=True)
+    run = run_batched(chosen, cwd=root, out_dir=tmp_path / "out", options=FAST, collect_only=True)
 
     statuses = {r.selector: (r.status, dict(r.counts)) for r in run.results}
     assert statuses == {
@@ -260,7 +261,7 @@ def test_jobs_runs_batches_under_xdist_with_the_same_results(tmp_path: Path) -> 
     write_files(root, {k: v for k, v in SUITE.items() if "cbad" not in k and "broken" not in k})
     chosen = sels("tests/test_math.py::test_ok", "tests/test_math.py::test_p", "./tests/sub/",
                   "tests/test_math2.py")
-    run = run_selectors(chosen, cwd=root, out_dir=tmp_path / "out", options=FAST, jobs=2)
+    run = run_batched(chosen, cwd=root, out_dir=tmp_path / "out", options=FAST, jobs=2)
 
     assert [(r.status, dict(r.counts)) for r in run.results] == [
         (Status.PASSED, {"passed": 1}), (Status.FAILED, {"passed": 1, "failed": 1}),
@@ -276,7 +277,7 @@ def test_a_timed_out_batch_is_not_rerun_and_reports_what_it_did_not_reach(tmp_pa
     write_files(root, {"pytest.ini": "[pytest]\n", "tests/test_a.py": "def test_a():\n    pass\n",
                        "tests/test_z.py": "import time\n\n\ndef test_sleeps():\n    time.sleep(60)\n"})
     options = PytestOptions(env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}, timeout_s=3)
-    run = run_selectors(sels("tests/test_a.py", "tests/test_z.py"), cwd=root, out_dir=tmp_path / "out",
+    run = run_batched(sels("tests/test_a.py", "tests/test_z.py"), cwd=root, out_dir=tmp_path / "out",
                         options=options)
 
     assert len(run.batches) == 1

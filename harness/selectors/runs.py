@@ -25,7 +25,8 @@ from types import MappingProxyType
 
 from harness.config import Config
 from harness.errors import SelectorError
-from harness.pytest_runner import Outcome, Phase, PytestRun, Selector, TestResult, run_pytest
+from harness.pytest_results import Outcome, Phase, PytestRun, TestResult, count_text
+from harness.pytest_runner import Selector, run_pytest
 
 MAX_BATCH_ARGS = 400  # keeps argv (and one failed batch's solo reruns) bounded
 MAX_SPLIT_ROUNDS = 6  # pytest names one broken conftest per refusal
@@ -215,8 +216,8 @@ def classify(raw: str, results: Sequence[TestResult], collected: Sequence[str], 
     if results:
         nodeids = [r.nodeid for r in results if r.phase != Phase.COLLECT]
         if any(r.outcome in _PASSING for r in results):
-            return verdict(Status.PASSED, _count_text(counts), nodeids)
-        return verdict(Status.SKIPPED, f"nothing passed: {_count_text(counts)}", nodeids)
+            return verdict(Status.PASSED, count_text(counts), nodeids)
+        return verdict(Status.SKIPPED, f"nothing passed: {count_text(counts)}", nodeids)
     if run.timed_out:
         return verdict(Status.ERROR, run.exit_meaning)
     if run.returncode == 5:
@@ -233,10 +234,6 @@ def classify(raw: str, results: Sequence[TestResult], collected: Sequence[str], 
 
 def _missing(run: PytestRun) -> str:
     return next((line for line in run.error_lines if _MISSING.match(line)), "")
-
-
-def _count_text(counts: Mapping[str, int]) -> str:
-    return ", ".join(f"{n} {k}" for k, n in counts.items()) or "no results"
 
 
 def culprits(selectors: Sequence[Selector], run: PytestRun, cwd: Path) -> dict[int, str]:
@@ -348,7 +345,7 @@ class _Runner:
                                            collect_only=self.collect_only)
 
 
-def run_selectors(
+def run_batched(
     selectors: Sequence[Selector],
     *,
     cwd: Path,

@@ -1,0 +1,75 @@
+"""Git commands that talk to a remote (push, pull --rebase) and may hang on the network.
+
+They run through harness.proc, not gitpython: each gets a timeout, and its own process group, so a
+timeout also ends the ssh or credential helper it started. They never wait for a terminal prompt or an
+editor (the harness runs unattended), and LC_ALL=C keeps git's messages in English for the callers that
+read them. A failure is an answer here, not an exception: the caller decides what it means.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import git
+
+from harness import proc
+from harness.errors import GitError
+from harness.gitops.revisions import root
+
+GIT_TIMEOUT_S = 300.0
+TIMED_OUT_STATUS = 124  # the status a timed-out command reads as (as timeout(1) exits)
+_QUIET_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_EDITOR": "true", "GIT_SEQUENCE_EDITOR": "true", "LC_ALL": "C"}
+
+
+@dataclass(frozen=True)
+class GitAnswer:
+    """How one git command ended: its exit status (TIMED_OUT_STATUS after a timeout) and its merged output."""
+
+    status: int
+    output: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 0
+
+
+def _run(repo: git.Repo, *args: str, identity: tuple[str, str] | None = None,
+                   timeout_s: float = GIT_TIMEOUT_S) -> GitAnswer:
+    """Run `git ARGS` in the working tree with a timeout; a timeout reads as a failure, never raises.
+
+    `identity` (name, email) is the committer of any commit the command writes (a rebase rewrites them).
+    """
+    env = {**os.environ, **_QUIET_ENV}
+    if identity is not None:
+        env.update(GIT_COMMITTER_NAME=identity[0], GIT_COMMITTER_EMAIL=identity[1])
+    try:
+        done = proc.run(["git", *args], cwd=root(repo), env=env, timeout_s=timeout_s, capture=True)
+    except proc.StartError as exc:
+        raise GitError(f"git could not be started ({exc.reason}); install git and make sure it is on PATH"
+                       ) from None
+    if done.timed_out:
+        return GitAnswer(TIMED_OUT_STATUS, f"git {' '.join(args)} did not finish within {timeout_s:.0f} s")
+    return GitAnswer(done.returncode, (done.output or "").strip())
+
+
+def push_ref(repo: git.Repo, remote: str, refspec: str, *, timeout_s: float = GIT_TIMEOUT_S) -> GitAnswer:
+    """`git push --porcelain REMOTE REFSPEC` (porcelain: a refused ref is a line starting with "!")."""
+    return _run(repo, "push", "--porcelain", remote, refspec, timeout_s=timeout_s)
+
+
+def pull_rebase(repo: git.Repo, remote: str, branch: str, *, identity: tuple[str, str] | None = None,
+                timeout_s: float = GIT_TIMEOUT_S) -> GitAnswer:
+    """`git pull --rebase --no-edit REMOTE BRANCH`: the current branch replayed onto the remote's."""
+    return _run(repo, "pull", "--rebase", "--no-edit", remote, branch, identity=identity,
+                          timeout_s=timeout_s)
+
+
+def rebase_in_progress(repo: git.Repo) -> bool:
+    git_dir = Path(repo.git_dir)
+    return (git_dir / "rebase-merge").exists() or (git_dir / "rebase-apply").exists()
+
+
+def abort_rebase(repo: git.Repo, *, timeout_s: float = GIT_TIMEOUT_S) -> GitAnswer:
+    """`git rebase --abort`: the branch, index and working tree as they were before the rebase."""
+    return _run(repo, "rebase", "--abort", timeout_s=timeout_s)

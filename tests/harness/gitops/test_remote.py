@@ -1,0 +1,55 @@
+"""Network git commands: a timeout ends them (and what they started), a failure is an answer."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from harness import gitops
+from harness.gitops import TIMED_OUT_STATUS
+from tests.conftest import git
+
+
+def test_push_and_a_rejection_in_porcelain_form(repo_path: Path, tmp_path: Path) -> None:
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
+    repo = gitops.open_repo(repo_path)
+    pushed = gitops.push_ref(repo, str(remote), "HEAD:refs/heads/main")
+    assert pushed.ok and git(remote, "rev-parse", "main") == git(repo_path, "rev-parse", "HEAD")
+    git(repo_path, "commit", "-q", "--amend", "-m", "rewritten")
+    refused = gitops.push_ref(repo, str(remote), "HEAD:refs/heads/main")
+    assert not refused.ok and refused.status != TIMED_OUT_STATUS
+    assert any(line.startswith("!") and "[rejected]" in line for line in refused.output.splitlines())
+
+
+def test_a_hanging_remote_times_out_and_is_ended(repo_path: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "still-running"
+    git(repo_path, "config", "protocol.ext.allow", "always")
+    # The "remote" is a command that never answers; after the timeout it must not live on.
+    hang = tmp_path / "hang.sh"
+    hang.write_text(f"sleep 3\ntouch {marker}\nsleep 30\n")
+    git(repo_path, "remote", "add", "slow", f"ext::sh {hang}")
+    started = time.monotonic()
+    answer = gitops.push_ref(gitops.open_repo(repo_path), "slow", "HEAD:refs/heads/main", timeout_s=1)
+    assert time.monotonic() - started < 10
+    assert answer.status == TIMED_OUT_STATUS and not answer.ok
+    assert answer.output == "git push --porcelain slow HEAD:refs/heads/main did not finish within 1 s"
+    time.sleep(3)
+    assert not marker.exists(), "the remote's command outlived the timeout"
+
+
+def test_an_aborted_rebase_leaves_the_branch_as_it_was(repo_path: Path) -> None:
+    repo = gitops.open_repo(repo_path)
+    assert not gitops.rebase_in_progress(repo)
+    head = git(repo_path, "rev-parse", "HEAD")
+    git(repo_path, "checkout", "-q", "-b", "other")
+    (repo_path / "a.txt").write_text("other\n")
+    git(repo_path, "commit", "-qam", "other side")
+    git(repo_path, "checkout", "-q", "main")
+    (repo_path / "a.txt").write_text("main\n")
+    git(repo_path, "commit", "-qam", "main side")
+    ours = git(repo_path, "rev-parse", "HEAD")
+    assert head != ours
+    status, _, _ = repo.git.execute(["git", "rebase", "other"], with_extended_output=True, with_exceptions=False)
+    assert status != 0 and gitops.rebase_in_progress(repo)
+    assert gitops.abort_rebase(repo).ok
+    assert not gitops.rebase_in_progress(repo) and git(repo_path, "rev-parse", "HEAD") == ours
