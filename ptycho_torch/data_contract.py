@@ -2,7 +2,7 @@
 
 This module makes the contract's decisions on metadata and small arrays, with no file IO: which key holds
 the diffraction, which layout a shape is in, how a stored dtype becomes float32 amplitude, and whether
-values are legal. `memmap_bridge` reads the file and asks this module.
+values are legal. `memmap_bridge` (with `npz_format` and `npy_cache`) reads the file and asks this module.
 
 Shapes: diffraction (N, H, W) amplitude; xcoords, ycoords (N,) float64; probeGuess (H, W) complex64;
 objectGuess (M, M') complex64; scan_index (N,) int64; nphotons a scalar.
