@@ -27,6 +27,7 @@ from ptycho_torch import data_contract as dc
 from ptycho_torch.data_contract import contract_error
 from ptycho_torch.npy_cache import build_or_reuse_cache, patterns_per_chunk
 from ptycho_torch.npz_format import (
+    ALIGN,
     MappedArray,
     NpyMember,
     corrupt_error,
@@ -43,6 +44,11 @@ FAST_SAMPLE_PATTERNS = 16
 MAP_SMALL_ARRAYS_FROM = 64 * 2**10  # bytes; smaller members are simply read
 
 Validate = Literal["fast", "full"]
+
+
+def _spread_indices(n: int, k: int = FAST_SAMPLE_PATTERNS) -> np.ndarray:
+    """Up to `k` distinct pattern indices spread evenly over 0..n-1, first and last included."""
+    return np.unique(np.linspace(0, n - 1, min(n, k)).astype(np.int64))
 
 
 class MemmapDatasetBridge:
@@ -126,7 +132,7 @@ class MemmapDatasetBridge:
         spec = self._diff_spec
         n = len(self)
         if self.validate == "fast":
-            idx = np.unique(np.linspace(0, n - 1, min(n, FAST_SAMPLE_PATTERNS)).astype(np.int64))
+            idx = _spread_indices(n)
             for i in idx:
                 dc.check_amplitude(np.asarray(self.diffraction[i:i + 1]), first_index=int(i),
                                    key=self.source_key, path=self.path)
@@ -152,9 +158,8 @@ class MemmapDatasetBridge:
                 dc.check_amplitude(chunk, first_index=k0, key=self.source_key, path=self.path)
         if in_place and crc != m.info.CRC:
             raise corrupt_error(self.path, f"CRC mismatch in member '{m.info.filename}'")
-        if self._object_spec is not None and not np.isfinite(self._object_spec.open()).all():
-            raise contract_error(self.path, "'objectGuess' holds NaN or Inf", "Repair 'objectGuess'",
-                                 reason="non-finite", section="values")
+        if self._object_spec is not None:
+            dc.check_finite(self._object_spec.open(), "objectGuess", self.path)
         return n
 
     # ------------------------------------------------------------------ arrays
@@ -200,7 +205,7 @@ class MemmapDatasetBridge:
     def info(self) -> dict[str, Any]:
         """A JSON-serialisable description of the dataset and how it is served."""
         obj = self.objectGuess
-        sample = self.diffraction[np.unique(np.linspace(0, len(self) - 1, min(len(self), 16)).astype(int))]
+        sample = self.diffraction[_spread_indices(len(self))]
         counts = np.square(sample.astype(np.float64)).sum(axis=(1, 2))
         return {
             "path": str(self.path),
@@ -214,7 +219,7 @@ class MemmapDatasetBridge:
             "storage": self.storage,
             "mapped_file": self._diff_spec.path,
             "mapped_offset": self._diff_spec.offset,
-            "aligned_64": self._diff_spec.offset % 64 == 0,
+            "aligned_64": self._diff_spec.offset % ALIGN == 0,
             "cache_built_now": self.cache_built,
             "notes": self.plan.notes(),
             "xrange": [float(self.xcoords.min()), float(self.xcoords.max())],

@@ -258,6 +258,14 @@ class TestBadInput(ContractErrorChecks):
         self._expect(self._with(tmp_path, diffraction=counts), "negative", "negative counts", "pattern 5",
                      cache_dir=tmp_path / "c")
 
+    def test_non_finite_mapped_object_found_by_full_validation(self, tmp_path: Path) -> None:
+        obj = np.ones((20, 20), np.complex64)
+        obj[3, 4] = np.nan
+        path = self._with(tmp_path, objectGuess=obj)
+        assert MemmapDatasetBridge(path).storage == "in-place", "fast validation does not read objectGuess"
+        self._expect(path, "non-finite", "'objectGuess' holds NaN or Inf", "Repair 'objectGuess'",
+                     validate="full")
+
     def test_empty_dataset(self, tmp_path: Path) -> None:
         path = self._with(tmp_path, diffraction=np.zeros((0, 8, 8), np.float32), xcoords=np.zeros(0),
                           ycoords=np.zeros(0))
