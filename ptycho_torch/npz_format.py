@@ -145,10 +145,16 @@ def scan_npz(path: Path) -> dict[str, NpyMember]:
                 raise contract_error(path, f"'{key}' is an object array, which would need unpickling",
                                      "Store plain numeric arrays; nothing is ever unpickled",
                                      reason="pickle", section="dtypes")
+            nbytes = math.prod(shape) * dtype.itemsize
+            if header_len + nbytes != info.file_size:
+                # a stored member is mapped by its header's shape: a short one would serve the bytes of
+                # whatever follows it in the archive as data
+                raise corrupt_error(path, f"member '{info.filename}' holds {info.file_size - header_len} bytes "
+                                    f"of data but its .npy header describes {nbytes}")
             offset = None
             if info.compress_type == zipfile.ZIP_STORED and not info.flag_bits & 0x1:  # bit 0: encrypted
                 offset = _local_data_start(raw, info, path) + header_len
-                if offset + math.prod(shape) * dtype.itemsize > file_size:
+                if offset + nbytes > file_size:
                     raise corrupt_error(path, f"'{key}' data runs past the end of the file")
             members[key] = NpyMember(key, info, dtype, shape, fortran, header_len, offset)
     return members

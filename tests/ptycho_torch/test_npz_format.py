@@ -47,6 +47,25 @@ class TestScanNpz(ContractErrorChecks):
         packed = scan_npz(save_npz(tmp_path / "z.npz", arrays, compress=True))
         assert all(m.compressed and m.data_offset is None for m in packed.values())
 
+    @pytest.mark.parametrize(("key", "stored_rows"), [("objectGuess", 19), ("objectGuess", 21),
+                                                      ("diffraction", 5)])
+    def test_member_whose_header_disagrees_with_its_size(self, tmp_path: Path, key: str,
+                                                         stored_rows: int) -> None:
+        # A stored member is mapped in place by its header's shape: one shorter than its header says would
+        # serve the next member's bytes as data (objectGuess is not even read by fast validation).
+        arrays = {**dataset_arrays(6, 8), "objectGuess": np.ones((20, 20), np.complex64)}
+        value = arrays.pop(key)
+        rows = np.concatenate([value] * 2)[:stored_rows]
+        path = tmp_path / "short.npz"
+        with zipfile.ZipFile(path, "w") as zf:
+            with zf.open(f"{key}.npy", "w", force_zip64=True) as fp:
+                np.lib.format.write_array_header_1_0(fp, np.lib.format.header_data_from_array_1_0(value))
+                fp.write(rows.tobytes())
+            for other, array in arrays.items():
+                with zf.open(f"{other}.npy", "w", force_zip64=True) as fp:
+                    np.lib.format.write_array(fp, array, allow_pickle=False)
+        self._expect(path, "corrupt", f"member '{key}.npy' holds", "its .npy header describes")
+
     def test_garbage_file(self, tmp_path: Path) -> None:
         path = tmp_path / "garbage.npz"
         path.write_bytes(os.urandom(4096))
