@@ -2,7 +2,7 @@
 
 This module makes the contract's decisions on metadata and small arrays, with no file IO: which key holds
 the diffraction, which layout a shape is in, how a stored dtype becomes float32 amplitude, and whether
-values are legal. `memmap_bridge` reads the file and asks this module.
+values are legal. `memmap_bridge` (with `npz_format` and `npy_cache`) reads the file and asks this module.
 
 Shapes: diffraction (N, H, W) amplitude; xcoords, ycoords (N,) float64; probeGuess (H, W) complex64;
 objectGuess (M, M') complex64; scan_index (N,) int64; nphotons a scalar.
@@ -186,7 +186,7 @@ def to_amplitude(chunk: np.ndarray, kind: ValueKind, *, first_index: int, key: s
     """
     if kind is ValueKind.COUNTS:
         if chunk.dtype.kind == "i" and chunk.size and chunk.min() < 0:
-            bad = first_index + int(np.argwhere(chunk < 0)[0][0])
+            bad = _first_pattern(chunk < 0, first_index)
             raise contract_error(path, f"'{key}' holds negative counts (first at pattern {bad})",
                                  "Counts must be >= 0", reason="negative", section="values")
         out = np.sqrt(chunk.astype(np.float64)).astype(np.float32)
@@ -197,16 +197,21 @@ def to_amplitude(chunk: np.ndarray, kind: ValueKind, *, first_index: int, key: s
     return out
 
 
+def _first_pattern(bad: np.ndarray, first_index: int) -> int:
+    """Index in the whole set of the first pattern of a (k, H, W) chunk with a True in `bad`."""
+    return first_index + int(np.argwhere(bad)[0][0])
+
+
 def check_amplitude(chunk: np.ndarray, *, first_index: int, key: str, path: str | Path) -> None:
     """Raise on NaN, Inf or negative values in a float32 (k, H, W) chunk, naming the first bad pattern."""
     finite = np.isfinite(chunk)
     if not finite.all():
-        bad = first_index + int(np.argwhere(~finite)[0][0])
+        bad = _first_pattern(~finite, first_index)
         raise contract_error(path, f"'{key}' holds NaN or Inf (first at pattern {bad}; after conversion to "
                              "float32 when stored in another dtype)", "Remove or repair the bad patterns",
                              reason="non-finite", section="values")
     if chunk.size and chunk.min() < 0:
-        bad = first_index + int(np.argwhere(chunk < 0)[0][0])
+        bad = _first_pattern(chunk < 0, first_index)
         raise contract_error(path, f"'{key}' holds negative amplitudes (first at pattern {bad})",
                              "Amplitudes are sqrt(counts) and must be >= 0", reason="negative",
                              section="values")
@@ -220,7 +225,8 @@ def _numeric(arr: np.ndarray, key: str, path: str | Path, *, allow_complex: bool
                              "Store a plain numeric array", reason="dtype", section="dtypes")
 
 
-def _finite(arr: np.ndarray, key: str, path: str | Path) -> None:
+def check_finite(arr: np.ndarray, key: str, path: str | Path) -> None:
+    """Raise when `arr` holds NaN or Inf, naming `key`."""
     if not np.isfinite(arr).all():
         raise contract_error(path, f"'{key}' holds NaN or Inf", f"Repair '{key}'", reason="non-finite",
                              section="values")
@@ -237,8 +243,8 @@ def check_coords(x: np.ndarray, y: np.ndarray, path: str | Path) -> tuple[np.nda
         raise contract_error(path, f"length mismatch: xcoords has {x.shape[0]} entries, ycoords {y.shape[0]}",
                              "Write one (x, y) pair per pattern", reason="length", section="layouts")
     x64, y64 = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)  # no copy if float64
-    _finite(x64, "xcoords", path)
-    _finite(y64, "ycoords", path)
+    check_finite(x64, "xcoords", path)
+    check_finite(y64, "ycoords", path)
     return x64, y64
 
 
@@ -249,7 +255,7 @@ def check_complex_2d(arr: np.ndarray, key: str, path: str | Path) -> np.ndarray:
         raise contract_error(path, f"'{key}' has shape {arr.shape}; expected a non-empty 2-D array",
                              f"Store '{key}' as (H,W)", reason="ndim", section="layouts")
     out = arr.astype(np.complex64)
-    _finite(out, key, path)
+    check_finite(out, key, path)
     return out
 
 

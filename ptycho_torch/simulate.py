@@ -216,7 +216,7 @@ def write_npz(path: str | os.PathLike[str], data: SimulatedData, *, legacy_key: 
               compress: bool = False) -> Path:
     """Write a contract-valid NPZ atomically; uncompressed by default, with the diffraction 64-byte
     aligned in the file, so the bridge maps it in place."""
-    from ptycho_torch.memmap_bridge import save_npz
+    from ptycho_torch.npz_format import save_npz
 
     return save_npz(path, data.arrays(legacy_key=legacy_key), compress=compress)
 

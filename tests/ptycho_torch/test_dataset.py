@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader
 
 from ptycho_torch.dataset import PtychoDataset, make_loader
 from ptycho_torch.memmap_bridge import MemmapDatasetBridge
-from tests.ptycho_torch.test_memmap_bridge import dataset_arrays, write_npz
+from tests.ptycho_torch.npz_samples import dataset_arrays, write_npz
 
 
 @pytest.fixture

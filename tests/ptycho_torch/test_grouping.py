@@ -16,7 +16,7 @@ from ptycho_torch.grouping import (
     neighbour_groups,
 )
 from ptycho_torch.memmap_bridge import MemmapDatasetBridge
-from tests.ptycho_torch.test_memmap_bridge import dataset_arrays, write_npz
+from tests.ptycho_torch.npz_samples import dataset_arrays, write_npz
 
 
 def grid(n_side: int, spacing: float = 10.0) -> tuple[np.ndarray, np.ndarray]:

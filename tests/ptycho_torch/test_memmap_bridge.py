@@ -1,12 +1,10 @@
-"""MemmapDatasetBridge on real .npz files: keys, dtypes, layouts, in-place mapping, the cache, bad input."""
+"""MemmapDatasetBridge on real .npz files: keys, dtypes, layouts, in-place mapping, pickling, bad input.
+
+The byte-level NPZ format is tested in test_npz_format.py, the conversion cache in test_npy_cache.py."""
 from __future__ import annotations
 
 import logging
-import multiprocessing as mp
-import os
 import pickle
-import struct
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -16,36 +14,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ptycho_torch.data_contract import DataContractError
-from ptycho_torch.memmap_bridge import BESIDE_CACHE_DIRNAME, CACHE_ENV_VAR, MemmapDatasetBridge, save_npz
-
-
-def dataset_arrays(n: int = 10, h: int = 64, w: int | None = None, *, seed: int = 0,
-                   dtype: Any = np.float32) -> dict[str, np.ndarray]:
-    """A small contract-valid dataset: diffraction (n, h, w) and its companions."""
-    w = h if w is None else w
-    rng = np.random.default_rng(seed)
-    return {
-        "diffraction": (rng.random((n, h, w)) * 50).astype(dtype),
-        "xcoords": rng.random(n) * 100,
-        "ycoords": rng.random(n) * 100,
-        "probeGuess": (rng.random((h, w)) + 1j * rng.random((h, w))).astype(np.complex64),
-    }
-
-
-def write_npz(path: Path, arrays: dict[str, Any], *, compress: bool = False) -> Path:
-    (np.savez_compressed if compress else np.savez)(path, **arrays)
-    return path
-
-
-def reference_amplitude(stored: np.ndarray) -> np.ndarray:
-    """The contract's conversion, written independently: counts -> sqrt in float64, floats -> float32."""
-    if stored.dtype.kind in "iu":
-        return np.sqrt(stored.astype(np.float64)).astype(np.float32)
-    return stored.astype(np.float32)
-
-
-def cache_files(directory: Path) -> list[Path]:
-    return sorted(directory.glob("*.npy")) if directory.is_dir() else []
+from ptycho_torch.memmap_bridge import MemmapDatasetBridge
+from ptycho_torch.npy_cache import BESIDE_CACHE_DIRNAME
+from tests.ptycho_torch.npz_samples import (
+    ContractErrorChecks,
+    cache_files,
+    dataset_arrays,
+    reference_amplitude,
+    write_npz,
+)
 
 
 class TestMemmapBridgeParity:
@@ -221,23 +198,6 @@ class TestInPlaceMapping:
         assert not (tmp_path / BESIDE_CACHE_DIRNAME).exists(), "in-place mapping must not create a cache"
         assert sorted(p.name for p in tmp_path.iterdir()) == ["d.npz"]
 
-    def test_zip64_local_header_is_read_not_the_central_directory(self, tmp_path: Path) -> None:
-        arrays = dataset_arrays(4, 8)
-        path = tmp_path / "z64.npz"
-        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as zf:
-            for key, value in arrays.items():
-                with zf.open(f"{key}.npy", "w", force_zip64=True) as fp:
-                    np.lib.format.write_array(fp, value, allow_pickle=False)
-        with zipfile.ZipFile(path) as zf:
-            info = zf.getinfo("diffraction.npy")
-        with open(path, "rb") as f:
-            f.seek(info.header_offset + 28)
-            (local_extra_len,) = struct.unpack("<H", f.read(2))
-        assert local_extra_len != len(info.extra), "the file must exercise the zip64 local-header case"
-        bridge = MemmapDatasetBridge(path, validate="full")
-        assert bridge.storage == "in-place"
-        np.testing.assert_array_equal(bridge.diffraction, arrays["diffraction"])
-
     def test_large_coordinate_arrays_are_mapped_not_read(self, tmp_path: Path) -> None:
         arrays = dataset_arrays(10000, 4)  # 80 kB per coordinate array: above the mapping threshold
         arrays["scan_index"] = np.arange(10000, dtype=np.int64)[::-1].copy()
@@ -259,166 +219,7 @@ class TestInPlaceMapping:
         np.testing.assert_array_equal(clone.diffraction, arrays["diffraction"])
 
 
-class TestSaveNpz:
-    @pytest.mark.parametrize("compress", [False, True])
-    def test_round_trip_with_numpy_and_the_bridge(self, tmp_path: Path, compress: bool) -> None:
-        arrays = {**dataset_arrays(7, 12), "objectGuess": np.ones((30, 31), np.complex64),
-                  "nphotons": np.array(5.0)}
-        path = save_npz(tmp_path / "s.npz", arrays, compress=compress)
-        with np.load(path) as npz:
-            assert sorted(npz.files) == sorted(arrays)
-            for key, value in arrays.items():
-                np.testing.assert_array_equal(npz[key], value)
-        bridge = MemmapDatasetBridge(path, cache_dir=tmp_path / "c", validate="full")
-        np.testing.assert_array_equal(bridge.diffraction, arrays["diffraction"])
-        assert bridge.storage == ("cache" if compress else "in-place")
-        assert sorted(p.name for p in tmp_path.iterdir() if p.name != "c") == ["s.npz"]
-
-    def test_stored_members_are_64_byte_aligned(self, tmp_path: Path) -> None:
-        arrays = {f"a{i}": np.arange(i + 1, dtype=np.float32) for i in range(5)} | dataset_arrays(3, 5)
-        path = save_npz(tmp_path / "s.npz", arrays)
-        bridge = MemmapDatasetBridge(path)
-        assert bridge.diffraction.offset % 64 == 0 and bridge.diffraction.flags.aligned
-        assert bridge.info()["aligned_64"]
-        assert "64-byte aligned" in bridge.summary()
-        with zipfile.ZipFile(path) as zf, open(path, "rb") as f:
-            for info in zf.infolist():
-                f.seek(info.header_offset + 26)
-                name_len, extra_len = struct.unpack("<HH", f.read(4))
-                data_start = info.header_offset + 30 + name_len + extra_len
-                assert data_start % 64 == 0, info.filename
-        # np.savez: 30-byte header + 'diffraction.npy' + 20-byte zip64 block + 64-aligned .npy header = odd
-        unaligned = MemmapDatasetBridge(write_npz(tmp_path / "np.npz", dataset_arrays(3, 5)))
-        assert unaligned.diffraction.offset % 2 == 1 and "unaligned" in unaligned.summary()
-
-    def test_never_pickles(self, tmp_path: Path) -> None:
-        with pytest.raises(ValueError, match="pickle"):
-            save_npz(tmp_path / "o.npz", {"x": np.array([object()])})
-        assert list(tmp_path.iterdir()) == []
-
-
-class TestCache:
-    def test_compressed_builds_once_then_reuses(self, tmp_path: Path) -> None:
-        arrays = dataset_arrays(10, 16)
-        path = write_npz(tmp_path / "c.npz", arrays, compress=True)
-        first = MemmapDatasetBridge(path)
-        cache_dir = tmp_path / BESIDE_CACHE_DIRNAME
-        files = cache_files(cache_dir)
-        assert len(files) == 1 and first.cache_built
-        assert Path(first.diffraction.filename) == files[0]
-        stamp = files[0].stat().st_mtime_ns
-        second = MemmapDatasetBridge(path)
-        assert not second.cache_built and cache_files(cache_dir) == files
-        assert files[0].stat().st_mtime_ns == stamp
-        np.testing.assert_array_equal(second.diffraction, arrays["diffraction"])
-        assert not [p for p in cache_dir.iterdir() if p.suffix == ".part"]
-
-    def test_changed_source_gets_a_new_cache(self, tmp_path: Path) -> None:
-        path = tmp_path / "c.npz"
-        old = dataset_arrays(10, 16, seed=1)
-        write_npz(path, old, compress=True)
-        MemmapDatasetBridge(path)
-        new = dataset_arrays(10, 16, seed=2)
-        write_npz(path, new, compress=True)
-        bridge = MemmapDatasetBridge(path)
-        assert bridge.cache_built
-        np.testing.assert_array_equal(bridge.diffraction, new["diffraction"])
-        assert len(cache_files(tmp_path / BESIDE_CACHE_DIRNAME)) == 2
-
-    def test_truncated_cache_is_rebuilt(self, tmp_path: Path) -> None:
-        arrays = dataset_arrays(10, 16)
-        path = write_npz(tmp_path / "c.npz", arrays, compress=True)
-        cache = Path(MemmapDatasetBridge(path).diffraction.filename)
-        cache.write_bytes(cache.read_bytes()[:200])
-        bridge = MemmapDatasetBridge(path)
-        assert bridge.cache_built
-        np.testing.assert_array_equal(bridge.diffraction, arrays["diffraction"])
-
-    def test_read_only_source_dir_uses_user_cache_dir(self, tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-        src = tmp_path / "readonly"
-        src.mkdir()
-        arrays = dataset_arrays(6, 8)
-        path = write_npz(src / "c.npz", arrays, compress=True)
-        user_cache = tmp_path / "usercache"
-        monkeypatch.setenv(CACHE_ENV_VAR, str(user_cache))
-        src.chmod(0o555)
-        try:
-            bridge = MemmapDatasetBridge(path)
-        finally:
-            src.chmod(0o755)
-        assert Path(bridge.diffraction.filename).parent == user_cache
-        assert not (src / BESIDE_CACHE_DIRNAME).exists()
-        np.testing.assert_array_equal(bridge.diffraction, arrays["diffraction"])
-
-    def test_xdg_cache_home_is_the_fallback(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        src = tmp_path / "ro"
-        src.mkdir()
-        path = write_npz(src / "c.npz", dataset_arrays(3, 4), compress=True)
-        monkeypatch.delenv(CACHE_ENV_VAR, raising=False)
-        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-        src.chmod(0o555)
-        try:
-            bridge = MemmapDatasetBridge(path)
-        finally:
-            src.chmod(0o755)
-        assert Path(bridge.diffraction.filename).parent == tmp_path / "xdg" / "ptycho_torch"
-
-    def test_two_processes_building_at_once(self, tmp_path: Path) -> None:
-        arrays = dataset_arrays(400, 32, dtype=np.float64)
-        path = write_npz(tmp_path / "big.npz", arrays, compress=True)
-        ctx = mp.get_context("spawn")
-        barrier = ctx.Barrier(2)
-        results = ctx.Queue()
-        procs = [ctx.Process(target=_open_in_child, args=(str(path), barrier, results)) for _ in range(2)]
-        for p in procs:
-            p.start()
-        outcomes = [results.get(timeout=60) for _ in procs]
-        for p in procs:
-            p.join(timeout=60)
-            assert p.exitcode == 0
-        assert all(o[0] == "ok" for o in outcomes), outcomes
-        assert outcomes[0][1] == outcomes[1][1], "both processes must map the same cache file"
-        assert outcomes[0][2] == outcomes[1][2]
-        assert sorted(o[3] for o in outcomes) == [False, True], "exactly one process builds"
-        files = cache_files(tmp_path / BESIDE_CACHE_DIRNAME)
-        assert len(files) == 1
-        want = arrays["diffraction"].astype(np.float32)
-        np.testing.assert_array_equal(np.load(files[0], mmap_mode="r"), want)
-
-
-def _open_in_child(path: str, barrier: Any, results: Any) -> None:
-    import hashlib
-
-    try:
-        barrier.wait(timeout=30)
-        bridge = MemmapDatasetBridge(path)
-        digest = hashlib.sha256(np.ascontiguousarray(bridge.diffraction).tobytes()).hexdigest()
-        results.put(("ok", bridge.diffraction.filename, digest, bridge.cache_built))
-    except Exception as exc:  # noqa: BLE001 - reported to the parent, which fails the test with it
-        results.put(("error", repr(exc), "", False))
-
-
-class TestBadInput:
-    def _expect(self, path: Path, reason: str, *needles: str, validate: str = "fast",
-                cache_dir: Path | None = None) -> DataContractError:
-        with pytest.raises(DataContractError) as info:
-            MemmapDatasetBridge(path, validate=validate, cache_dir=cache_dir)  # type: ignore[arg-type]
-        err = info.value
-        assert err.reason == reason, str(err)
-        msg = str(err)
-        assert str(path.resolve() if path.exists() else path) in msg
-        assert "docs/specs/data_contracts.md#" in msg
-        for needle in needles:
-            assert needle in msg, (needle, msg)
-        return err
-
-    def _with(self, tmp_path: Path, name: str = "bad.npz", compress: bool = False, **changes: Any) -> Path:
-        arrays = dataset_arrays(6, 8)
-        arrays.update(changes)
-        kept = {k: v for k, v in arrays.items() if v is not None}
-        return write_npz(tmp_path / name, kept, compress=compress)
-
+class TestBadInput(ContractErrorChecks):
     def test_missing_path(self, tmp_path: Path) -> None:
         self._expect(tmp_path / "nope.npz", "not-found", "no such file")
 
@@ -446,13 +247,6 @@ class TestBadInput:
         path = self._with(tmp_path, diffraction=diff)
         self._expect(path, "non-finite", "NaN or Inf", "pattern 3", validate="full")
 
-    def test_non_finite_found_when_converting(self, tmp_path: Path) -> None:
-        diff = dataset_arrays(6, 8)["diffraction"].astype(np.float64)
-        diff[4, 0, 0] = np.nan
-        path = self._with(tmp_path, diffraction=diff, compress=True)
-        self._expect(path, "non-finite", "pattern 4", cache_dir=tmp_path / "c")
-        assert cache_files(tmp_path / "c") == [] and not list((tmp_path / "c").glob("*.part"))
-
     def test_negative_amplitudes(self, tmp_path: Path) -> None:
         diff = dataset_arrays(6, 8)["diffraction"]
         diff[0, 0, 0] = -1.0  # pattern 0 is always among the fast-validation samples
@@ -463,6 +257,14 @@ class TestBadInput:
         counts[5, 7, 7] = -2
         self._expect(self._with(tmp_path, diffraction=counts), "negative", "negative counts", "pattern 5",
                      cache_dir=tmp_path / "c")
+
+    def test_non_finite_mapped_object_found_by_full_validation(self, tmp_path: Path) -> None:
+        obj = np.ones((20, 20), np.complex64)
+        obj[3, 4] = np.nan
+        path = self._with(tmp_path, objectGuess=obj)
+        assert MemmapDatasetBridge(path).storage == "in-place", "fast validation does not read objectGuess"
+        self._expect(path, "non-finite", "'objectGuess' holds NaN or Inf", "Repair 'objectGuess'",
+                     validate="full")
 
     def test_empty_dataset(self, tmp_path: Path) -> None:
         path = self._with(tmp_path, diffraction=np.zeros((0, 8, 8), np.float32), xcoords=np.zeros(0),
@@ -475,28 +277,6 @@ class TestBadInput:
     def test_complex_diffraction(self, tmp_path: Path) -> None:
         self._expect(self._with(tmp_path, diffraction=np.ones((6, 8, 8), np.complex64)), "dtype", "complex64")
 
-    def test_garbage_file(self, tmp_path: Path) -> None:
-        path = tmp_path / "garbage.npz"
-        path.write_bytes(os.urandom(4096))
-        self._expect(path, "corrupt", "corrupt or truncated")
-
-    @pytest.mark.parametrize("compress", [False, True])
-    def test_truncated_file(self, tmp_path: Path, compress: bool) -> None:
-        path = self._with(tmp_path, compress=compress)
-        data = path.read_bytes()
-        path.write_bytes(data[: len(data) // 2])
-        self._expect(path, "corrupt", "corrupt or truncated")
-
-    def test_flipped_byte_in_compressed_member(self, tmp_path: Path) -> None:
-        arrays = dataset_arrays(50, 16, dtype=np.float64)
-        path = write_npz(tmp_path / "flip.npz", arrays, compress=True)
-        with zipfile.ZipFile(path) as zf:
-            info = zf.getinfo("diffraction.npy")
-        data = bytearray(path.read_bytes())
-        data[info.header_offset + 200 + info.compress_size // 2] ^= 0xFF
-        path.write_bytes(bytes(data))
-        self._expect(path, "corrupt", "corrupt or truncated", cache_dir=tmp_path / "c")
-
     def test_flipped_byte_in_place_found_by_full_crc_check(self, tmp_path: Path) -> None:
         arrays = dataset_arrays(40, 32)
         path = write_npz(tmp_path / "flip.npz", arrays)
@@ -508,32 +288,6 @@ class TestBadInput:
         path.write_bytes(bytes(data))
         assert MemmapDatasetBridge(path).storage == "in-place", "fast validation does not read all data"
         self._expect(path, "corrupt", "CRC mismatch", validate="full")
-
-    def test_object_array_is_never_unpickled(self, tmp_path: Path) -> None:
-        marker = tmp_path / "UNPICKLED"
-        payload = np.empty(1, dtype=object)
-        payload[0] = _Trap(str(marker))
-        path = self._with(tmp_path, objectGuess=payload)
-        self._expect(path, "pickle", "object array", "objectGuess")
-        assert not marker.exists()
-
-    def test_pickled_member_is_rejected(self, tmp_path: Path) -> None:
-        marker = tmp_path / "UNPICKLED"
-        path = self._with(tmp_path)
-        with zipfile.ZipFile(path, "a") as zf:
-            zf.writestr("extra.pkl", pickle.dumps(_Trap(str(marker))))
-        self._expect(path, "pickle", "extra.pkl", "not an .npy")
-        assert not marker.exists()
-
-    def test_pickle_disguised_as_npy_is_rejected(self, tmp_path: Path) -> None:
-        marker = tmp_path / "UNPICKLED"
-        path = self._with(tmp_path)
-        with zipfile.ZipFile(path, "a") as zf:
-            zf.writestr("nphotons.npy", pickle.dumps(_Trap(str(marker))))
-        with pytest.raises(DataContractError) as info:
-            MemmapDatasetBridge(path)
-        assert info.value.reason in ("corrupt", "pickle") and "nphotons.npy" in str(info.value)
-        assert not marker.exists()
 
     def test_bad_validate_option(self, tmp_path: Path) -> None:
         with pytest.raises(ValueError, match="'fast' or 'full'"):
@@ -556,20 +310,6 @@ def test_property_damaged_files_give_contract_errors_only(
         MemmapDatasetBridge(path, cache_dir=d / "c", validate="full")
     except DataContractError as err:
         assert str(path.resolve()) in str(err) and "data_contracts.md#" in str(err)
-
-
-class _Trap:
-    """Unpickling this creates a marker file, proving whether anything was unpickled."""
-
-    def __init__(self, marker: str) -> None:
-        self.marker = marker
-
-    def __reduce__(self) -> tuple[Any, tuple[str, str]]:
-        return (_touch, (self.marker, "x"))
-
-
-def _touch(path: str, text: str) -> None:
-    Path(path).write_text(text)
 
 
 class TestFindings:
