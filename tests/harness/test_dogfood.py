@@ -31,3 +31,10 @@ def test_project_evidence_verifies(repo_root: Path, capsys) -> None:
 def test_test_suite_index_is_up_to_date(repo_root: Path, capsys) -> None:
     code = main(["selectors", "index", "-C", str(repo_root), "--check"])
     assert code == 0, capsys.readouterr().out + "\nregenerate it with `harness selectors index`"
+
+
+@pytest.mark.slow
+def test_every_selector_of_the_ledger_still_collects_tests(repo_root: Path, capsys) -> None:
+    """Moving a test file must come with the ledger's selectors that name it (they are regression selectors now)."""
+    code = main(["selectors", "collect", "-C", str(repo_root)])
+    assert code == 0, capsys.readouterr().out
