@@ -1,7 +1,7 @@
 """Step 1 of an iteration, prove: the agent's turn(s) if there is an agent, then the stages.
 
-The change set is listed from the tree by the harness itself (the agent's word counts for nothing), and
-the stages judge exactly that change set.
+The change set is listed from the tree by the harness itself (the agent's word counts for nothing), once,
+before any test runs in the tree; the stages judge exactly that change set and it is the one committed.
 """
 from __future__ import annotations
 
@@ -29,10 +29,12 @@ def list_changes(request: IterationRequest, repo: git.Repo) -> ChangeSet:
         cap_bytes=cfg.caps.changed_file_bytes, ledger_path=cfg.ledger, owned_roots=harness_roots(cfg))
 
 
-def _with_agent(request: IterationRequest, repo: git.Repo, attempt: AttemptContext,
-                progress: Progress) -> list[StageResult]:
+def _with_agent(request: IterationRequest, repo: git.Repo, attempt: AttemptContext, progress: Progress) -> Proof:
     """The agent's turn(s), then the same stages as `run --no-agent`. Two-phase: the agent writes the failing
-    test, the harness proves it fails, then the agent makes it pass."""
+    test, the harness proves it fails, then the agent makes it pass.
+
+    The change set is listed after each turn, before any test runs in the tree: whatever the tests write
+    into the tree afterwards was never judged, so it is not part of the change."""
     cfg, root, staging, journal = request.config, request.root, attempt.staging, attempt.journal
     ledger_text = request.ledger.text if request.ledger else ""
     phases: tuple[str | None, ...] = tuple(cfg.agent.phases) if cfg.agent.phases else (None,)
@@ -42,24 +44,23 @@ def _with_agent(request: IterationRequest, repo: git.Repo, attempt: AttemptConte
                            attempt=attempt.number, evidence_rel=attempt.evidence_rel, out_dir=staging / "agent",
                            journal=journal, phase=phase, progress=progress)
         stages.append(turn)
+        changeset = list_changes(request, repo)
         if not turn.ok:
-            return stages
+            return Proof(tuple(stages), changeset)
         if phase == "red":
-            changeset = list_changes(request, repo)
             stages += run_stages(request, changeset, staging / "phase_red", root, repo, journal, progress,
                                  red_only=True)
             if not all(s.ok for s in stages):
-                return stages
-    changeset = list_changes(request, repo)
-    return stages + run_stages(request, changeset, staging, root, repo, journal, progress)
+                return Proof(tuple(stages), changeset)
+    stages += run_stages(request, changeset, staging, root, repo, journal, progress)
+    return Proof(tuple(stages), changeset)
 
 
 def prove(request: IterationRequest, repo: git.Repo, attempt: AttemptContext, *, use_agent: bool,
           progress: Progress) -> Proof:
     """Run the agent (with `use_agent`; working tree only) and the stages; nothing is recorded yet."""
     if use_agent:
-        stages = _with_agent(request, repo, attempt, progress)
-        return Proof(tuple(stages), list_changes(request, repo))  # what the agent left in the tree
+        return _with_agent(request, repo, attempt, progress)
     changeset = list_changes(request, repo)
     with ExitStack() as stack:
         if request.head is None:
