@@ -27,7 +27,8 @@ class PytestSettings:
 
     @classmethod
     def from_config(cls, config: Config) -> PytestSettings:
-        return cls(tuple(config.pytest.argv()), MappingProxyType(dict(config.pytest.env)), config.pytest.timeout_s)
+        return cls(tuple(config.pytest.argv()), MappingProxyType(dict(config.pytest.env)),
+                   config.pytest.timeout_s)
 
     def isolated_from(self, root: Path) -> PytestSettings:
         """For a run in a temporary worktree: hide the modules of the working tree at `root` (an editable

@@ -36,6 +36,7 @@ from harness.gitops.tree import (
     discard_changes,
     is_clean,
     numstat,
+    numstat_between,
     working_changes,
     write_files_at_rev,
 )
@@ -44,6 +45,7 @@ from harness.gitops.worktrees import WORKTREE_PREFIX, prune_stale_worktrees, tem
 __all__ = [
     "WORKTREE_PREFIX", "Change", "ChangeKind", "CommitInfo", "changes_between", "commit_exists", "commit_info",
     "commit_paths", "common_git_dir", "copy_working_files", "discard_changes", "find_commits_with_trailer",
-    "git_error", "head_sha", "is_clean", "numstat", "open_repo", "prune_stale_worktrees", "resolve", "root",
-    "short", "snapshot_to_ref", "temp_worktree", "trailers_of", "working_changes", "write_files_at_rev",
+    "git_error", "head_sha", "is_clean", "numstat", "numstat_between", "open_repo", "prune_stale_worktrees",
+    "resolve", "root", "short", "snapshot_to_ref", "temp_worktree", "trailers_of", "working_changes",
+    "write_files_at_rev",
 ]

@@ -115,6 +115,22 @@ def numstat(repo: git.Repo, base: str, paths: Sequence[str] | None = None) -> tu
             repo, "diff-index", "--cached", "--no-renames", "--numstat", "-z", base_sha,
             *(["--", *paths] if paths else []), env=env,
         )
+    return _sum_numstat(out)
+
+
+def numstat_between(repo: git.Repo, base: str, head: str,
+                    paths: Sequence[str] | None = None) -> tuple[int, int, int]:
+    """(files, lines added, lines removed) of the commits base..head, as `numstat` counts the working tree."""
+    base_sha, head_sha = resolve(repo, base), resolve(repo, head)
+    args = ["diff-tree", "-r", "--no-renames", "--numstat", "-z", base_sha, head_sha]
+    if not paths:
+        return _sum_numstat(run_git(repo, *args))
+    totals = [_sum_numstat(run_git(repo, *args, "--", *chunk)) for chunk in chunks(list(paths))]
+    return sum(t[0] for t in totals), sum(t[1] for t in totals), sum(t[2] for t in totals)
+
+
+def _sum_numstat(out: str) -> tuple[int, int, int]:
+    """Sum `--numstat -z` records (`added<TAB>removed<TAB>path`); a binary file shows `-` for both."""
     files = added = removed = 0
     for record in out.split("\0"):
         parts = record.split("\t")

@@ -38,7 +38,7 @@ def _result(request: IterationRequest, proof: Proof, attempt: AttemptContext, ev
 
 def set_aside(request: IterationRequest, proof: Proof, attempt: AttemptContext,
               evidence: StagedEvidence) -> IterationResult:
-    """The dry run's end: the evidence goes to a new temporary folder; the tree and the ledger stay as they are."""
+    """The dry run's end: the evidence goes to a new temporary folder; tree and ledger stay as they are."""
     attempt.evidence_dir.rmdir()  # claimed by evidence_dir(); a dry run leaves nothing in the tree
     out = Path(tempfile.mkdtemp(prefix="harness-dry-run-")) / attempt.evidence_dir.name
     _move_into_place(evidence.folder, out)

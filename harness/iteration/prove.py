@@ -29,7 +29,8 @@ def list_changes(request: IterationRequest, repo: git.Repo) -> ChangeSet:
         cap_bytes=cfg.caps.changed_file_bytes, ledger_path=cfg.ledger, owned_roots=harness_roots(cfg))
 
 
-def _with_agent(request: IterationRequest, repo: git.Repo, attempt: AttemptContext, progress: Progress) -> Proof:
+def _with_agent(request: IterationRequest, repo: git.Repo, attempt: AttemptContext,
+                progress: Progress) -> Proof:
     """The agent's turn(s), then the same stages as `run --no-agent`. Two-phase: the agent writes the failing
     test, the harness proves it fails, then the agent makes it pass.
 
@@ -41,8 +42,8 @@ def _with_agent(request: IterationRequest, repo: git.Repo, attempt: AttemptConte
     stages: list[StageResult] = []
     for phase in phases:
         turn = agent_stage(repo=repo, root=root, config=cfg, item=request.item, ledger_text=ledger_text,
-                           attempt=attempt.number, evidence_rel=attempt.evidence_rel, out_dir=staging / "agent",
-                           journal=journal, phase=phase, progress=progress)
+                           attempt=attempt.number, evidence_rel=attempt.evidence_rel,
+                           out_dir=staging / "agent", journal=journal, phase=phase, progress=progress)
         stages.append(turn)
         changeset = list_changes(request, repo)
         if not turn.ok:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import platform
-import subprocess
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -12,6 +11,7 @@ import git
 
 from harness.changes import ChangeSet
 from harness.evidence import iso, render_template
+from harness.gitops import numstat, numstat_between
 from harness.iteration.records import IterationRequest, Proof
 from harness.pytest_runner import PytestRun
 from harness.stage_records import AgentTurnDetail, FullSuiteDetail, LintDetail, StageDetail, StageResult
@@ -73,24 +73,16 @@ def _detail_fields(detail: StageDetail | None) -> dict[str, Any]:
     return {}
 
 
-def _line_counts(repo: git.Repo, base: str, head: str | None, changeset: ChangeSet) -> tuple[int, int]:
-    """Lines added and removed by the change (untracked new files count all their lines)."""
-    untracked = {c.path for c in changeset.changes if head is None and c.kind == "added"}
-    tracked = [c.path for c in changeset.changes if c.path not in untracked]
-    added = removed = 0
-    if tracked:
-        args = ["git", "diff", "--numstat", base, *([head] if head else []), "--", *tracked]
-        proc = subprocess.run(args, cwd=repo.working_tree_dir, capture_output=True, text=True, check=False)
-        for line in proc.stdout.splitlines():
-            a, r, _ = line.split("\t", 2)
-            if a != "-":  # binary files show "-"
-                added += int(a)
-                removed += int(r)
-    for rel in untracked:
-        try:
-            added += Path(repo.working_tree_dir, rel).read_bytes().count(b"\n")
-        except OSError:
-            pass
+def line_counts(repo: git.Repo, base: str, head: str | None, changeset: ChangeSet) -> tuple[int, int]:
+    """Lines added and removed by the change, as git counts them: a new file counts all its lines, a
+    binary file none, a rename is a deletion plus an addition. A git failure raises GitError."""
+    paths = [c.path for c in changeset.changes]
+    if not paths:
+        return 0, 0
+    if head is None:
+        _, added, removed = numstat(repo, base, paths)
+    else:
+        _, added, removed = numstat_between(repo, base, head, paths)
     return added, removed
 
 
@@ -120,12 +112,12 @@ def _checks(stages: Sequence[StageResult], expected: tuple[str, ...]) -> list[di
 
 
 def attempt_record(*, request: IterationRequest, proof: Proof, attempt: int, started: datetime,
-                   finished: datetime, saved_ref: str | None, evidence_rel: str, staging: Path, repo: git.Repo,
-                   harness_version: str) -> dict:
+                   finished: datetime, saved_ref: str | None, evidence_rel: str, staging: Path,
+                   repo: git.Repo, harness_version: str) -> dict:
     """Everything the summary says, as JSON-safe data; the summary is rendered from this record."""
     item, stages, changeset, failed = request.item, proof.stages, proof.changeset, proof.failed
     test_paths = {c.path for c in changeset.tests}
-    added, removed = _line_counts(repo, request.base, request.head, changeset)
+    added, removed = line_counts(repo, request.base, request.head, changeset)
     ran = {s.name for s in stages}
     expected = STAGE_ORDER + (("lint",) if request.config.gates.lint is not None else ())
     not_run = [name for name in expected if name not in ran]
@@ -173,7 +165,8 @@ def _agent_facts(stages: Sequence[StageResult]) -> list[dict]:
         turns.append({"stage": stage.name, "phase": turn.phase, "argv": list(turn.argv),
                       "exit_code": turn.exit_code, "timed_out": turn.timed_out,
                       "duration_s": round(stage.duration_s, 3), "log": f"agent/{stage.name}.log",
-                      "prompt": f"agent/{stage.name}.prompt.md", "discarded_edits": list(turn.discarded_edits)})
+                      "prompt": f"agent/{stage.name}.prompt.md",
+                      "discarded_edits": list(turn.discarded_edits)})
     return turns
 
 

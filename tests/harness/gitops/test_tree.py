@@ -145,3 +145,17 @@ def test_numstat_counts_working_tree_against_base(repo_path: Path) -> None:
     (repo_path / "blob.bin").write_bytes(b"\0\1\2")
     assert gitops.numstat(repo, "HEAD") == (4, 4, 1)
     assert gitops.numstat(repo, "HEAD", ["a.txt"]) == (1, 2, 0)
+
+
+def test_numstat_between_counts_commits_and_refuses_an_unknown_revision(repo_path: Path) -> None:
+    repo = gitops.open_repo(repo_path)
+    base = gitops.head_sha(repo)
+    (repo_path / "a.txt").write_text("a\nmore\nlines\n")
+    (repo_path / "b.txt").unlink()
+    (repo_path / "blob.bin").write_bytes(b"\0\1\2")
+    git(repo_path, "add", "-A")
+    git(repo_path, "commit", "-qm", "change")
+    assert gitops.numstat_between(repo, base, "HEAD") == (3, 2, 1)
+    assert gitops.numstat_between(repo, base, "HEAD", ["a.txt", "b.txt"]) == (2, 2, 1)
+    with pytest.raises(GitError, match="no-such-rev"):
+        gitops.numstat_between(repo, "no-such-rev", "HEAD", ["a.txt"])
