@@ -49,12 +49,13 @@ class SelectorOutcome:
 
 @dataclass(frozen=True)
 class FullSuiteDetail:
-    """The full suite against the known-failures file: node ids, and the file they were judged by."""
+    """The full suite against the known-failures file: node ids, and the file they were judged by (None:
+    none is configured)."""
 
     new_failures: tuple[str, ...]
     tolerated: tuple[str, ...]
     now_passing: tuple[str, ...]
-    known_failures_file: str
+    known_failures_file: str | None
 
 
 @dataclass(frozen=True)
