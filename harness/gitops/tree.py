@@ -46,7 +46,9 @@ def worktree_index(repo: git.Repo) -> Iterator[dict[str, str]]:
         env = {"GIT_INDEX_FILE": str(index)}
         real = Path(repo.git_dir) / "index"
         if real.is_file():
-            shutil.copyfile(real, index)
+            # copy2 keeps the index's mtime: git re-reads entries not older than it ("racily clean"), so
+            # a same-size edit made in the tick of the last index write is still seen
+            shutil.copy2(real, index)
         else:
             run_git(repo, "read-tree", "HEAD", env=env)
         run_git(repo, "add", "--all", env=env)
