@@ -9,7 +9,8 @@ from harness.gitops import changes_between, open_repo, working_changes
 from harness.iteration.report import line_counts
 from tests.conftest import git
 
-FILES = {"pkg/calc.py": "def add(a, b):\n    return a + b\n", "tests/test_calc.py": "def test_add():\n    pass\n"}
+FILES = {"pkg/calc.py": "def add(a, b):\n    return a + b\n",
+         "tests/test_calc.py": "def test_add():\n    pass\n"}
 
 
 def classified(changes):
@@ -20,7 +21,8 @@ def classified(changes):
 def test_line_counts_of_the_working_tree_include_new_files(make_repo) -> None:
     path = make_repo(FILES)
     base = git(path, "rev-parse", "HEAD").strip()
-    (path / "pkg/calc.py").write_text("def add(a, b):\n    return b + a\n\n\ndef mul(a, b):\n    return a * b\n")
+    (path / "pkg/calc.py").write_text(
+        "def add(a, b):\n    return b + a\n\n\ndef mul(a, b):\n    return a * b\n")
     (path / "tests/test_mul.py").write_text("def test_mul():\n    pass\n")
     repo = open_repo(path)
     assert line_counts(repo, base, None, classified(working_changes(repo))) == (7, 1)
