@@ -17,7 +17,7 @@ from harness.gitops import discard_changes, working_changes
 from harness.ledger import Item
 from harness.locking import Journal
 from harness.prompt import build_prompt_context, render_prompt
-from harness.proof import StageResult
+from harness.stage_records import AgentTurnDetail, StageResult
 
 
 def _owned_changes(repo: git.Repo, config: Config) -> dict[str, bytes | None]:
@@ -75,6 +75,6 @@ def agent_stage(*, repo: git.Repo, root: Path, config: Config, item: Item, ledge
         reason = f"the agent exited with code {run.exit_code}"
     else:
         reason = f"the agent exited 0 after {run.duration_s:.1f} s"
-    extra = (("exit_code", run.exit_code), ("timed_out", run.timed_out), ("argv", tuple(run.argv)),
-             ("discarded_edits", discarded), ("phase", phase or "single"))
-    return StageResult(name, run.ok, reason, (), run.duration_s, extra)
+    detail = AgentTurnDetail(phase=phase or "single", argv=tuple(run.argv), exit_code=run.exit_code,
+                             timed_out=run.timed_out, discarded_edits=discarded)
+    return StageResult(name, run.ok, reason, (), run.duration_s, detail=detail)

@@ -6,65 +6,30 @@ errors without the change; GREEN needs every selected test to pass with it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from harness.pytest_results import PytestRun
 from harness.pytest_runner import Selector, run_pytest
-from harness.verdicts import green_verdict, red_verdict
-
-RunFn = Callable[..., PytestRun]
-
-
-@dataclass(frozen=True)
-class SelectorOutcome:
-    """One selector's run in one stage and the verdict on it."""
-
-    selector: Selector
-    run: PytestRun
-    ok: bool
-    reason: str
-    verdict: object
+from harness.stage_records import PytestSettings, SelectorOutcome, StageResult
+from harness.verdicts import Verdict, green_verdict, red_verdict
 
 
-@dataclass(frozen=True)
-class StageResult:
-    """A stage of the iteration: collect, red, green, regression, full_suite (or lint, agent)."""
-
-    name: str
-    ok: bool
-    reason: str
-    outcomes: tuple[SelectorOutcome, ...] = ()
-    duration_s: float = 0.0
-    extra: tuple[tuple[str, object], ...] = ()
-
-    @property
-    def counts(self) -> dict[str, int]:
-        total: dict[str, int] = {}
-        if self.name == "collect":
-            return {"collected": sum(len(o.run.collected) for o in self.outcomes)} if self.outcomes else {}
-        for outcome in self.outcomes:
-            for key, value in outcome.run.counts().items():
-                total[key] = total.get(key, 0) + value
-        return total
-
-
-def run_selectors(
+def run_each_selector(
     stage: str,
     selectors: Sequence[Selector],
     *,
     cwd: Path,
     out_dir: Path,
-    verdict: Callable[[Selector, PytestRun], object],
-    pytest_kwargs: dict,
+    verdict: Callable[[Selector, PytestRun], Verdict],
+    pytest: PytestSettings,
     collect_only: bool = False,
 ) -> StageResult:
     """Run each selector in its own pytest process (so results map to selectors exactly) and judge it."""
     outcomes: list[SelectorOutcome] = []
     for index, selector in enumerate(selectors, start=1):
         name = stage if len(selectors) == 1 else f"{stage}-{index}"
-        run = run_pytest(selector.args, cwd=cwd, out_dir=out_dir, name=name,
-                         collect_only=collect_only, **pytest_kwargs)
+        run = run_pytest(selector.args, cwd=cwd, out_dir=out_dir, name=name, collect_only=collect_only,
+                         command=pytest.command, env=pytest.env, timeout_s=pytest.timeout_s)
         judged = verdict(selector, run)
         outcomes.append(SelectorOutcome(selector, run, bool(judged.ok), str(judged.reason), judged))
     failed = [o for o in outcomes if not o.ok]
@@ -79,21 +44,21 @@ def run_selectors(
 
 
 def prove_red(selectors: Sequence[Selector], *, worktree: Path, out_dir: Path,
-              pytest_kwargs: dict, has_test_changes: bool) -> StageResult:
+              pytest: PytestSettings, has_test_changes: bool) -> StageResult:
     """RED at base + test files (already placed in `worktree`); every selector must fail there."""
     if not has_test_changes:
         return StageResult("red", False, "RED not proven: the change has no test-file changes, so no new "
                            "or changed test can fail without it")
     if not selectors:
         return StageResult("red", False, "RED not proven: the item names no RED selector")
-    return run_selectors("red", selectors, cwd=worktree, out_dir=out_dir, verdict=red_verdict,
-                         pytest_kwargs=pytest_kwargs)
+    return run_each_selector("red", selectors, cwd=worktree, out_dir=out_dir, verdict=red_verdict,
+                             pytest=pytest)
 
 
 def prove_green(selectors: Sequence[Selector], *, cwd: Path, out_dir: Path,
-                pytest_kwargs: dict) -> StageResult:
+                pytest: PytestSettings) -> StageResult:
     """GREEN with the change: every test the RED selectors select must pass (skips are not passes)."""
     if not selectors:
         return StageResult("green", False, "GREEN not proven: the item names no RED selector")
-    return run_selectors("green", selectors, cwd=cwd, out_dir=out_dir, verdict=green_verdict,
-                         pytest_kwargs=pytest_kwargs)
+    return run_each_selector("green", selectors, cwd=cwd, out_dir=out_dir, verdict=green_verdict,
+                             pytest=pytest)

@@ -11,7 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from harness.errors import SelectorError
-from harness.pytest_results import Outcome, PytestRun, TestResult
+from harness.pytest_results import Outcome, PytestRun, TestResult, count_text
 from harness.pytest_runner import Selector
 
 # How a selected test that did not fail reads in "RED not proven: <selector> ... without the change".
@@ -77,8 +77,8 @@ def _counts(run: PytestRun) -> tuple[tuple[str, int], ...]:
     return tuple(run.counts().items())
 
 
-def _count_text(run: PytestRun) -> str:
-    return ", ".join(f"{n} {outcome}" for outcome, n in run.counts().items()) or "no tests ran"
+def _ran(run: PytestRun) -> str:
+    return count_text(run.counts(), none="no tests ran")
 
 
 def _exit_text(run: PytestRun) -> str:
@@ -190,12 +190,12 @@ def regression_verdict(selector: Selector, run: PytestRun) -> Verdict:
                        failing, _counts(run))
     if not run.nodeids_with(Outcome.PASSED):
         return Verdict(Gate.REGRESSION, selector.raw, False,
-                       f"regression: {selector.raw} has no passing test ({_count_text(run)}; "
+                       f"regression: {selector.raw} has no passing test ({_ran(run)}; "
                        f"{_exit_text(run)})", (), _counts(run))
     if run.returncode != 0:
         return Verdict(Gate.REGRESSION, selector.raw, False,
                        f"regression: {selector.raw}: pytest {_exit_text(run)}", (), _counts(run))
-    return Verdict(Gate.REGRESSION, selector.raw, True, f"regression: {selector.raw}: {_count_text(run)}",
+    return Verdict(Gate.REGRESSION, selector.raw, True, f"regression: {selector.raw}: {_ran(run)}",
                    (), _counts(run))
 
 
@@ -241,7 +241,7 @@ def full_suite_verdict(run: PytestRun, known: Iterable[str]) -> FullSuiteVerdict
         extras = [f"{len(tolerated)} known failure(s) tolerated"] if tolerated else []
         if now_passing:
             extras.append(f"{len(now_passing)} known failure(s) now pass (remove them from the list)")
-        reason = "; ".join([f"full suite: {_count_text(run)}", *extras])
+        reason = "; ".join([f"full suite: {_ran(run)}", *extras])
     return FullSuiteVerdict(
         ok=ok, reason=reason, completed=completed, new_failures=tuple(r.nodeid for r in new),
         tolerated=tolerated, now_passing=now_passing, not_seen=not_seen, new_failure_results=new,

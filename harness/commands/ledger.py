@@ -8,8 +8,7 @@ from pathlib import Path, PurePosixPath
 from harness.commands._console import print_table
 from harness.evidence import verify_sha256sums
 from harness.gitops import commit_exists, find_commits_with_trailer
-from harness.ledger import Attempt, Item, Ledger, load_ledger
-from harness.ledger_lint import lint_text
+from harness.ledger import Attempt, Item, Ledger, lint_text, load_ledger
 from harness.workspace import Workspace, open_workspace
 
 

@@ -53,6 +53,7 @@ from harness.gitops.tree import (
     discard_changes,
     is_clean,
     numstat,
+    numstat_between,
     working_changes,
     write_files_at_rev,
 )
@@ -63,7 +64,7 @@ __all__ = [
     "GitAnswer", "abort_rebase", "bisect_run", "changes_between", "checkout_detached", "commit_exists",
     "commit_info", "commit_message", "commit_paths", "commits_between", "common_git_dir",
     "copy_working_files", "discard_changes", "find_commits_with_trailer", "git_error", "head_sha",
-    "init_repo", "is_ancestor", "is_clean", "log_lines", "numstat", "open_repo", "prune_stale_worktrees",
-    "pull_rebase", "push_ref", "rebase_in_progress", "resolve", "root", "short", "snapshot_to_ref",
-    "temp_worktree", "trailers_of", "working_changes", "worktree_head", "write_files_at_rev",
+    "init_repo", "is_ancestor", "is_clean", "log_lines", "numstat", "numstat_between", "open_repo",
+    "prune_stale_worktrees", "pull_rebase", "push_ref", "rebase_in_progress", "resolve", "root", "short",
+    "snapshot_to_ref", "temp_worktree", "trailers_of", "working_changes", "worktree_head", "write_files_at_rev",
 ]

@@ -46,7 +46,9 @@ def worktree_index(repo: git.Repo) -> Iterator[dict[str, str]]:
         env = {"GIT_INDEX_FILE": str(index)}
         real = Path(repo.git_dir) / "index"
         if real.is_file():
-            shutil.copyfile(real, index)
+            # copy2 keeps the index's mtime: git re-reads entries not older than it ("racily clean"), so
+            # a same-size edit made in the tick of the last index write is still seen
+            shutil.copy2(real, index)
         else:
             run_git(repo, "read-tree", "HEAD", env=env)
         run_git(repo, "add", "--all", env=env)
@@ -115,6 +117,22 @@ def numstat(repo: git.Repo, base: str, paths: Sequence[str] | None = None) -> tu
             repo, "diff-index", "--cached", "--no-renames", "--numstat", "-z", base_sha,
             *(["--", *paths] if paths else []), env=env,
         )
+    return _sum_numstat(out)
+
+
+def numstat_between(repo: git.Repo, base: str, head: str,
+                    paths: Sequence[str] | None = None) -> tuple[int, int, int]:
+    """(files, lines added, lines removed) of the commits base..head, as `numstat` counts the working tree."""
+    base_sha, head_sha = resolve(repo, base), resolve(repo, head)
+    args = ["diff-tree", "-r", "--no-renames", "--numstat", "-z", base_sha, head_sha]
+    if not paths:
+        return _sum_numstat(run_git(repo, *args))
+    totals = [_sum_numstat(run_git(repo, *args, "--", *chunk)) for chunk in chunks(list(paths))]
+    return sum(t[0] for t in totals), sum(t[1] for t in totals), sum(t[2] for t in totals)
+
+
+def _sum_numstat(out: str) -> tuple[int, int, int]:
+    """Sum `--numstat -z` records (`added<TAB>removed<TAB>path`); a binary file shows `-` for both."""
     files = added = removed = 0
     for record in out.split("\0"):
         parts = record.split("\t")

@@ -145,3 +145,34 @@ def test_numstat_counts_working_tree_against_base(repo_path: Path) -> None:
     (repo_path / "blob.bin").write_bytes(b"\0\1\2")
     assert gitops.numstat(repo, "HEAD") == (4, 4, 1)
     assert gitops.numstat(repo, "HEAD", ["a.txt"]) == (1, 2, 0)
+
+
+def test_numstat_between_counts_commits_and_refuses_an_unknown_revision(repo_path: Path) -> None:
+    repo = gitops.open_repo(repo_path)
+    base = gitops.head_sha(repo)
+    (repo_path / "a.txt").write_text("a\nmore\nlines\n")
+    (repo_path / "b.txt").unlink()
+    (repo_path / "blob.bin").write_bytes(b"\0\1\2")
+    git(repo_path, "add", "-A")
+    git(repo_path, "commit", "-qm", "change")
+    assert gitops.numstat_between(repo, base, "HEAD") == (3, 2, 1)
+    assert gitops.numstat_between(repo, base, "HEAD", ["a.txt", "b.txt"]) == (2, 2, 1)
+    with pytest.raises(GitError, match="no-such-rev"):
+        gitops.numstat_between(repo, "no-such-rev", "HEAD", ["a.txt"])
+
+
+def test_a_same_size_edit_in_the_second_of_the_commit_is_seen(repo_path: Path) -> None:
+    """Git trusts an index entry whose size and times match the file, unless the entry is not older than
+    the index file itself ("racily clean"): the working-tree view must keep the index's own mtime for that.
+    The edit below is what a change made in the same clock tick as the commit looks like to git."""
+    git(repo_path, "config", "core.trustctime", "false")  # a test cannot set ctime; in that tick it is equal
+    path, index = repo_path / "a.txt", repo_path / ".git" / "index"
+    tick = path.stat().st_mtime_ns - 10 * 10**9  # seconds before the views below are built
+    os.utime(path, ns=(tick, tick))
+    git(repo_path, "update-index", "--refresh")
+    path.write_text("A\n")  # same size as "a\n"
+    os.utime(path, ns=(tick, tick))
+    os.utime(index, ns=(tick, tick))
+    repo = gitops.open_repo(repo_path)
+    assert changes(repo_path) == {"a.txt": "modified"}
+    assert gitops.numstat(repo, "HEAD") == (1, 1, 1)

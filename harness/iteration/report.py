@@ -2,20 +2,20 @@
 from __future__ import annotations
 
 import platform
-import subprocess
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import git
 
+from harness.changes import ChangeSet
 from harness.clock import iso
 from harness.evidence import render_template
-from harness.proof import StageResult
-
-if TYPE_CHECKING:
-    from harness.changes import ChangeSet
-    from harness.iteration import IterationRequest
+from harness.gitops import numstat, numstat_between
+from harness.iteration.records import IterationRequest, Proof
+from harness.pytest_results import PytestRun
+from harness.stage_records import AgentTurnDetail, FullSuiteDetail, LintDetail, StageDetail, StageResult
 
 STAGE_ORDER = ("collect", "red", "green", "regression", "full_suite")
 
@@ -30,7 +30,7 @@ def _rel(path: Path | str | None, staging: Path) -> str | None:
         return path.as_posix()
 
 
-def _failing(run) -> list[dict]:
+def _failing(run: PytestRun) -> list[dict]:
     return [
         {"nodeid": r.nodeid, "outcome": r.outcome, "phase": r.phase, "failure_kind": r.failure_kind,
          "exc_type": r.exc_type, "message": r.message}
@@ -56,30 +56,34 @@ def _stage_dict(stage: StageResult, staging: Path) -> dict:
             "log": _rel(run.log_path, staging),
             "junit": _rel(run.junit_path, staging),
         })
-    extra = {key: (list(value) if isinstance(value, tuple) else value) for key, value in stage.extra}
-    skipped = bool(extra.pop("skipped", False))
-    return {"name": stage.name, "ok": stage.ok, "skipped": skipped, "reason": stage.reason,
-            "duration_s": round(stage.duration_s, 3), "counts": stage.counts, "selectors": selectors, **extra}
+    return {"name": stage.name, "ok": stage.ok, "skipped": stage.skipped, "reason": stage.reason,
+            "duration_s": round(stage.duration_s, 3), "counts": stage.counts, "selectors": selectors,
+            **_detail_fields(stage.detail)}
 
 
-def _line_counts(repo: git.Repo, base: str, head: str | None, changeset: ChangeSet) -> tuple[int, int]:
-    """Lines added and removed by the change (untracked new files count all their lines)."""
-    untracked = {c.path for c in changeset.changes if head is None and c.kind == "added"}
-    tracked = [c.path for c in changeset.changes if c.path not in untracked]
-    added = removed = 0
-    if tracked:
-        args = ["git", "diff", "--numstat", base, *([head] if head else []), "--", *tracked]
-        proc = subprocess.run(args, cwd=repo.working_tree_dir, capture_output=True, text=True, check=False)
-        for line in proc.stdout.splitlines():
-            a, r, _ = line.split("\t", 2)
-            if a != "-":  # binary files show "-"
-                added += int(a)
-                removed += int(r)
-    for rel in untracked:
-        try:
-            added += Path(repo.working_tree_dir, rel).read_bytes().count(b"\n")
-        except OSError:
-            pass
+def _detail_fields(detail: StageDetail | None) -> dict[str, Any]:
+    """The stage-specific keys of a stage in attempt.json (docs/specs/evidence.md)."""
+    if isinstance(detail, FullSuiteDetail):
+        return {"new_failures": list(detail.new_failures), "tolerated": list(detail.tolerated),
+                "now_passing": list(detail.now_passing), "known_failures_file": detail.known_failures_file}
+    if isinstance(detail, LintDetail):
+        return {"new_findings": list(detail.new_findings), "fixed_findings": detail.fixed_findings}
+    if isinstance(detail, AgentTurnDetail):
+        return {"exit_code": detail.exit_code, "timed_out": detail.timed_out, "argv": list(detail.argv),
+                "discarded_edits": list(detail.discarded_edits), "phase": detail.phase}
+    return {}
+
+
+def line_counts(repo: git.Repo, base: str, head: str | None, changeset: ChangeSet) -> tuple[int, int]:
+    """Lines added and removed by the change, as git counts them: a new file counts all its lines, a
+    binary file none, a rename is a deletion plus an addition. A git failure raises GitError."""
+    paths = [c.path for c in changeset.changes]
+    if not paths:
+        return 0, 0
+    if head is None:
+        _, added, removed = numstat(repo, base, paths)
+    else:
+        _, added, removed = numstat_between(repo, base, head, paths)
     return added, removed
 
 
@@ -96,11 +100,11 @@ CHECK_TEXT = {
 }
 
 
-def _checks(stages: list[StageResult], expected: tuple[str, ...]) -> list[dict]:
+def _checks(stages: Sequence[StageResult], expected: tuple[str, ...]) -> list[dict]:
     checks = []
     for stage in stages:
         text = CHECK_TEXT.get(stage.name, stage.name)
-        if dict(stage.extra).get("skipped"):
+        if stage.skipped:
             text = f"{stage.name}: {stage.reason.split(': ', 1)[-1]}"
         checks.append({"text": text, "held": stage.ok})
     ran = {s.name for s in stages}
@@ -108,23 +112,16 @@ def _checks(stages: list[StageResult], expected: tuple[str, ...]) -> list[dict]:
     return checks
 
 
-def attempt_record(*, request: IterationRequest, attempt: int, started: datetime, finished: datetime,
-                   stages: list[StageResult], changeset: ChangeSet, succeeded: bool,
-                   failed: StageResult | None, saved_ref: str | None, evidence_rel: str, staging: Path,
+def attempt_record(*, request: IterationRequest, proof: Proof, attempt: int, started: datetime,
+                   finished: datetime, saved_ref: str | None, evidence_rel: str, staging: Path,
                    repo: git.Repo, harness_version: str) -> dict:
     """Everything the summary says, as JSON-safe data; the summary is rendered from this record."""
-    item = request.item
+    item, stages, changeset, failed = request.item, proof.stages, proof.changeset, proof.failed
     test_paths = {c.path for c in changeset.tests}
-    added, removed = _line_counts(repo, request.base, request.head, changeset)
+    added, removed = line_counts(repo, request.base, request.head, changeset)
     ran = {s.name for s in stages}
     expected = STAGE_ORDER + (("lint",) if request.config.gates.lint is not None else ())
     not_run = [name for name in expected if name not in ran]
-    if succeeded:
-        reason = "all stages passed"
-    elif failed is not None:
-        reason = failed.reason
-    else:
-        reason = "no stage ran"
     return {
         "schema": 1,
         "harness_version": harness_version,
@@ -132,9 +129,9 @@ def attempt_record(*, request: IterationRequest, attempt: int, started: datetime
                  "mode": item.mode, "spec": item.spec, "exit_criteria": list(item.exit_criteria),
                  "red": list(item.red), "regression": list(item.regression)},
         "attempt": attempt,
-        "outcome": "GREEN" if succeeded else "FAILED",
+        "outcome": "GREEN" if proof.succeeded else "FAILED",
         "failed_stage": failed.name if failed else None,
-        "reason": reason,
+        "reason": proof.reason,
         "started": iso(started),
         "finished": iso(finished),
         "duration_s": round((finished - started).total_seconds(), 3),
@@ -155,22 +152,22 @@ def attempt_record(*, request: IterationRequest, attempt: int, started: datetime
             "lines_removed": removed,
         },
         "machine": {"python": platform.python_version(), "platform": platform.platform()},
-        "agent": _agent_facts(stages, staging),
+        "agent": _agent_facts(stages),
     }
 
 
-def _agent_facts(stages: list[StageResult], staging: Path) -> list[dict]:
+def _agent_facts(stages: Sequence[StageResult]) -> list[dict]:
     """The agent's turns as the harness saw them: argv, exit code, timeout, duration, edits taken back."""
     turns = []
     for stage in stages:
-        if not stage.name.startswith("agent"):
+        turn = stage.detail
+        if not isinstance(turn, AgentTurnDetail):
             continue
-        extra = dict(stage.extra)
-        turns.append({"stage": stage.name, "phase": extra.get("phase"), "argv": list(extra.get("argv", ())),
-                      "exit_code": extra.get("exit_code"), "timed_out": extra.get("timed_out"),
+        turns.append({"stage": stage.name, "phase": turn.phase, "argv": list(turn.argv),
+                      "exit_code": turn.exit_code, "timed_out": turn.timed_out,
                       "duration_s": round(stage.duration_s, 3), "log": f"agent/{stage.name}.log",
                       "prompt": f"agent/{stage.name}.prompt.md",
-                      "discarded_edits": list(extra.get("discarded_edits", ()))})
+                      "discarded_edits": list(turn.discarded_edits)})
     return turns
 
 
@@ -178,15 +175,15 @@ def render_summary(record: dict) -> str:
     return render_template("summary.md.j2", r=record)
 
 
-def _stage(stages: list[StageResult] | tuple[StageResult, ...], name: str) -> StageResult | None:
+def _stage(stages: Sequence[StageResult], name: str) -> StageResult | None:
     return next((s for s in stages if s.name == name), None)
 
 
-def trailer_red(stages) -> str:
+def trailer_red(stages: Sequence[StageResult]) -> str:
     red = _stage(stages, "red")
     if red is None:
         return "not run"
-    if dict(red.extra).get("skipped"):
+    if red.skipped:
         return red.reason
     failing = sum(len(o.run.failing()) for o in red.outcomes)
     if red.ok:
@@ -194,7 +191,7 @@ def trailer_red(stages) -> str:
     return f"not proven: {red.reason}"
 
 
-def trailer_green(stages) -> str:
+def trailer_green(stages: Sequence[StageResult]) -> str:
     green = _stage(stages, "green")
     if green is None:
         return "not run"

@@ -10,16 +10,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.ledger import (
-    DEFAULT_LEDGER_PATH,
-    KNOWN_FIELDS,
-    MODES,
-    STATUSES,
-    Attempt,
-    Item,
-    Ledger,
-    _parse,
-)
+from harness.ledger.model import DEFAULT_LEDGER_PATH, KNOWN_FIELDS, MODES, STATUSES, Attempt, Item, Ledger
+from harness.ledger.parse import parse_items
 
 
 @dataclass(frozen=True)
@@ -62,7 +54,7 @@ def lint_text(text: str, path: str = DEFAULT_LEDGER_PATH, repo_root: Path | None
     def record(line: int, code: str, message: str, expected: str, item_id: str | None) -> None:
         findings.append(LintFinding(line, item_id, code, f"{message} (expected {expected})"))
 
-    items = _parse(text, record)
+    items = parse_items(text, record)
     return sorted(findings + _lint_items(items, repo_root), key=lambda f: f.line)
 
 

@@ -1,0 +1,108 @@
+"""What the stages of an iteration run with and what they report: typed, immutable records.
+
+A stage is `collect`, `red`, `green`, `regression`, `full_suite`, `lint` or an agent turn (`agent`, or
+`agent_red` and `agent_green` in two-phase mode). What only one kind of stage knows sits in its `detail`
+record; attempt.json and summary.md are written from these records (harness/iteration/report.py), so
+their fields are the evidence contract of docs/specs/evidence.md.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import MappingProxyType
+
+from harness.config import Config
+from harness.pytest_results import PytestRun
+from harness.pytest_runner import ISOLATE_ENV, Selector
+from harness.verdicts import FullSuiteVerdict, Verdict
+
+
+@dataclass(frozen=True)
+class PytestSettings:
+    """How every pytest run of an iteration starts: argv prefix, extra environment, timeout."""
+
+    command: tuple[str, ...]
+    env: Mapping[str, str]
+    timeout_s: float
+
+    @classmethod
+    def from_config(cls, config: Config) -> PytestSettings:
+        return cls(tuple(config.pytest.argv()), MappingProxyType(dict(config.pytest.env)),
+                   config.pytest.timeout_s)
+
+    def isolated_from(self, root: Path) -> PytestSettings:
+        """For a run in a temporary worktree: hide the modules of the working tree at `root` (an editable
+        install of it would otherwise leak the changed code into the base commit's run)."""
+        return replace(self, env=MappingProxyType({**self.env, ISOLATE_ENV: str(root)}))
+
+
+@dataclass(frozen=True)
+class SelectorOutcome:
+    """One selector's run in one stage and the verdict on it (`ok` and `reason` are the verdict's)."""
+
+    selector: Selector
+    run: PytestRun
+    ok: bool
+    reason: str
+    verdict: Verdict | FullSuiteVerdict
+
+
+@dataclass(frozen=True)
+class FullSuiteDetail:
+    """The full suite against the known-failures file: node ids, and the file they were judged by (None:
+    none is configured)."""
+
+    new_failures: tuple[str, ...]
+    tolerated: tuple[str, ...]
+    now_passing: tuple[str, ...]
+    known_failures_file: str | None
+
+
+@dataclass(frozen=True)
+class LintDetail:
+    """The static-analysis gate: each new finding on one line, and how many the change fixed."""
+
+    new_findings: tuple[str, ...]
+    fixed_findings: int
+
+
+@dataclass(frozen=True)
+class AgentTurnDetail:
+    """One run of the agent as the harness saw it. `phase`: `single`, `red` or `green`."""
+
+    phase: str
+    argv: tuple[str, ...]
+    exit_code: int
+    timed_out: bool
+    discarded_edits: tuple[str, ...]
+
+
+StageDetail = FullSuiteDetail | LintDetail | AgentTurnDetail
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """One stage of the iteration. `skipped`: not required for this item (it holds, and says why)."""
+
+    name: str
+    ok: bool
+    reason: str
+    outcomes: tuple[SelectorOutcome, ...] = ()
+    duration_s: float = 0.0
+    detail: StageDetail | None = None
+    skipped: bool = False
+
+    @property
+    def counts(self) -> dict[str, int]:
+        total: dict[str, int] = {}
+        if self.name == "collect":
+            return {"collected": sum(len(o.run.collected) for o in self.outcomes)} if self.outcomes else {}
+        for outcome in self.outcomes:
+            for key, value in outcome.run.counts().items():
+                total[key] = total.get(key, 0) + value
+        return total
+
+
+def skipped_stage(name: str, why: str) -> StageResult:
+    return StageResult(name, True, f"{name}: {why}", skipped=True)
