@@ -223,7 +223,7 @@ def attempt_view(attempt: Attempt, facts: AttemptFacts, linker: Linker, page: st
     if ev.record is not None:
         reason = _s(record.get("reason")) or "attempt.json gives no reason"
     else:
-        reason = f"unknown: {ev.record_problem or 'no evidence'}"
+        reason = f"unknown: {ev.record_problem or (ev.problems[0] if ev.problems else 'no attempt.json')}"
     folder = (Link(ev.written, None, "not linked: the path leaves the repository") if ev.folder is None
               else Link(ev.folder, None))
     files: list[Link] = []
