@@ -35,6 +35,7 @@ from harness.selectors.history import History, load_history
 from harness.selectors.registry import Registry, build_registry
 from harness.webreport.evidence_files import Evidence, VerifyCache, read_evidence
 from harness.webreport.model import AttemptFacts, PatchText
+from harness.webreport.paths import forget_resolved
 from harness.workspace import Workspace
 
 EVIDENCE_TRAILER = "Harness-Evidence"
@@ -89,6 +90,7 @@ def _patch_text(patch: Patch | None, caption: str) -> PatchText | None:
 
 def gather(ws: Workspace, *, cache: ReportCache | None = None) -> Sources:
     root, config, repo = ws.root, ws.config, ws.repo
+    forget_resolved()
     ledger = load_ledger(ws.ledger_path)
     verify_cache = cache.verify if cache is not None else None
     evidence: dict[int, Evidence] = {}

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from harness.ledger import STATUSES, Attempt, Item, Ledger
 from harness.webreport.charts import Chart, timeline
@@ -30,9 +30,19 @@ STAGE_LABELS = {"collect": "collect", "red": "RED", "green": "GREEN", "regressio
 
 @dataclass(frozen=True)
 class Link:
+    """Rendered by the templates through `__html__`: every part escaped by markupsafe's (C) escape."""
+
     text: str
     href: str | None  # None: shown as plain text
     note: str = ""  # shown on hover
+
+    def __html__(self) -> str:
+        title = f' title="{escape(self.note)}"' if self.note else ""
+        if self.href is not None:
+            return f'<a href="{escape(self.href)}"{title}>{escape(self.text)}</a>'
+        if self.note:
+            return f'<span class="unlinked"{title}>{escape(self.text)}</span>'
+        return str(escape(self.text))
 
 
 @dataclass(frozen=True)

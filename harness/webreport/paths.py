@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote, unquote
 
@@ -29,6 +31,7 @@ ITEMS_DIR = "items"
 ASSETS_DIR = "assets"
 MARKER = ".harness-report"
 DEFAULT_OUT = "plans/report"
+_REFUSED = re.compile(r"[\x00-\x1f\\]")  # control characters and backslashes
 
 
 def item_page(item_id: str) -> str:
@@ -40,7 +43,7 @@ def clean_relative(text: str, base: str = "") -> str | None:
     """`text` as a normalised repo-relative posix path (read relative to the repo-relative folder `base`),
     or None when it is absolute, empty, holds control characters or backslashes, climbs out of the
     repository, or touches `.git`. Purely lexical: see `inside` for symlinks."""
-    if not text or any(ord(c) < 32 for c in text) or "\\" in text or text.startswith("/"):
+    if not text or _REFUSED.search(text) or text.startswith("/"):
         return None
     if len(text) > 1 and text[1] == ":":  # a drive letter
         return None
@@ -54,9 +57,29 @@ def clean_relative(text: str, base: str = "") -> str | None:
 
 def inside(root: Path, rel: str) -> bool:
     """Whether `root/rel`, symlinks resolved, is inside `root` (it need not exist)."""
-    real_root = os.path.realpath(root)
-    real = os.path.realpath(os.path.join(real_root, rel))
+    real_root = _real(str(root))
+    real = _real(os.path.join(real_root, rel))
     return real == real_root or real.startswith(real_root + os.sep)
+
+
+@lru_cache(maxsize=65536)
+def _real_dir(path: str) -> str:
+    return _real(path)
+
+
+def forget_resolved() -> None:
+    """Forget the remembered folders: a build starts from what the file system says now."""
+    _real_dir.cache_clear()
+
+
+def _real(path: str) -> str:
+    """os.path.realpath, one path component at a time with every folder's answer remembered: evidence
+    folders share their parents, and realpath costs one lstat per component of the whole path."""
+    parent, name = os.path.split(os.path.normpath(path))
+    if not name or not parent or parent == path:
+        return os.path.realpath(path)
+    joined = os.path.join(_real_dir(parent), name)
+    return os.path.realpath(joined) if os.path.islink(joined) else joined
 
 
 @dataclass(frozen=True)
@@ -72,8 +95,12 @@ class Linker:
         object.__setattr__(self, "site_to_repo", Path(os.path.relpath(self.root, self.out)).as_posix())
 
     def page(self, from_page: str, to_page: str, fragment: str = "") -> str:
-        """Href from the site page `from_page` to the site page `to_page` (both site-relative)."""
-        rel = posixpath.relpath(to_page, posixpath.dirname(from_page) or ".")
+        """Href from the site page `from_page` to the site page `to_page` (both site-relative; pages lie at
+        the top of the site or one folder down)."""
+        if posixpath.dirname(from_page) == posixpath.dirname(to_page):
+            rel = posixpath.basename(to_page)
+        else:
+            rel = "../" * from_page.count("/") + to_page
         return quote(rel) + (f"#{quote(fragment)}" if fragment else "")
 
     def repo_file(self, from_page: str, rel: str) -> str:
