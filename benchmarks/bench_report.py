@@ -56,8 +56,8 @@ def ledger_text(items: int, attempts: int) -> tuple[str, list[tuple[str, str, st
             out.append(f"- Depends-On: ITEM-{i - 1:05d}")
         out += [f"- RED: tests/test_part_{i}.py::test_behaves", f"- Regression: tests/test_part_{i}.py",
                 "- Exit-Criteria: the part behaves under load; no new full-suite failure", "",
-                f"Context for part {i}: the `pipeline` stage **{i % 17}** fails under load; see "
-                "[the spec](specs/ledger.md). Reproduce with `pytest -k behaves`.", "", "### Attempts History"]
+                (f"Context for part {i}: the `pipeline` stage **{i % 17}** fails under load; see "
+                "[the spec](specs/ledger.md). Reproduce with `pytest -k behaves`."), "", "### Attempts History"]
         for j in range(attempts):
             when = start + dt.timedelta(minutes=(i * attempts + j) * 2)
             outcome, _ = _outcome(i, j, attempts)
@@ -138,21 +138,21 @@ def main() -> int:
     met = cold.seconds < 15 and cold.index_bytes < 3_000_000
     lines = [
         f"## bench_report: `harness report` on {args.items:,} items x {args.attempts} attempts ({stamp})", "",
-        f"`python benchmarks/bench_report.py{' --no-evidence' if args.no_evidence else ''}` on {machine}; "
-        "one build thread (the build is single-threaded).",
+        (f"`python benchmarks/bench_report.py{' --no-evidence' if args.no_evidence else ''}` on {machine}; "
+        "one build thread (the build is single-threaded)."),
         f"Ledger {cold.items:,} items, {cold.attempts:,} attempts; "
         + ("no evidence folders." if args.no_evidence else
            f"{cold.attempts:,} evidence folders (attempt.json, summary, logs, SHA256SUMS), written in "
            f"{setup_s:.0f} s."), "",
         "| build | wall time (s) | index.html (MB) | pages | site (MB) |", "|---|---:|---:|---:|---:|",
-        f"| first (every folder hashed) | {cold.seconds:.1f} | {cold.index_bytes / 1e6:.2f} | {cold.pages:,} | "
-        f"{cold.total_bytes / 1e6:.1f} |",
-        f"| rebuild with the `--serve` cache (unchanged folders not hashed again) | {warm.seconds:.1f} | "
-        f"{warm.index_bytes / 1e6:.2f} | {warm.pages:,} | {warm.total_bytes / 1e6:.1f} |",
-        f"| again without a cache (a second `harness report`, page cache warm) | {plain.seconds:.1f} | "
-        f"{plain.index_bytes / 1e6:.2f} | {plain.pages:,} | {plain.total_bytes / 1e6:.1f} |", "",
-        f"Target under 15 s with the index under 3 MB: **{'met' if met else 'not met'}** "
-        f"({cold.seconds:.1f} s, {cold.index_bytes / 1e6:.2f} MB).", "",
+        (f"| first (every folder hashed) | {cold.seconds:.1f} | {cold.index_bytes / 1e6:.2f} | {cold.pages:,} | "
+        f"{cold.total_bytes / 1e6:.1f} |"),
+        (f"| rebuild with the `--serve` cache (unchanged folders not hashed again) | {warm.seconds:.1f} | "
+        f"{warm.index_bytes / 1e6:.2f} | {warm.pages:,} | {warm.total_bytes / 1e6:.1f} |"),
+        (f"| again without a cache (a second `harness report`, page cache warm) | {plain.seconds:.1f} | "
+        f"{plain.index_bytes / 1e6:.2f} | {plain.pages:,} | {plain.total_bytes / 1e6:.1f} |"), "",
+        (f"Target under 15 s with the index under 3 MB: **{'met' if met else 'not met'}** "
+        f"({cold.seconds:.1f} s, {cold.index_bytes / 1e6:.2f} MB)."), "",
     ]
     text = "\n".join(lines)
     print(text)

@@ -174,6 +174,10 @@ def _map(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _dicts(value: Any) -> list[Mapping[str, Any]]:
+    return [v for v in _seq(value) if isinstance(v, dict)]
+
+
 def counts_text(counts: Any) -> str:
     pairs = sorted((k, v) for k, v in _map(counts).items() if isinstance(v, int) and not isinstance(v, bool))
     return ", ".join(f"{v} {k}" for k, v in pairs)
@@ -198,17 +202,17 @@ def _evidence_link(evidence: Evidence, rel: str, linker: Linker, page: str, text
 
 def _stages(record: Mapping[str, Any], evidence: Evidence, linker: Linker, page: str) -> tuple[StageRow, ...]:
     rows = []
-    for stage in map(_map, _seq(record.get("stages"))):
-        name = _s(stage.get("name"))
+    for stage in _dicts(record.get("stages")):
+        name = _s(stage.get("name")) or "?"
         result = "skipped" if stage.get("skipped") is True else ("passed" if stage.get("ok") is True else "failed")
         links = []
-        for selector in map(_map, _seq(stage.get("selectors"))):
+        for selector in _dicts(stage.get("selectors")):
             for key in ("log", "junit"):
                 if _s(selector.get(key)):
                     links.append(_evidence_link(evidence, _s(selector[key]), linker, page))
         rows.append(StageRow(STAGE_LABELS.get(name, name), result, seconds_text(stage.get("duration_s")),
                              counts_text(stage.get("counts")), _s(stage.get("reason")), tuple(links)))
-    for turn in map(_map, _seq(record.get("agent"))):
+    for turn in _dicts(record.get("agent")):
         links = tuple(_evidence_link(evidence, _s(turn.get(k)), linker, page) for k in ("log", "prompt")
                       if _s(turn.get(k)))
         if links:
@@ -220,7 +224,7 @@ def _stages(record: Mapping[str, Any], evidence: Evidence, linker: Linker, page:
 
 
 def _stage_counts(record: Mapping[str, Any], name: str) -> str:
-    stage = next((_map(s) for s in _seq(record.get("stages")) if _map(s).get("name") == name), None)
+    stage = next((s for s in _dicts(record.get("stages")) if s.get("name") == name), None)
     if stage is None:
         return "not run"
     return "skipped" if stage.get("skipped") is True else (counts_text(stage.get("counts")) or "nothing ran")

@@ -2,13 +2,10 @@
 escaping, links that resolve, and nothing that leaves the site."""
 from __future__ import annotations
 
-import contextlib
 import html
-import io
 import re
 from pathlib import Path
 
-from harness.main import main
 from harness.webreport.build import build_site
 from harness.webreport.paths import MARKER
 from harness.workspace import open_workspace
@@ -106,12 +103,3 @@ def test_a_rebuild_replaces_the_site_whole(reviewed: Reviewed) -> None:
     assert not stale.exists() and result.items == 3 and result.pages == 5
     leftovers = [p.name for p in reviewed.site.parent.iterdir() if p.name.startswith(".report.")]
     assert leftovers == []  # no staging or old folder left beside the site
-
-
-def test_the_command_prints_where_the_site_is(reviewed: Reviewed) -> None:
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert main(["report", "-C", str(reviewed.repo), "--out", str(reviewed.repo / "elsewhere")]) == 0
-    assert "wrote 5 page(s) for 3 item(s) and 3 attempt(s)" in out.getvalue()
-    assert (reviewed.repo / "elsewhere" / "index.html").is_file()
-    assert broken_links(reviewed.repo / "elsewhere") == []
