@@ -16,7 +16,7 @@ from datetime import date, timedelta
 KINDS = ("green", "failed", "aborted")
 MAX_BARS = 120
 MAX_BAR_STEP = 28.0  # a few days of work still look like bars, not a wall
-WIDTH, HEIGHT = 860, 190
+WIDTH, HEIGHT = 860, 150
 LEFT, RIGHT, TOP, BOTTOM = 40, 10, 12, 24
 
 

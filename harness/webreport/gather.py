@@ -118,7 +118,7 @@ def gather(ws: Workspace, *, cache: ReportCache | None = None) -> Sources:
             if kind == "range" and rev:
                 found = _range(ws, cache, attempt.base_commit, rev, exclude)
                 patch = _patch_text(found, f"Change {attempt.base_commit[:10]}..{rev[:10]} "
-                                           "(the commits `harness verify` proved)")
+                                           "(the commits that harness verify proved)")
                 why_not = "" if found else "no diff: the base or the verified commit is not in this repository"
             elif kind == "commit" and rev:
                 patch = _patch_text(single.get(rev), f"Change in recording commit {rev[:10]} "
