@@ -5,7 +5,15 @@ from pathlib import Path
 
 from harness.ledger import parse_ledger
 from harness.webreport.evidence_files import Evidence, State
-from harness.webreport.model import AttemptFacts, Link, PatchText, attempt_view, index_model, item_model
+from harness.webreport.model import (
+    AttemptFacts,
+    Link,
+    PatchText,
+    StageRow,
+    attempt_view,
+    index_model,
+    item_model,
+)
 from harness.webreport.paths import Linker
 
 FOLDER = "plans/active/A/reports/2026-01-02T000000Z/a"
@@ -131,3 +139,10 @@ def test_links_render_escaped() -> None:
         '<a href="x&#34; onclick=&#34;y" title="n&#34;&lt;">a&#34;&lt;b&gt;</a>')
     assert Link("<t>", None, "why").__html__() == '<span class="unlinked" title="why">&lt;t&gt;</span>'
     assert Link("<t>", None).__html__() == "&lt;t&gt;"
+
+
+def test_stage_rows_render_escaped() -> None:
+    row = StageRow("RED", "not run", "1.0 s", "1 <failed>", "<script>x</script>", (Link("a<b", "a%3Cb"),))
+    assert row.__html__() == ('<tr class="r-not-run"><td>RED</td><td>not run</td><td class="num">1.0 s</td>'
+                              '<td>1 &lt;failed&gt;</td><td class="reason">&lt;script&gt;x&lt;/script&gt;</td>'
+                              '<td><a href="a%3Cb">a&lt;b</a></td></tr>')
