@@ -9,7 +9,9 @@ Builds a real git repository holding the ledger (items with fields, prose, depen
 90 days: GREEN, FAILED at each stage, ABORTED) and, unless --no-evidence, one small evidence folder per
 attempt written as the harness writes them (attempt.json with stages, summary, logs, SHA256SUMS), so the
 build checks 20,000 folders against their checksums. Then times `build_site` in this process: the first
-build (cold: every folder hashed), and a rebuild with the cache `harness report --serve` keeps (warm).
+build (cold: every folder hashed), and a rebuild with the cache `harness report --serve` keeps (warm),
+each as wall time and as the CPU time of this process (all its threads): on a machine shared with other
+jobs the CPU time is the steadier figure, and the wall time of an unloaded machine is close to it.
 Evidence folders are not committed (the report reads them from the working tree either way), so no
 recording commit is found and no diff is rendered: diffs are read in one git call per 200 commits.
 """
@@ -128,14 +130,17 @@ def main() -> int:
         repo, setup_s = make_repo(Path(tmp) / "repo", args.items, args.attempts, not args.no_evidence)
         ws = open_workspace(repo)
         cache = ReportCache()
+        cpu = time.process_time()
         cold = build_site(ws, repo / "plans" / "report", cache=cache)
+        cold_cpu, cpu = time.process_time() - cpu, time.process_time()
         warm = build_site(ws, repo / "plans" / "report", cache=cache)
-        plain = build_site(ws, repo / "plans" / "report")
+        warm_cpu = time.process_time() - cpu
     load_after = os.getloadavg()
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     machine = (f"{platform.platform()}, {os.cpu_count()} CPU(s), python {platform.python_version()}; "
                f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after")
     met = cold.seconds < 15 and cold.index_bytes < 3_000_000
+    cpu_met = cold_cpu < 15 and cold.index_bytes < 3_000_000
     lines = [
         f"## bench_report: `harness report` on {args.items:,} items x {args.attempts} attempts ({stamp})", "",
         (f"`python benchmarks/bench_report.py{' --no-evidence' if args.no_evidence else ''}` on {machine}; "
@@ -144,15 +149,15 @@ def main() -> int:
         + ("no evidence folders." if args.no_evidence else
            f"{cold.attempts:,} evidence folders (attempt.json, summary, logs, SHA256SUMS), written in "
            f"{setup_s:.0f} s."), "",
-        "| build | wall time (s) | index.html (MB) | pages | site (MB) |", "|---|---:|---:|---:|---:|",
-        (f"| first (every folder hashed) | {cold.seconds:.1f} | {cold.index_bytes / 1e6:.2f} | {cold.pages:,} | "
-        f"{cold.total_bytes / 1e6:.1f} |"),
+        "| build | wall time (s) | CPU time (s) | index.html (MB) | pages | site (MB) |",
+        "|---|---:|---:|---:|---:|---:|",
+        (f"| first (every folder hashed) | {cold.seconds:.1f} | {cold_cpu:.1f} | {cold.index_bytes / 1e6:.2f} | "
+         f"{cold.pages:,} | {cold.total_bytes / 1e6:.1f} |"),
         (f"| rebuild with the `--serve` cache (unchanged folders not hashed again) | {warm.seconds:.1f} | "
-        f"{warm.index_bytes / 1e6:.2f} | {warm.pages:,} | {warm.total_bytes / 1e6:.1f} |"),
-        (f"| again without a cache (a second `harness report`, page cache warm) | {plain.seconds:.1f} | "
-        f"{plain.index_bytes / 1e6:.2f} | {plain.pages:,} | {plain.total_bytes / 1e6:.1f} |"), "",
-        (f"Target under 15 s with the index under 3 MB: **{'met' if met else 'not met'}** "
-        f"({cold.seconds:.1f} s, {cold.index_bytes / 1e6:.2f} MB)."), "",
+         f"{warm_cpu:.1f} | {warm.index_bytes / 1e6:.2f} | {warm.pages:,} | {warm.total_bytes / 1e6:.1f} |"), "",
+        (f"Target under 15 s with the index under 3 MB: **{'met' if met else 'not met'}** in wall time "
+         f"({cold.seconds:.1f} s at load {load_after[0]:.1f}), **{'met' if cpu_met else 'not met'}** in CPU time "
+         f"({cold_cpu:.1f} s); index {cold.index_bytes / 1e6:.2f} MB."), "",
     ]
     text = "\n".join(lines)
     print(text)

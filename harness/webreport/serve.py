@@ -144,7 +144,11 @@ class ReportServer:
         self._signature = self._watched()
         self._stop = threading.Event()
         self.result = self._build()
-        self.httpd = _Server((host, port), self)
+        try:
+            self.httpd = _Server((host, port), self)
+        except OSError as exc:
+            raise publish.ReportError(f"cannot listen on {host} port {port}: {exc.strerror or exc}; pass another "
+                                      "--port (0 picks a free one)") from None
         self.url = f"http://{'[' + host + ']' if ':' in host else host}:{self.httpd.server_address[1]}" \
                    f"{self.index_url_path}"
         self._threads = [threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2},

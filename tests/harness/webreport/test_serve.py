@@ -95,3 +95,9 @@ def test_a_broken_ledger_keeps_the_old_site(server: ReportServer, reviewed: Revi
     assert server.rebuild_if_changed() is False
     assert "not rebuilt, the old site stays" in server.said[-1] and "not an item heading" in server.said[-1]
     assert get(server, "/plans/report/index.html")[0] == 200
+
+
+def test_a_port_in_use_is_named(server: ReportServer, reviewed: Reviewed) -> None:
+    taken = int(urlsplit(server.url).port)
+    with pytest.raises(ReportError, match=f"cannot listen on 127.0.0.1 port {taken}: .*pass another --port"):
+        ReportServer(open_workspace(reviewed.repo), reviewed.site, host="127.0.0.1", port=taken)
