@@ -144,7 +144,7 @@ def main() -> int:
     lines = [
         f"## bench_report: `harness report` on {args.items:,} items x {args.attempts} attempts ({stamp})", "",
         (f"`python benchmarks/bench_report.py{' --no-evidence' if args.no_evidence else ''}` on {machine}; "
-        "one build thread (the build is single-threaded)."),
+        "one thread (the build is single-threaded)."),
         f"Ledger {cold.items:,} items, {cold.attempts:,} attempts; "
         + ("no evidence folders." if args.no_evidence else
            f"{cold.attempts:,} evidence folders (attempt.json, summary, logs, SHA256SUMS), written in "

@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -40,7 +39,6 @@ from harness.webreport.paths import forget_resolved
 from harness.workspace import Workspace
 
 EVIDENCE_TRAILER = "Harness-Evidence"
-READERS = 4
 _FULL_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _SAVED_REF = re.compile(r"refs/harness/(?:failed|aborted)/[A-Za-z0-9._/-]+")
 
@@ -95,12 +93,8 @@ def gather(ws: Workspace, *, cache: ReportCache | None = None) -> Sources:
     forget_resolved()
     ledger = load_ledger(ws.ledger_path)
     verify_cache = cache.verify if cache is not None else None
-    attempts = [a for item in ledger.items for a in item.attempts]
-    # Reading a folder is mostly waiting on the file system (hashing releases the GIL too): a few threads
-    # overlap those waits.
-    with ThreadPoolExecutor(max_workers=READERS) as pool:
-        found = pool.map(lambda a: read_evidence(root, a.evidence, cache=verify_cache), attempts, chunksize=64)
-        evidence: dict[int, Evidence] = {a.line: ev for a, ev in zip(attempts, found)}
+    evidence: dict[int, Evidence] = {a.line: read_evidence(root, a.evidence, cache=verify_cache)
+                                     for item in ledger.items for a in item.attempts}
     recorded_by = trailer_index(repo, EVIDENCE_TRAILER)
     bases = existing_commits(repo, (a.base_commit for item in ledger.items for a in item.attempts))
     exclude = [config.ledger, config.evidence_root]

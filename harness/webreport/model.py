@@ -201,6 +201,10 @@ def seconds_text(value: Any) -> str:
 
 def _evidence_link(evidence: Evidence, rel: str, linker: Linker, page: str, text: str | None = None) -> Link:
     """A file of the folder, linked when the folder holds it (or its gzipped form) as a regular file."""
+    if evidence.folder is not None:
+        for name in (rel, rel + ".gz"):
+            if name in evidence.files:  # names from the folder's own scan: clean, inside it
+                return Link(text or name, linker.folder_file(page, evidence.folder, name))
     clean = posixpath.normpath(rel) if rel else ""
     if evidence.folder is None or not clean or clean.startswith(("../", "/")) or clean == "..":
         return Link(text or rel, None, "not linked: the path leaves the evidence folder")
