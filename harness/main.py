@@ -71,6 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("target", nargs="?", help="an item id, or `lint`, or `verify`")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
+    p = sub.add_parser("report", help="write the ledger review as a static web site (or serve it)")
+    _add_repo_option(p)
+    p.add_argument("--out", type=Path, help="folder for the site (default: plans/report/ in the repository)")
+    p.add_argument("--serve", action="store_true", help="serve the site and rebuild it when the ledger changes")
+    p.add_argument("--host", help="with --serve: address to listen on (default 127.0.0.1; others only if given)")
+    p.add_argument("--port", type=_port, default=8765, help="with --serve: port (default 8765; 0: any free one)")
+
     p = sub.add_parser("selectors", help="the selector registry: list, index, run, collect, history")
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     a = actions.add_parser("list", help="every selector with its item, groups, last result and when")
@@ -116,6 +123,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, got {value}")
+    return value
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "demo":
         from harness.commands.demo import demo
@@ -152,6 +169,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from harness.commands.ledger import ledger
 
         return ledger(repo=repo, target=args.target, as_json=args.json)
+    if args.command == "report":
+        from harness.commands.report import report
+
+        return report(repo=repo, out=args.out, serve=args.serve, host=args.host, port=args.port)
     if args.command == "selectors":
         from harness.commands.selectors import selectors
 

@@ -1,6 +1,8 @@
-"""The one jinja2 environment of the harness: summaries, the selector index and agent prompts.
+"""The one jinja2 environment of the harness: summaries, the selector index, agent prompts, the web report.
 
-Templates render Markdown and plain-text prompts, never HTML, so nothing is escaped. A missing value is
+Markdown and plain-text templates (`*.md.j2`, ...) are not escaped. HTML templates (`*.html.j2`) are
+autoescaped: every value is escaped unless it is `markupsafe.Markup` made by a library that escapes
+(markdown-it, pygments), so no template or caller escapes by hand. A missing value is
 an error (StrictUndefined), not an empty string. Block tags leave no blank lines (`trim_blocks`,
 `lstrip_blocks`) and a template's final newline is kept. The filter `fenced` puts text in a code fence
 that the text cannot close early.
@@ -14,7 +16,13 @@ from pathlib import Path
 import jinja2
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
+HTML_SUFFIXES = (".html.j2", ".svg.j2")
 _BACKTICK_RUN = re.compile(r"`+")
+
+
+def autoescaped(name: str | None) -> bool:
+    """Whether the template `name` renders HTML (and so is autoescaped)."""
+    return name is not None and name.endswith(HTML_SUFFIXES)
 
 
 def fenced(text: str, lang: str = "") -> str:
@@ -33,7 +41,7 @@ def environment(folder: str) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
-        autoescape=False,  # the output is Markdown and prompts, not HTML
+        autoescape=autoescaped,
     )
     env.filters["fenced"] = fenced
     return env

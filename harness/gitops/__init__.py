@@ -12,6 +12,8 @@ unless the function says otherwise. Paths are repo-relative posix strings.
     worktrees   temporary detached checkouts
     bisect      `git bisect run` in a temporary worktree
     commits     commits of chosen paths with trailers; snapshots on a ref; a new repository
+    diffs       commits' patches (many in one call) and base..head changes, chosen paths left out
+    lookups     questions about many commits in one call: trailer values, existence, subjects
     remote      push and pull --rebase, with a timeout (through harness.proc)
 """
 from __future__ import annotations
@@ -19,6 +21,8 @@ from __future__ import annotations
 from harness.gitops.bisect import BisectRun, bisect_run, checkout_detached, worktree_head
 from harness.gitops.command import git_error
 from harness.gitops.commits import commit_paths, init_repo, snapshot_to_ref
+from harness.gitops.diffs import MAX_PATCH_CHARS, Patch, patches, range_patch
+from harness.gitops.lookups import CommitSummary, commit_summaries, existing_commits, trailer_index
 from harness.gitops.remote import (
     GIT_TIMEOUT_S,
     TIMED_OUT_STATUS,
@@ -59,12 +63,56 @@ from harness.gitops.tree import (
 )
 from harness.gitops.worktrees import WORKTREE_PREFIX, prune_stale_worktrees, temp_worktree
 
-__all__ = [
-    "GIT_TIMEOUT_S", "TIMED_OUT_STATUS", "WORKTREE_PREFIX", "BisectRun", "Change", "ChangeKind", "CommitInfo",
-    "GitAnswer", "abort_rebase", "bisect_run", "changes_between", "checkout_detached", "commit_exists",
-    "commit_info", "commit_message", "commit_paths", "commits_between", "common_git_dir",
-    "copy_working_files", "discard_changes", "find_commits_with_trailer", "git_error", "head_sha",
-    "init_repo", "is_ancestor", "is_clean", "log_lines", "numstat", "numstat_between", "open_repo",
-    "prune_stale_worktrees", "pull_rebase", "push_ref", "rebase_in_progress", "resolve", "root", "short",
-    "snapshot_to_ref", "temp_worktree", "trailers_of", "working_changes", "worktree_head", "write_files_at_rev",
+__all__ = [  # one name per line: branches that add names merge without conflict
+    "GIT_TIMEOUT_S",
+    "MAX_PATCH_CHARS",
+    "TIMED_OUT_STATUS",
+    "WORKTREE_PREFIX",
+    "BisectRun",
+    "Change",
+    "ChangeKind",
+    "CommitInfo",
+    "CommitSummary",
+    "GitAnswer",
+    "Patch",
+    "abort_rebase",
+    "bisect_run",
+    "changes_between",
+    "checkout_detached",
+    "commit_exists",
+    "commit_info",
+    "commit_message",
+    "commit_paths",
+    "commit_summaries",
+    "commits_between",
+    "common_git_dir",
+    "copy_working_files",
+    "discard_changes",
+    "existing_commits",
+    "find_commits_with_trailer",
+    "git_error",
+    "head_sha",
+    "init_repo",
+    "is_ancestor",
+    "is_clean",
+    "log_lines",
+    "numstat",
+    "numstat_between",
+    "open_repo",
+    "patches",
+    "prune_stale_worktrees",
+    "pull_rebase",
+    "push_ref",
+    "range_patch",
+    "rebase_in_progress",
+    "resolve",
+    "root",
+    "short",
+    "snapshot_to_ref",
+    "temp_worktree",
+    "trailer_index",
+    "trailers_of",
+    "working_changes",
+    "worktree_head",
+    "write_files_at_rev",
 ]
