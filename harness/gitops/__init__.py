@@ -13,12 +13,32 @@ unless the function says otherwise. Paths are repo-relative posix strings.
     bisect      `git bisect run` in a temporary worktree
     commits     commits of chosen paths with trailers; snapshots on a ref; a new repository
     remote      push and pull --rebase, with a timeout (through harness.proc)
+    refs        reading refs, compare-and-swap updates, message-only commits (leases)
+    merge       merging a change onto a head in the object store (`git merge-tree --write-tree`)
+    branch_worktrees  long-lived checkouts on a branch of their own (parallel workers)
 """
 from __future__ import annotations
 
 from harness.gitops.bisect import BisectRun, bisect_run, checkout_detached, worktree_head
+from harness.gitops.branch_worktrees import (
+    add_branch_worktree,
+    branches_under,
+    delete_branch,
+    registered_worktrees,
+    remove_worktree,
+)
 from harness.gitops.command import git_error
 from harness.gitops.commits import commit_paths, init_repo, snapshot_to_ref
+from harness.gitops.merge import TreeMerge, commit_tree, merge_trees, tree_of
+from harness.gitops.refs import (
+    ZERO_SHA,
+    delete_ref_cas,
+    message_commit,
+    read_ref,
+    refs_under,
+    set_ref,
+    update_ref_cas,
+)
 from harness.gitops.remote import (
     GIT_TIMEOUT_S,
     TIMED_OUT_STATUS,
@@ -60,11 +80,14 @@ from harness.gitops.tree import (
 from harness.gitops.worktrees import WORKTREE_PREFIX, prune_stale_worktrees, temp_worktree
 
 __all__ = [
-    "GIT_TIMEOUT_S", "TIMED_OUT_STATUS", "WORKTREE_PREFIX", "BisectRun", "Change", "ChangeKind", "CommitInfo",
-    "GitAnswer", "abort_rebase", "bisect_run", "changes_between", "checkout_detached", "commit_exists",
-    "commit_info", "commit_message", "commit_paths", "commits_between", "common_git_dir",
-    "copy_working_files", "discard_changes", "find_commits_with_trailer", "git_error", "head_sha",
-    "init_repo", "is_ancestor", "is_clean", "log_lines", "numstat", "numstat_between", "open_repo",
-    "prune_stale_worktrees", "pull_rebase", "push_ref", "rebase_in_progress", "resolve", "root", "short",
-    "snapshot_to_ref", "temp_worktree", "trailers_of", "working_changes", "worktree_head", "write_files_at_rev",
+    "GIT_TIMEOUT_S", "TIMED_OUT_STATUS", "WORKTREE_PREFIX", "ZERO_SHA", "BisectRun", "Change", "ChangeKind",
+    "CommitInfo", "GitAnswer", "TreeMerge", "abort_rebase", "add_branch_worktree", "bisect_run",
+    "branches_under", "changes_between", "checkout_detached", "commit_exists", "commit_info",
+    "commit_message", "commit_paths", "commit_tree", "commits_between", "common_git_dir",
+    "copy_working_files", "delete_branch", "delete_ref_cas", "discard_changes", "find_commits_with_trailer",
+    "git_error", "head_sha", "init_repo", "is_ancestor", "is_clean", "log_lines", "merge_trees",
+    "message_commit", "numstat", "numstat_between", "open_repo", "prune_stale_worktrees", "pull_rebase",
+    "push_ref", "read_ref", "rebase_in_progress", "refs_under", "registered_worktrees", "remove_worktree",
+    "resolve", "root", "set_ref", "short", "snapshot_to_ref", "temp_worktree", "trailers_of", "tree_of",
+    "update_ref_cas", "working_changes", "worktree_head", "write_files_at_rev",
 ]
