@@ -38,7 +38,7 @@ class Holder:
 
     @classmethod
     def this_process(cls) -> Holder:
-        return cls(socket.gethostname(), os.getpid(), _started(os.getpid()))
+        return cls(socket.gethostname(), os.getpid(), process_started(os.getpid()))
 
     def alive(self) -> bool | None:
         """Whether the holder still runs: None when it is on another host (unknown from here)."""
@@ -46,7 +46,7 @@ class Holder:
             return None
         if not process_alive(self.pid):
             return False
-        started = _started(self.pid)
+        started = process_started(self.pid)
         return not (self.started and started and started != self.started)
 
     def describe(self) -> str:
@@ -70,7 +70,7 @@ def _boot_time() -> float | None:
     return next((float(line.split()[1]) for line in lines if line.startswith("btime ")), None)
 
 
-def _started(pid: int) -> str:
+def process_started(pid: int) -> str:
     """When process `pid` started, from /proc (its start in clock ticks after boot); "" if unknown."""
     boot = _boot_time()
     try:

@@ -2,10 +2,16 @@
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
+from harness.gitops import open_repo
 from harness.ledger import load_ledger
 from harness.main import main
+from harness.parallel import lease as leases
+from harness.parallel.lease import Holder, process_started
 from tests.conftest import git
 from tests.harness.parallel.project import (
     MARKER,
@@ -129,3 +135,38 @@ def test_two_changes_that_pass_alone_and_break_together_are_refused_by_the_merge
         done = suite_passes_at(repo, sha, tmp_path / f"check{n}")
         assert done.returncode == 0, done.stdout + done.stderr
     assert_nothing_left(repo)
+
+
+def test_an_item_leased_by_a_live_harness_is_left_to_it_a_dead_holders_lease_is_swept(
+        make_repo, tmp_path, capsys) -> None:
+    passes_alone = {"tests/test_lc.py": "def test_lc():\n    assert True\n"}
+    plan = {"LA": {"files": function_change("la")}, "LB": {"files": function_change("lb")},
+            "LC": {"files": passes_alone}}
+    ledger = [item("LA", "add la", "tests/test_la.py"), item("LB", "add lb", "tests/test_lb.py"),
+              item("LC", "add lc", "tests/test_lc.py")]
+    repo = parallel_project(make_repo, tmp_path, ledger, plan)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+    try:
+        alive = Holder(socket.gethostname(), other.pid, process_started(other.pid))
+        gone = Holder(socket.gethostname(), other.pid, "2001-01-01T00:00:00Z")  # that pid, long ago: dead
+        identity = ("Other Harness", "other@example.invalid")
+        assert leases.acquire(open_repo(repo), "LA", alive, identity=identity) is not None
+        assert leases.acquire(open_repo(repo), "LC", gone, identity=identity) is not None
+        code = main(["loop", "-C", str(repo), "--workers", "2", "--iterations", "2"])
+        out = capsys.readouterr().out
+        assert code in (0, 1) and "[LA]" not in out  # never started here
+        items = {i.id: i for i in load_ledger(repo / "docs/fix_plan.md").items}
+        assert items["LA"].attempts == () and items["LB"].status == "done"
+        assert [a.outcome for a in items["LC"].attempts] == ["FAILED at red"]
+        assert git(repo, "show", "refs/harness/failed/LC/1:tests/test_lc.py") == passes_alone["tests/test_lc.py"]
+        recorded = git(repo, "log", "-1", "--format=", "--name-only", "--grep", "FAILED at red")
+        assert "tests/test_lc.py" not in recorded and "docs/fix_plan.md" in recorded
+        held = leases.all_leases(open_repo(repo))
+        assert [(h.item_id, h.holder) for h in held] == [("LA", alive)]  # the live one's lease untouched
+        assert main(["loop", "-C", str(repo), "--workers", "2", "--until-empty", "--max-failures", "1"]) == 1
+        items = {i.id: i for i in load_ledger(repo / "docs/fix_plan.md").items}
+        assert [a.outcome for a in items["LC"].attempts] == ["FAILED at red"] * 2  # back in the queue, retried
+        assert items["LA"].attempts == ()
+    finally:
+        other.kill()
+        other.wait()
