@@ -109,3 +109,26 @@ def test_kill_9_while_a_change_lands_is_recovered_without_a_trace_in_the_main_ch
     assert all(i.status == "done" for i in ledger.items)
     assert main(["ledger", "-C", str(repo), "verify"]) == 0
     assert_nothing_left(repo)
+
+
+@pytest.mark.slow
+def test_sigterm_stops_every_worker_records_their_attempts_and_exits_130(make_repo, tmp_path) -> None:
+    pids = {name: tmp_path / f"{name}.pid" for name in ("KA", "KB")}
+    plan = {name: {**FAST[name], "sleep": 300, "child_pid_file": str(pids[name])} for name in pids}
+    repo = parallel_project(make_repo, tmp_path, LEDGER, plan)
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "loop", "-C", str(repo), "--workers", "2", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(lambda: all(p.exists() and p.read_text() for p in pids.values()), "both agents at work", proc)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out + err
+    events = [json.loads(line) for line in out.splitlines()]
+    assert events[-1]["event"] == "stopped" and events[-1]["exit_code"] == 130
+    assert sum("recovered worker" in e.get("text", "") for e in events) == 2
+    time.sleep(0.2)
+    assert all(_gone(int(p.read_text())) for p in pids.values())
+    for name, module in (("KA", "ka"), ("KB", "kb")):
+        assert [a.outcome for a in load_ledger(repo / "docs/fix_plan.md").get(name).attempts] == ["ABORTED at agent"]
+        assert git(repo, "show", f"refs/harness/aborted/{name}/1:pkg/{module}.py") == \
+            FAST[name]["files"][f"pkg/{module}.py"]
+    assert_nothing_left(repo)
