@@ -3,10 +3,12 @@
 The scheduler runs in the main thread of the harness that holds the repository lock. Each round it
 blocks exhausted items, then starts workers (harness.parallel.worker) for the items that may start
 (harness.parallel.schedule: actionable, no dependency relation to a running item, not leased elsewhere),
-each after taking the item's lease. Worker threads prove their change in their worktrees; as each one
-ends, the main thread lands it (harness.parallel.landing: merge onto the current head, gates on the merged
-tree, one commit) and removes the worker. A failed attempt puts the item back in the queue, retried from
-the new head until `max_attempts` blocks it.
+each after taking the item's lease. Worker threads prove their change in their worktrees; a worker that
+is done waits in the merge queue without holding a slot (so up to N agents and proofs run at once, and
+free slots are refilled before each landing), and the main thread lands the queue one worker at a time
+(harness.parallel.landing: merge onto the current head, gates on the merged tree, one commit), then
+removes the worker. A failed attempt puts the item back in the queue, retried from the new head until
+`max_attempts` blocks it. An item waiting to land counts as running: nothing related to it starts.
 
 Stop conditions are those of the serial loop: nothing left to start and nothing running (exit 0);
 `--iterations N` attempts started (0 if the last landed attempt was GREEN, else 1); K failed attempts in a
@@ -70,7 +72,8 @@ class Scheduler:
             ws, workers, limits, console, rows, now
         self.holder = leases.Holder.this_process()
         self.results: queue.Queue[WorkerDone] = queue.Queue()
-        self.running: dict[str, _Running] = {}
+        self.running: dict[str, _Running] = {}  # threads at work (agent, proof)
+        self.landing: list[WorkerDone] = []  # the merge queue: finished workers, landed one at a time
         self.started = 0
         self.failures_in_a_row = 0
 
@@ -90,18 +93,36 @@ class Scheduler:
         while True:
             if stop is None:
                 stop = self._limit_reached(began)
+            self._collect(timeout_s=0)
+            # Free slots are refilled before a landing: new agents work while the merge queue runs gates.
             if stop is None and len(self.running) < self.workers:
                 idle = self._fill()
-                if idle is not None and not self.running:
+                if idle is not None and not self.running and not self.landing:
                     stop = (EXIT_OK, idle)
+            if self.landing:
+                broke = self._finish(self.landing.pop(0))
+                stop = stop or broke
+                continue
             if not self.running:
                 return self._final(stop or (EXIT_OK, "nothing left to run"))
+            self._collect(timeout_s=POLL_S)
+
+    def _collect(self, *, timeout_s: float) -> None:
+        """Move finished workers into the merge queue (waiting up to `timeout_s` for the first)."""
+        try:
+            done = self.results.get(timeout=timeout_s) if timeout_s else self.results.get_nowait()
+        except queue.Empty:
+            return
+        while True:
+            self.running.pop(done.job.request.item.id).thread.join()
+            self.landing.append(done)
             try:
-                done = self.results.get(timeout=POLL_S)
+                done = self.results.get_nowait()
             except queue.Empty:
-                continue
-            broke = self._finish(done)
-            stop = stop or broke
+                return
+
+    def _busy(self) -> tuple[str, ...]:
+        return (*self.running, *(done.job.request.item.id for done in self.landing))
 
     def _limit_reached(self, began: float) -> tuple[int, str] | None:
         limits = self.limits
@@ -124,20 +145,21 @@ class Scheduler:
         ws, cfg = self.ws, self.ws.config
         ledger = load_ledger(ws.ledger_path)
         selection = select_next(ledger, max_attempts=cfg.max_attempts)
-        to_block = tuple(b for b in selection.to_block if b[0] not in self.running)
+        to_block = tuple(b for b in selection.to_block if b[0] not in self._busy())
         if to_block:
             ledger = block_exhausted(ws, ledger, to_block, progress=self.console.note)
+        busy = self._busy()
         elsewhere = {held.item_id: held for held in leases.all_leases(ws.repo)
-                     if held.item_id not in self.running and held.holder != self.holder}
+                     if held.item_id not in busy and held.holder != self.holder}
         free = self.workers - len(self.running)
         if self.limits.iterations is not None and not self.limits.until_empty:
             free = min(free, self.limits.iterations - self.started)
-        items = startable(ledger, max_attempts=cfg.max_attempts, running=tuple(self.running),
-                          unavailable=tuple(elsewhere), limit=free)
+        items = startable(ledger, max_attempts=cfg.max_attempts, running=busy, unavailable=tuple(elsewhere),
+                          limit=free)
         started_any = False
         for item in items:
             started_any = self._start(item, ledger) or started_any
-        if started_any or self.running:
+        if started_any or self.running or self.landing:
             return None
         if elsewhere and select_next(ledger, max_attempts=cfg.max_attempts).item is not None:
             held = ", ".join(f"{i} ({lease.holder.describe()})" for i, lease in sorted(elsewhere.items()))
@@ -184,8 +206,6 @@ class Scheduler:
         """Land (or recover) one finished worker; returns the circuit breaker's stop when it trips."""
         job = done.job
         item_id = job.request.item.id
-        run = self.running.pop(item_id)
-        run.thread.join()
         if done.proof is None:
             recovery = recover_worker(self.ws, item_id, self.holder)
             self._aborted(job.name, item_id, done.error or "stopped", recovery)
@@ -260,6 +280,7 @@ class Scheduler:
                     kill_process_group(pgid, grace_s=1.0)
                 run.thread.join(0.1)
         self.running.clear()
+        self.landing.clear()  # their journals are still there: recovered below like the others
         recovered = recover_workers(self.ws, self.holder)
         for recovery in recovered:
             self.console.note(recovery.describe())
