@@ -46,6 +46,7 @@ from harness.gitops.remote import (
     abort_rebase,
     pull_rebase,
     push_ref,
+    push_ref_cas,
     rebase_in_progress,
 )
 from harness.gitops.revisions import (
@@ -87,7 +88,7 @@ __all__ = [
     "copy_working_files", "delete_branch", "delete_ref_cas", "discard_changes", "find_commits_with_trailer",
     "git_error", "head_sha", "init_repo", "is_ancestor", "is_clean", "log_lines", "merge_trees",
     "message_commit", "numstat", "numstat_between", "open_repo", "prune_stale_worktrees", "pull_rebase",
-    "push_ref", "read_ref", "rebase_in_progress", "refs_under", "registered_worktrees", "remove_worktree",
-    "resolve", "root", "set_ref", "short", "snapshot_to_ref", "temp_worktree", "trailers_of", "tree_of",
-    "update_ref_cas", "working_changes", "worktree_head", "write_files_at_rev",
+    "push_ref", "push_ref_cas", "read_ref", "rebase_in_progress", "refs_under", "registered_worktrees",
+    "remove_worktree", "resolve", "root", "set_ref", "short", "snapshot_to_ref", "temp_worktree",
+    "trailers_of", "tree_of", "update_ref_cas", "working_changes", "worktree_head", "write_files_at_rev",
 ]

@@ -15,11 +15,9 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-
-import git
 
 from harness.changes import classify_changes, harness_roots
 from harness.errors import GitError
@@ -52,12 +50,14 @@ class WorkerRecovery:
     saved_ref: str | None
     commit: str | None
     ended: tuple[str, ...]  # "<pgid> (<how>)" of each process group that was still there
+    problems: tuple[str, ...] = ()  # what could not be cleaned up (a remote lease)
 
     def describe(self) -> str:
         text = f"recovered worker [{self.item_id}] attempt #{self.attempt}: ABORTED at {self.stage}"
         if self.ended:
             text += f"; ended its process group(s) {', '.join(self.ended)}"
-        return text + (f"; its work is saved on {self.saved_ref}" if self.saved_ref else "; no work to save")
+        text += f"; its work is saved on {self.saved_ref}" if self.saved_ref else "; no work to save"
+        return text + "".join(f"; {p}" for p in self.problems)
 
 
 def _end_groups(entry: dict[str, Any]) -> tuple[str | None, tuple[str, ...]]:
@@ -118,16 +118,27 @@ def _recover_attempt(ws: Workspace, place: WorkerPlace, entry: dict[str, Any]) -
     return WorkerRecovery(place.item_id, attempt, stage, saved, commit, ended)
 
 
-def dismantle(ws: Workspace, place: WorkerPlace, holder: leases.Holder | None = None) -> None:
-    """Remove the worker's worktree, branch and folder, and its lease when `holder` (or a dead one) has it."""
+def dismantle(ws: Workspace, place: WorkerPlace, holder: leases.Holder | None = None) -> list[str]:
+    """Remove the worker's worktree, branch and folder, and its lease (here and on the remote) when `holder`
+    or a dead holder has it. Returns problems to report (a remote that could not be reached)."""
+    folder = place.folder.resolve()
     for path in registered_worktrees(ws.repo)[1:]:
-        if place.folder in path.parents:
+        if folder in path.resolve().parents:
             remove_worktree(ws.repo, path)
     delete_branch(ws.repo, place.branch)
     held = leases.read(ws.repo, place.item_id)
-    if held is not None and (held.holder == holder or held.holder.alive() is False):
-        leases.release(ws.repo, held)
+    problems = _give_back(ws, held, holder) if held is not None else []
     shutil.rmtree(place.folder, ignore_errors=True)
+    return problems
+
+
+def _give_back(ws: Workspace, held: leases.Lease, holder: leases.Holder | None) -> list[str]:
+    """Release `held` if it is `holder`'s or its holder is dead; a live holder's lease is left alone."""
+    if held.holder != holder and held.holder.alive() is not False:
+        return []
+    leases.release(ws.repo, held)
+    problem = leases.release_remote(ws.repo, held, ws.config.push.remote) if ws.config.push else None
+    return [problem] if problem else []
 
 
 def recover_worker(ws: Workspace, item_id: str, holder: leases.Holder | None = None) -> WorkerRecovery | None:
@@ -137,7 +148,9 @@ def recover_worker(ws: Workspace, item_id: str, holder: leases.Holder | None = N
     entry = journal.load()
     found = _recover_attempt(ws, place, entry) if entry is not None else None
     journal.clear()
-    dismantle(ws, place, holder)
+    problems = dismantle(ws, place, holder)
+    if found is not None and problems:
+        found = replace(found, problems=tuple(problems))
     return found
 
 
@@ -150,17 +163,16 @@ def recover_workers(ws: Workspace, holder: leases.Holder | None = None) -> list[
         recovery = recover_worker(ws, folder.name, holder)
         if recovery is not None:
             found.append(recovery)
-    _sweep(ws.repo, root, holder)
+    _sweep(ws, root.resolve(), holder)
     return found
 
 
-def _sweep(repo: git.Repo, root: Path, holder: leases.Holder | None) -> None:
-    for path in registered_worktrees(repo)[1:]:
-        if root in path.parents:
-            remove_worktree(repo, path)
-    for branch in branches_under(repo, BRANCH_PREFIX):
+def _sweep(ws: Workspace, root: Path, holder: leases.Holder | None) -> None:
+    for path in registered_worktrees(ws.repo)[1:]:
+        if root in path.resolve().parents:
+            remove_worktree(ws.repo, path)
+    for branch in branches_under(ws.repo, BRANCH_PREFIX):
         with contextlib.suppress(GitError):  # checked out in a worktree outside the harness's folder
-            delete_branch(repo, branch)
-    for held in leases.all_leases(repo):
-        if held.holder == holder or held.holder.alive() is False:
-            leases.release(repo, held)
+            delete_branch(ws.repo, branch)
+    for held in leases.all_leases(ws.repo):
+        _give_back(ws, held, holder)

@@ -74,6 +74,7 @@ class Scheduler:
         self.results: queue.Queue[WorkerDone] = queue.Queue()
         self.running: dict[str, _Running] = {}  # threads at work (agent, proof)
         self.landing: list[WorkerDone] = []  # the merge queue: finished workers, landed one at a time
+        self.refused: dict[str, str] = {}  # items whose lease someone else holds, and why
         self.started = 0
         self.failures_in_a_row = 0
 
@@ -149,8 +150,9 @@ class Scheduler:
         if to_block:
             ledger = block_exhausted(ws, ledger, to_block, progress=self.console.note)
         busy = self._busy()
-        elsewhere = {held.item_id: held for held in leases.all_leases(ws.repo)
+        elsewhere = {held.item_id: f"{held.item_id} ({held.holder.describe()})" for held in leases.all_leases(ws.repo)
                      if held.item_id not in busy and held.holder != self.holder}
+        elsewhere.update({item_id: why for item_id, why in self.refused.items() if item_id not in elsewhere})
         free = self.workers - len(self.running)
         if self.limits.iterations is not None and not self.limits.until_empty:
             free = min(free, self.limits.iterations - self.started)
@@ -162,7 +164,7 @@ class Scheduler:
         if started_any or self.running or self.landing:
             return None
         if elsewhere and select_next(ledger, max_attempts=cfg.max_attempts).item is not None:
-            held = ", ".join(f"{i} ({lease.holder.describe()})" for i, lease in sorted(elsewhere.items()))
+            held = "; ".join(why for _, why in sorted(elsewhere.items()))
             return f"nothing left for this harness: the actionable items are leased by others: {held}"
         return f"nothing actionable in {cfg.ledger}: {selection.reason}"
 
@@ -173,11 +175,13 @@ class Scheduler:
     def _start(self, item: Item, ledger: Ledger) -> bool:
         ws = self.ws
         ensure_plain_names(item)
-        lease = leases.acquire(ws.repo, item.id, self.holder, identity=ws.config.commit.identity)
-        if lease is None:
-            held = leases.read(ws.repo, item.id)
-            self.console.note(f"[{item.id}] is leased by {held.holder.describe() if held else 'another harness'}; "
-                              "left to it")
+        remote = ws.config.push.remote if ws.config.push else None
+        try:
+            lease = leases.acquire(ws.repo, item.id, self.holder, identity=ws.config.commit.identity,
+                                   remote=remote)
+        except leases.LeaseRefused as exc:
+            self.refused[item.id] = str(exc)  # not asked again in this run
+            self.console.note(f"{exc}; left to it")
             return False
         name = self._free_name()
         try:
@@ -231,7 +235,8 @@ class Scheduler:
             self.console.event("merging", name, item_id, f"onto {onto[:10]}", onto=onto)
 
         result = land(ws, done, on_merging=merging)
-        dismantle(ws, job.place, self.holder)
+        for problem in dismantle(ws, job.place, self.holder):
+            self.console.note(problem)
         self._landed(name, result)
         pushed = publish(ws, result)
         if pushed is not None:

@@ -170,3 +170,49 @@ def test_an_item_leased_by_a_live_harness_is_left_to_it_a_dead_holders_lease_is_
     finally:
         other.kill()
         other.wait()
+
+
+def test_with_push_configured_an_item_leased_on_the_remote_by_another_machine_is_left_to_it(
+        make_repo, tmp_path, capsys) -> None:
+    plan = {"RA": {"files": function_change("ra")}, "RB": {"files": function_change("rb")}}
+    ledger = [item("RA", "add ra", "tests/test_ra.py"), item("RB", "add rb", "tests/test_rb.py")]
+    repo = parallel_project(make_repo, tmp_path, ledger, plan, extra_yaml="push:\n  remote: origin\n  branch: main\n")
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(repo, "remote", "add", "origin", str(remote))
+    git(repo, "push", "-q", "origin", "main")
+    elsewhere = make_repo(name="other-machine")
+    other = Holder("other-machine", 4242, "2026-01-01T00:00:00Z")
+    theirs = leases.acquire(open_repo(elsewhere), "RA", other, identity=("Other", "o@example.invalid"),
+                            remote=str(remote))
+
+    assert main(["loop", "-C", str(repo), "--workers", "2", "--until-empty"]) == 0
+    captured = capsys.readouterr()
+    assert "[RA] is leased on origin by another harness" in captured.out
+    assert "nothing left for this harness: the actionable items are leased by others" in captured.out
+    items = {i.id: i for i in load_ledger(repo / "docs/fix_plan.md").items}
+    assert items["RA"].attempts == () and items["RB"].status == "done"
+    remote_refs = git(tmp_path, "--git-dir", str(remote), "for-each-ref", "--format=%(refname) %(objectname)")
+    assert f"refs/harness/lease/RA {theirs.sha}" in remote_refs and "lease/RB" not in remote_refs
+    assert git(tmp_path, "--git-dir", str(remote), "rev-parse", "main").strip() == \
+        git(repo, "rev-parse", "HEAD").strip()  # the merge was pushed
+    assert_nothing_left(repo)
+
+
+def test_workers_need_an_agent_a_clean_checkout_and_no_single_tree_flags(make_repo, tmp_path, capsys) -> None:
+    ledger = [item("FA", "add fa", "tests/test_fa.py")]
+    repo = parallel_project(make_repo, tmp_path, ledger, {}, extra_yaml="workers: 2\n")
+    for flag in ("--no-agent", "--allow-dirty"):
+        assert main(["loop", "-C", str(repo), flag]) == 1  # `workers: 2` from harness.yaml
+        assert f"{flag} works on the change in this working tree" in capsys.readouterr().err
+    assert main(["loop", "-C", str(repo), "--json", "--workers", "1", "--no-agent"]) == 1
+    assert "cannot be combined with --workers 1 or --json" in capsys.readouterr().err
+    (repo / "pkg/calc.py").write_text("dirty = True\n")
+    assert main(["loop", "-C", str(repo)]) == 1
+    assert "the working tree is not clean (pkg/calc.py): with --workers" in capsys.readouterr().err
+    git(repo, "checkout", "--", "pkg/calc.py")
+    (repo / "harness.yaml").write_text((repo / "harness.yaml").read_text().split("agent:")[0])
+    assert main(["loop", "-C", str(repo), "--workers", "2"]) == 1
+    assert "no agent is configured" in capsys.readouterr().err
+    git(repo, "checkout", "--", "harness.yaml")
+    assert_nothing_left(repo)  # refused before anything was started
