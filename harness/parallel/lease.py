@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -142,8 +143,10 @@ def read(repo: git.Repo, item_id: str) -> Lease | None:
     return None if sha is None else _parse(repo, ref, sha)
 
 
-def all_leases(repo: git.Repo) -> list[Lease]:
-    return [_parse(repo, ref, sha) for ref, sha in sorted(refs_under(repo, LEASE_PREFIX).items())]
+def all_leases(repo: git.Repo, *, skip: Collection[str] = ()) -> list[Lease]:
+    """Every lease in the repository, but those on the items in `skip` (not read)."""
+    return [_parse(repo, ref, sha) for ref, sha in sorted(refs_under(repo, LEASE_PREFIX).items())
+            if ref.removeprefix(LEASE_PREFIX) not in skip]
 
 
 def release(repo: git.Repo, lease: Lease) -> bool:

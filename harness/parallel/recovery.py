@@ -168,9 +168,10 @@ def recover_workers(ws: Workspace, holder: leases.Holder | None = None) -> list[
 
 
 def _sweep(ws: Workspace, root: Path, holder: leases.Holder | None) -> None:
-    for path in registered_worktrees(ws.repo)[1:]:
-        if root in path.resolve().parents:
-            remove_worktree(ws.repo, path)
+    if root.is_dir():  # a worktree is registered only with its folder there; `git worktree prune` forgets others
+        for path in registered_worktrees(ws.repo)[1:]:
+            if root in path.resolve().parents:
+                remove_worktree(ws.repo, path)
     for branch in branches_under(ws.repo, BRANCH_PREFIX):
         with contextlib.suppress(GitError):  # checked out in a worktree outside the harness's folder
             delete_branch(ws.repo, branch)

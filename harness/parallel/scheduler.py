@@ -75,6 +75,7 @@ class Scheduler:
         self.running: dict[str, _Running] = {}  # threads at work (agent, proof)
         self.landing: list[WorkerDone] = []  # the merge queue: finished workers, landed one at a time
         self.refused: dict[str, str] = {}  # items whose lease someone else holds, and why
+        self.changed = True  # since the last look at the ledger: a worker finished or landed
         self.started = 0
         self.failures_in_a_row = 0
 
@@ -96,12 +97,15 @@ class Scheduler:
                 stop = self._limit_reached(began)
             self._collect(timeout_s=0)
             # Free slots are refilled before a landing: new agents work while the merge queue runs gates.
-            if stop is None and len(self.running) < self.workers:
+            # Only a start, a finished worker or a landing can make another item startable.
+            if stop is None and len(self.running) < self.workers and self.changed:
+                self.changed = False
                 idle = self._fill()
                 if idle is not None and not self.running and not self.landing:
                     stop = (EXIT_OK, idle)
             if self.landing:
                 broke = self._finish(self.landing.pop(0))
+                self.changed = True
                 stop = stop or broke
                 continue
             if not self.running:
@@ -117,6 +121,7 @@ class Scheduler:
         while True:
             self.running.pop(done.job.request.item.id).thread.join()
             self.landing.append(done)
+            self.changed = True
             try:
                 done = self.results.get_nowait()
             except queue.Empty:
@@ -150,8 +155,8 @@ class Scheduler:
         if to_block:
             ledger = block_exhausted(ws, ledger, to_block, progress=self.console.note)
         busy = self._busy()
-        elsewhere = {held.item_id: f"{held.item_id} ({held.holder.describe()})" for held in leases.all_leases(ws.repo)
-                     if held.item_id not in busy and held.holder != self.holder}
+        elsewhere = {held.item_id: f"{held.item_id} ({held.holder.describe()})"
+                     for held in leases.all_leases(ws.repo, skip=busy) if held.holder != self.holder}
         elsewhere.update({item_id: why for item_id, why in self.refused.items() if item_id not in elsewhere})
         free = self.workers - len(self.running)
         if self.limits.iterations is not None and not self.limits.until_empty:
