@@ -88,10 +88,11 @@ def recover(ws: Workspace) -> Recovery | None:
 
 
 def record_aborted(ws: Workspace, entry: dict[str, Any], *, stage: str, saved_ref: str | None,
-                   agent: str | None) -> str | None:
+                   agent: str | None, reason: str | None = None) -> str | None:
     """Write the ABORTED evidence of the journal `entry`'s attempt, its ledger line and their commit.
 
     The tree must hold no uncommitted evidence or ledger edit of that attempt (the caller took them out).
+    `reason` replaces the default "the harness stopped ..." (a parallel worker that ended with an error).
     Returns the commit, or None when the item is no longer in the ledger."""
     cfg = ws.config
     item_id, attempt = entry.get("item"), int(entry.get("attempt", 0))
@@ -102,8 +103,8 @@ def record_aborted(ws: Workspace, entry: dict[str, Any], *, stage: str, saved_re
     record = {"schema": 1, "item": {"id": item_id}, "attempt": attempt, "outcome": "ABORTED",
               "failed_stage": stage, "started": entry.get("started"), "recovered": iso(now),
               "base_commit": entry.get("base"), "saved_ref": saved_ref, "agent_process_group": agent,
-              "reason": f"the harness stopped during stage {stage} (killed or crashed) and was recovered "
-                        f"at the next start"}
+              "reason": reason or f"the harness stopped during stage {stage} (killed or crashed) and was "
+                                  f"recovered at the next start"}
     atomic_write_json(folder / "attempt.json", record)
     atomic_write_text(folder / "analysis" / "summary.md",
                       f"# [{item_id}] attempt #{attempt}: ABORTED at {stage}\n\n{record['reason']}.\n\n"

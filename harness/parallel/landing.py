@@ -142,12 +142,12 @@ def land(ws: Workspace, done: WorkerDone, *, on_merging: Callable[[str], None]) 
     worker_repo = open_repo(job.place.worktree)  # the change's line counts are taken against its base there
     evidence = write_evidence(job.request, proof, job.attempt, worker_repo, finished=utc_now())
     request = replace(job.request, root=ws.root)
-    if proof.succeeded and merged is not None and merged != onto:
-        landed = changes_between(ws.repo, onto, merged)
+    if proof.succeeded:
+        landed = changes_between(ws.repo, onto, merged) if merged is not None and merged != onto else []
         journal.update(stage="land", main_paths=[c.path for c in landed])
-        write_files_at_rev(ws.repo, merged, landed, ws.root)
+        write_files_at_rev(ws.repo, merged or onto, landed, ws.root)
+        # What the merge changed on the branch is what lands: the merge may also have moved a change along
+        # a rename, and a path both sides changed alike differs in nothing.
         proof = Proof(proof.stages, replace(proof.changeset, commit_paths=tuple(c.path for c in landed)))
         request = replace(request, trailers=(("Harness-Merged-Onto", onto),))
-    elif proof.succeeded:
-        proof = Proof(proof.stages, replace(proof.changeset, commit_paths=()))
     return record_and_commit(request, proof, job.attempt, evidence, ws.repo, work_saved=True)

@@ -106,7 +106,8 @@ def _save_work(ws: Workspace, place: WorkerPlace, entry: dict[str, Any], ref: st
     return ref
 
 
-def _recover_attempt(ws: Workspace, place: WorkerPlace, entry: dict[str, Any]) -> WorkerRecovery | None:
+def _recover_attempt(ws: Workspace, place: WorkerPlace, entry: dict[str, Any],
+                     reason: str | None) -> WorkerRecovery | None:
     agent, ended = _end_groups(entry)
     evidence_rel = entry.get("evidence_dir")
     if evidence_rel and find_commits_with_trailer(ws.repo, "Harness-Evidence", evidence_rel):
@@ -114,7 +115,7 @@ def _recover_attempt(ws: Workspace, place: WorkerPlace, entry: dict[str, Any]) -
     attempt, stage = int(entry.get("attempt", 0)), str(entry.get("stage", "begin"))
     _take_back_landing(ws, entry)
     saved = _save_work(ws, place, entry, aborted_ref(place.item_id, attempt))
-    commit = record_aborted(ws, entry, stage=stage, saved_ref=saved, agent=agent)
+    commit = record_aborted(ws, entry, stage=stage, saved_ref=saved, agent=agent, reason=reason)
     return WorkerRecovery(place.item_id, attempt, stage, saved, commit, ended)
 
 
@@ -141,12 +142,14 @@ def _give_back(ws: Workspace, held: leases.Lease, holder: leases.Holder | None) 
     return [problem] if problem else []
 
 
-def recover_worker(ws: Workspace, item_id: str, holder: leases.Holder | None = None) -> WorkerRecovery | None:
-    """Recover one worker (its attempt, if it has a journal) and remove everything it had."""
+def recover_worker(ws: Workspace, item_id: str, holder: leases.Holder | None = None, *,
+                   reason: str | None = None) -> WorkerRecovery | None:
+    """Recover one worker (its attempt, if it has a journal) and remove everything it had. `reason`: why it
+    stopped, when it is known (an error), for the ABORTED record."""
     place = place_for(ws.git_dir, ws.root.name, item_id)
     journal = Journal(ws.git_dir, place.journal_name)
     entry = journal.load()
-    found = _recover_attempt(ws, place, entry) if entry is not None else None
+    found = _recover_attempt(ws, place, entry, reason) if entry is not None else None
     journal.clear()
     problems = dismantle(ws, place, holder)
     if found is not None and problems:

@@ -192,8 +192,9 @@ class Scheduler:
         try:
             job = start_worker(ws, name=name, item=item, ledger=ledger, lease=lease, now=self.now)
         except HarnessError as exc:
-            recovery = recover_worker(ws, item.id, self.holder)
-            self._aborted(name, item.id, f"could not start: {exc}", recovery)
+            why = f"the worker could not start: {exc}"
+            recovery = recover_worker(ws, item.id, self.holder, reason=why)
+            self._aborted(name, item.id, why, recovery)
             return False
         cancel, groups = threading.Event(), []
         thread = threading.Thread(target=worker_thread, args=(job, cancel, groups, self.results),
@@ -216,8 +217,9 @@ class Scheduler:
         job = done.job
         item_id = job.request.item.id
         if done.proof is None:
-            recovery = recover_worker(self.ws, item_id, self.holder)
-            self._aborted(job.name, item_id, done.error or "stopped", recovery)
+            why = f"the worker stopped with an error: {done.error}" if done.error else "the worker was stopped"
+            recovery = recover_worker(self.ws, item_id, self.holder, reason=why)
+            self._aborted(job.name, item_id, why, recovery)
         else:
             self._land(done)
         max_failures = self.limits.max_failures

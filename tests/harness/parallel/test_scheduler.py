@@ -216,3 +216,21 @@ def test_workers_need_an_agent_a_clean_checkout_and_no_single_tree_flags(make_re
     assert "no agent is configured" in capsys.readouterr().err
     git(repo, "checkout", "--", "harness.yaml")
     assert_nothing_left(repo)  # refused before anything was started
+
+
+def test_a_worker_that_stops_with_an_error_is_recorded_as_aborted_and_the_others_go_on(
+        make_repo, tmp_path, capsys) -> None:
+    plan = {"ER": {"files": function_change("er")}, "OK": {"files": function_change("ok"), "sleep": 1}}
+    ledger = [item("ER", "malformed selector", 'tests/test_er.py "unbalanced'),
+              item("OK", "add ok", "tests/test_ok.py")]
+    repo = parallel_project(make_repo, tmp_path, ledger, plan)
+    assert main(["loop", "-C", str(repo), "--workers", "2", "--iterations", "2"]) in (0, 1)
+    assert "the worker stopped with an error: SelectorError" in capsys.readouterr().out
+    items = {i.id: i for i in load_ledger(repo / "docs/fix_plan.md").items}
+    assert items["OK"].status == "done"
+    aborted = items["ER"].attempts[0]
+    assert aborted.outcome.startswith("ABORTED at ")
+    record = json.loads((repo / aborted.evidence).parent.parent.joinpath("attempt.json").read_text())
+    assert record["reason"].startswith("the worker stopped with an error: SelectorError")
+    assert git(repo, "show", "refs/harness/aborted/ER/1:pkg/er.py") == function_change("er")["pkg/er.py"]
+    assert_nothing_left(repo)
