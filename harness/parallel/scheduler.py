@@ -109,6 +109,8 @@ class Scheduler:
                 stop = stop or broke
                 continue
             if not self.running:
+                if stop is None and self.changed:
+                    continue  # a refused lease: the next item in line may start
                 return self._final(stop or (EXIT_OK, "nothing left to run"))
             self._collect(timeout_s=POLL_S)
 
@@ -166,7 +168,7 @@ class Scheduler:
         started_any = False
         for item in items:
             started_any = self._start(item, ledger) or started_any
-        if started_any or self.running or self.landing:
+        if started_any or self.running or self.landing or self.changed:
             return None
         if elsewhere and select_next(ledger, max_attempts=cfg.max_attempts).item is not None:
             held = "; ".join(why for _, why in sorted(elsewhere.items()))
@@ -186,6 +188,7 @@ class Scheduler:
                                    remote=remote)
         except leases.LeaseRefused as exc:
             self.refused[item.id] = str(exc)  # not asked again in this run
+            self.changed = True  # the next item in line may take the slot
             self.console.note(f"{exc}; left to it")
             return False
         name = self._free_name()
@@ -271,6 +274,7 @@ class Scheduler:
 
     def _aborted(self, name: str, item_id: str, why: str, recovery: WorkerRecovery | None) -> None:
         self.failures_in_a_row += 1
+        self.changed = True  # an attempt line more in the ledger
         outcome = f"ABORTED at {recovery.stage}" if recovery else "ABORTED"
         saved = recovery.saved_ref if recovery else None
         text = f"{outcome}: {why}" + (f"; its work is saved on {saved}" if saved else "")

@@ -172,7 +172,7 @@ def test_an_item_leased_by_a_live_harness_is_left_to_it_a_dead_holders_lease_is_
         other.wait()
 
 
-def test_with_push_configured_an_item_leased_on_the_remote_by_another_machine_is_left_to_it(
+def test_with_push_configured_an_item_leased_on_the_remote_by_another_machine_is_left_to_it_and_the_next_runs(
         make_repo, tmp_path, capsys) -> None:
     plan = {"RA": {"files": function_change("ra")}, "RB": {"files": function_change("rb")}}
     ledger = [item("RA", "add ra", "tests/test_ra.py"), item("RB", "add rb", "tests/test_rb.py")]
@@ -186,10 +186,11 @@ def test_with_push_configured_an_item_leased_on_the_remote_by_another_machine_is
     theirs = leases.acquire(open_repo(elsewhere), "RA", other, identity=("Other", "o@example.invalid"),
                             remote=str(remote))
 
-    assert main(["loop", "-C", str(repo), "--workers", "2", "--until-empty"]) == 0
-    captured = capsys.readouterr()
-    assert "[RA] is leased on origin by another harness" in captured.out
-    assert "nothing left for this harness: the actionable items are leased by others" in captured.out
+    assert main(["loop", "-C", str(repo), "--until-empty", "--json"]) == 0  # one worker: RA first in line
+    events = _events(capsys.readouterr().out)
+    assert any(e["event"] == "note" and "[RA] is leased on origin by another harness" in e["text"] for e in events)
+    assert [e["event"] for e in events if e.get("item") == "RB"] == ["started", "proven", "merging", "merged"]
+    assert events[-1]["reason"].startswith("nothing left for this harness: the actionable items are leased by")
     items = {i.id: i for i in load_ledger(repo / "docs/fix_plan.md").items}
     assert items["RA"].attempts == () and items["RB"].status == "done"
     remote_refs = git(tmp_path, "--git-dir", str(remote), "for-each-ref", "--format=%(refname) %(objectname)")
