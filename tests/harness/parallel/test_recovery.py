@@ -99,8 +99,11 @@ def test_kill_9_while_a_change_lands_is_recovered_without_a_trace_in_the_main_ch
     if stage == "commit":
         assert git(repo, "status", "--porcelain") != ""  # the landing had written into the main checkout
 
-    assert main(["loop", "-C", str(repo), "--workers", "2", "--until-empty"]) == 0
+    # any command that takes the lock recovers: here one that then finds no change to prove
+    assert main(["run", "-C", str(repo), "--no-agent", crashed]) == 1
     assert f"recovered worker [{crashed}] attempt #1: ABORTED at {stage}" in capsys.readouterr().err
+    assert_nothing_left(repo)
+    assert main(["loop", "-C", str(repo), "--workers", "2", "--until-empty"]) == 0
     ledger = load_ledger(repo / "docs/fix_plan.md")
     assert [a.outcome for a in ledger.get(crashed).attempts] == [f"ABORTED at {stage}", "GREEN"]
     module = crashed.lower()
