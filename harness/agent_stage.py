@@ -50,7 +50,7 @@ def take_back_harness_files(repo: git.Repo, config: Config, before: dict[str, by
 
 def agent_stage(*, repo: git.Repo, root: Path, config: Config, item: Item, ledger_text: str, attempt: int,
                 evidence_rel: str, out_dir: Path, journal: Journal, phase: str | None = None,
-                progress: Callable[[str], None] = print) -> StageResult:
+                progress: Callable[[str], None] = print, echo: bool = True) -> StageResult:
     """Run the configured agent once in the working tree and judge only what the harness can see."""
     name = "agent" if phase is None else f"agent_{phase}"
     context = build_prompt_context(repo_root=root, item=item, ledger_text=ledger_text, phase=phase,
@@ -64,7 +64,8 @@ def agent_stage(*, repo: git.Repo, root: Path, config: Config, item: Item, ledge
         config=config.agent, prompt=prompt, cwd=root, log_path=out_dir / f"{name}.log",
         env_extra={"HARNESS_ITEM": item.id, "HARNESS_ATTEMPT": str(attempt),
                    "HARNESS_EVIDENCE_DIR": evidence_rel, **({"HARNESS_PHASE": phase} if phase else {})},
-        on_start=lambda pgid: journal.update(agent_pgid=pgid), prompt_path=out_dir / f"{name}.prompt.md")
+        on_start=lambda pgid: journal.update(agent_pgid=pgid), prompt_path=out_dir / f"{name}.prompt.md",
+        echo=echo)
     journal.update(agent_pgid=0)
     discarded = take_back_harness_files(repo, config, before)
     for path in discarded:

@@ -109,6 +109,7 @@ class Config:
     known_failures: str | None = "ci/known_failures.txt"
     gates: GatesConfig = field(default_factory=GatesConfig)
     max_attempts: int = 3
+    workers: int = 1
     caps: CapsConfig = field(default_factory=CapsConfig)
     ignore: tuple[str, ...] = ()
     commit: CommitConfig = field(default_factory=CommitConfig)
@@ -146,6 +147,7 @@ gates:
   lint: null                # or {command: ["ruff", "check", "."]}
 
 max_attempts: 3
+workers: 1                  # `harness loop`: items run at once, each in its own worktree (--workers N)
 
 caps:
   changed_file_bytes: 5000000     # changed files larger than this are left out of the commit (and listed)
@@ -204,6 +206,7 @@ def parse_config(text: str, source: str = CONFIG_FILENAME) -> Config:
         known_failures=r.optional(top.get("known_failures", d.known_failures), "known_failures", r.rel_path),
         gates=_gates(r, top.get("gates", {})),
         max_attempts=r.integer(top.get("max_attempts", d.max_attempts), "max_attempts"),
+        workers=r.integer(top.get("workers", d.workers), "workers"),
         caps=_caps(r, top.get("caps", {})),
         ignore=r.str_list(top.get("ignore", []), "ignore"),
         commit=_commit(r, top.get("commit", {})),
@@ -216,7 +219,7 @@ def parse_config(text: str, source: str = CONFIG_FILENAME) -> Config:
 
 _TOP_KEYS = (
     "ledger", "evidence_root", "test_globs", "pytest", "known_failures", "gates", "max_attempts", "caps",
-    "ignore", "commit", "agent", "push", "selectors",
+    "ignore", "commit", "agent", "push", "selectors", "workers",
 )
 
 

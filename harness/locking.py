@@ -125,8 +125,9 @@ class Journal:
     end the recorded agent process group, save or discard the work, then `clear`.
     """
 
-    def __init__(self, git_dir: Path) -> None:
-        self.path = Path(git_dir) / STATE_DIR / JOURNAL_NAME
+    def __init__(self, git_dir: Path, name: str = JOURNAL_NAME) -> None:
+        """`name`: the journal's path under `<git-dir>/harness/` (a parallel worker keeps its own)."""
+        self.path = Path(git_dir) / STATE_DIR / name
 
     def begin(self, **facts: Any) -> dict[str, Any]:
         """Start a new iteration's journal (item, attempt, base, evidence_dir, started, ...)."""

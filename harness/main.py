@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-agent", action="store_true", help="prove the change already in the tree (one iteration)")
     p.add_argument("--allow-dirty", action="store_true",
                    help="take existing working-tree changes as part of the first iteration's change")
+    p.add_argument("--workers", type=_positive_int,
+                   help="items run at once, each in its own worktree (default: `workers` in harness.yaml, 1)")
+    p.add_argument("--json", action="store_true", help="print the events and the summary as JSON lines")
 
     p = sub.add_parser("verify", help="prove RED/GREEN for changes that are already committed")
     _add_repo_option(p)
@@ -157,7 +160,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return loop(repo=repo, iterations=args.iterations, until_empty=args.until_empty,
                     max_failures=args.max_failures, budget_minutes=args.budget_minutes,
-                    no_agent=args.no_agent, allow_dirty=args.allow_dirty)
+                    no_agent=args.no_agent, allow_dirty=args.allow_dirty, workers=args.workers,
+                    as_json=args.json)
     if args.command == "verify":
         from harness.commands.verify import verify
 

@@ -8,7 +8,9 @@ alike:
   written to the log file as they come, and optionally echoed to the console and kept in memory;
 - stdin is empty, or bytes fed by a thread (a command that never reads its stdin cannot block a timeout);
 - the harness's own remarks (a timeout, processes it had to end) are appended to the log as `[harness]`
-  lines after the command's last output.
+  lines after the command's last output;
+- a thread may watch the groups it starts (`watching_groups`): a parallel worker records them, so that the
+  commands of a worker that is stopped, or whose harness died, can be ended.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -31,6 +33,7 @@ KILL_GRACE_S = 5.0
 # How long to wait for the output pipe to close once the command's group is gone. Only a process that
 # left the group (setsid) can hold it open longer, and the harness must not hang on it.
 DRAIN_TIMEOUT_S = 5.0
+_watchers = threading.local()  # per thread: the callback of `watching_groups`
 
 
 class StartError(HarnessError):
@@ -162,6 +165,9 @@ def run(
         timed_out = False
         notes: list[str] = []
         try:
+            watcher = getattr(_watchers, "callback", None)
+            if watcher is not None:
+                watcher(pgid)
             if on_start is not None:
                 on_start(pgid)
             try:
@@ -189,6 +195,17 @@ def run(
         output = sink.memory.getvalue().decode("utf-8", errors="replace")
     return Finished(argv, cwd, child.returncode, timed_out, round(time.monotonic() - started, 3), pgid, output,
                     tuple(notes))
+
+
+@contextlib.contextmanager
+def watching_groups(callback: Callable[[int], None]) -> Iterator[None]:
+    """Call `callback(pgid)` for each process group `run` starts in this thread while the block runs."""
+    previous = getattr(_watchers, "callback", None)
+    _watchers.callback = callback
+    try:
+        yield
+    finally:
+        _watchers.callback = previous
 
 
 # --- processes and groups ------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
+from typing import Any
 
 from harness.atomic import atomic_write_json, atomic_write_text
 from harness.changes import classify_changes, harness_roots
@@ -80,14 +81,30 @@ def recover(ws: Workspace) -> Recovery | None:
                         f"run (aborted at {stage})", identity=cfg.commit.identity)
         discard_changes(ws.repo, work)
 
+    commit = record_aborted(ws, entry, stage=stage, saved_ref=saved_ref, agent=agent)
+    journal.clear()
+    _clean_staging(ws)
+    return Recovery(item_id, attempt, stage, saved_ref, commit, agent)
+
+
+def record_aborted(ws: Workspace, entry: dict[str, Any], *, stage: str, saved_ref: str | None,
+                   agent: str | None, reason: str | None = None) -> str | None:
+    """Write the ABORTED evidence of the journal `entry`'s attempt, its ledger line and their commit.
+
+    The tree must hold no uncommitted evidence or ledger edit of that attempt (the caller took them out).
+    `reason` replaces the default "the harness stopped ..." (a parallel worker that ended with an error).
+    Returns the commit, or None when the item is no longer in the ledger."""
+    cfg = ws.config
+    item_id, attempt = entry.get("item"), int(entry.get("attempt", 0))
+    evidence_rel = entry.get("evidence_dir")
     now = utc_now()
     folder = ws.root / (evidence_rel or f"{cfg.evidence_root}/{item_id}/reports/aborted-{attempt}")
     folder.mkdir(parents=True, exist_ok=True)
     record = {"schema": 1, "item": {"id": item_id}, "attempt": attempt, "outcome": "ABORTED",
               "failed_stage": stage, "started": entry.get("started"), "recovered": iso(now),
               "base_commit": entry.get("base"), "saved_ref": saved_ref, "agent_process_group": agent,
-              "reason": f"the harness stopped during stage {stage} (killed or crashed) and was recovered "
-                        f"at the next start"}
+              "reason": reason or f"the harness stopped during stage {stage} (killed or crashed) and was "
+                                  f"recovered at the next start"}
     atomic_write_json(folder / "attempt.json", record)
     atomic_write_text(folder / "analysis" / "summary.md",
                       f"# [{item_id}] attempt #{attempt}: ABORTED at {stage}\n\n{record['reason']}.\n\n"
@@ -98,7 +115,6 @@ def recover(ws: Workspace) -> Recovery | None:
     write_sha256sums(folder)
     rel = folder.relative_to(ws.root).as_posix()
     ledger = load_ledger(ws.ledger_path)
-    commit = None
     if item_id in ledger.ids():
         number = max(attempt, ledger.get(item_id).next_attempt_number)
         text = with_attempt(ledger.text, item_id, timestamp=entry.get("started") or iso(now), number=number,
@@ -110,8 +126,6 @@ def recover(ws: Workspace) -> Recovery | None:
                     ("Harness-Green", "not completed")]
         if saved_ref:
             trailers.append(("Harness-Saved-Ref", saved_ref))
-        commit = commit_paths(ws.repo, [cfg.ledger, *files], f"[{item_id}] attempt {attempt}: ABORTED at {stage}",
-                              identity=cfg.commit.identity, trailers=trailers)
-    journal.clear()
-    _clean_staging(ws)
-    return Recovery(item_id, attempt, stage, saved_ref, commit, agent)
+        return commit_paths(ws.repo, [cfg.ledger, *files], f"[{item_id}] attempt {attempt}: ABORTED at {stage}",
+                            identity=cfg.commit.identity, trailers=trailers)
+    return None

@@ -1,7 +1,8 @@
 """What the stages of an iteration run with and what they report: typed, immutable records.
 
 A stage is `collect`, `red`, `green`, `regression`, `full_suite`, `lint` or an agent turn (`agent`, or
-`agent_red` and `agent_green` in two-phase mode). What only one kind of stage knows sits in its `detail`
+`agent_red` and `agent_green` in two-phase mode); a parallel worker's attempt adds `merge` and
+`merged-gates`. What only one kind of stage knows sits in its `detail`
 record; attempt.json and summary.md are written from these records (harness/iteration/report.py), so
 their fields are the evidence contract of docs/specs/evidence.md.
 """
@@ -78,7 +79,17 @@ class AgentTurnDetail:
     discarded_edits: tuple[str, ...]
 
 
-StageDetail = FullSuiteDetail | LintDetail | AgentTurnDetail
+@dataclass(frozen=True)
+class MergeDetail:
+    """A parallel worker's change applied onto the branch's head (`onto`): the merged tree, or the paths in
+    conflict (`merged_tree` None)."""
+
+    onto: str
+    merged_tree: str | None
+    conflicts: tuple[str, ...]
+
+
+StageDetail = FullSuiteDetail | LintDetail | AgentTurnDetail | MergeDetail
 
 
 @dataclass(frozen=True)

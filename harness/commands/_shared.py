@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 from harness.iteration import IterationResult
 from harness.locking import RepoLock
+from harness.parallel.recovery import recover_workers
 from harness.recovery import recover
 from harness.workspace import Workspace
 
@@ -21,6 +22,8 @@ def repo_lock(ws: Workspace, command: str) -> Iterator[RepoLock]:
         recovery = recover(ws)
         if recovery:
             print(f"harness: {recovery.describe()}", file=sys.stderr)
+        for worker in recover_workers(ws):
+            print(f"harness: {worker.describe()}", file=sys.stderr)
         yield lock
 
 

@@ -1,5 +1,9 @@
 """`harness loop`: iterations until a stop condition; completion is decided by the ledger and the harness's
-own test results, never by anything the agent prints."""
+own test results, never by anything the agent prints.
+
+With one worker (the default) the iterations run one after another in the working tree. With
+`--workers N` (or `workers: N` in harness.yaml) and with `--json`, items run in worktrees of their own and
+land one at a time (harness.parallel); `--json` prints that machinery's events as JSON lines."""
 from __future__ import annotations
 
 import signal
@@ -14,6 +18,8 @@ from harness.commands._console import say
 from harness.commands._shared import repo_lock
 from harness.cycle import publish, run_iteration
 from harness.errors import HarnessError, NothingActionable
+from harness.parallel.events import Console, SummaryRow
+from harness.parallel.scheduler import Limits, Scheduler
 from harness.push import retry_pending
 from harness.recovery import recover
 from harness.workspace import Workspace, open_workspace
@@ -92,12 +98,24 @@ def _loop_body(ws: Workspace, *, iterations: int | None, until_empty: bool, max_
 
 
 def loop(*, repo: Path, iterations: int | None = None, until_empty: bool = False, max_failures: int = 3,
-         budget_minutes: float | None = None, no_agent: bool = False, allow_dirty: bool = False) -> int:
+         budget_minutes: float | None = None, no_agent: bool = False, allow_dirty: bool = False,
+         workers: int | None = None, as_json: bool = False) -> int:
     if iterations is not None and iterations < 1:
         raise HarnessError("--iterations must be at least 1")
     if max_failures < 1:
         raise HarnessError("--max-failures must be at least 1")
+    if workers is not None and workers < 1:
+        raise HarnessError("--workers must be at least 1")
     ws = open_workspace(repo)
+    count = workers if workers is not None else ws.config.workers
+    if count > 1 or as_json:
+        for flag, given in (("--no-agent", no_agent), ("--allow-dirty", allow_dirty)):
+            if given:
+                raise HarnessError(f"{flag} works on the change in this working tree, one iteration at a time; "
+                                   f"it cannot be combined with --workers {count}{' or --json' if as_json else ''}"
+                                   " (workers start from HEAD in worktrees of their own): drop one of them")
+        limits = Limits(iterations, until_empty, max_failures, budget_minutes)
+        return _parallel(ws, workers=count, limits=limits, console=Console(as_json=as_json))
     rows: list[Row] = []
     with repo_lock(ws, "harness loop"):
         try:
@@ -115,4 +133,20 @@ def loop(*, repo: Path, iterations: int | None = None, until_empty: bool = False
     if rows:
         print(_table(rows))
     print(f"loop stopped: {why}", file=sys.stderr if code else sys.stdout)
+    return code
+
+
+def _parallel(ws: Workspace, *, workers: int, limits: Limits, console: Console) -> int:
+    """The loop with workers: the scheduler stops and recovers its workers itself on Ctrl-C or SIGTERM."""
+    rows: list[SummaryRow] = []
+    with repo_lock(ws, "harness loop"):
+        try:
+            with _signals_interrupt():
+                code, why = Scheduler(ws, workers=workers, limits=limits, console=console, rows=rows).run()
+        except (Interrupted, KeyboardInterrupt) as exc:
+            code = EXIT_SIGNAL
+            why = (f"interrupted ({exc or 'SIGINT'}); the workers' attempts were recorded as aborted, "
+                   "their work saved")
+    console.summary(rows)
+    console.stopped(why, code)
     return code

@@ -15,14 +15,34 @@ unless the function says otherwise. Paths are repo-relative posix strings.
     diffs       commits' patches (many in one call) and base..head changes, chosen paths left out
     lookups     questions about many commits in one call: trailer values, existence, subjects
     remote      push and pull --rebase, with a timeout (through harness.proc)
+    refs        reading refs, compare-and-swap updates, message-only commits (leases)
+    merge       merging a change onto a head in the object store (`git merge-tree --write-tree`)
+    branch_worktrees  long-lived checkouts on a branch of their own (parallel workers)
 """
 from __future__ import annotations
 
 from harness.gitops.bisect import BisectRun, bisect_run, checkout_detached, worktree_head
+from harness.gitops.branch_worktrees import (
+    add_branch_worktree,
+    branches_under,
+    delete_branch,
+    registered_worktrees,
+    remove_worktree,
+)
 from harness.gitops.command import git_error
 from harness.gitops.commits import commit_paths, init_repo, snapshot_to_ref
 from harness.gitops.diffs import MAX_PATCH_CHARS, Patch, patches, range_patch
 from harness.gitops.lookups import CommitSummary, commit_summaries, existing_commits, trailer_index
+from harness.gitops.merge import TreeMerge, commit_tree, merge_trees, tree_of
+from harness.gitops.refs import (
+    ZERO_SHA,
+    delete_ref_cas,
+    message_commit,
+    read_ref,
+    refs_under,
+    set_ref,
+    update_ref_cas,
+)
 from harness.gitops.remote import (
     GIT_TIMEOUT_S,
     TIMED_OUT_STATUS,
@@ -30,6 +50,7 @@ from harness.gitops.remote import (
     abort_rebase,
     pull_rebase,
     push_ref,
+    push_ref_cas,
     rebase_in_progress,
 )
 from harness.gitops.revisions import (
@@ -68,6 +89,7 @@ __all__ = [  # one name per line: branches that add names merge without conflict
     "MAX_PATCH_CHARS",
     "TIMED_OUT_STATUS",
     "WORKTREE_PREFIX",
+    "ZERO_SHA",
     "BisectRun",
     "Change",
     "ChangeKind",
@@ -75,8 +97,11 @@ __all__ = [  # one name per line: branches that add names merge without conflict
     "CommitSummary",
     "GitAnswer",
     "Patch",
+    "TreeMerge",
     "abort_rebase",
+    "add_branch_worktree",
     "bisect_run",
+    "branches_under",
     "changes_between",
     "checkout_detached",
     "commit_exists",
@@ -84,9 +109,12 @@ __all__ = [  # one name per line: branches that add names merge without conflict
     "commit_message",
     "commit_paths",
     "commit_summaries",
+    "commit_tree",
     "commits_between",
     "common_git_dir",
     "copy_working_files",
+    "delete_branch",
+    "delete_ref_cas",
     "discard_changes",
     "existing_commits",
     "find_commits_with_trailer",
@@ -96,6 +124,8 @@ __all__ = [  # one name per line: branches that add names merge without conflict
     "is_ancestor",
     "is_clean",
     "log_lines",
+    "merge_trees",
+    "message_commit",
     "numstat",
     "numstat_between",
     "open_repo",
@@ -103,15 +133,23 @@ __all__ = [  # one name per line: branches that add names merge without conflict
     "prune_stale_worktrees",
     "pull_rebase",
     "push_ref",
+    "push_ref_cas",
     "range_patch",
+    "read_ref",
     "rebase_in_progress",
+    "refs_under",
+    "registered_worktrees",
+    "remove_worktree",
     "resolve",
     "root",
+    "set_ref",
     "short",
     "snapshot_to_ref",
     "temp_worktree",
     "trailer_index",
     "trailers_of",
+    "tree_of",
+    "update_ref_cas",
     "working_changes",
     "worktree_head",
     "write_files_at_rev",

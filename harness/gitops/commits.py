@@ -21,7 +21,9 @@ from harness.gitops.revisions import TRAILER_KEY, head_sha, root, short
 from harness.gitops.tree import safe_rel, worktree_index
 
 
-def _commit_tree(repo: git.Repo, tree: str, parent: str, message: str, identity: tuple[str, str]) -> str:
+def _commit_tree(repo: git.Repo, tree: str, parent: str | None, message: str,
+                 identity: tuple[str, str]) -> str:
+    """A commit of `tree` with `parent` (None: a root commit) by `identity`, dated now."""
     name, email = identity
     if not name.strip() or not email.strip() or any(c in name + email for c in "<>\n"):
         raise GitError(f"commit identity {identity!r} is invalid; set commit.name and commit.email")
@@ -32,7 +34,8 @@ def _commit_tree(repo: git.Repo, tree: str, parent: str, message: str, identity:
         "GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email, "GIT_AUTHOR_DATE": date,
         "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email, "GIT_COMMITTER_DATE": date,
     }
-    return run_git(repo, "commit-tree", tree, "-p", parent, "-m", message, env=env).strip()
+    parents = ["-p", parent] if parent is not None else []
+    return run_git(repo, "commit-tree", tree, *parents, "-m", message, env=env).strip()
 
 
 def _check_ref(repo: git.Repo, ref: str) -> None:

@@ -73,3 +73,13 @@ def rebase_in_progress(repo: git.Repo) -> bool:
 def abort_rebase(repo: git.Repo, *, timeout_s: float = GIT_TIMEOUT_S) -> GitAnswer:
     """`git rebase --abort`: the branch, index and working tree as they were before the rebase."""
     return _run(repo, "rebase", "--abort", timeout_s=timeout_s)
+
+
+def push_ref_cas(repo: git.Repo, remote: str, ref: str, new: str | None, expected: str | None, *,
+                 timeout_s: float = GIT_TIMEOUT_S) -> GitAnswer:
+    """Compare-and-swap on the remote: point its `ref` at `new` (None: delete it) only if it holds `expected`
+    there (None: only if it does not exist), with `git push --force-with-lease=REF:EXPECTED`. A refusal is
+    a porcelain line starting with "!"; any other failure (the network) has none."""
+    spec = f"{new}:{ref}" if new is not None else f":{ref}"
+    return _run(repo, "push", "--porcelain", f"--force-with-lease={ref}:{expected or ''}", remote, spec,
+                timeout_s=timeout_s)

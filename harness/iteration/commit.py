@@ -63,11 +63,13 @@ def _record_in_ledger(request: IterationRequest, proof: Proof, attempt: AttemptC
 
 
 def record_and_commit(request: IterationRequest, proof: Proof, attempt: AttemptContext,
-                      evidence: StagedEvidence, repo: git.Repo) -> IterationResult:
+                      evidence: StagedEvidence, repo: git.Repo, *, work_saved: bool = False) -> IterationResult:
+    """`work_saved`: the caller already saved a failed change on `evidence.saved_ref` and it is not in this
+    tree (a parallel worker's change, harness/parallel), so it is neither snapshotted nor taken out here."""
     cfg, item, root = request.config, request.item, request.root
     saved_ref = evidence.saved_ref
     identity = (cfg.commit.name, cfg.commit.email)
-    if saved_ref:
+    if saved_ref and not work_saved:
         snapshot_to_ref(repo, saved_ref, f"[{item.id}] attempt {attempt.number}: work saved by the harness "
                         f"({proof.outcome})", identity=identity)
     _move_into_place(evidence.folder, attempt.evidence_dir)
@@ -84,12 +86,13 @@ def record_and_commit(request: IterationRequest, proof: Proof, attempt: AttemptC
         ("Harness-Red", trailer_red(proof.stages)),
         ("Harness-Green", trailer_green(proof.stages)),
         ("Harness-Base", request.base),
+        *request.trailers,
     ]
     if saved_ref:
         trailers.append(("Harness-Saved-Ref", saved_ref))
     sha = commit_paths(repo, paths, f"[{item.id}] {item.title}: {proof.outcome}", identity=identity,
                        trailers=trailers)
-    if not proof.succeeded and request.head is None:
+    if not proof.succeeded and request.head is None and not work_saved:
         discard_changes(repo, list(proof.changeset.changes))  # saved on the ref; harness-owned files stay
     attempt.journal.clear()
     return _result(request, proof, attempt, evidence, attempt.evidence_dir, sha, saved_ref)

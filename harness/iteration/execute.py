@@ -25,14 +25,16 @@ def _stage_dir(git_dir: Path, label: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=f"{label}-", dir=parent))
 
 
-def begin_attempt(request: IterationRequest, repo: git.Repo, started: datetime) -> AttemptContext:
-    """Claim the attempt's evidence folder and staging folder and open its journal entry."""
+def begin_attempt(request: IterationRequest, repo: git.Repo, started: datetime, *,
+                  journal: Journal | None = None) -> AttemptContext:
+    """Claim the attempt's evidence folder and staging folder and open its journal entry (by default the
+    repository's one journal; a parallel worker passes its own)."""
     cfg, item, root = request.config, request.item, request.root
     git_dir = common_git_dir(repo)
     number = item.next_attempt_number
     final_dir = evidence_dir(root, cfg.evidence_root, item.initiative, item.slug, stamp(started))
     evidence_rel = final_dir.relative_to(root).as_posix()
-    journal = Journal(git_dir)
+    journal = journal if journal is not None else Journal(git_dir)
     journal.begin(item=item.id, attempt=number, base=request.base, evidence_dir=evidence_rel,
                   started=iso(started), head=request.head or "working tree")
     staging = _stage_dir(git_dir, f"{stamp(started)}-{item.slug}")

@@ -30,7 +30,7 @@ def list_changes(request: IterationRequest, repo: git.Repo) -> ChangeSet:
 
 
 def _with_agent(request: IterationRequest, repo: git.Repo, attempt: AttemptContext,
-                progress: Progress) -> Proof:
+                progress: Progress, echo: bool) -> Proof:
     """The agent's turn(s), then the same stages as `run --no-agent`. Two-phase: the agent writes the failing
     test, the harness proves it fails, then the agent makes it pass.
 
@@ -43,7 +43,8 @@ def _with_agent(request: IterationRequest, repo: git.Repo, attempt: AttemptConte
     for phase in phases:
         turn = agent_stage(repo=repo, root=root, config=cfg, item=request.item, ledger_text=ledger_text,
                            attempt=attempt.number, evidence_rel=attempt.evidence_rel,
-                           out_dir=staging / "agent", journal=journal, phase=phase, progress=progress)
+                           out_dir=staging / "agent", journal=journal, phase=phase, progress=progress,
+                           echo=echo)
         stages.append(turn)
         changeset = list_changes(request, repo)
         if not turn.ok:
@@ -58,10 +59,12 @@ def _with_agent(request: IterationRequest, repo: git.Repo, attempt: AttemptConte
 
 
 def prove(request: IterationRequest, repo: git.Repo, attempt: AttemptContext, *, use_agent: bool,
-          progress: Progress) -> Proof:
-    """Run the agent (with `use_agent`; working tree only) and the stages; nothing is recorded yet."""
+          progress: Progress, echo: bool = True) -> Proof:
+    """Run the agent (with `use_agent`; working tree only) and the stages; nothing is recorded yet.
+
+    `echo`: the agent's output goes to the console as well as to its log (parallel workers keep it quiet)."""
     if use_agent:
-        return _with_agent(request, repo, attempt, progress)
+        return _with_agent(request, repo, attempt, progress, echo)
     changeset = list_changes(request, repo)
     with ExitStack() as stack:
         if request.head is None:

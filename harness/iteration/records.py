@@ -28,6 +28,7 @@ class IterationRequest:
     keep_open: bool = False
     dry_run: bool = False
     ledger: Ledger | None = field(default=None, repr=False)  # the parse the item came from, reused if current
+    trailers: tuple[tuple[str, str], ...] = ()  # added to the recording commit's (Harness-Merged-Onto)
 
 
 @dataclass(frozen=True)

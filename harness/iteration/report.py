@@ -15,7 +15,14 @@ from harness.evidence import render_template
 from harness.gitops import numstat, numstat_between
 from harness.iteration.records import IterationRequest, Proof
 from harness.pytest_results import PytestRun
-from harness.stage_records import AgentTurnDetail, FullSuiteDetail, LintDetail, StageDetail, StageResult
+from harness.stage_records import (
+    AgentTurnDetail,
+    FullSuiteDetail,
+    LintDetail,
+    MergeDetail,
+    StageDetail,
+    StageResult,
+)
 
 STAGE_ORDER = ("collect", "red", "green", "regression", "full_suite")
 
@@ -71,6 +78,8 @@ def _detail_fields(detail: StageDetail | None) -> dict[str, Any]:
     if isinstance(detail, AgentTurnDetail):
         return {"exit_code": detail.exit_code, "timed_out": detail.timed_out, "argv": list(detail.argv),
                 "discarded_edits": list(detail.discarded_edits), "phase": detail.phase}
+    if isinstance(detail, MergeDetail):
+        return {"onto": detail.onto, "merged_tree": detail.merged_tree, "conflicts": list(detail.conflicts)}
     return {}
 
 
@@ -97,6 +106,9 @@ CHECK_TEXT = {
     "agent": "the agent exited 0 within its timeout",
     "agent_red": "the agent (phase red) exited 0 within its timeout",
     "agent_green": "the agent (phase green) exited 0 within its timeout",
+    "merge": "the change applies onto the branch's current head without a textual conflict",
+    "merged-gates": "on the merged tree: the RED selectors and the Regression selectors pass, and the full "
+                    "suite fails only where known failures are recorded",
 }
 
 

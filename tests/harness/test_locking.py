@@ -156,3 +156,12 @@ def test_journal_survives_kill_9_of_the_writer(git_dir: Path) -> None:
     assert record["item"] == "ITEM-9" and record["stage"].startswith("step-")
     step = int(record["stage"].removeprefix("step-"))
     assert step >= 1 and record["payload"] == str(step) * 200_000
+
+
+def test_a_journal_may_have_a_name_of_its_own(git_dir: Path) -> None:
+    main, worker = Journal(git_dir), Journal(git_dir, "workers/CALC-001/journal.json")
+    worker.begin(item="CALC-001", attempt=1)
+    assert worker.path == git_dir / "harness" / "workers" / "CALC-001" / "journal.json"
+    assert main.load() is None and worker.load()["item"] == "CALC-001"
+    worker.clear()
+    assert worker.load() is None

@@ -139,3 +139,21 @@ def test_kill_process_group_refuses_own_group_and_init() -> None:
     for pgid in (os.getpgrp(), 1, 0):
         with pytest.raises(ValueError, match="refusing"):
             kill_process_group(pgid)
+
+
+def test_a_thread_watching_its_groups_sees_each_one_it_starts_and_only_those(tmp_path: Path) -> None:
+    import threading
+
+    from harness.proc import watching_groups
+
+    seen: list[int] = []
+    other: list[int] = []
+    with watching_groups(seen.append):
+        first = run([sys.executable, "-c", "pass"], cwd=tmp_path)
+        thread = threading.Thread(target=lambda: other.append(run([sys.executable, "-c", "pass"], cwd=tmp_path).pgid))
+        thread.start()
+        thread.join()
+        second = run([sys.executable, "-c", "pass"], cwd=tmp_path)
+    after = run([sys.executable, "-c", "pass"], cwd=tmp_path)
+    assert seen == [first.pgid, second.pgid]  # not the other thread's, not after the block
+    assert other and after.pgid not in seen

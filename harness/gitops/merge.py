@@ -1,0 +1,56 @@
+"""Merging one change onto the branch's current head without touching any checkout.
+
+`git merge-tree --write-tree` (git 2.38 or later) computes the merge of two commits in the object store
+alone: the branch, the index and every working tree stay as they are, so a merge that conflicts leaves
+nothing to clean up. The merge base is found by git from the history (the change's base is an ancestor of
+the head it lands on).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import git
+
+from harness.errors import GitError
+from harness.gitops.command import git_status, run_git
+from harness.gitops.commits import _commit_tree
+from harness.gitops.revisions import resolve
+
+
+@dataclass(frozen=True)
+class TreeMerge:
+    """The merged tree, or None with the paths git could not merge (`conflicts`)."""
+
+    tree: str | None
+    conflicts: tuple[str, ...]
+
+    @property
+    def clean(self) -> bool:
+        return self.tree is not None
+
+
+def merge_trees(repo: git.Repo, ours: str, theirs: str) -> TreeMerge:
+    """Merge commit `theirs` into commit `ours` as `git merge` would, in the object store only."""
+    ours_sha, theirs_sha = resolve(repo, ours), resolve(repo, theirs)
+    status, out, err = git_status(repo, "merge-tree", "--write-tree", "--name-only", "-z", "--no-messages",
+                                  ours_sha, theirs_sha)
+    if status not in (0, 1):
+        hint = " (git 2.38 or later is needed for `git merge-tree --write-tree`)" if "usage" in err else ""
+        raise GitError(f"`git merge-tree --write-tree {ours_sha[:10]} {theirs_sha[:10]}` failed "
+                       f"(exit {status}){hint}:\n{err.strip()}")
+    fields = [f for f in out.split("\0") if f]
+    if not fields:
+        raise GitError(f"`git merge-tree` printed no tree for {ours_sha[:10]} and {theirs_sha[:10]}")
+    if status == 0:
+        return TreeMerge(fields[0], ())
+    return TreeMerge(None, tuple(dict.fromkeys(fields[1:])))
+
+
+def tree_of(repo: git.Repo, rev: str) -> str:
+    """The tree object of commit `rev`."""
+    return run_git(repo, "rev-parse", f"{resolve(repo, rev)}^{{tree}}").strip()
+
+
+def commit_tree(repo: git.Repo, tree: str, parent: str, message: str, *, identity: tuple[str, str]) -> str:
+    """A commit of `tree` on top of `parent` that no ref points to (yet)."""
+    return _commit_tree(repo, tree, resolve(repo, parent), message, identity)
