@@ -9,6 +9,7 @@ unless the function says otherwise. Paths are repo-relative posix strings.
     command     running git, errors with git's own words and advice
     revisions   opening the repository, naming revisions, reading commits and trailers
     tree        the working tree against a revision; moving changed files between trees
+    content     file contents at a revision; the lines a change added or modified
     worktrees   temporary detached checkouts
     bisect      `git bisect run` in a temporary worktree
     commits     commits of chosen paths with trailers; snapshots on a ref; a new repository
@@ -19,6 +20,7 @@ from __future__ import annotations
 from harness.gitops.bisect import BisectRun, bisect_run, checkout_detached, worktree_head
 from harness.gitops.command import git_error
 from harness.gitops.commits import commit_paths, init_repo, snapshot_to_ref
+from harness.gitops.content import blob_bytes, blob_text, changed_lines
 from harness.gitops.remote import (
     GIT_TIMEOUT_S,
     TIMED_OUT_STATUS,
@@ -61,7 +63,8 @@ from harness.gitops.worktrees import WORKTREE_PREFIX, prune_stale_worktrees, tem
 
 __all__ = [
     "GIT_TIMEOUT_S", "TIMED_OUT_STATUS", "WORKTREE_PREFIX", "BisectRun", "Change", "ChangeKind", "CommitInfo",
-    "GitAnswer", "abort_rebase", "bisect_run", "changes_between", "checkout_detached", "commit_exists",
+    "GitAnswer", "abort_rebase", "bisect_run", "blob_bytes", "blob_text", "changed_lines", "changes_between",
+    "checkout_detached", "commit_exists",
     "commit_info", "commit_message", "commit_paths", "commits_between", "common_git_dir",
     "copy_working_files", "discard_changes", "find_commits_with_trailer", "git_error", "head_sha",
     "init_repo", "is_ancestor", "is_clean", "log_lines", "numstat", "numstat_between", "open_repo",
