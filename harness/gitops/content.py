@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 import git
 
-from harness.gitops.command import run_git
+from harness.gitops.command import git_status, run_git, run_git_bytes
 from harness.gitops.revisions import resolve
 from harness.gitops.tree import safe_rel, worktree_index
 
@@ -18,15 +18,14 @@ _HUNK = re.compile(r"@@ -[0-9]+(?:,[0-9]+)? \+([0-9]+)(?:,([0-9]+))? @@")
 
 
 def blob_bytes(repo: git.Repo, rev: str, path: str) -> bytes | None:
-    """The content of `path` at `rev`, or None when the path holds no file there."""
-    tree = repo.commit(resolve(repo, rev)).tree
-    try:
-        blob = tree / safe_rel(path).as_posix()
-    except KeyError:
+    """The content of `path` at `rev`, or None when the path holds no file there.
+
+    One `git cat-file` process per call, so overlapping stages may read at once."""
+    spec = f"{resolve(repo, rev)}:{safe_rel(path).as_posix()}"
+    status, kind, _ = git_status(repo, "cat-file", "-t", spec)
+    if status != 0 or kind.strip() != "blob":
         return None
-    if blob.type != "blob":
-        return None
-    return blob.data_stream.read()
+    return run_git_bytes(repo, "cat-file", "blob", spec)
 
 
 def blob_text(repo: git.Repo, rev: str, path: str) -> str | None:

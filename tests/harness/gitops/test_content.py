@@ -39,3 +39,41 @@ def test_changed_lines_leaves_the_index_alone(make_repo) -> None:
     before = git(repo, "status", "--porcelain")
     gitops.changed_lines(r, "HEAD", None, ["b.py"])
     assert git(repo, "status", "--porcelain") == before == "?? b.py\n"
+
+
+def test_reads_from_several_threads_at_once_stay_whole(make_repo, tmp_path: Path) -> None:
+    """Overlapping stages read blobs (integrity, mutation) while RED writes files at a revision; gitpython's
+    one cat-file process per Repo garbled such reads ("Non-hexadecimal digit found") or hung them."""
+    import threading
+
+    files = {f"pkg/m{i}.py": f"value = {i}\n" * 50 for i in range(20)}
+    repo = make_repo(files)
+    r = gitops.open_repo(repo)
+    changes = [gitops.Change(path, "modified", 1) for path in files]
+    errors: list[BaseException] = []
+
+    def reader() -> None:
+        try:
+            for _ in range(10):
+                for path, text in files.items():
+                    assert gitops.blob_text(r, "HEAD", path) == text
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    def writer(n: int) -> None:
+        try:
+            for _ in range(10):
+                gitops.write_files_at_rev(r, "HEAD", changes, tmp_path / f"out{n}")
+                assert gitops.changes_between(r, "HEAD", "HEAD") == []
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reader, daemon=True) for _ in range(2)] + [
+        threading.Thread(target=writer, args=(n,), daemon=True) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not any(t.is_alive() for t in threads), "the readers deadlocked"
+    assert errors == []
+    assert (tmp_path / "out0" / "pkg" / "m3.py").read_text() == files["pkg/m3.py"]
