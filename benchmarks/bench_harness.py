@@ -1,9 +1,17 @@
-"""The harness's own overhead per iteration, beside the pytest time measured in the same run.
+"""The harness's own overhead per iteration, beside the pytest time measured in the same run; and an
+iteration's wall time against the sum of its stages run one after another, in the same run.
 
 Targets (issue: harness core): overhead per iteration (everything except pytest's time) under 0.5 s on a
-ledger of 2,000 items; `harness ledger` on 5,000 items with 20 attempts each under 1 s.
+ledger of 2,000 items; `harness ledger` on 5,000 items with 20 attempts each under 1 s. The overhead is
+measured with `concurrent_stages: false`, where pytest's time is one stretch of the wall time.
+
+Stage timing (issue 12): the same change (a new function, its strong test, `Mutation: required`) on a
+project whose suite has `--suite-modules` slow modules, proven twice: stages one after another, and
+stages in different trees at once (the default). Each iteration's attempt.json gives its stages' wall
+times; their sum is what running them one after another costs.
 
     python benchmarks/bench_harness.py [--items 2000] [--table-items 5000] [--attempts 20] [--repeat 3]
+    python benchmarks/bench_harness.py --what stages [--suite-modules 12] [--no-write]
 """
 from __future__ import annotations
 
@@ -22,7 +30,8 @@ from pathlib import Path
 from harness.main import main
 
 PROJECT = {
-    "harness.yaml": "pytest:\n  env:\n    PYTEST_DISABLE_PLUGIN_AUTOLOAD: \"1\"\ncommit:\n  name: Bench\n  email: b@x\n",
+    "harness.yaml": ("pytest:\n  env:\n    PYTEST_DISABLE_PLUGIN_AUTOLOAD: \"1\"\ncommit:\n  name: Bench\n  email: b@x\n"
+                     "concurrent_stages: false\n"),
     "pkg/__init__.py": "",
     "pkg/calc.py": "def add(a, b):\n    return a + b\n",
     "tests/__init__.py": "",
@@ -89,6 +98,91 @@ def one_iteration(workdir: Path, items: int, n: int) -> tuple[float, float, floa
     return wall, pytest_s, cpu
 
 
+STRONG_MUL_TEST = ("from pkg.calc import mul\n\n\ndef test_mul():\n    assert mul(3, 4) == 12\n"
+                   "    assert mul(-2, 5) == -10\n    assert mul(7, 0) == 0\n")
+SLOW_MODULE = ("import time\n\n\ndef test_part():\n    time.sleep(0.2)\n"
+               "    assert sum(i * i for i in range(200_000)) > 0\n")
+
+
+def stage_timing(workdir: Path, suite_modules: int, concurrent: bool) -> tuple[float, dict]:
+    """One iteration on the timing project; (wall time of `harness run`, its attempt.json)."""
+    ledger = ("# Fix Plan\n\n## [ITEM-00000] calc gains mul\n- RED: tests/test_mul.py::test_mul\n"
+              "- Regression: tests/test_calc.py\n- Mutation: required\n")
+    name = "concurrent" if concurrent else "sequential"
+    root = workdir / f"stages-{name}"
+    root.mkdir(parents=True)
+    git(root, "init", "-q", "-b", "main")
+    git(root, "config", "user.name", "Bench")
+    git(root, "config", "user.email", "b@x")
+    files = {**PROJECT, "docs/fix_plan.md": ledger,
+             **{f"tests/test_part_{i:02d}.py": SLOW_MODULE for i in range(suite_modules)}}
+    files["harness.yaml"] = files["harness.yaml"].replace("concurrent_stages: false", f"concurrent_stages: {str(concurrent).lower()}")
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "base")
+    (root / "tests/test_mul.py").write_text(STRONG_MUL_TEST)
+    (root / "pkg/calc.py").write_text(CHANGE["pkg/calc.py"])
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):
+        code = main(["run", "-C", str(root), "--no-agent", "ITEM-00000"])
+    wall = time.perf_counter() - start
+    rel = subprocess.run(["git", "log", "-1", "--format=%(trailers:key=Harness-Evidence,valueonly)"],
+                         cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+    record = json.loads((root / rel / "attempt.json").read_text())
+    if code != 0:
+        raise SystemExit(f"the {name} iteration failed (exit {code}): {record['reason']}; see {root}")
+    return wall, record
+
+
+def stages_section(workdir: Path, suite_modules: int) -> str:
+    load_before = os.getloadavg()[0]
+    runs = {concurrent: stage_timing(workdir, suite_modules, concurrent) for concurrent in (False, True)}
+    load_after = os.getloadavg()[0]
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    wall, record = runs[True]
+    timing = record["timing"]
+    full_suite = next(s["reason"] for s in record["stages"] if s["name"] == "full_suite")
+    stages = ", ".join(s["name"] for s in record["stages"])
+    command = f"python benchmarks/bench_harness.py --what stages --suite-modules {suite_modules}"
+    lines = [
+        f"## bench_harness: an iteration's wall time against its stages run one after another ({stamp})",
+        "",
+        (f"`{command}` on {platform.platform()}, {os.cpu_count()} CPU(s), python {platform.python_version()}; "
+         f"load average {load_before:.1f} before, {load_after:.1f} after (a shared machine: compare within "
+         "this section)."),
+        (f"One change (`mul` and its strong test, `Mutation: required`) proven on a project whose suite has "
+         f"{suite_modules} modules of 0.2 s sleep + CPU work each; stages: {stages}."),
+        "",
+        "| stages | `harness run` wall (s) | stage wall times added up (s) | first stage start to last end (s) |",
+        "|---|---:|---:|---:|",
+    ]
+    for concurrent, label in ((False, "one after another (`concurrent_stages: false`)"),
+                              (True, "in different trees at once (the default)")):
+        run_wall, run_record = runs[concurrent]
+        run_timing = run_record["timing"]
+        lines.append(f"| {label} | {run_wall:.1f} | {run_timing['stages_sum_s']:.1f} | "
+                     f"{run_timing['stages_span_s']:.1f} |")
+    lines += ["", "Stages of the concurrent iteration (seconds after the first stage started):", "",
+              "| stage | start | wall |", "|---|---:|---:|"]
+    lines += [f"| {s['name']} | {s['start_s']:.1f} | {s['wall_s']:.1f} |" for s in record["stages"]]
+    overlap = timing["stages_sum_s"] / timing["stages_span_s"]
+    lines += ["", (f"Same run: the concurrent iteration took {wall:.1f} s against {timing['stages_sum_s']:.1f} s "
+                   f"for its own stages one after another ({overlap:.2f}x from overlap); the sequential "
+                   f"iteration took {runs[False][0]:.1f} s. Full suite: `{full_suite}`."), ""]
+    return "\n".join(lines)
+
+
+def append_section(results: Path, section: str) -> None:
+    # One O_APPEND write: other benchmarks append their own sections to the same file.
+    fd = os.open(results, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, ("\n" + section).encode("utf-8"))
+    finally:
+        os.close(fd)
+
+
 def ledger_table(workdir: Path, items: int, attempts: int, repeat: int) -> tuple[float, float]:
     repo = make_repo(workdir / "table", ledger_text(items, attempts, first_selectors=False))
     best_in_process = float("inf")
@@ -112,7 +206,20 @@ def main_bench() -> None:
     parser.add_argument("--table-items", type=int, default=5000)
     parser.add_argument("--attempts", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--what", choices=("all", "overhead", "stages"), default="all")
+    parser.add_argument("--suite-modules", type=int, default=12)
+    parser.add_argument("--results", type=Path, default=Path(__file__).resolve().parent / "RESULTS.md")
+    parser.add_argument("--no-write", action="store_true", help="print the stage timing; do not append it")
     args = parser.parse_args()
+    if args.what in ("all", "stages"):
+        with tempfile.TemporaryDirectory() as tmp:
+            section = stages_section(Path(tmp), args.suite_modules)
+        print(section)
+        if not args.no_write:
+            append_section(args.results, section)
+            print(f"appended to {args.results}")
+    if args.what == "stages":
+        return
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         runs = [one_iteration(workdir, args.items, n) for n in range(args.repeat)]

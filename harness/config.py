@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from harness import config_gates
 from harness.errors import ConfigError
 
 CONFIG_FILENAME = "harness.yaml"
@@ -50,6 +51,9 @@ class GatesConfig:
     full_suite: bool = True
     full_suite_args: tuple[str, ...] = ()
     lint: LintGate | None = None
+    full_suite_jobs: config_gates.Jobs = config_gates.AUTO
+    integrity: bool = True
+    mutation: config_gates.MutationGate = field(default_factory=config_gates.MutationGate)
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,8 @@ class Config:
     agent: AgentConfig = field(default_factory=AgentConfig)
     push: PushConfig | None = None
     selectors: SelectorsConfig = field(default_factory=SelectorsConfig)
+    holdout: config_gates.HoldoutConfig | None = None
+    concurrent_stages: bool = True
     source: str = field(default="<defaults>", compare=False)
 
 
@@ -142,9 +148,21 @@ known_failures: ci/known_failures.txt   # node ids allowed to fail in the full s
 gates:
   collect: true             # `pytest --collect-only` must succeed
   regression: true          # the item's regression selectors must pass
-  full_suite: true          # the full suite must pass, apart from known failures
-  full_suite_args: []
+  full_suite:               # the full suite must pass, apart from known failures (or `full_suite: false`)
+    enabled: true
+    args: []
+    jobs: auto              # auto: pytest-xdist, one worker per CPU, when it is installed; or a number
   lint: null                # or {command: ["ruff", "check", "."]}
+  integrity: true           # no test removed, skipped or weakened; no known failure or test filter added
+  mutation:                 # mutation strength on the changed lines, for items with `- Mutation: required`
+    enabled: false          # true: for every item
+    min_score: 0.8          # killed / (killed + survived)
+    max_mutants: 40
+    timeout_s: null         # per mutant; null: 10 s + 4 x the GREEN stage's time
+    jobs: auto              # mutants run at once, each in its own copy of the tree
+
+holdout: null               # or {dir: ../holdout}: held-out tests for `- Acceptance:` selectors (outside the repo)
+concurrent_stages: true     # stages in different trees (RED's worktree, GREEN's tree, copies) run at once
 
 max_attempts: 3
 workers: 1                  # `harness loop`: items run at once, each in its own worktree (--workers N)
@@ -213,13 +231,15 @@ def parse_config(text: str, source: str = CONFIG_FILENAME) -> Config:
         agent=_agent(r, top.get("agent", {})),
         push=r.optional(top.get("push"), "push", lambda v, k: _push(r, v)),
         selectors=_selectors(r, top.get("selectors", {})),
+        holdout=r.optional(top.get("holdout"), "holdout", lambda v, k: config_gates.parse_holdout(r, v)),
+        concurrent_stages=r.boolean(top.get("concurrent_stages", True), "concurrent_stages"),
         source=source,
     )
 
 
 _TOP_KEYS = (
     "ledger", "evidence_root", "test_globs", "pytest", "known_failures", "gates", "max_attempts", "caps",
-    "ignore", "commit", "agent", "push", "selectors", "workers",
+    "ignore", "commit", "agent", "push", "selectors", "workers", "holdout", "concurrent_stages",
 )
 
 
@@ -235,7 +255,8 @@ def _pytest(r: _Reader, value: Any) -> PytestConfig:
 
 
 def _gates(r: _Reader, value: Any) -> GatesConfig:
-    m = r.section(value, "gates", ("collect", "regression", "full_suite", "full_suite_args", "lint"))
+    m = r.section(value, "gates", ("collect", "regression", "full_suite", "full_suite_args", "lint",
+                                   "integrity", "mutation"))
 
     def lint(v: Any, key: str) -> LintGate:
         lm = r.section(v, key, ("command",))
@@ -243,12 +264,16 @@ def _gates(r: _Reader, value: Any) -> GatesConfig:
             raise ConfigError(f"{r.source}: `{key}` needs a `command` (an argv list, e.g. [ruff, check, .])")
         return LintGate(command=r.argv(lm["command"], f"{key}.command"))
 
+    full_suite = config_gates.parse_full_suite(r, m.get("full_suite", True), m.get("full_suite_args"))
     return GatesConfig(
         collect=r.boolean(m.get("collect", True), "gates.collect"),
         regression=r.boolean(m.get("regression", True), "gates.regression"),
-        full_suite=r.boolean(m.get("full_suite", True), "gates.full_suite"),
-        full_suite_args=r.str_list(m.get("full_suite_args", []), "gates.full_suite_args"),
+        full_suite=full_suite.enabled,
+        full_suite_args=full_suite.args,
         lint=r.optional(m.get("lint"), "gates.lint", lint),
+        full_suite_jobs=full_suite.jobs,
+        integrity=r.boolean(m.get("integrity", True), "gates.integrity"),
+        mutation=config_gates.parse_mutation(r, m.get("mutation", {})),
     )
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from harness.errors import HarnessError, LedgerError, NothingActionable
 from harness.gitops import commit_paths, head_sha, working_changes
 from harness.iteration import IterationRequest, IterationResult, execute
-from harness.ledger import Item, Ledger, ensure_plain_names, load_ledger, with_status, write_ledger_atomic
+from harness.ledger import Item, Ledger, ensure_plain_names, with_status, write_ledger_atomic
 from harness.push import PushResult, push_branch
 from harness.selection import explain, select_next
 from harness.workspace import Workspace
@@ -29,7 +29,7 @@ def block_exhausted(ws: Workspace, ledger: Ledger, to_block: tuple[tuple[str, st
 
 def pick_item(ws: Workspace, item_id: str | None, progress: Callable[[str], None] = print) -> tuple[Item, Ledger]:
     """The named item (if actionable) or the next actionable one; NothingActionable when there is none."""
-    ledger = load_ledger(ws.ledger_path)
+    ledger = ws.load_ledger()
     max_attempts = ws.config.max_attempts
     if item_id:
         item = ledger.get(item_id)

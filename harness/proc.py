@@ -10,7 +10,9 @@ alike:
 - the harness's own remarks (a timeout, processes it had to end) are appended to the log as `[harness]`
   lines after the command's last output;
 - a thread may watch the groups it starts (`watching_groups`): a parallel worker records them, so that the
-  commands of a worker that is stopped, or whose harness died, can be ended.
+  commands of a worker that is stopped, or whose harness died, can be ended;
+- every running group is registered, so commands run from other threads (stages that overlap) can be
+  ended together when the iteration is interrupted (`stop_all`); until `resume`, no new command starts.
 """
 from __future__ import annotations
 
@@ -34,6 +36,10 @@ KILL_GRACE_S = 5.0
 # left the group (setsid) can hold it open longer, and the harness must not hang on it.
 DRAIN_TIMEOUT_S = 5.0
 _watchers = threading.local()  # per thread: the callback of `watching_groups`
+
+_running: set[int] = set()
+_running_lock = threading.Lock()
+_stopping = threading.Event()
 
 
 class StartError(HarnessError):
@@ -138,6 +144,8 @@ def run(
     cwd = Path(cwd)
     if not cwd.is_dir():
         raise StartError(argv, cwd, "no such directory")
+    if _stopping.is_set():
+        raise StartError(argv, cwd, "the harness is stopping (interrupted), so no new command starts")
     subject, group = (f"{label} ", f"{label}'s group") if label else ("", "its group")
     log_cm: contextlib.AbstractContextManager[IO[bytes] | None] = contextlib.nullcontext()
     if log_path is not None:
@@ -157,6 +165,8 @@ def run(
         except OSError as exc:
             raise StartError(argv, cwd, str(exc.strerror or exc)) from None
         pgid = child.pid  # start_new_session: the command leads a new group whose id is its pid
+        with _running_lock:
+            _running.add(pgid)
         assert child.stdout is not None
         reader = threading.Thread(target=sink.pump, args=(child.stdout,), daemon=True)
         reader.start()
@@ -190,6 +200,8 @@ def run(
                 notes.append(f"output is still held open by a process outside {group}; stopped reading it")
             for note in notes:  # after the drain, so they follow the command's last output
                 sink.write(f"[harness] {note}\n".encode())
+            with _running_lock:
+                _running.discard(pgid)
     output = None
     if sink.memory is not None:
         output = sink.memory.getvalue().decode("utf-8", errors="replace")
@@ -206,6 +218,24 @@ def watching_groups(callback: Callable[[int], None]) -> Iterator[None]:
         yield
     finally:
         _watchers.callback = previous
+
+
+def stop_all(grace_s: float = KILL_GRACE_S) -> int:
+    """Refuse new commands and end the process group of every command still running through `run` (in
+    any thread); returns how many were signalled. Their `run` calls return as for a killed command."""
+    _stopping.set()
+    with _running_lock:
+        groups = sorted(_running)
+    ended = 0
+    for pgid in groups:
+        if kill_process_group(pgid, grace_s) != "gone":
+            ended += 1
+    return ended
+
+
+def resume() -> None:
+    """Let commands start again after `stop_all` (once the threads that ran them have returned)."""
+    _stopping.clear()
 
 
 # --- processes and groups ------------------------------------------------------------------------------

@@ -21,6 +21,8 @@ PHASES = ("red", "green")
 SPEC_MAX_CHARS = 12_000
 FINDINGS_MAX_CHARS = 8_000
 SUMMARY_MAX_CHARS = 6_000
+# The held-out tests judge the agent's change; it is not told which ones they are.
+HELD_OUT_FIELD = "Acceptance"
 
 _HEADING = re.compile(r" {0,3}(#{1,6})(?:[ \t]+(.*?))?[ \t]*$")
 _CLOSING_HASHES = re.compile(r"(?:^|[ \t]+)#+$")
@@ -77,7 +79,7 @@ def _item_context(item: Item) -> dict[str, Any]:
         "depends_on": list(item.depends_on), "red": list(item.red), "regression": list(item.regression),
         "exit_criteria": list(item.exit_criteria), "prose": item.prose,
         # pairs, not a dict: templates list the fields in the order they are written
-        "fields": [(key, list(values)) for key, values in item.fields.items()],
+        "fields": [(key, list(values)) for key, values in item.fields.items() if key != HELD_OUT_FIELD],
         "attempts": len(item.attempts),
     }
 
@@ -85,7 +87,9 @@ def _item_context(item: Item) -> dict[str, Any]:
 def _item_text(ledger_text: str, item: Item) -> str:
     lines = ledger_text.splitlines()
     end = item.attempts_line - 1 if item.attempts_line else item.content_end_line
-    return "\n".join(lines[item.line - 1 : end]).rstrip()
+    held_out = set(item.field_lines.get(HELD_OUT_FIELD, ()))
+    return "\n".join(line for number, line in enumerate(lines[item.line - 1 : end], start=item.line)
+                     if number not in held_out).rstrip()
 
 
 def _inside(root: Path, rel: str) -> Path | None:

@@ -1,8 +1,8 @@
 """What the stages of an iteration run with and what they report: typed, immutable records.
 
-A stage is `collect`, `red`, `green`, `regression`, `full_suite`, `lint` or an agent turn (`agent`, or
-`agent_red` and `agent_green` in two-phase mode); a parallel worker's attempt adds `merge` and
-`merged-gates`. What only one kind of stage knows sits in its `detail`
+A stage is `collect`, `integrity`, `red`, `green`, `acceptance`, `mutation`, `regression`, `full_suite`,
+`lint` or an agent turn (`agent`, or `agent_red` and `agent_green` in two-phase mode); a parallel worker's
+attempt adds `merge` and `merged-gates`. What only one kind of stage knows sits in its `detail`
 record; attempt.json and summary.md are written from these records (harness/iteration/report.py), so
 their fields are the evidence contract of docs/specs/evidence.md.
 """
@@ -14,6 +14,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from harness.config import Config
+from harness.gate_records import AcceptanceDetail, IntegrityDetail, MutationDetail
 from harness.pytest_results import PytestRun
 from harness.pytest_runner import ISOLATE_ENV, Selector
 from harness.verdicts import FullSuiteVerdict, Verdict
@@ -89,12 +90,17 @@ class MergeDetail:
     conflicts: tuple[str, ...]
 
 
-StageDetail = FullSuiteDetail | LintDetail | AgentTurnDetail | MergeDetail
+StageDetail = (FullSuiteDetail | LintDetail | AgentTurnDetail | MergeDetail | IntegrityDetail
+               | AcceptanceDetail | MutationDetail)
 
 
 @dataclass(frozen=True)
 class StageResult:
-    """One stage of the iteration. `skipped`: not required for this item (it holds, and says why)."""
+    """One stage of the iteration. `skipped`: not required for this item (it holds, and says why).
+
+    `duration_s`: the time its pytest runs took; `wall_s`: from its start to its end, and `start_s`: when
+    it started, in seconds after the iteration's first stage started (stages in different trees may
+    overlap)."""
 
     name: str
     ok: bool
@@ -103,6 +109,8 @@ class StageResult:
     duration_s: float = 0.0
     detail: StageDetail | None = None
     skipped: bool = False
+    wall_s: float = 0.0
+    start_s: float = 0.0
 
     @property
     def counts(self) -> dict[str, int]:

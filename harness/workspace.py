@@ -1,6 +1,7 @@
 """The repository a command works on: git repo, root, config and ledger path, opened once."""
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import git
 
 from harness.config import Config, load_config
 from harness.gitops import common_git_dir, open_repo
+from harness.ledger import Ledger, load_ledger, unknown_status_warnings
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,13 @@ class Workspace:
     @property
     def ledger_path(self) -> Path:
         return self.root / self.config.ledger
+
+    def load_ledger(self) -> Ledger:
+        """The ledger, with a warning on stderr for each item whose Status is unknown (it never runs)."""
+        ledger = load_ledger(self.ledger_path)
+        for warning in unknown_status_warnings(ledger, self.config.ledger):
+            print(f"harness: warning: {warning}", file=sys.stderr)
+        return ledger
 
 
 def open_workspace(path: Path) -> Workspace:

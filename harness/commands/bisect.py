@@ -17,6 +17,8 @@ def bisect(*, repo: Path, selector: str, good: str | None = None, bad: str | Non
            as_json: bool = False) -> int:
     """Exit 0 when the first bad commit is found, 1 otherwise (not confirmed, or hidden by skips)."""
     ws = open_workspace(repo)
+    if ws.ledger_path.is_file():  # read here for its warnings; the bisect reads item titles from it later
+        ws.load_ledger()
     history = load_history(ws.root / ws.config.selectors.history)
     # The lock keeps a starting `harness run` from pruning the bisect's worktree as a stale one.
     with repo_lock(ws, "harness bisect"):

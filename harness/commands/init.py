@@ -31,7 +31,9 @@ def ignore_generated(root: Path) -> list[str]:
 
 
 def init(*, repo: Path, force: bool = False) -> int:
-    root = Path(open_repo(repo).working_tree_dir)
+    """Write the files; commit nothing (a fresh `git init` with no commit is fine) and print the next step."""
+    git_repo = open_repo(repo, require_commit=False)
+    root = Path(git_repo.working_tree_dir)
     config_path = root / "harness.yaml"
     if config_path.exists() and not force:
         raise HarnessError(f"{config_path} already exists; pass --force to overwrite it")
@@ -46,4 +48,8 @@ def init(*, repo: Path, force: bool = False) -> int:
         print(f"wrote {ledger_path}")
     for line in ignore_generated(root):
         print(f"added {line} to {root / '.gitignore'}")
+    first = "" if git_repo.head.is_valid() else " (this is the repository's first commit; the harness needs one)"
+    print(f"next: add an item to {config.ledger} (docs/specs/ledger.md), then commit both files{first}:\n"
+          f"  git add harness.yaml {config.ledger} && git commit -m 'harness: init'\n"
+          "then `harness next` shows the item and `harness run` proves it")
     return 0

@@ -8,7 +8,7 @@ from pathlib import Path, PurePosixPath
 from harness.commands._console import print_table
 from harness.evidence import verify_sha256sums
 from harness.gitops import commit_exists, find_commits_with_trailer
-from harness.ledger import Attempt, Item, Ledger, lint_text, load_ledger
+from harness.ledger import Attempt, Item, Ledger, lint_text
 from harness.workspace import Workspace, open_workspace
 
 
@@ -116,7 +116,7 @@ def ledger(*, repo: Path, target: str | None = None, as_json: bool = False) -> i
                 print(f.render(ws.config.ledger))
             print(f"{len(findings)} finding(s)" if findings else "ledger lint: no findings")
         return 1 if findings else 0
-    ledger_ = load_ledger(ws.ledger_path)
+    ledger_ = ws.load_ledger()
     if target == "verify":
         problems = verify_evidence(ws, ledger_)
         attempts = sum(len(i.attempts) for i in ledger_.items)

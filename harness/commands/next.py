@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.ledger import load_ledger
 from harness.selection import select_next
 from harness.workspace import open_workspace
 
@@ -13,7 +12,7 @@ EXIT_NOTHING_ACTIONABLE = 3
 
 def next_item(*, repo: Path, as_json: bool = False) -> int:
     ws = open_workspace(repo)
-    ledger = load_ledger(ws.ledger_path)
+    ledger = ws.load_ledger()
     selection = select_next(ledger, max_attempts=ws.config.max_attempts)
     item = selection.item
     if as_json:

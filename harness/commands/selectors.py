@@ -17,7 +17,7 @@ from harness.errors import EvidenceError, SelectorError
 from harness.evidence import compress_large_files, render_template, write_sha256sums
 from harness.gitops import head_sha, short, working_changes
 from harness.selectors.history import History, append_history, compare, history_line, load_history
-from harness.selectors.registry import INDEX_PATH, Registry, RegistryEntry, load_registry, render_index
+from harness.selectors.registry import INDEX_PATH, Registry, RegistryEntry, build_registry, render_index
 from harness.selectors.runs import PytestOptions, SelectorResult, Status, run_batched
 from harness.workspace import Workspace, open_workspace
 
@@ -59,7 +59,7 @@ def _named_by(entry: RegistryEntry) -> str:
 
 
 def _list(ws: Workspace, group: str | None, item: str | None, as_json: bool) -> int:
-    registry = load_registry(ws.root, ws.config)
+    registry = build_registry(ws.load_ledger(), ws.config.selectors.extra)
     history = _history_of(ws)
     rows = []
     for entry in registry.select(group=group, item=item):
@@ -83,7 +83,7 @@ def _list(ws: Workspace, group: str | None, item: str | None, as_json: bool) -> 
 
 
 def _index(ws: Workspace, check: bool) -> int:
-    text = render_index(load_registry(ws.root, ws.config), ledger_path=ws.config.ledger)
+    text = render_index(build_registry(ws.load_ledger(), ws.config.selectors.extra), ledger_path=ws.config.ledger)
     path = ws.root / INDEX_PATH
     try:
         current = path.read_text(encoding="utf-8")
@@ -119,7 +119,7 @@ def _index(ws: Workspace, check: bool) -> int:
 
 def _selected(ws: Workspace, group: str | None,
               item: str | None) -> tuple[Registry, tuple[RegistryEntry, ...]]:
-    registry = load_registry(ws.root, ws.config)
+    registry = build_registry(ws.load_ledger(), ws.config.selectors.extra)
     return registry, registry.select(group=group, item=item)
 
 

@@ -7,7 +7,7 @@ from harness.commands._shared import print_result, repo_lock
 from harness.errors import HarnessError
 from harness.gitops import commits_between, head_sha, is_ancestor, resolve, trailers_of, working_changes
 from harness.iteration import IterationRequest, execute
-from harness.ledger import Ledger, ensure_plain_names, load_ledger
+from harness.ledger import Ledger, ensure_plain_names
 from harness.workspace import Workspace, open_workspace
 
 
@@ -39,7 +39,7 @@ def verify(*, repo: Path, base: str, head: str = "HEAD", item_id: str | None = N
             if head_sha(ws.repo) != head_sha_ and not is_ancestor(ws.repo, head_sha_, head_sha(ws.repo)):
                 raise HarnessError(f"--head {head} is not HEAD nor an ancestor of it; check out the branch "
                                    "that holds the change first")
-        ledger = load_ledger(ws.ledger_path)
+        ledger = ws.load_ledger()
         item = ledger.get(item_id or _item_from_trailers(ws, ledger, base_sha, head_sha_))
         ensure_plain_names(item)
         request = IterationRequest(root=ws.root, config=ws.config, item=item, base=base_sha, head=head_sha_,

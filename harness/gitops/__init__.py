@@ -9,6 +9,7 @@ unless the function says otherwise. Paths are repo-relative posix strings.
     command     running git, errors with git's own words and advice
     revisions   opening the repository, naming revisions, reading commits and trailers
     tree        the working tree against a revision; moving changed files between trees
+    content     file contents at a revision; the lines a change added or modified
     worktrees   temporary detached checkouts
     bisect      `git bisect run` in a temporary worktree
     commits     commits of chosen paths with trailers; snapshots on a ref; a new repository
@@ -31,6 +32,7 @@ from harness.gitops.branch_worktrees import (
 )
 from harness.gitops.command import git_error
 from harness.gitops.commits import commit_paths, init_repo, snapshot_to_ref
+from harness.gitops.content import blob_bytes, blob_text, changed_lines
 from harness.gitops.diffs import MAX_PATCH_CHARS, Patch, patches, range_patch
 from harness.gitops.lookups import CommitSummary, commit_summaries, existing_commits, trailer_index
 from harness.gitops.merge import TreeMerge, commit_tree, merge_trees, tree_of
@@ -101,7 +103,10 @@ __all__ = [  # one name per line: branches that add names merge without conflict
     "abort_rebase",
     "add_branch_worktree",
     "bisect_run",
+    "blob_bytes",
+    "blob_text",
     "branches_under",
+    "changed_lines",
     "changes_between",
     "checkout_detached",
     "commit_exists",

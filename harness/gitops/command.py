@@ -5,6 +5,7 @@ read as patterns; long path lists are cut into chunks that keep argv far below t
 """
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 
 import git
@@ -13,6 +14,9 @@ from git.exc import CommandError, GitCommandNotFound
 from harness.errors import GitError
 
 _PATHS_PER_CALL = 500
+# gitpython reads objects (commits, trees, blobs) through one `git cat-file --batch` process per Repo, which
+# two threads must not talk to at once (overlapping stages do): hold this lock around such reads.
+odb_lock = threading.Lock()
 
 
 def git_error(exc: CommandError, advice: str = "") -> GitError:
@@ -60,6 +64,15 @@ def run_git(
         )
     except CommandError as exc:
         raise git_error(exc, advice) from exc
+
+
+def run_git_bytes(repo: git.Repo, *args: str) -> bytes:
+    """Like run_git, for output that may not be text (a blob)."""
+    try:
+        return repo.git.execute(["git", *args], env={"GIT_LITERAL_PATHSPECS": "1"}, stdout_as_string=False,
+                                strip_newline_in_stdout=False)
+    except CommandError as exc:
+        raise git_error(exc) from exc
 
 
 def git_status(repo: git.Repo, *args: str) -> tuple[int, str, str]:

@@ -25,8 +25,9 @@ class CommitInfo:
     subject: str
 
 
-def open_repo(path: Path | str) -> git.Repo:
-    """The repository containing `path` (parents are searched); it must have a working tree and a commit."""
+def open_repo(path: Path | str, *, require_commit: bool = True) -> git.Repo:
+    """The repository containing `path` (parents are searched); it must have a working tree and, unless
+    `require_commit` is False (`harness init` in a fresh `git init`), a commit."""
     where = Path(path)
     if not where.exists():
         raise GitError(f"{where} does not exist; pass the path of a git repository")
@@ -39,7 +40,7 @@ def open_repo(path: Path | str) -> git.Repo:
         ) from exc
     if repo.bare or repo.working_tree_dir is None:
         raise GitError(f"{repo.git_dir} is a bare repository; the harness needs a working tree (clone it)")
-    if not repo.head.is_valid():
+    if require_commit and not repo.head.is_valid():
         raise GitError(
             f"{repo.working_tree_dir} has no commits yet; make a first commit "
             f"(`git add -A && git commit -m initial`) before running the harness"

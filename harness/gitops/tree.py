@@ -19,7 +19,7 @@ from typing import Literal
 import git
 
 from harness.errors import GitError
-from harness.gitops.command import chunks, run_git
+from harness.gitops.command import chunks, odb_lock, run_git
 from harness.gitops.revisions import resolve, root, short
 
 ChangeKind = Literal["added", "modified", "deleted"]
@@ -86,13 +86,15 @@ def working_changes(repo: git.Repo) -> list[Change]:
 
 def changes_between(repo: git.Repo, base: str, head: str) -> list[Change]:
     """What `head` changed relative to `base`; sizes are those of the blobs at `head`."""
-    base_sha, head_commit = resolve(repo, base), repo.commit(resolve(repo, head))
-    out = run_git(repo, "diff-tree", "-r", "--no-renames", "-z", "--name-status", base_sha, head_commit.hexsha)
+    base_sha, head_sha = resolve(repo, base), resolve(repo, head)
+    out = run_git(repo, "diff-tree", "-r", "--no-renames", "-z", "--name-status", base_sha, head_sha)
     changes = []
-    for status, path in _parse_name_status(out):
-        kind = _KINDS.get(status, "modified")
-        size = 0 if kind == "deleted" else int(getattr(head_commit.tree / path, "size", 0))
-        changes.append(Change(path, kind, size))
+    with odb_lock:
+        head_tree = repo.commit(head_sha).tree
+        for status, path in _parse_name_status(out):
+            kind = _KINDS.get(status, "modified")
+            size = 0 if kind == "deleted" else int(getattr(head_tree / path, "size", 0))
+            changes.append(Change(path, kind, size))
     return sorted(changes, key=lambda c: c.path)
 
 
@@ -199,18 +201,19 @@ def copy_working_files(src_root: Path, dst_root: Path, changes: Iterable[Change]
 
 def write_files_at_rev(repo: git.Repo, rev: str, changes: Iterable[Change], dst_root: Path) -> None:
     """Like copy_working_files, with the content (and executable bit, symlinks) of each path at `rev`."""
-    tree = repo.commit(resolve(repo, rev)).tree
+    sha = resolve(repo, rev)
     dst_root = Path(dst_root)
     for change in _ordered(changes):
         rel = safe_rel(change.path)
         if change.kind == "deleted":
             _remove_path(dst_root, rel)
             continue
-        try:
-            blob = tree / rel.as_posix()
-        except KeyError as exc:
-            raise GitError(f"{rel} does not exist at {short(rev)}; it cannot be written from there") from exc
-        data = blob.data_stream.read()
+        with odb_lock:
+            try:
+                blob = repo.commit(sha).tree / rel.as_posix()
+            except KeyError as exc:
+                raise GitError(f"{rel} does not exist at {short(rev)}; it cannot be written from there") from exc
+            data = blob.data_stream.read()
         target = _prepare_target(dst_root, rel)
         if blob.mode == _SYMLINK_MODE:
             os.symlink(os.fsdecode(data), target)

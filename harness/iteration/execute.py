@@ -13,6 +13,7 @@ from harness.clock import iso, stamp, utc_now
 from harness.evidence import evidence_dir
 from harness.gitops import common_git_dir
 from harness.iteration.commit import record_and_commit, set_aside
+from harness.iteration.proof_stages import check_item
 from harness.iteration.prove import prove
 from harness.iteration.records import AttemptContext, IterationRequest, IterationResult, Progress
 from harness.iteration.write_evidence import write_evidence
@@ -46,6 +47,7 @@ def execute(request: IterationRequest, repo: git.Repo, *, progress: Progress = p
     """Prove, record and commit one attempt. The caller holds the repository lock.
 
     With `use_agent`, the configured agent makes the change first (working tree only)."""
+    check_item(request)
     attempt = begin_attempt(request, repo, now())
     proof = prove(request, repo, attempt, use_agent=use_agent, progress=progress)
     evidence = write_evidence(request, proof, attempt, repo, finished=now())

@@ -12,7 +12,9 @@ import git
 from harness.changes import ChangeSet
 from harness.clock import iso
 from harness.evidence import render_template
+from harness.gate_records import AcceptanceDetail, IntegrityDetail, MutationDetail
 from harness.gitops import numstat, numstat_between
+from harness.iteration.proof_stages import mutation_wanted
 from harness.iteration.records import IterationRequest, Proof
 from harness.pytest_results import PytestRun
 from harness.stage_records import (
@@ -23,8 +25,6 @@ from harness.stage_records import (
     StageDetail,
     StageResult,
 )
-
-STAGE_ORDER = ("collect", "red", "green", "regression", "full_suite")
 
 
 def _rel(path: Path | str | None, staging: Path) -> str | None:
@@ -64,7 +64,8 @@ def _stage_dict(stage: StageResult, staging: Path) -> dict:
             "junit": _rel(run.junit_path, staging),
         })
     return {"name": stage.name, "ok": stage.ok, "skipped": stage.skipped, "reason": stage.reason,
-            "duration_s": round(stage.duration_s, 3), "counts": stage.counts, "selectors": selectors,
+            "duration_s": round(stage.duration_s, 3), "wall_s": round(stage.wall_s, 3),
+            "start_s": round(stage.start_s, 3), "counts": stage.counts, "selectors": selectors,
             **_detail_fields(stage.detail)}
 
 
@@ -80,7 +81,32 @@ def _detail_fields(detail: StageDetail | None) -> dict[str, Any]:
                 "discarded_edits": list(detail.discarded_edits), "phase": detail.phase}
     if isinstance(detail, MergeDetail):
         return {"onto": detail.onto, "merged_tree": detail.merged_tree, "conflicts": list(detail.conflicts)}
+    if isinstance(detail, IntegrityDetail):
+        return {"findings": [{"kind": f.kind, "file": f.file, "test": f.test, "detail": f.detail,
+                              "allowed": f.allowed} for f in detail.findings],
+                "allowed_kinds": list(detail.allowed_kinds), "files_checked": len(detail.files_checked)}
+    if isinstance(detail, AcceptanceDetail):
+        return {"acceptance": [{"nodeid": n, "outcome": o} for n, o in detail.results],
+                "holdout_files": detail.holdout_files}
+    if isinstance(detail, MutationDetail):
+        return {**_mutation_facts(detail), "timed_out": detail.timed_out, "not_importable": detail.not_importable,
+                "candidates": detail.candidates, "min_score": detail.min_score,
+                "changed_lines": detail.changed_lines, "survivors": [m.describe() for m in detail.survivors],
+                "mutants": [{"path": m.path, "line": m.line, "operator": m.operator, "original": m.original,
+                             "mutant": m.mutant, "status": m.status} for m in detail.mutants]}
     return {}
+
+
+def _mutation_facts(detail: MutationDetail) -> dict[str, Any]:
+    score = detail.score
+    return {"score": None if score is None else round(score, 4), "killed": detail.killed,
+            "survived": detail.survived, "total": len(detail.mutants)}
+
+
+def _mutation_summary(stages: Sequence[StageResult]) -> dict[str, Any] | None:
+    """attempt.json's `mutation`: the last mutation stage's score and counts (None: it did not run)."""
+    details = [s.detail for s in stages if isinstance(s.detail, MutationDetail)]
+    return _mutation_facts(details[-1]) if details else None
 
 
 def line_counts(repo: git.Repo, base: str, head: str | None, changeset: ChangeSet) -> tuple[int, int]:
@@ -102,6 +128,10 @@ CHECK_TEXT = {
     "green": "GREEN: every test the RED selectors select passes with the change",
     "regression": "the Regression selectors pass with the change",
     "full_suite": "the full suite fails only where known failures are recorded",
+    "integrity": "integrity: no test removed, skipped or weakened, no known failure or test filter added, "
+                 "beyond what the item allows",
+    "acceptance": "acceptance: every held-out test the Acceptance selectors select passes",
+    "mutation": "mutation: the new tests kill enough of the mutants made on the changed lines",
     "lint": "static analysis: the change adds no new findings",
     "agent": "the agent exited 0 within its timeout",
     "agent_red": "the agent (phase red) exited 0 within its timeout",
@@ -124,6 +154,15 @@ def _checks(stages: Sequence[StageResult], expected: tuple[str, ...]) -> list[di
     return checks
 
 
+def expected_stages(request: IterationRequest) -> tuple[str, ...]:
+    """The stages this item runs with this configuration, in order (those missing are `not_run`)."""
+    cfg, item = request.config, request.item
+    return tuple(name for name, wanted in (
+        ("collect", True), ("integrity", cfg.gates.integrity), ("red", True), ("green", True),
+        ("acceptance", bool(item.acceptance)), ("mutation", mutation_wanted(item, cfg.gates.mutation.enabled)),
+        ("regression", True), ("full_suite", True), ("lint", cfg.gates.lint is not None)) if wanted)
+
+
 def attempt_record(*, request: IterationRequest, proof: Proof, attempt: int, started: datetime,
                    finished: datetime, saved_ref: str | None, evidence_rel: str, staging: Path,
                    repo: git.Repo, harness_version: str) -> dict:
@@ -132,14 +171,15 @@ def attempt_record(*, request: IterationRequest, proof: Proof, attempt: int, sta
     test_paths = {c.path for c in changeset.tests}
     added, removed = line_counts(repo, request.base, request.head, changeset)
     ran = {s.name for s in stages}
-    expected = STAGE_ORDER + (("lint",) if request.config.gates.lint is not None else ())
+    expected = expected_stages(request)
     not_run = [name for name in expected if name not in ran]
     return {
         "schema": 1,
         "harness_version": harness_version,
         "item": {"id": item.id, "title": item.title, "initiative": item.initiative, "slug": item.slug,
                  "mode": item.mode, "spec": item.spec, "exit_criteria": list(item.exit_criteria),
-                 "red": list(item.red), "regression": list(item.regression)},
+                 "red": list(item.red), "regression": list(item.regression),
+                 "acceptance": list(item.acceptance), "allow": list(item.allow), "mutation": item.mutation},
         "attempt": attempt,
         "outcome": "GREEN" if proof.succeeded else "FAILED",
         "failed_stage": failed.name if failed else None,
@@ -164,6 +204,10 @@ def attempt_record(*, request: IterationRequest, proof: Proof, attempt: int, sta
             "lines_removed": removed,
         },
         "machine": {"python": platform.python_version(), "platform": platform.platform()},
+        "mutation": _mutation_summary(stages),
+        "timing": {"stages_sum_s": round(sum(s.wall_s for s in stages), 3),
+                   "stages_span_s": round(max((s.start_s + s.wall_s for s in stages), default=0.0), 3),
+                   "concurrent_stages": request.config.concurrent_stages},
         "agent": _agent_facts(stages),
     }
 

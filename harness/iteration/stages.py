@@ -1,13 +1,14 @@
-"""The stages after the agent, in order: collect -> RED -> GREEN -> regression -> full suite -> lint.
+"""The stages after the agent, in order: collect -> integrity -> RED -> GREEN -> acceptance -> mutation ->
+regression -> full suite -> lint.
 
-The first stage that fails stops the run; the ones after it are reported as not run. GREEN and the gates
-run in `green_cwd` (the working tree, or a worktree at `head` for `harness verify`); RED runs in a
-temporary worktree at the base commit holding only the change's test files.
+The first stage that fails in this order is the iteration's failure; no stage after it starts (see
+harness.iteration.schedule, which also runs stages in different trees at once with
+`concurrent_stages`). GREEN and the gates run in `green_cwd` (the working tree, or a worktree at `head`
+for `harness verify`); RED runs in a temporary worktree at the base commit holding only the change's
+test files; acceptance and mutation build temporary trees of their own (harness.iteration.proof_stages).
 """
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,12 +17,15 @@ import git
 from harness.changes import ChangeSet
 from harness.gates import collect_gate, full_suite_gate, regression_gate
 from harness.gitops import copy_working_files, temp_worktree, write_files_at_rev
+from harness.iteration.proof_stages import proof_plans
 from harness.iteration.records import IterationRequest, Progress
+from harness.iteration.schedule import StagePlan, run_plan
 from harness.lint_gate import lint_change
 from harness.locking import Journal
 from harness.proof import prove_green, prove_red
 from harness.pytest_runner import Selector, parse_selector
 from harness.stage_records import LintDetail, PytestSettings, StageResult, skipped_stage
+from harness.suite_jobs import full_suite_args
 
 
 def _selectors(raw: tuple[str, ...]) -> tuple[Selector, ...]:
@@ -31,36 +35,29 @@ def _selectors(raw: tuple[str, ...]) -> tuple[Selector, ...]:
 def run_stages(request: IterationRequest, changeset: ChangeSet, staging: Path, green_cwd: Path,
                repo: git.Repo, journal: Journal, progress: Progress, *,
                red_only: bool = False) -> list[StageResult]:
-    """Run the stages in order and stop at the first that fails (later stages are reported as not run).
+    """Run the stages (see the module docstring); later stages that did not start are reported as not run.
 
-    `red_only`: collect and the RED proof only (the first phase of a two-phase agent iteration).
+    `red_only`: the RED proof only (the first phase of a two-phase agent iteration).
     """
     cfg, item = request.config, request.item
     pytest = PytestSettings.from_config(cfg)
     if request.head is not None:  # GREEN and the gates run in a worktree at head
         pytest = pytest.isolated_from(request.root)
     red, regression = _selectors(item.red), _selectors(item.regression)
-    stages: list[StageResult] = []
-
-    def stage(name: str, fn: Callable[[], StageResult]) -> bool:
-        journal.update(stage=name)
-        progress(f"{item.id}: {name} ...")
-        started = time.monotonic()
-        result = fn()
-        if not result.duration_s:
-            result = replace(result, duration_s=time.monotonic() - started)
-        stages.append(result)
-        progress(f"{item.id}: {name}: {'ok' if result.ok else 'FAILED'} ({result.reason})")
-        return result.ok
+    finished: dict[str, StageResult] = {}
+    plans: list[StagePlan] = []
 
     # In the red phase the new test cannot import what the change has yet to add: the RED proof judges it.
-    if cfg.gates.collect and not red_only and not stage(
-        "collect", lambda: collect_gate(red + regression, cwd=green_cwd, out_dir=staging / "collect",
-                                        pytest=pytest)):
-        return stages
+    if cfg.gates.collect and not red_only:
+        plans.append(StagePlan("collect", lambda: collect_gate(red + regression, cwd=green_cwd,
+                                                               out_dir=staging / "collect", pytest=pytest)))
+    gates = proof_plans(request, changeset, staging, green_cwd, repo, pytest, finished) if not red_only else {}
+    if "integrity" in gates:
+        plans.append(gates["integrity"])
 
     if item.mode in ("chore", "docs"):
-        stages.append(skipped_stage("red", f"not required: Mode {item.mode} items skip the RED proof"))
+        def red_stage() -> StageResult:
+            return skipped_stage("red", f"not required: Mode {item.mode} items skip the RED proof")
     else:
         def red_stage() -> StageResult:
             with temp_worktree(repo, request.base) as worktree:
@@ -71,35 +68,55 @@ def run_stages(request: IterationRequest, changeset: ChangeSet, staging: Path, g
                 return prove_red(red, worktree=worktree, out_dir=staging / "red",
                                  pytest=pytest.isolated_from(request.root),
                                  has_test_changes=changeset.has_test_changes)
+    plans.append(StagePlan("red", red_stage, tree=None, after=("collect",)))
 
-        if not stage("red", red_stage) or red_only:
-            return stages
+    if not red_only:
+        if red or item.mode == "tdd":
+            def green_stage() -> StageResult:
+                return prove_green(red, cwd=green_cwd, out_dir=staging / "green", pytest=pytest)
+        else:
+            def green_stage() -> StageResult:
+                return skipped_stage("green", "no RED selectors named")
+        plans.append(StagePlan("green", green_stage, after=("collect",)))
+        plans += [gates[name] for name in ("acceptance", "mutation") if name in gates]
+        _gate_plans(request, staging, green_cwd, repo, pytest, regression, plans)
 
-    if red or item.mode == "tdd":
-        if not stage("green", lambda: prove_green(red, cwd=green_cwd, out_dir=staging / "green",
-                                                  pytest=pytest)):
-            return stages
-    else:
-        stages.append(skipped_stage("green", "no RED selectors named"))
+    def started(name: str) -> None:
+        journal.update(stage=name)
+        progress(f"{item.id}: {name} ...")
 
-    if cfg.gates.regression and not stage(
-        "regression", lambda: regression_gate(regression, cwd=green_cwd, out_dir=staging / "gates",
-                                              pytest=pytest)):
-        return stages
+    def ended(result: StageResult) -> None:
+        finished[result.name] = result
+        progress(f"{item.id}: {result.name}: {'ok' if result.ok else 'FAILED'} ({result.reason})")
 
-    if cfg.gates.full_suite and not stage("full_suite", lambda: full_suite_gate(
-            cwd=green_cwd, out_dir=staging / "gates", args=tuple(cfg.gates.full_suite_args),
-            known_failures=cfg.known_failures, pytest=pytest)):
-        return stages
+    return run_plan(plans, concurrent=cfg.concurrent_stages, on_start=started, on_end=ended)
+
+
+def _gate_plans(request: IterationRequest, staging: Path, green_cwd: Path, repo: git.Repo,
+                pytest: PytestSettings, regression: tuple[Selector, ...], plans: list[StagePlan]) -> None:
+    cfg = request.config
+    if cfg.gates.regression:
+        plans.append(StagePlan("regression", lambda: regression_gate(
+            regression, cwd=green_cwd, out_dir=staging / "gates", pytest=pytest), after=("green",)))
+
+    if cfg.gates.full_suite:
+        def full_suite_stage() -> StageResult:
+            args, note = full_suite_args(cfg.gates.full_suite_args, cfg.gates.full_suite_jobs, pytest.command,
+                                         green_cwd)
+            result = full_suite_gate(cwd=green_cwd, out_dir=staging / "gates", args=args,
+                                     known_failures=cfg.known_failures, pytest=pytest)
+            return replace(result, reason=f"{result.reason} ({note})") if note else result
+        plans.append(StagePlan("full_suite", full_suite_stage, after=("green",)))
 
     if cfg.gates.lint is not None:
+        lint = cfg.gates.lint
+
         def lint_stage() -> StageResult:
             with temp_worktree(repo, request.base) as base_tree:
-                _, _, verdict = lint_change(cfg.gates.lint.command, base_cwd=base_tree, head_cwd=green_cwd,
+                _, _, verdict = lint_change(lint.command, base_cwd=base_tree, head_cwd=green_cwd,
                                             out_dir=staging / "gates", timeout_s=cfg.pytest.timeout_s)
             detail = LintDetail(new_findings=tuple(f.describe() for f in verdict.new_findings),
                                 fixed_findings=len(verdict.fixed_findings))
             return StageResult("lint", verdict.ok, verdict.reason, detail=detail)
-
-        stage("lint", lint_stage)
-    return stages
+        # it reads the tree the tests run in (they may write into it), so it waits for it
+        plans.append(StagePlan("lint", lint_stage, after=("collect",)))

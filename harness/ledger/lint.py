@@ -10,7 +10,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.ledger.model import DEFAULT_LEDGER_PATH, KNOWN_FIELDS, MODES, STATUSES, Attempt, Item, Ledger
+from harness.ledger.model import (
+    DEFAULT_LEDGER_PATH,
+    INTEGRITY_KINDS,
+    KNOWN_FIELDS,
+    MODES,
+    MUTATION_VALUES,
+    STATUSES,
+    Attempt,
+    Item,
+    Ledger,
+)
 from harness.ledger.parse import parse_items
 
 
@@ -40,7 +50,18 @@ LINT_CODES = {
     "missing-evidence": "an attempt's evidence path does not exist under the repository root",
     "bad-evidence-path": "an attempt's evidence path is absolute or leaves the repository",
     "attempt-number": "attempt numbers in an item do not increase",
+    "unknown-allow": "Allow names a kind the test-integrity gate does not have: " + ", ".join(INTEGRITY_KINDS),
+    "unknown-mutation": "Mutation is not one of " + ", ".join(MUTATION_VALUES),
 }
+
+
+def unknown_status_warnings(ledger: Ledger, path: str | None = None) -> tuple[str, ...]:
+    """`path:line: ...` for each item whose Status is unknown: such an item never runs, so a command that
+    passes over it says so instead of letting it vanish. `path` names the file (default: the ledger's)."""
+    return tuple(
+        f"{path or ledger.path}:{item.status_line or item.line}: [{item.id}] Status {item.status!r} is not one of "
+        f"{', '.join(STATUSES)}, so the item never runs; fix the Status line (`harness ledger lint` lists it)"
+        for item in ledger.items if not item.status_known)
 
 
 def lint_ledger(ledger: Ledger, *, repo_root: Path | None = None) -> list[LintFinding]:
@@ -79,6 +100,15 @@ def _lint_items(items: Iterable[Item], repo_root: Path | None) -> list[LintFindi
         if item.mode not in MODES:
             add(LintFinding(item.field_lines["Mode"][0], item.id, "unknown-mode",
                             f"[{item.id}] Mode {item.mode!r} is not one of {', '.join(MODES)}"))
+        for kind in item.allow:
+            if kind not in INTEGRITY_KINDS:
+                close = difflib.get_close_matches(kind, INTEGRITY_KINDS, n=1)
+                add(LintFinding(item.field_lines["Allow"][0], item.id, "unknown-allow", (
+                    f"[{item.id}] Allow names {kind!r}, which is not a finding kind of the integrity gate"
+                    + (f" (did you mean {close[0]}?)" if close else f" ({', '.join(INTEGRITY_KINDS)})"))))
+        if item.mutation is not None and item.mutation not in MUTATION_VALUES:
+            add(LintFinding(item.field_lines["Mutation"][0], item.id, "unknown-mutation",
+                            f"[{item.id}] Mutation {item.mutation!r} is not one of {', '.join(MUTATION_VALUES)}"))
         for line in item.stray_field_lines:
             add(LintFinding(line, item.id, "stray-field", f"[{item.id}] this field line is not in the field "
                             "block under the heading (a blank line or prose ends it), so it is ignored"))

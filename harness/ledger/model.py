@@ -18,8 +18,12 @@ DEFAULT_LEDGER_PATH = "docs/fix_plan.md"
 STATUSES = ("pending", "in_progress", "done", "blocked")
 MODES = ("tdd", "chore", "docs")
 KNOWN_FIELDS = ("Status", "Priority", "Depends-On", "Initiative", "Slug", "Spec", "Mode",
-                "RED", "Regression", "Exit-Criteria")
-REPEATABLE_FIELDS = frozenset({"RED", "Regression", "Exit-Criteria"})
+                "RED", "Regression", "Exit-Criteria", "Acceptance", "Allow", "Mutation")
+REPEATABLE_FIELDS = frozenset({"RED", "Regression", "Exit-Criteria", "Acceptance"})
+# What the test-integrity gate finds; `- Allow:` lifts named kinds for one item (they are still recorded).
+INTEGRITY_KINDS = ("test-removed", "test-skipped", "assertions-removed", "known-failures-added",
+                   "selection-narrowed")
+MUTATION_VALUES = ("required", "off")
 DEFAULT_STATUS = "pending"
 DEFAULT_PRIORITY = 100
 DEFAULT_MODE = "tdd"
@@ -123,6 +127,9 @@ class Item:
     content_end_line: int
     attempt_append_line: int | None
     stray_field_lines: tuple[int, ...]
+    acceptance: tuple[str, ...] = ()
+    allow: tuple[str, ...] = ()
+    mutation: str | None = None
 
     @property
     def next_attempt_number(self) -> int:

@@ -118,6 +118,9 @@ def _build(b: _Builder, end_line: int, content_end: int, fail: Fail) -> Item:
         prose="\n".join(prose[start:stop]) if start < stop else "", attempts=tuple(b.attempts),
         attempts_line=b.attempts_line, fields_line=b.fields_line, content_end_line=content_end,
         attempt_append_line=b.append_line, stray_field_lines=tuple(b.stray),
+        acceptance=tuple(v for v in get("Acceptance", ()) if v),
+        allow=tuple(k for k in (p.strip() for p in get("Allow", ("",))[0].split(",")) if k),
+        mutation=get("Mutation", ("",))[0] or None,
     )
 
 

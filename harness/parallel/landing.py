@@ -41,6 +41,7 @@ from harness.parallel.worker import WorkerDone, WorkerJob
 from harness.proof import prove_green
 from harness.pytest_runner import parse_selector
 from harness.stage_records import MergeDetail, PytestSettings, StageResult, skipped_stage
+from harness.suite_jobs import full_suite_args
 from harness.workspace import Workspace
 
 MERGED_GATES = "merged-gates"
@@ -100,8 +101,12 @@ def merged_gates_stage(ws: Workspace, job: WorkerJob, merged: str, onto: str) ->
         if cfg.gates.regression:
             steps.append(lambda: regression_gate(regression, cwd=tree, out_dir=out_dir, pytest=pytest))
         if cfg.gates.full_suite:
-            steps.append(lambda: full_suite_gate(cwd=tree, out_dir=out_dir, args=tuple(cfg.gates.full_suite_args),
-                                                 known_failures=cfg.known_failures, pytest=pytest))
+            def full_suite() -> StageResult:  # with the same xdist choice as the worker's own full suite
+                args, _ = full_suite_args(cfg.gates.full_suite_args, cfg.gates.full_suite_jobs, pytest.command, tree)
+                return full_suite_gate(cwd=tree, out_dir=out_dir, args=args, known_failures=cfg.known_failures,
+                                       pytest=pytest)
+
+            steps.append(full_suite)
         for step in steps:
             parts.append(step())
             if not parts[-1].ok:

@@ -140,3 +140,39 @@ def test_second_harness_is_refused_while_one_holds_the_lock(make_repo, capsys) -
 def test_not_a_git_repository_is_a_clear_error(tmp_path: Path, capsys) -> None:
     assert main(["next", "-C", str(tmp_path)]) == 1
     assert "git" in capsys.readouterr().err
+
+
+def test_init_works_in_a_fresh_git_init_and_commits_nothing(tmp_path: Path, capsys) -> None:
+    """`git init && harness init` is the first thing a new user types."""
+    repo = tmp_path / "fresh"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+
+    assert main(["init", "-C", str(repo)]) == 0
+
+    assert (repo / "harness.yaml").is_file() and load_ledger(repo / "docs/fix_plan.md").items == ()
+    out = capsys.readouterr().out
+    assert "git add harness.yaml docs/fix_plan.md && git commit" in out and "the harness needs one" in out
+    assert subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=repo, check=False,
+                          capture_output=True).returncode != 0  # no commit was made
+    assert main(["next", "-C", str(repo)]) == 1  # the other commands still need a first commit
+    assert "no commits yet" in capsys.readouterr().err
+
+
+UNKNOWN_STATUS_LEDGER = ("# Fix Plan\n\n## [A] chosen first\n- Priority: 1\n\n"
+                         "## [B] misspelt status\n- Status: pendng\n- Priority: 2\n")
+
+
+def test_every_command_that_reads_the_ledger_warns_about_an_unknown_status(make_repo, capsys) -> None:
+    repo = make_project(make_repo, ledger=UNKNOWN_STATUS_LEDGER)
+    warning = "docs/fix_plan.md:7: [B] Status 'pendng' is not one of pending, in_progress, done, blocked"
+    for argv in (["next"], ["next", "--json"], ["ledger"], ["ledger", "verify"], ["selectors", "list"],
+                 ["selectors", "index", "--check"]):
+        main([*argv, "-C", str(repo)])
+        err = capsys.readouterr().err
+        assert f"harness: warning: {warning}" in err, (argv, err)
+    assert main(["ledger", "-C", str(repo), "lint"]) == 1  # lint keeps failing on it
+    assert "unknown-status" in capsys.readouterr().out
+    apply_change(repo, {"tests/test_mul.py": MUL_TEST, "pkg/calc.py": MUL_IMPL})
+    main(["run", "-C", str(repo), "--no-agent"])
+    assert warning in capsys.readouterr().err

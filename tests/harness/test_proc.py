@@ -5,11 +5,13 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from harness import proc
 from harness.proc import StartError, group_alive, kill_process_group, process_alive, run
 
 
@@ -157,3 +159,23 @@ def test_a_thread_watching_its_groups_sees_each_one_it_starts_and_only_those(tmp
     after = run([sys.executable, "-c", "pass"], cwd=tmp_path)
     assert seen == [first.pgid, second.pgid]  # not the other thread's, not after the block
     assert other and after.pgid not in seen
+
+
+def test_stop_all_ends_commands_of_other_threads_and_refuses_new_ones_until_resume(tmp_path: Path) -> None:
+    results: list[proc.Finished] = []
+    worker = threading.Thread(target=lambda: results.append(
+        proc.run([sys.executable, "-c", "import time; time.sleep(60)"], cwd=tmp_path, timeout_s=120)))
+    worker.start()
+    deadline = time.monotonic() + 20
+    while not proc._running and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        assert proc.stop_all(grace_s=2) == 1
+        worker.join(30)
+        assert results and results[0].returncode < 0 and not results[0].timed_out
+        with pytest.raises(StartError, match="stopping"):
+            proc.run([sys.executable, "-c", "pass"], cwd=tmp_path)
+    finally:
+        proc.resume()
+    assert proc.run([sys.executable, "-c", "pass"], cwd=tmp_path).ok
+    assert not proc._running

@@ -319,7 +319,7 @@ def test_chore_item_skips_red_but_keeps_the_gates(make_repo) -> None:
     record = json.loads((evidence_of(repo) / "attempt.json").read_text())
     red = next(s for s in record["stages"] if s["name"] == "red")
     assert red["skipped"] and "not required: Mode chore" in red["reason"]
-    assert [s["name"] for s in record["stages"]] == ["collect", "red", "green", "regression", "full_suite"]
+    assert [s["name"] for s in record["stages"]] == ["collect", "integrity", "red", "green", "regression", "full_suite"]
     summary = (evidence_of(repo) / "analysis" / "summary.md").read_text()
     assert "red: not required: Mode chore items skip the RED proof" in summary
 

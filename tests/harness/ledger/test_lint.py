@@ -7,6 +7,7 @@ from harness.ledger import (
     lint_ledger,
     lint_text,
     parse_ledger,
+    unknown_status_warnings,
 )
 from tests.harness.ledger.helpers import (
     EXAMPLE,
@@ -67,3 +68,20 @@ def test_lint_text_names_an_unclosed_fence() -> None:
     findings = lint_text("## [A] t\n~~~\n## [B] hidden\n", "docs/fix_plan.md")
     assert [(f.line, f.code) for f in findings] == [(2, "parse-error")]
     assert "never closed" in findings[0].message and "~~~" in findings[0].message
+
+
+def test_lint_names_an_unknown_allow_kind_and_mutation_value() -> None:
+    text = "## [A] a\n- Allow: test-removed, tests-skipped\n- Mutation: maybe\n"
+    findings = lint_ledger(parse_ledger(text))
+    assert [(f.line, f.code) for f in findings] == [(2, "unknown-allow"), (3, "unknown-mutation")]
+    assert "'tests-skipped'" in findings[0].message and "did you mean test-skipped?" in findings[0].message
+    assert "is not one of required, off" in findings[1].message
+    assert lint_ledger(parse_ledger("## [A] a\n- Allow: selection-narrowed\n- Mutation: off\n")) == []
+
+
+def test_unknown_status_warnings_name_file_and_line() -> None:
+    ledger = parse_ledger("## [A] a\n- Status: pendng\n\n## [B] b\n- Status: done\n", "plan.md")
+    assert unknown_status_warnings(ledger) == (
+        ("plan.md:2: [A] Status 'pendng' is not one of pending, in_progress, done, blocked, so the item never runs; "
+        "fix the Status line (`harness ledger lint` lists it)"),)
+    assert unknown_status_warnings(ledger, "docs/x.md")[0].startswith("docs/x.md:2: [A]")

@@ -230,3 +230,16 @@ def test_parses_5000_items_with_20_attempts_each() -> None:
     assert len(ledger.items) == 5000 and sum(len(i.attempts) for i in ledger.items) == 100_000
     assert ledger.get("ITEM-04999").attempts[-1].number == 20
     assert ledger.get("ITEM-04999").depends_on == ("ITEM-04998",)
+
+
+def test_acceptance_repeats_allow_is_a_comma_list_and_mutation_one_word() -> None:
+    text = ("## [A] a\n- RED: tests/test_a.py\n- Acceptance: tests/acceptance/test_a.py\n"
+            "- Acceptance: tests/acceptance/test_b.py -k fast\n- Allow: test-removed,  known-failures-added\n"
+            "- Mutation: required\n\n## [B] b\n")
+    ledger = parse_ledger(text)
+    item = ledger.get("A")
+    assert item.acceptance == ("tests/acceptance/test_a.py", "tests/acceptance/test_b.py -k fast")
+    assert item.allow == ("test-removed", "known-failures-added")
+    assert item.mutation == "required"
+    other = ledger.get("B")
+    assert (other.acceptance, other.allow, other.mutation) == ((), (), None)

@@ -69,7 +69,7 @@ def test_independent_items_overlap_dependents_wait_for_the_merge_and_each_is_pro
         evidence = next(line.split(": ")[1] for line in message.splitlines() if line.startswith("Harness-Evidence"))
         record = json.loads(git(repo, "show", f"{sha}:{evidence}/attempt.json"))
         names = [s["name"] for s in record["stages"]]
-        assert names == ["agent", "collect", "red", "green", "regression", "full_suite", "merge", "merged-gates"]
+        assert names == ["agent", "collect", "integrity", "red", "green", "regression", "full_suite", "merge", "merged-gates"]
         assert record["outcome"] == "GREEN" and record["stages"][-2]["onto"] == onto
     first_landed = commits[-1]
     later = git(repo, "log", "-1", "--format=%B", commits[-2])

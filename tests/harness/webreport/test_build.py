@@ -35,7 +35,7 @@ def test_the_failed_attempt_shows_its_stage_and_reason(reviewed: Reviewed) -> No
     assert "Failed at red: RED not proven: tests/test_sub.py is skipped without the change" in text
     assert "Change saved on refs/harness/failed/CALC-002/1 (not committed)" in text
     assert "+def sub(a, b):" in text and "@pytest.mark.skip('later')" in text
-    assert "RED 1 skipped GREEN not run" in text
+    assert "RED 1 skipped GREEN 1 skipped" in text  # GREEN ran beside RED in its own tree (concurrent stages)
 
 
 def test_the_green_attempt_shows_counts_commits_checksums_and_its_diff(reviewed: Reviewed) -> None:

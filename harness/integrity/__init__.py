@@ -1,0 +1,21 @@
+"""The test-integrity gate (stage `integrity`): the change against the base commit B must not weaken the
+tests that prove it. Each finding names its kind, the file and the test node id:
+
+    test-removed          a test collected at B (in a file the change touches or deletes) is no longer
+    test-skipped          a test gains a skip/skipif/xfail mark, a skip or xfail call, an early return, a
+                          condition around its definition or its checks; or it passed at B and is now
+                          skipped or xfailed
+    assertions-removed    a test ends with fewer checks than at B (assert, pytest.raises/warns/approx,
+                          numpy.testing and torch.testing asserts, unittest's self.assert*)
+    known-failures-added  the known-failures file gains an entry
+    selection-narrowed    pytest's configuration or harness.yaml's pytest arguments gain a filter
+                          (-k, -m, --deselect, --ignore, ...), or a conftest.py gains collect_ignore
+                          entries or a collection/run hook
+
+    test_facts    what a test module's source says about each test (pure, from `ast`)
+    config_scan   selection-narrowed and known-failures-added, from the changed files' text (pure)
+    gate          the stage: reads both versions, runs the touched test files at B and with the change,
+                  writes gates/integrity.json
+
+The kinds are the ledger's INTEGRITY_KINDS; an item lifts named kinds with `- Allow: kind, kind`.
+"""

@@ -1,0 +1,156 @@
+"""The integrity stage in real iterations (`harness run --no-agent`): each finding kind fails the iteration
+with its kind and test; `Allow:` lifts exactly the kinds it names, and every finding is still recorded."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from harness.main import main
+from tests.conftest import git
+from tests.harness.project import (
+    LEDGER,
+    MUL_IMPL,
+    MUL_TEST,
+    apply_change,
+    head_subject,
+    make_project,
+    status_porcelain,
+)
+
+CALC_TESTS = """\
+import pytest
+
+from pkg.calc import add
+
+SLOW = False
+
+
+def test_add():
+    assert add(1, 2) == 3
+    assert add(2, 2) == 4
+
+
+def test_add_zero():
+    assert add(0, 5) == 5
+
+
+@pytest.mark.skipif("SLOW", reason="slow machine")
+def test_add_negative():
+    assert add(-1, 1) == 0
+"""
+
+
+def project(make_repo, allow: str | None = None) -> Path:
+    ledger = LEDGER.replace("- Exit-Criteria: mul multiplies", "- Exit-Criteria: mul multiplies"
+                            + (f"\n- Allow: {allow}" if allow else ""))
+    return make_project(make_repo, extra={"tests/test_calc.py": CALC_TESTS}, ledger=ledger)
+
+
+def run(repo: Path) -> tuple[int, dict, str]:
+    code = main(["run", "-C", str(repo), "--no-agent", "CALC-001"])
+    rel = git(repo, "log", "-1", "--format=%(trailers:key=Harness-Evidence,valueonly)").strip()
+    folder = repo / rel
+    return code, json.loads((folder / "attempt.json").read_text()), (folder / "analysis" / "summary.md").read_text()
+
+
+def integrity_of(record: dict) -> dict:
+    return next(s for s in record["stages"] if s["name"] == "integrity")
+
+
+def weakening_change() -> dict[str, str]:
+    weaker = (CALC_TESTS
+              .replace("    assert add(2, 2) == 4\n", "")                      # assertions-removed
+              .replace("def test_add_zero", "@pytest.mark.skip('later')\ndef test_add_zero")  # test-skipped
+              .replace("@pytest.mark.skipif", "def test_gone():\n    pass\n\n\n@pytest.mark.skipif"))
+    weaker = weaker.replace("def test_add_negative():\n    assert add(-1, 1) == 0\n", "")  # test-removed
+    weaker = weaker.replace('@pytest.mark.skipif("SLOW", reason="slow machine")\n', "")
+    return {"tests/test_calc.py": weaker, "tests/test_mul.py": MUL_TEST, "pkg/calc.py": MUL_IMPL,
+            "ci/known_failures.txt": "tests/test_calc.py::test_add\n",  # known-failures-added
+            "pyproject.toml": '[tool.pytest.ini_options]\naddopts = "-k \'not zero\'"\n'}  # selection-narrowed
+
+
+def test_every_kind_of_weakening_fails_the_iteration_naming_kind_and_test(make_repo) -> None:
+    repo = project(make_repo)
+    apply_change(repo, weakening_change())
+
+    code, record, summary = run(repo)
+
+    assert code == 1
+    assert head_subject(repo) == "[CALC-001] calc gains mul: FAILED at integrity"
+    assert record["failed_stage"] == "integrity"
+    assert status_porcelain(repo) == ""  # the change is saved on the failed ref, the tree is clean
+    assert git(repo, "show", "refs/harness/failed/CALC-001/1:ci/known_failures.txt") == "tests/test_calc.py::test_add\n"
+    found = {(f["kind"], f["test"]) for f in integrity_of(record)["findings"]}
+    assert ("assertions-removed", "tests/test_calc.py::test_add") in found
+    assert ("test-skipped", "tests/test_calc.py::test_add_zero") in found
+    assert ("test-removed", "tests/test_calc.py::test_add_negative") in found
+    assert ("known-failures-added", "tests/test_calc.py::test_add") in found
+    assert ("selection-narrowed", "pyproject.toml") in found
+    assert not any(f["allowed"] for f in integrity_of(record)["findings"])
+    details = {f["kind"]: f["detail"] for f in integrity_of(record)["findings"]}
+    assert details["assertions-removed"] == "checks 2 -> 1"
+    assert "integrity: " in record["reason"] and "the item does not allow" in record["reason"]
+    assert "**refused** assertions-removed: `tests/test_calc.py::test_add`: checks 2 -> 1" in summary
+    evidence = repo / record["evidence_dir"] / "gates" / "integrity.json"
+    assert {f["kind"] for f in json.loads(evidence.read_text())["findings"]} == {
+        "assertions-removed", "test-skipped", "test-removed", "known-failures-added", "selection-narrowed"}
+
+
+def test_allow_lifts_exactly_the_named_kinds(make_repo) -> None:
+    repo = project(make_repo, allow="test-removed, assertions-removed")
+    change = weakening_change()
+    apply_change(repo, {k: v for k, v in change.items() if k != "pyproject.toml"})
+
+    code, record, summary = run(repo)
+
+    assert code == 1 and record["failed_stage"] == "integrity"
+    findings = integrity_of(record)["findings"]
+    allowed = {f["kind"] for f in findings if f["allowed"]}
+    refused = {f["kind"] for f in findings if not f["allowed"]}
+    assert allowed == {"test-removed", "assertions-removed"}
+    assert refused == {"test-skipped", "known-failures-added"}
+    assert integrity_of(record)["allowed_kinds"] == ["test-removed", "assertions-removed"]
+    assert "allowed test-removed: `tests/test_calc.py::test_add_negative`" in summary
+
+
+def test_allowed_findings_alone_pass_and_are_recorded(make_repo) -> None:
+    repo = project(make_repo, allow="test-removed")
+    gone = CALC_TESTS.replace("def test_add_zero():\n    assert add(0, 5) == 5\n\n\n", "")
+    apply_change(repo, {"tests/test_calc.py": gone, "tests/test_mul.py": MUL_TEST, "pkg/calc.py": MUL_IMPL})
+
+    code, record, summary = run(repo)
+
+    assert code == 0, record["reason"]
+    stage = integrity_of(record)
+    assert stage["ok"] and [(f["kind"], f["test"], f["allowed"]) for f in stage["findings"]] == [
+        ("test-removed", "tests/test_calc.py::test_add_zero", True)]
+    assert "1 finding(s), all of kinds the item allows (test-removed)" in stage["reason"]
+    assert "allowed test-removed" in summary
+
+
+def test_a_test_that_passed_at_base_and_is_skipped_now_is_found_by_running_it(make_repo) -> None:
+    """The mark is the same text at base and with the change; only running the test shows the skip."""
+    repo = project(make_repo)
+    apply_change(repo, {"tests/test_calc.py": CALC_TESTS.replace("SLOW = False", "SLOW = True"),
+                        "tests/test_mul.py": MUL_TEST, "pkg/calc.py": MUL_IMPL})
+
+    code, record, _ = run(repo)
+
+    assert code == 1 and record["failed_stage"] == "integrity"
+    [finding] = integrity_of(record)["findings"]
+    assert finding["kind"] == "test-skipped" and finding["test"] == "tests/test_calc.py::test_add_negative"
+    assert finding["detail"].startswith("passed at the base commit, skipped with the change")
+    gates = repo / record["evidence_dir"] / "gates"
+    assert (gates / "integrity-base.log").is_file() and (gates / "integrity-change.log").is_file()
+
+
+def test_an_honest_change_has_no_findings(make_repo) -> None:
+    repo = project(make_repo)
+    stronger = CALC_TESTS.replace("    assert add(0, 5) == 5\n", "    assert add(0, 5) == 5\n    assert add(5, 0) == 5\n")
+    apply_change(repo, {"tests/test_calc.py": stronger, "tests/test_mul.py": MUL_TEST, "pkg/calc.py": MUL_IMPL})
+
+    code, record, summary = run(repo)
+
+    assert code == 0, record["reason"]
+    assert integrity_of(record)["findings"] == []
+    assert "No test removed, skipped or weakened" in summary
