@@ -229,17 +229,17 @@ def test_npz_through_the_memory_mapped_bridge_matches_in_memory_arrays(tmp_path:
 
 
 def test_npz_without_objectguess_gets_a_frame_holding_every_patch(tmp_path: Path) -> None:
-    """Without objectGuess the frame is the smallest from pixel (0, 0) holding every patch and the pixels
-    its sub-pixel shift reads (the Fourier window's pad included), so the last rows and columns run too."""
+    """Without objectGuess the frame is the smallest from pixel (0, 0) holding every patch (wherever a
+    solver rounds its position), so the last rows and columns run too."""
     data = simulate_dataset(16, nphotons=1e5, overlap=0.7, seed=2, N=N)
     np.savez(tmp_path / "noobj.npz", **{k: v for k, v in data.arrays().items() if k != "objectGuess"})
     config = ReconstructionConfig(method="epie", iterations=2)
     result = reconstruct_from_npz(tmp_path / "noobj.npz", config)
     positions = np.stack([data.xcoords, data.ycoords], axis=1)
     shape = result.object.shape
-    assert shape == physics.frame_shape(positions, N, pad=config.pad)
-    assert physics.pixel_range(data.xcoords, N, pad=config.pad)[1].max() == shape[1] - 1  # no spare column
-    assert physics.pixel_range(data.ycoords, N, pad=config.pad)[1].max() == shape[0] - 1  # nor row
+    assert shape == physics.frame_shape(positions, N)
+    assert physics.pixel_range(data.xcoords, N)[1].max() == shape[1] - 1  # no spare column
+    assert physics.pixel_range(data.ycoords, N)[1].max() == shape[0] - 1  # nor row
     in_memory = reconstruct_iterative(np.array(data.diffraction), positions, data.probeGuess, shape,
                                       config=config)
     np.testing.assert_array_equal(result.object, in_memory.object)
@@ -274,7 +274,7 @@ def _call(scan: Scan, **changes: Any) -> IterativeResult:
         ({"probe": np.abs(make_probe(N))}, r"probe must be one complex \(N, N\) mode"),
         ({"probe": np.stack([make_probe(N)] * 2)}, r"multi-mode probes are not supported"),
         ({"probe": np.zeros((N, N), np.complex64)}, r"not all zero"),
-        ({"object_shape": (60, 60)}, r"positions put their 32x32 patch .* outside the 60x60 object"),
+        ({"object_shape": (60, 60)}, r"positions put their 32x32 patch outside the 60x60 object"),
         ({"diffraction": np.ones((36, N))}, r"\(n_patterns, N, N\) array of amplitudes"),
         ({"initial_object": np.ones((5, 5))}, r"initial_object is \(5, 5\)"),
         ({"config": {"method": "epie"}}, r"config must be a ReconstructionConfig"),
