@@ -11,7 +11,8 @@ from ptycho_torch.baselines import BaselineError, ReconstructionConfig
 @pytest.mark.parametrize(
     "options, message",
     [
-        ({"method": "dm"}, r"method = 'dm' is not a known choice; choose one of 'epie', 'ml', 'ptychi-lsqml'"),
+        ({"method": "dm"},
+         r"method = 'dm' is not a known choice; choose one of 'epie', 'ml', 'ptychi-lsqml'"),
         ({"iterations": -1}, r"iterations must be an integer >= 0"),
         ({"probe_start": 0}, r"probe_start must be an integer >= 1"),
         ({"batch_size": 2.5}, r"batch_size must be an integer >= 1"),

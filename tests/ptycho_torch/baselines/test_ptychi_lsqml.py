@@ -67,7 +67,8 @@ def test_true_object_with_zero_iterations_scores_perfectly(tmp_path: Path) -> No
     positions = np.stack(np.meshgrid(grid, grid), axis=-1).reshape(-1, 2)
     diffraction = forward_amplitude(truth, probe, positions[:, 0], positions[:, 1], nphotons=1e5, seed=1)
     config = ReconstructionConfig(method="ptychi-lsqml", iterations=0, device="cpu")
-    result = reconstruct_iterative(diffraction, positions, probe, truth.shape, config=config, initial_object=truth)
+    result = reconstruct_iterative(diffraction, positions, probe, truth.shape, config=config,
+                                   initial_object=truth)
     assert result.history == () and result.object.shape == truth.shape
     np.testing.assert_allclose(result.object, truth, rtol=0, atol=1e-6)
     np.testing.assert_array_equal(result.probe, probe)
