@@ -12,7 +12,8 @@ Three methods (ReconstructionConfig.method):
 - "ml": Poisson maximum likelihood (ml.py). Each iteration takes the Poisson gradient over all patterns
   (autograd through physics, batch_size patterns at a time; damped in a short warm-up), a preconditioned
   conjugate-gradient direction and a line search on the whole objective, which therefore never rises.
-- "ptychi-lsqml": pty-chi's LSQML with the Poisson noise model (ptychi_lsqml.py, an optional dependency),
+- "ptychi-lsqml": pty-chi's LSQML (ptychi_lsqml.py, an optional dependency; its Gaussian amplitude noise
+  model, the variance-stabilised Poisson likelihood),
   given our data, probe, positions and scale through explicit conversions; each epoch is scored with our
   model afterwards.
 All run on the device ("auto": CUDA when available; ePIE and ML copy the diffraction there once when it
