@@ -173,6 +173,41 @@ def _add_evaluate(sub: Subparsers) -> None:
     p.set_defaults(run=run)
 
 
+RECONSTRUCT_METHODS = ("ml", "epie", "ptychi-lsqml")  # baselines.Method's values (a test holds them equal)
+
+
+def _add_reconstruct(sub: Subparsers) -> None:
+    p = sub.add_parser("reconstruct", help="reconstruct a dataset iteratively (recon.npz, as infer writes it)",
+                       description="Reconstruct a dataset's object with an iterative method from its own "
+                       "diffraction, probeGuess and positions into <output-dir>/recon.npz (scored by "
+                       "`evaluate` like `infer`'s) and reconstruct.json (settings, timing, fit per iteration).")
+    p.add_argument("--method", required=True, choices=RECONSTRUCT_METHODS,
+                   help="ml: Poisson maximum likelihood; epie: rPIE; ptychi-lsqml: pty-chi's LSQML (needs "
+                   "pip install 'ptycho-harness[ptychi]')")
+    p.add_argument("--data", required=True, help="NPZ dataset to reconstruct (data contract)")
+    p.add_argument("--output-dir", required=True, help="where recon.npz and reconstruct.json go")
+    p.add_argument("--iterations", type=int, default=50, help="passes over all patterns (default 50)")
+    p.add_argument("--batch-size", type=int, default=32,
+                   help="patterns per update (epie, ptychi-lsqml) or per gradient chunk (ml) (default 32)")
+    p.add_argument("--refine-probe", action="store_true", help="also refine the probe (from iteration 3)")
+    p.add_argument("--seed", type=int, default=0, help="the order of the updates (default 0)")
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:K")
+    p.add_argument("--coverage-threshold", type=float, default=COVERAGE_THRESHOLD,
+                   help="a pixel is covered where the summed probe intensity reaching it is >= this "
+                   f"fraction of one probe's peak (default {COVERAGE_THRESHOLD})")
+    p.add_argument("--no-progress", action="store_true", help="print no per-iteration lines")
+
+    def run(a: argparse.Namespace) -> int:
+        from ptycho_torch.reconstruct import reconstruct_command
+
+        return reconstruct_command(method=a.method, data=a.data, output_dir=a.output_dir,
+                                   iterations=a.iterations, batch_size=a.batch_size,
+                                   refine_probe=a.refine_probe, seed=a.seed, device=a.device,
+                                   coverage_threshold=a.coverage_threshold, progress=not a.no_progress)
+
+    p.set_defaults(run=run)
+
+
 def _add_study(sub: Subparsers) -> None:
     p = sub.add_parser("study", help="dose/overlap study: PtychoPINN against the iterative baseline",
                        description="Simulate datasets for every dose and overlap, train PtychoPINN per gridsize "
@@ -196,7 +231,7 @@ def _add_study(sub: Subparsers) -> None:
 
 
 SUBCOMMANDS: tuple[Callable[[Subparsers], None], ...] = (
-    _add_simulate, _add_inspect, _add_train, _add_infer, _add_evaluate, _add_study,
+    _add_simulate, _add_inspect, _add_train, _add_infer, _add_reconstruct, _add_evaluate, _add_study,
 )
 
 

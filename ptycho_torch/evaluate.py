@@ -8,8 +8,9 @@ Writes metrics.json (the dict of `ptycho_torch.metrics.evaluate`: {"amplitude": 
 "frc_resolution"}, "phase": {...}, "registration", "amplitude_scale", "notes", "frc"}, plus "baseline":
 the same metrics for a constant object on the same region, and "inputs") and comparison.png (truth and
 reconstruction, amplitude and phase, as scored: metrics.align with the same settings, cropped to the scored
-region). JSON is written with allow_nan, so an infinite PSNR reads `Infinity`. Prints both sets of scores side
-by side.
+region). JSON is written with allow_nan, so an infinite PSNR reads `Infinity`; an FRC resolution that was not
+reached is null. Prints both sets of scores side by side ("not reached" for such an FRC) and whether
+registration was applied or skipped, and why.
 """
 from __future__ import annotations
 
@@ -94,8 +95,13 @@ def format_table(report: dict[str, Any]) -> str:
         for score in SCORES:
             unit = " (cyc/px)" if score == "frc_resolution" else ""
             mine, base = report[quantity][score], report["baseline"][quantity][score]
-            lines.append(f"{quantity + ' ' + score + unit:34}{mine:>12.4g}{base:>12.4g}")
+            lines.append(f"{quantity + ' ' + score + unit:34}{_cell(mine):>12}{_cell(base):>12}")
     return "\n".join(lines)
+
+
+def _cell(value: float | None) -> str:
+    """A score as printed; None is an FRC whose threshold was not reached."""
+    return "not reached" if value is None else f"{value:.4g}"
 
 
 def scored_images(obj: np.ndarray, truth: np.ndarray, report: dict[str, Any]) -> metrics.Alignment:
@@ -141,6 +147,8 @@ def evaluate_command(*, recon: str, truth: str, output_dir: str | None = None, f
     atomic_write_bytes(out / METRICS_NAME, json.dumps(report, indent=2, allow_nan=True).encode())
     comparison_figure(out / FIGURE_NAME, obj, truth_arr, report)
     print(format_table(report))
+    registration = report["registration"]
+    print(f"registration {registration['reason']}" if register else "registration not asked (--no-register)")
     amplitude_scale = report["amplitude_scale"]
     if not math.isclose(amplitude_scale, 1.0):
         print(f"amplitude scale fitted: {amplitude_scale:.4g} (object amplitude and probe power are not "

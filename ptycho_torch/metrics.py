@@ -1,6 +1,7 @@
 """Honest metrics of a complex 2-D reconstruction against the ground truth.
 
-What the data cannot determine is removed before comparing: a sub-pixel shift (registration), the global
+What the data cannot determine is removed before comparing: a sub-pixel shift (registration.py: bounded,
+and only when the correlation peak is clear; the result says when it was skipped and why), the global
 phase, optionally a linear phase ramp, and optionally a global amplitude scale (least squares); the result
 says which were applied and by how much. Then, on the covered (scanned) region only:
 
@@ -9,7 +10,8 @@ says which were applied and by how much. Then, on the covered (scanned) region o
   that no window sees the fill outside the region;
 - the FRC curve (rings of width 1/min(H, W) cycles/pixel, edges apodized) and the spatial frequency, in
   cycles/pixel, where it first drops below 1/7; the resolved period is 1 / that frequency, in pixels. If it
-  never drops below, the frequency reported is the Nyquist limit, 0.5, and the result flags it.
+  never drops below up to the Nyquist limit (0.5), the threshold is "not reached": the frequency is None
+  (null in JSON), never a made-up 0.5, and a note says so.
 
 Phase: MAE and PSNR use the circular distance wrap(recon - truth), so a 2 pi wrap never counts as an
 error; SSIM and FRC compare phase images taken on one branch, [c - pi, c + pi) around the truth's mean
@@ -29,73 +31,22 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import ndimage
-from scipy.signal.windows import tukey
 from skimage.metrics import structural_similarity
-from skimage.registration import phase_cross_correlation
 
+from ptycho_torch import registration
 from ptycho_torch.errors import MetricsError
+from ptycho_torch.frc import FRC_THRESHOLD, NYQUIST, FRCResult, frc
 from ptycho_torch.region import bounding_box
 
-FRC_THRESHOLD = 1.0 / 7.0
-NYQUIST = 0.5  # cycles/pixel
+__all__ = [
+    "FRC_THRESHOLD", "NYQUIST", "Alignment", "FRCResult", "MetricsError", "align", "constant_baseline",
+    "evaluate", "frc", "psnr",
+]
+
 SSIM_WINDOW = 7
 NEGLIGIBLE = (
     1e-12  # a fitted correction below this (rad, rad/px, relative scale) is rounding noise: not applied
 )
-
-
-@dataclass(frozen=True)
-class FRCResult:
-    """Fourier ring correlation: curve (K,) at frequencies (K,) in cycles/pixel, 0 (DC) .. Nyquist."""
-
-    frequencies: NDArray[np.float64]
-    curve: NDArray[np.float64]
-    resolution: float  # cycles/pixel where the curve first drops below the threshold (Nyquist if never)
-    crossed: bool  # False: never dropped below; resolution is the Nyquist limit
-    threshold: float = FRC_THRESHOLD
-
-    @property
-    def period_px(self) -> float:
-        """Smallest resolved period in pixels, 1 / resolution."""
-        return 1.0 / self.resolution
-
-
-def frc(
-    image_a: ArrayLike, image_b: ArrayLike, *, threshold: float = FRC_THRESHOLD, apodize: bool = True
-) -> FRCResult:
-    """FRC of two same-shape 2-D images (real or complex). Means are removed; edges apodized (Tukey 0.5)."""
-    a, b = np.asarray(image_a), np.asarray(image_b)
-    if a.ndim != 2 or a.shape != b.shape:
-        raise MetricsError(f"FRC needs two 2-D images of one shape, got {a.shape} and {b.shape}")
-    height, width = a.shape
-    a = a - a.mean()
-    b = b - b.mean()
-    if apodize:
-        window = np.outer(tukey(height, 0.5), tukey(width, 0.5))
-        a, b = a * window, b * window
-    fa, fb = np.fft.fft2(a), np.fft.fft2(b)
-    step = 1.0 / min(height, width)
-    radius = np.hypot(np.fft.fftfreq(height)[:, None], np.fft.fftfreq(width)[None, :])
-    rings = np.rint(radius / step).astype(np.int64).ravel()
-    count = math.floor(NYQUIST / step + 1e-9) + 1
-    keep = rings < count
-    rings = rings[keep]
-    cross = np.bincount(rings, (fa * np.conj(fb)).real.ravel()[keep], minlength=count)
-    power_a = np.bincount(rings, np.abs(fa).ravel()[keep] ** 2, minlength=count)
-    power_b = np.bincount(rings, np.abs(fb).ravel()[keep] ** 2, minlength=count)
-    denominator = np.sqrt(power_a * power_b)
-    curve = np.divide(cross, denominator, out=np.zeros(count), where=denominator > 0)
-    frequencies = np.arange(count) * step
-    below = np.flatnonzero(curve[1:] < threshold) + 1
-    if below.size == 0:
-        return FRCResult(frequencies, curve, NYQUIST, crossed=False, threshold=threshold)
-    k = int(below[0])
-    if k == 1:  # DC carries no information after mean removal; nothing to interpolate from
-        return FRCResult(frequencies, curve, float(frequencies[1]), crossed=True, threshold=threshold)
-    fraction = (curve[k - 1] - threshold) / (curve[k - 1] - curve[k])
-    return FRCResult(
-        frequencies, curve, float(frequencies[k - 1] + fraction * step), crossed=True, threshold=threshold
-    )
 
 
 def psnr(recon: ArrayLike, truth: ArrayLike, data_range: float) -> float:
@@ -149,8 +100,8 @@ def _register(
     truth: NDArray[np.complex128],
     region: NDArray[np.bool_],
     upsample_factor: int,
-) -> tuple[NDArray[np.complex128], NDArray[np.bool_], list[float]]:
-    """Shift recon onto truth (cross-correlation of mean-free complex images, sub-pixel refined).
+) -> tuple[NDArray[np.complex128], NDArray[np.bool_], registration.Registration]:
+    """Shift recon onto truth when registration.register finds a clear peak within its bound.
 
     The correlation sees recon with its phase ramp removed (a ramp would move the peak); the shift is
     applied to recon as given.
@@ -158,22 +109,23 @@ def _register(
     moving = _fill(recon, region, recon[region].mean())
     reference = _fill(truth, region, truth[region].mean())
     flattened = moving * np.exp(1j * _phase_ramp(moving, reference, region)[2])
-    shift, _, _ = phase_cross_correlation(
-        reference - reference.mean(),
-        flattened - flattened.mean(),
-        upsample_factor=upsample_factor,
-        normalization=None,
-    )
-    shift = [float(s) for s in shift]
-    if shift == [0.0, 0.0]:
-        return recon, region, [0.0, 0.0]
+    found = registration.register(reference, flattened, bounding_box_shape(region), upsample_factor)
+    if not found.applied or found.shift == (0.0, 0.0):
+        return recon, region, found
+    shift = list(found.shift)
     # cubic splines are local, so unlike a Fourier shift nothing wraps in from the far edge
     shifted = ndimage.shift(moving.real, shift, order=3, mode="nearest") + 1j * ndimage.shift(
         moving.imag, shift, order=3, mode="nearest"
     )
     moved_region = ndimage.shift(region.astype(np.float64), shift, order=1, mode="constant", cval=0.0) > 0.999
     moved_region = ndimage.binary_erosion(moved_region, iterations=2, border_value=0)  # spline support
-    return shifted, moved_region, shift
+    return shifted, moved_region, found
+
+
+def bounding_box_shape(region: NDArray[np.bool_]) -> tuple[int, int]:
+    """(rows, cols) of the region's bounding box: the field a registration shift is bounded by."""
+    box = bounding_box(region)
+    return box[0].stop - box[0].start, box[1].stop - box[1].start
 
 
 def _remove_phase(
@@ -227,7 +179,8 @@ def _quantity_metrics(
     ring = frc(_fill(truth - mean_t, region, 0.0), _fill(recon - float(values_r.mean()), region, 0.0))
     if not ring.crossed:
         notes.append(
-            f"{name}: FRC never drops below 1/7; resolution reported at the Nyquist limit 0.5 cycles/px"
+            f"{name}: FRC never drops below 1/7 up to the Nyquist limit (0.5 cycles/px): resolution not "
+            "reached (null)"
         )
     metrics = {
         "mae": float(np.mean(np.abs(errors))),
@@ -247,7 +200,7 @@ class _Fit:
     truth: NDArray[np.complex128]
     region: NDArray[np.bool_]
     box: tuple[slice, slice]
-    shift: list[float]
+    registration: registration.Registration
     scale: float
 
 
@@ -287,14 +240,18 @@ def _fit(
     outer = bounding_box(covered)
     recon_c, truth_c, region = recon_c[outer], truth_c[outer], covered[outer]
 
-    shift = [0.0, 0.0]
+    found = registration.not_asked()
     if register:
-        recon_c, region, shift = _register(recon_c, truth_c, region, upsample_factor)
-        notes.append(f"registered: recon shifted by (dy, dx) = ({shift[0]:.3f}, {shift[1]:.3f}) px")
+        recon_c, region, found = _register(recon_c, truth_c, region, upsample_factor)
+        if found.applied:
+            notes.append(f"registered: recon shifted by (dy, dx) = ({found.shift[0]:.3f}, {found.shift[1]:.3f}) "
+                         f"px ({found.reason})")
+        else:
+            notes.append(f"registration {found.reason}")
     else:
         notes.append("no registration (register=False)")
     if region.sum() == 0:
-        raise MetricsError(f"nothing of the covered region is left after registration by {shift} px")
+        raise MetricsError(f"nothing of the covered region is left after registration by {list(found.shift)} px")
     inner = bounding_box(region)
     recon_c, truth_c, region = recon_c[inner], truth_c[inner], region[inner]
     if min(region.shape) < SSIM_WINDOW:
@@ -317,7 +274,7 @@ def _fit(
     else:
         notes.append("no amplitude scale fitted (fit_scale=False)")
     box = tuple(slice(o.start + i.start, o.start + i.stop) for o, i in zip(outer, inner, strict=True))
-    return _Fit(recon_c, truth_c, region, box, shift, scale)  # type: ignore[arg-type]
+    return _Fit(recon_c, truth_c, region, box, found, scale)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -361,7 +318,7 @@ def align(
         truth=np.where(fit.region, fit.truth, nan),
         region=fit.region,
         box=fit.box,
-        shift=(fit.shift[0], fit.shift[1]),
+        shift=fit.registration.shift,
         scale=fit.scale,
     )
 
@@ -380,11 +337,13 @@ def evaluate(
 
     recon may hold NaN outside its coverage; mask (H, W) bool, True = scanned, narrows the region further.
     Returns {"amplitude": {"mae", "psnr", "ssim", "frc_resolution"}, "phase": {...},
-    "registration": {"shift": [dy, dx]}, "amplitude_scale": float, "notes": [str, ...],
-    "frc": {"unit", "threshold", "frequencies", "amplitude", "phase", "amplitude_at_nyquist",
-    "phase_at_nyquist"}}. shift is what was applied to recon to register it onto truth, in pixels;
-    frc_resolution is in cycles/pixel (see the module docstring); psnr may be inf. align() with the same
-    arguments returns the images that were scored.
+    "registration": {"shift": [dy, dx], "applied", "reason", "found_shift", "peak_correlation",
+    "max_shift_px"}, "amplitude_scale": float, "notes": [str, ...],
+    "frc": {"unit", "threshold", "frequencies", "amplitude", "phase", "amplitude_reached",
+    "phase_reached"}}. shift is what was applied to recon to register it onto truth, in pixels ([0, 0] when
+    registration was skipped or not asked for: "applied" and "reason" say which and why; registration.py);
+    frc_resolution is in cycles/pixel, None where the 1/7 threshold is not reached (module docstring); psnr
+    may be inf. align() with the same arguments returns the images that were scored.
     """
     notes: list[str] = []
     fit = _fit(recon, truth, mask, fit_scale, remove_ramp, register, upsample_factor, notes)
@@ -402,7 +361,7 @@ def evaluate(
     return {
         "amplitude": amplitude,
         "phase": phase,
-        "registration": {"shift": fit.shift},
+        "registration": fit.registration.as_dict(),
         "amplitude_scale": scale,
         "notes": notes,
         "frc": {
@@ -411,8 +370,8 @@ def evaluate(
             "frequencies": amplitude_frc.frequencies.tolist(),
             "amplitude": amplitude_frc.curve.tolist(),
             "phase": phase_frc.curve.tolist(),
-            "amplitude_at_nyquist": not amplitude_frc.crossed,
-            "phase_at_nyquist": not phase_frc.crossed,
+            "amplitude_reached": amplitude_frc.crossed,
+            "phase_reached": phase_frc.crossed,
         },
     }
 

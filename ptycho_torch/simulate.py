@@ -3,10 +3,11 @@
 Conventions (docs/specs/data_contracts.md#simulated-data):
 - Positions are patch centres in object pixels, origin at pixel (0, 0) of objectGuess; x is the column
   (axis 1), y the row (axis 0).
-- Diffraction comes only from the package's forward model, `physics.forward` with Fourier interpolation and
-  the physics.FOURIER_PAD window: the patch for centre c is cut at physics.nearest_pixel(c) and moved by the
-  rest, c - nearest_pixel(c), with a Fourier (sub-pixel) shift, so pattern content corresponds exactly to
-  the stored, possibly fractional, position. The far field is orthonormal (Parseval holds).
+- Diffraction comes only from the package's forward model, `physics.forward`: the beam moves over the
+  object's fixed pixel grid, so the object window for centre c is cut at physics.nearest_pixel(c) as it is
+  and the probe is moved by the rest, c - nearest_pixel(c), with a Fourier (sub-pixel) shift; pattern
+  content corresponds exactly to the stored, possibly fractional, position (docs/findings.md, PHYS-001).
+  The far field is orthonormal (Parseval holds).
 - Noise: counts ~ Poisson((A s)^2) with s = physics.photon_scale, chosen so that the mean total expected
   counts per pattern equals nphotons. Stored amplitude = sqrt(counts), float32.
 """
@@ -32,7 +33,7 @@ Scan = Literal["grid", "random"]
 Progress = Callable[[int, int], None]  # (patterns done, total)
 
 CHUNK = 256  # patterns per forward call
-INTERPOLATION = physics.Interpolation.FOURIER
+WINDOW = physics.Interpolation.NEAREST  # the object window the forward model reads (physics.forward)
 
 
 @dataclass(frozen=True)
@@ -150,11 +151,11 @@ def forward_amplitude(obj: np.ndarray, probe: np.ndarray, xcoords: np.ndarray, y
     if nphotons is not None and not nphotons > 0:
         raise SimulationError(f"nphotons must be positive, not {nphotons}")
     x, y = np.asarray(xcoords, np.float64), np.asarray(ycoords, np.float64)
-    first_x, last_x = physics.pixel_range(x, N, interpolation=INTERPOLATION, pad=physics.FOURIER_PAD)
-    first_y, last_y = physics.pixel_range(y, N, interpolation=INTERPOLATION, pad=physics.FOURIER_PAD)
+    first_x, last_x = physics.pixel_range(x, N, interpolation=WINDOW)
+    first_y, last_y = physics.pixel_range(y, N, interpolation=WINDOW)
     if min(first_x.min(), first_y.min()) < 0 or last_x.max() >= obj.shape[1] or last_y.max() >= obj.shape[0]:
-        raise SimulationError(f"scan positions run off the {obj.shape} object (each patch needs N/2 + "
-                              f"{physics.FOURIER_PAD} pixels around its centre); enlarge the object")
+        raise SimulationError(f"scan positions run off the {obj.shape} object (each patch needs N/2 "
+                              "pixels around its centre's nearest pixel); enlarge the object")
     n = len(x)
     total = 2 * n if nphotons is not None else n
     obj_t = torch.from_numpy(np.ascontiguousarray(obj, dtype=np.complex64))
@@ -163,8 +164,7 @@ def forward_amplitude(obj: np.ndarray, probe: np.ndarray, xcoords: np.ndarray, y
     out = np.empty((n, N, N), dtype=np.float32)
     for k0 in range(0, n, chunk):
         k1 = min(n, k0 + chunk)
-        out[k0:k1] = physics.forward(obj_t, probe_t, centres[k0:k1], interpolation=INTERPOLATION,
-                                     pad=physics.FOURIER_PAD).numpy()
+        out[k0:k1] = physics.forward(obj_t, probe_t, centres[k0:k1]).numpy()
         if progress:
             progress(k1, total)
     if nphotons is None:

@@ -6,21 +6,24 @@
     metrics.evaluate(result.object, truth, mask=result.coverage)
     recon_file.save_recon(path, result.recon_record())  # recon.npz, as `ptycho-torch infer` writes it
 
-Two methods (ReconstructionConfig.method):
+Three methods (ReconstructionConfig.method):
 - "epie": mini-batch rPIE (epie.py). Each pass visits the positions in a seeded random order, in sparse
   sets of up to batch_size positions whose windows never overlap, each set updated together.
 - "ml": Poisson maximum likelihood (ml.py). Each iteration takes the Poisson gradient over all patterns
   (autograd through physics, batch_size patterns at a time; damped in a short warm-up), a preconditioned
   conjugate-gradient direction and a line search on the whole objective, which therefore never rises.
-Both run on the device ("auto": CUDA when available; the diffraction is copied there once when it fits,
-else read batch by batch) and use physics' forward model in the simulator's Fourier window
-(physics.FOURIER_PAD); the probe is fixed to the given one or refined (refine_probe). On the CPU a run is
-deterministic for a seed.
+- "ptychi-lsqml": pty-chi's LSQML (ptychi_lsqml.py, an optional dependency; its Gaussian amplitude noise
+  model, the variance-stabilised Poisson likelihood),
+  given our data, probe, positions and scale through explicit conversions; each epoch is scored with our
+  model afterwards.
+All run on the device ("auto": CUDA when available; ePIE and ML copy the diffraction there once when it
+fits, else read it batch by batch; pty-chi holds the whole set) and use one model, physics.forward's: the
+beam moves over the object's fixed pixel grid (docs/findings.md, PHYS-001). The probe is fixed to the given
+one or refined (refine_probe). On the CPU a run is deterministic for a seed.
 """
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -42,6 +45,7 @@ from ptycho_torch.baselines.common import (
 from ptycho_torch.baselines.config import Method, ReconstructionConfig
 from ptycho_torch.baselines.epie import EPIE
 from ptycho_torch.baselines.ml import MaximumLikelihood
+from ptycho_torch.baselines.ptychi_lsqml import PtychiLSQML
 from ptycho_torch.baselines.result import IterationRecord, IterativeResult, Progress
 from ptycho_torch.errors import BaselineError
 from ptycho_torch.memmap_bridge import MemmapDatasetBridge
@@ -81,7 +85,7 @@ def reconstruct_iterative(
     and what to pass.
     """
     config = _checked(config)
-    problem = check_problem(diffraction, positions, probe, object_shape, initial_object, pad=config.pad)
+    problem = check_problem(diffraction, positions, probe, object_shape, initial_object)
     device = resolve(config.device)
     feed = PatternFeed(problem.diffraction, device)
     mean_counts = feed.mean_counts() if nphotons is None else nphotons
@@ -92,20 +96,22 @@ def reconstruct_iterative(
         raise BaselineError(f"cannot set the intensity scale: {exc}") from None
     centres = torch.from_numpy(problem.positions.astype(np.float32)).to(device)
     obj = torch.from_numpy(problem.initial_object).to(device)
-    solver: Solver = (EPIE if config.method is Method.EPIE else MaximumLikelihood)(obj, probe_t, scale, config)
+    solver: Solver
+    if config.method is Method.PTYCHI_LSQML:
+        solver = PtychiLSQML(problem, feed.all_patterns(), scale, config, device)
+    else:
+        solver = (EPIE if config.method is Method.EPIE else MaximumLikelihood)(obj, probe_t, scale, config)
     rng = np.random.default_rng(config.seed)
     history: list[IterationRecord] = []
-    window = problem.patch_size + 2 * config.pad + 1  # the pixels a patch and its sub-pixel shift touch
 
     def one_pass() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         if config.method is Method.EPIE:
-            plan = sparse_sets(problem.positions, window, config.batch_size, rng)
+            plan = sparse_sets(problem.positions, problem.patch_size, config.batch_size, rng)
         else:
             plan = batches(problem.n_patterns, config.batch_size, rng)
         for index in plan:
             yield feed.batch(index), centres[torch.from_numpy(index).to(device)]
 
-    started = time.perf_counter()
     for iteration in range(1, config.iterations + 1):
         stats = PassStats()
         solver.iterate(iteration, one_pass, stats)
@@ -114,7 +120,6 @@ def reconstruct_iterative(
         history.append(record)
         if progress is not None:
             progress(record)
-    seconds = time.perf_counter() - started
     with torch.no_grad():
         final_probe = solver.probe.detach()
         weight = physics.illumination(final_probe, centres, problem.object_shape)
@@ -127,7 +132,7 @@ def reconstruct_iterative(
         weight=weight_np,
         history=tuple(history),
         intensity_scale=scale,
-        seconds=seconds,
+        seconds=sum(r.seconds for r in history),
         n_patterns=problem.n_patterns,
         config=config,
         device=str(device),
@@ -144,9 +149,8 @@ def reconstruct_from_npz(
     """reconstruct_iterative() on an NPZ dataset opened with MemmapDatasetBridge (diffraction memory-mapped).
 
     The object frame is objectGuess's shape when present, else the smallest frame from pixel (0, 0) that
-    holds every patch with the pixels its sub-pixel shift reads (physics.frame_shape with the config's
-    pad, the rule the input check applies); the probe starts from probeGuess; the scale comes from the
-    measured mean counts.
+    holds every patch (physics.frame_shape, the rule the input check applies); the probe starts from
+    probeGuess; the scale comes from the measured mean counts.
     """
     config = _checked(config)
     bridge = MemmapDatasetBridge(path, cache_dir=cache_dir)
@@ -155,7 +159,7 @@ def reconstruct_from_npz(
     if guess is not None:
         shape = (int(guess.shape[0]), int(guess.shape[1]))
     else:
-        shape = physics.frame_shape(positions, int(bridge.probeGuess.shape[0]), pad=config.pad)
+        shape = physics.frame_shape(positions, int(bridge.probeGuess.shape[0]))
     return reconstruct_iterative(bridge.diffraction, positions, bridge.probeGuess, shape, config=config,
                                  progress=progress)
 

@@ -1,7 +1,8 @@
 """What the iterative baselines share beyond physics: input checks, the pattern feed, batching, statistics.
 
 Conventions are physics': positions are (x, y) object-pixel centres (x = column), the object frame's
-origin is its pixel (0, 0), the far field is fftshift(fft2(., norm="ortho")). Stored diffraction is an
+origin is its pixel (0, 0), the beam moves over the object's fixed pixel grid (physics.forward), the far
+field is fftshift(fft2(., norm="ortho")). Stored diffraction is an
 amplitude sqrt(counts); the model's counts are (A * s)^2 with A the unit-scale amplitude of object * probe
 and s = physics.intensity_scale(probe, mean counts per pattern), which puts the object at |O| ~ 1.
 """
@@ -55,8 +56,6 @@ def check_problem(
     probe: ArrayLike,
     object_shape: tuple[int, int],
     initial_object: ArrayLike | None = None,
-    *,
-    pad: int = 0,
 ) -> Problem:
     """Validate shapes, dtypes and that every patch lies inside the object; raise BaselineError if not."""
     shape = getattr(diffraction, "shape", None)
@@ -99,7 +98,7 @@ def check_problem(
         raise BaselineError(f"object_shape must be (rows, cols), got {object_shape!r}") from None
     if rows < 1 or cols < 1:
         raise BaselineError(f"object_shape must be positive (rows, cols), got {object_shape!r}")
-    _check_inside(pos, height, (rows, cols), pad)
+    _check_inside(pos, height, (rows, cols))
     if initial_object is None:
         init = np.ones((rows, cols), dtype=np.complex64)
     else:
@@ -111,22 +110,22 @@ def check_problem(
     return Problem(diffraction, pos, pr.astype(np.complex64), (rows, cols), init)
 
 
-def _check_inside(pos: np.ndarray, n: int, object_shape: tuple[int, int], pad: int) -> None:
-    """Every patch, with the extra pixels sub-pixel interpolation reads, must lie inside the object.
+def _check_inside(pos: np.ndarray, n: int, object_shape: tuple[int, int]) -> None:
+    """Every patch must lie inside the object.
 
-    The bilinear pixel range bounds either interpolation's (physics.pixel_range), so one check serves both,
-    and physics.frame_shape with the same n and pad gives the smallest frame that passes it.
+    The object window is cut at the nearest pixel; the check uses the bilinear pixel range (floor to ceil),
+    which bounds the nearest pixel whatever precision a solver later rounds the position in
+    (physics.pixel_range), and physics.frame_shape with the same n gives the smallest frame that passes it.
     """
     rows, cols = object_shape
-    before, after = n // 2 + pad, n - 1 - n // 2 + pad
-    first_x, last_x = physics.pixel_range(pos[:, 0], n, pad=pad)
-    first_y, last_y = physics.pixel_range(pos[:, 1], n, pad=pad)
+    before, after = n // 2, n - 1 - n // 2
+    first_x, last_x = physics.pixel_range(pos[:, 0], n)
+    first_y, last_y = physics.pixel_range(pos[:, 1], n)
     outside = (first_x < 0) | (last_x > cols - 1) | (first_y < 0) | (last_y > rows - 1)
     if outside.any():
         first = int(np.flatnonzero(outside)[0])
         raise BaselineError(
-            f"{int(outside.sum())} of {len(pos)} positions put their {n}x{n} patch (+{pad} px for sub-pixel "
-            f"shifts) outside the "
+            f"{int(outside.sum())} of {len(pos)} positions put their {n}x{n} patch outside the "
             f"{rows}x{cols} object (first: index {first} at (x, y) = ({pos[first, 0]:.3f}, {pos[first, 1]:.3f})); centres "
             f"need x in [{before}, {cols - 1 - after}] and y in [{before}, {rows - 1 - after}]. "
             "Pass a larger object_shape or positions in the object's pixel frame"
@@ -182,6 +181,11 @@ class PatternFeed:
         if self.resident is not None:
             return self.resident[torch.from_numpy(index).to(self.device)]
         return self._read(index)
+
+    def all_patterns(self) -> np.ndarray:
+        """(P, N, N) float32 on the CPU: every pattern, read and checked chunk by chunk."""
+        return np.concatenate([self._read(np.arange(k, min(k + SCALE_CHUNK, self.n))).cpu().numpy()
+                               for k in range(0, self.n, SCALE_CHUNK)])
 
     def mean_counts(self) -> float:
         """Mean over patterns of sum(amplitude^2), float64 sums, read chunk by chunk."""
@@ -242,6 +246,11 @@ class PassStats:
         self.started = time.perf_counter()
         self.sums: Tensor | None = None  # (deviance, amplitude error, measured power)
         self.pixels = 0
+        self.excluded = 0.0  # seconds of the pass spent on scoring only, not counted as its time
+
+    def exclude(self, seconds: float) -> None:
+        """Leave `seconds` (spent scoring the estimate, not reconstructing) out of the pass's time."""
+        self.excluded += seconds
 
     def add(self, rate: Tensor, measured: Tensor) -> None:
         """rate: predicted counts (B, N, N); measured: amplitudes sqrt(counts) (B, N, N)."""
@@ -259,10 +268,13 @@ class PassStats:
 
     def record(self, iteration: int) -> IterationRecord:
         if self.sums is None or self.pixels == 0:
-            return IterationRecord(iteration, math.nan, math.nan, time.perf_counter() - self.started)
+            return IterationRecord(iteration, math.nan, math.nan, self._seconds())
         deviance, error, power = (float(v) for v in self.sums.cpu())  # the readback waits for the device
         fourier = error / power if power > 0 else math.nan
-        return IterationRecord(iteration, deviance / self.pixels, fourier, time.perf_counter() - self.started)
+        return IterationRecord(iteration, deviance / self.pixels, fourier, self._seconds())
+
+    def _seconds(self) -> float:
+        return time.perf_counter() - self.started - self.excluded
 
 
 class Solver(Protocol):

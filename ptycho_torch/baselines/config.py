@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from ptycho_torch import options, physics
+from ptycho_torch import options
 from ptycho_torch.errors import BaselineError
 from ptycho_torch.region import COVERAGE_THRESHOLD
 
@@ -12,33 +12,40 @@ from ptycho_torch.region import COVERAGE_THRESHOLD
 class Method(StrEnum):
     EPIE = "epie"  # mini-batch rPIE over sparse sets of positions (epie.py)
     ML = "ml"  # Poisson maximum likelihood, preconditioned conjugate gradients, autograd gradients (ml.py)
+    PTYCHI_LSQML = "ptychi-lsqml"  # pty-chi's LSQML (optional dependency) on converted data (ptychi_lsqml.py)
 
 
 # Default step sizes per method: (object, probe). ePIE: fractions of the full PIE step. ML: the first step
-# the line search tries along the preconditioned direction, and the probe direction's weight.
-DEFAULT_STEPS: dict[Method, tuple[float, float]] = {Method.EPIE: (1.0, 1.0), Method.ML: (1.0, 1.0)}
+# the line search tries along the preconditioned direction, and the probe direction's weight. LSQML solves
+# its own step sizes.
+DEFAULT_STEPS: dict[Method, tuple[float, float]] = {
+    Method.EPIE: (1.0, 1.0), Method.ML: (1.0, 1.0), Method.PTYCHI_LSQML: (1.0, 1.0),
+}
 
 
 @dataclass(frozen=True)
 class ReconstructionConfig:
     """Options of an iterative reconstruction; validated on creation (BaselineError).
 
-    method: "epie" or "ml". iterations: passes over all patterns.
+    method: "epie", "ml" or "ptychi-lsqml". iterations: passes over all patterns; 0 returns the start
+        (initial_object) in the result's frame, which checks every conversion on its own.
     batch_size: ePIE: the most positions updated together (a sparse set is cut to this size); ML: patterns
-        per forward/backward chunk, which bounds memory only (every iteration uses every pattern).
+        per forward/backward chunk, which bounds memory only (every iteration uses every pattern); LSQML:
+        pty-chi's minibatch (random batching), which its updates depend on.
     object_step / probe_step: None takes DEFAULT_STEPS[method]. ePIE: fractions of the full PIE update.
         ML: the line search's first trial step, and the weight of the probe's direction against the object's.
-    pie_alpha: the regularisation of both methods' illumination preconditioner (rPIE's alpha): denominator
+        LSQML: not used (it solves its step sizes; setting either is an error).
+    pie_alpha: the regularisation of ePIE's and ML's illumination preconditioner (rPIE's alpha): denominator
         (1 - a) |P|^2 + a max |P|^2; 1 is ePIE's max-normalised step, smaller moves dim pixels faster.
     refine_probe: also update the probe, from iteration `probe_start` (1-based) on, so the object settles
-        first. ml_warmup (ML only): iterations over which the damping of the Poisson gradient fades out
-        (ml.py); 0 = the exact gradient from the start. seed: the order of the updates (the only randomness).
+        first (all three methods). ml_warmup (ML only): iterations over which the damping of the Poisson
+        gradient fades out (ml.py); 0 = the exact gradient from the start. seed: the order of the updates
+        (the only randomness).
     device: "auto" (CUDA when available), "cpu", "cuda", "cuda:K".
-    interpolation: how sub-pixel positions are applied (physics.Interpolation). fourier_pad_px: with
-        "fourier", each patch is shifted in a window this many pixels wider on each side, then cropped, so
-        the window's wrap-around rings mostly outside the patch; the default, physics.FOURIER_PAD, is the
-        simulator's window, so the model is simulate.py's exactly (both are physics.forward; "bilinear"
-        differs by 5.5%, measured on the 32 px test scan). coverage_threshold: see IterativeResult.coverage.
+    coverage_threshold: see IterativeResult.coverage.
+
+    Every method uses physics.forward's model, the beam moving over the object's fixed pixel grid
+    (docs/findings.md, PHYS-001); pty-chi's LSQML has the same model once converted (ptychi_lsqml.py).
     """
 
     method: str = Method.EPIE
@@ -52,30 +59,24 @@ class ReconstructionConfig:
     ml_warmup: int = 30
     seed: int = 0
     device: str = "auto"
-    interpolation: str = physics.Interpolation.FOURIER
-    fourier_pad_px: int = physics.FOURIER_PAD
     coverage_threshold: float = COVERAGE_THRESHOLD
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "method", options.choice(Method, self.method, "method", error=BaselineError))
-        object.__setattr__(self, "interpolation", options.choice(
-            physics.Interpolation, self.interpolation, "interpolation", error=BaselineError))
-        for name in ("iterations", "batch_size", "probe_start"):
+        options.integer(self.iterations, "iterations", minimum=0, error=BaselineError)
+        for name in ("batch_size", "probe_start"):
             options.integer(getattr(self, name), name, minimum=1, error=BaselineError)
-        for name in ("ml_warmup", "fourier_pad_px"):
-            options.integer(getattr(self, name), name, minimum=0, error=BaselineError)
+        options.integer(self.ml_warmup, "ml_warmup", minimum=0, error=BaselineError)
         for name in ("object_step", "probe_step"):
             if getattr(self, name) is not None:
                 options.number(getattr(self, name), name, above=0, error=BaselineError)
+                if self.method is Method.PTYCHI_LSQML:
+                    raise BaselineError(f"{name} does not apply to ptychi-lsqml, which solves its own step "
+                                        "sizes; leave it unset")
         for name in ("pie_alpha", "coverage_threshold"):
             options.number(getattr(self, name), name, above=0, maximum=1, error=BaselineError)
         options.boolean(self.refine_probe, "refine_probe", error=BaselineError)
         options.integer(self.seed, "seed", error=BaselineError)
-
-    @property
-    def pad(self) -> int:
-        """Pixels added on each side of the patch window before a sub-pixel shift (0 for bilinear)."""
-        return self.fourier_pad_px if self.interpolation is physics.Interpolation.FOURIER else 0
 
     @property
     def steps(self) -> tuple[float, float]:

@@ -1,15 +1,16 @@
 """Poisson maximum likelihood by preconditioned nonlinear conjugate gradients, gradients by autograd.
 
 The objective is the Poisson negative log-likelihood of all measured counts c = m^2 (m the stored
-amplitudes) under the predicted rates s^2 |F[O_j P]|^2, summed over every pattern and detector pixel
+amplitudes) under the predicted rates s^2 |F[O_j P_j]|^2 (O_j the object window at the nearest pixel, P_j
+the probe moved by the sub-pixel rest: physics.forward's model), summed over every pattern and detector pixel
 (physics.poisson_nll_counts), accumulated in float64: the sum is dominated by -c log c, and in float32 its
 rounding swamps the change a late step makes. One iteration:
 
 1. one pass over the data, batch by batch, accumulating the objective and its gradient g (autograd through
-   physics' extract_patches -> exit_wave -> far_field -> intensity);
+   physics' extract_patches and shift_probe -> exit wave -> far_field -> intensity);
 2. a preconditioned Polak-Ribiere (PR+) direction, the illumination being the preconditioner (as in LSQ-ML,
    Odstrcil, Menzel & Guizar-Sicairos 2018, with rPIE's regularised denominator):
-       z_O = g_O / ((1 - a) D + a max D),       D = sum_j S_j^T |s P|^2       (object)
+       z_O = g_O / ((1 - a) D + a max D),       D = sum_j S_j^T |s P_j|^2     (object)
        z_P = k g_P / ((1 - a) E + a max E),     E = sum_j |s O_j|^2   (probe, when refined; k = probe_step)
        d = -z + beta d_prev,  beta = max(0, <g, z - z_prev> / <g_prev, z_prev>)
 3. a backtracking line search on the whole objective (forward passes only): the first trial step is twice
@@ -39,6 +40,8 @@ from ptycho_torch import physics
 from ptycho_torch.baselines.common import Batches, PassStats
 from ptycho_torch.baselines.config import ReconstructionConfig
 
+NEAREST = physics.Interpolation.NEAREST  # the object window of the forward model: no sub-pixel move
+
 ARMIJO = 1e-4  # sufficient decrease: f(t) <= f(0) + ARMIJO * t * slope
 MAX_TRIALS = 12  # after this many failed steps the direction is useless: restart along -z next iteration
 SHRINK_LIMITS = (0.1, 0.5)  # a quadratic-fit step is kept within these fractions of the failed trial
@@ -57,13 +60,12 @@ class MaximumLikelihood:
         self.previous: tuple[list[Tensor], list[Tensor], list[Tensor]] | None = None  # g, z, d
         self.evaluations = 0  # forward-only passes spent in line searches
 
-    def _rates(self, obj: Tensor, probe: Tensor, centres: Tensor) -> tuple[Tensor, Tensor]:
-        """(predicted counts (B, N, N), object patches (B, N, N))."""
-        cfg = self.config
-        patches = physics.extract_patches(obj, centres, probe.shape[-1], interpolation=cfg.interpolation,
-                                          pad=cfg.pad)
-        far = physics.far_field(physics.exit_wave(patches, probe))  # (B, 1, N, N)
-        return self.scale**2 * physics.intensity(far), patches
+    def _rates(self, obj: Tensor, probe: Tensor, centres: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(predicted counts (B, N, N), object windows (B, N, N), moved probes (B, 1, N, N))."""
+        windows = physics.extract_patches(obj, centres, probe.shape[-1], interpolation=NEAREST)
+        probes = physics.shift_probe(probe, physics.beam_offsets(centres))  # (B, 1, N, N)
+        far = physics.far_field(windows.unsqueeze(-3) * probes)  # (B, 1, N, N)
+        return self.scale**2 * physics.intensity(far), windows, probes
 
     @staticmethod
     def _nll(rate: Tensor, measured: Tensor) -> Tensor:
@@ -85,7 +87,7 @@ class MaximumLikelihood:
         seen = torch.zeros(probe.shape, dtype=torch.float32, device=obj.device)
         parts: list[Tensor] = []
         for measured, centres in batches():
-            rate, patches = self._rates(obj, probe, centres)
+            rate, windows, probes = self._rates(obj, probe, centres)
             loss = self._nll(rate, measured)
             if gamma > 0:
                 damping = (rate / (rate + gamma * measured.square()).clamp_min(1e-30)).detach()
@@ -94,16 +96,14 @@ class MaximumLikelihood:
             parts.append(loss.detach())
             stats.add(rate, measured)
             with torch.no_grad():
-                power = self.scale**2 * (probe.real.square() + probe.imag.square())
-                lit += physics.place_patches(power.expand_as(rate), centres, shape,
-                                             interpolation=self.config.interpolation, pad=self.config.pad)
+                power = self.scale**2 * physics.intensity(probes)  # (B, N, N)
+                lit += physics.place_patches(power, centres, shape, interpolation=NEAREST)
                 if refine:
-                    seen += self.scale**2 * (patches.real.square() + patches.imag.square()).sum(0)
+                    seen += self.scale**2 * (windows.real.square() + windows.imag.square()).sum(0)
         grads = [_grad(obj)] + ([_grad(probe)] if refine else [])
         return float(torch.stack(parts).sum()), grads, [lit, seen][: len(grads)]
 
     def _precondition(self, gradient: Tensor, power: Tensor) -> Tensor:
-        power = power.clamp_min(0.0)  # a Fourier-shifted power may ring slightly below zero
         return gradient / ((1.0 - self.alpha) * power + self.alpha * power.max())
 
     def iterate(self, iteration: int, batches: Batches, stats: PassStats) -> None:

@@ -1,13 +1,14 @@
 """The package's one ptychographic forward model, used by the simulator, the network and the baselines.
 
     from ptycho_torch import physics
-    amplitude = physics.forward(obj, probe, centres, interpolation="fourier", pad=physics.FOURIER_PAD)
+    amplitude = physics.forward(obj, probe, centres)
 
 Modules, each with the conventions it fixes:
 - patches: positions (x, y) in object pixels, sub-pixel extraction and its adjoint, the one rounding rule
   (nearest_pixel), the Fourier pad, the frame that holds a scan;
 - propagation: far field fftshift(fft2(., norm="ortho")) (Parseval holds), back-propagation, intensity;
-- forward: probe modes (incoherent), exit wave, diffraction amplitude, forward() as named steps;
+- forward: the beam moves over a fixed object (the object window at the nearest pixel, the probe moved by
+  the sub-pixel rest), probe modes (incoherent), exit wave, diffraction amplitude, forward() as named steps;
 - noise: the scale s with counts = (A * s)^2, Poisson counts, Poisson NLL and amplitude MAE;
 - illumination: the probe's intensity summed over the scan positions.
 """
@@ -15,7 +16,14 @@ Modules, each with the conventions it fixes:
 from __future__ import annotations
 
 from ptycho_torch.errors import PhysicsError
-from ptycho_torch.physics.forward import diffraction_amplitude, exit_wave, forward, probe_modes
+from ptycho_torch.physics.forward import (
+    beam_offsets,
+    diffraction_amplitude,
+    exit_wave,
+    forward,
+    probe_modes,
+    shift_probe,
+)
 from ptycho_torch.physics.illumination import illumination, probe_weights
 from ptycho_torch.physics.noise import (
     amplitude_mae,
@@ -29,6 +37,7 @@ from ptycho_torch.physics.patches import (
     FOURIER_PAD,
     Interpolation,
     extract_patches,
+    fourier_shift,
     frame_shape,
     nearest_pixel,
     pixel_range,
@@ -43,11 +52,13 @@ __all__ = [
     "PhysicsError",
     "amplitude_mae",
     "back_propagate",
+    "beam_offsets",
     "diffraction_amplitude",
     "exit_wave",
     "extract_patches",
     "far_field",
     "forward",
+    "fourier_shift",
     "frame_shape",
     "illumination",
     "intensity",
@@ -63,4 +74,5 @@ __all__ = [
     "probe_weights",
     "reassemble_patches",
     "safe_sqrt",
+    "shift_probe",
 ]

@@ -1,9 +1,15 @@
-"""The ptychographic forward model: object patches -> exit wave -> far field -> intensity -> amplitude.
+"""The ptychographic forward model: the beam moves over a fixed object -> exit wave -> far field -> amplitude.
 
 Conventions:
 - Object, patches and probe are complex (complex64 in use; complex128 works, e.g. for gradcheck).
 - Probe modes: a probe of shape (M, N, N) holds M mutually incoherent modes; (N, N) is one mode. The
   intensities of the modes add, never their fields.
+- The object array is the sample on a fixed pixel grid and the beam moves over it (docs/findings.md,
+  PHYS-001). A scan position c = (x, y) is split into the object window cut at nearest_pixel(c), exactly as
+  stored (patches.Interpolation.NEAREST, no interpolation of the object), and the remainder
+  c - nearest_pixel(c) in [-0.5, 0.5), by which the probe is moved (a Fourier shift over the probe's own
+  window, circular: the probe must fall off before its window's edge). Moving the object patch instead is
+  the same only for an object band-limited within the window, which a pixel-sharp sample is not.
 - Positions and patch geometry are patches.py's; propagation is propagation.py's.
 - Amplitudes here are in "unit" scale (object and probe as given). Detector counts are (A * s)^2 with
   s = noise.intensity_scale(probe, nphotons); a stored diffraction amplitude is sqrt(counts) = A * s.
@@ -15,7 +21,7 @@ import torch
 from torch import Tensor
 
 from ptycho_torch.errors import PhysicsError
-from ptycho_torch.physics.patches import Interpolation, extract_patches
+from ptycho_torch.physics.patches import Interpolation, extract_patches, fourier_shift, nearest_pixel
 from ptycho_torch.physics.propagation import far_field, intensity, safe_sqrt
 
 
@@ -52,21 +58,37 @@ def diffraction_amplitude(object_patches: Tensor, probe: Tensor) -> Tensor:
     return safe_sqrt(intensity(far_field(psi)))  # (..., N, N)
 
 
-def forward(
-    obj: Tensor,
-    probe: Tensor,
-    centres: Tensor,
-    *,
-    interpolation: Interpolation | str = Interpolation.BILINEAR,
-    pad: int = 0,
-) -> Tensor:
+def beam_offsets(centres: Tensor) -> Tensor:
+    """(..., 2) = (dx, dy): the sub-pixel part of each scan position, c - nearest_pixel(c), in [-0.5, 0.5).
+
+    Differentiable in the centres (the integer part carries no gradient)."""
+    return centres - nearest_pixel(centres.detach())
+
+
+def shift_probe(probe: Tensor, offsets: Tensor) -> Tensor:
+    """The probe (M?, N, N) moved by offsets (..., 2) = (dx, dy) px -> (..., M, N, N).
+
+    out[..., m, r, c] = P_m(r - dy, c - dx) by a phase ramp over the N x N window (patches.fourier_shift),
+    exact for a probe band-limited in its window and zero at its edge; where both offsets are 0 the probe
+    is copied unchanged.
+    """
+    modes = probe_modes(probe)  # (M, N, N)
+    lead = offsets.shape[:-1]
+    real = modes.real.dtype
+    dx = offsets[..., 0].to(real).unsqueeze(-1).expand(*lead, modes.shape[0])  # (..., M)
+    dy = offsets[..., 1].to(real).unsqueeze(-1).expand(*lead, modes.shape[0])
+    return fourier_shift(modes.expand(*lead, *modes.shape), dx, dy)
+
+
+def forward(obj: Tensor, probe: Tensor, centres: Tensor) -> Tensor:
     """Full forward model: object (B?, Ho, Wo) scanned at centres (B?, P, 2) -> amplitudes (B?, P, N, N).
 
-    The named steps: extract patches -> exit wave -> far field -> intensity -> amplitude (unit scale).
-    interpolation and pad: how sub-pixel centres are applied (patches.extract_patches).
+    The named steps: object windows at the nearest pixels -> the probe moved by the sub-pixel remainders ->
+    exit wave -> far field -> intensity -> amplitude (unit scale). Differentiable in obj, probe and centres.
     """
     n = probe_modes(probe).shape[-1]
-    patches = extract_patches(obj, centres, n, interpolation=interpolation, pad=pad)  # (B?, P, N, N)
-    psi = exit_wave(patches, probe)  # (B?, P, M, N, N)
+    windows = extract_patches(obj, centres, n, interpolation=Interpolation.NEAREST)  # (B?, P, N, N)
+    probes = shift_probe(probe, beam_offsets(centres))  # (B?, P, M, N, N)
+    psi = windows.unsqueeze(-3) * probes  # (B?, P, M, N, N)
     farfield = far_field(psi)  # (B?, P, M, N, N)
     return safe_sqrt(intensity(farfield))  # (B?, P, N, N)

@@ -7,14 +7,16 @@ Conventions (every function here follows them):
   samples the object at (y + r - N//2, x + c - N//2). Samples that fall outside the object read as zero.
 - Sub-pixel moves (Interpolation): BILINEAR splits a centre c into floor(c) and a fraction in [0, 1) and
   mixes the four neighbouring integer patches. FOURIER splits it into nearest_pixel(c) and a fraction in
-  [-0.5, 0.5) and moves the integer patch by that fraction with a phase ramp.
+  [-0.5, 0.5) and moves the integer patch by that fraction with a phase ramp. NEAREST cuts the window at
+  nearest_pixel(c) and does not move it: the object window of the forward model (forward.py), where the
+  beam, not the object, takes the sub-pixel remainder.
 - The rounding rule, one for every caller (simulation, model, baselines, bounds checks): nearest_pixel(c)
   = floor(c + 0.5), halves up. Not round-half-to-even: with it a move of every position by one whole pixel
   would not move every patch by one pixel (0.5 -> 0 but 1.5 -> 2), and two callers using the two rules
   disagree at exact half pixels.
 - pad: the patch is cut (or placed) in a window `pad` pixels wider on each side, then cropped (or
-  zero-padded), so a FOURIER shift's circular wrap-around rings mostly outside the patch. FOURIER_PAD is
-  the pad the simulator uses; the baselines default to it, so their model is the simulator's exactly.
+  zero-padded), so a FOURIER shift's circular wrap-around rings mostly outside the patch; FOURIER_PAD is
+  a pad that does that for the package's patch sizes.
 - place_patches is the exact adjoint of extract_patches for the same interpolation and pad.
 """
 
@@ -33,7 +35,7 @@ from ptycho_torch.errors import PhysicsError
 
 Coordinates = TypeVar("Coordinates", Tensor, np.ndarray)
 
-FOURIER_PAD = 2  # extra pixels around a patch so the sub-pixel shift's wrap-around is cropped away
+FOURIER_PAD = 2  # extra pixels around a patch so a Fourier sub-pixel move's wrap-around is cropped away
 
 
 class Interpolation(StrEnum):
@@ -45,10 +47,13 @@ class Interpolation(StrEnum):
         == p at any centre. Exact only for content periodic in the window: otherwise the edge discontinuity
         rings inward (about 10% of the amplitude at a 16 px patch's centre, for smooth content sampled at
         x.3 / x.7), where bilinear errs by about 1%. Use it when the exact round trip matters.
+    NEAREST: no sub-pixel move: the window at nearest_pixel(c), read or written as it is. The object side of
+        the forward model, which moves the probe instead (forward.py; docs/findings.md, PHYS-001).
     """
 
     BILINEAR = "bilinear"
     FOURIER = "fourier"
+    NEAREST = "nearest"
 
 
 def _interpolation(value: Interpolation | str) -> Interpolation:
@@ -75,12 +80,12 @@ def pixel_range(
     """(first, last) object pixel, int64 and inclusive, that an N-pixel patch at each coordinate reads
     along one axis, with `pad` extra pixels on each side. Pixels a zero weight multiplies do not count.
 
-    The BILINEAR range (from floor(c) to ceil(c)) also bounds the FOURIER one, nearest_pixel(c) lying
-    between the two whatever precision the coordinate is later rounded in: checks that must hold for
-    either interpolation use it."""
+    The BILINEAR range (from floor(c) to ceil(c)) also bounds the FOURIER and NEAREST ones,
+    nearest_pixel(c) lying between the two whatever precision the coordinate is later rounded in: checks
+    that must hold for any interpolation use it."""
     method = _interpolation(interpolation)
     c = np.asarray(coordinates, dtype=np.float64)
-    if method is Interpolation.FOURIER:
+    if method is not Interpolation.BILINEAR:
         low = high = nearest_pixel(c)
     else:
         low, high = np.floor(c), np.ceil(c)
@@ -180,6 +185,12 @@ def _fourier_shift(patches: Tensor, fx: Tensor, fy: Tensor) -> Tensor:
     return torch.where(integer, patches, shifted.to(patches.dtype))  # exact where nothing moves
 
 
+def fourier_shift(images: Tensor, dx: Tensor, dy: Tensor) -> Tensor:
+    """Move the content of (..., N, N) windows by (dx, dy) px (shapes (...)), circularly within each window:
+    out[r, c] = in(r - dy, c - dx), band-limited interpolation. Exact (a copy) where dx = dy = 0."""
+    return _fourier_shift(images, -dx, -dy)
+
+
 def extract_patches(
     obj: Tensor, centres: Tensor, n: int, *, interpolation: Interpolation | str = Interpolation.BILINEAR,
     pad: int = 0,
@@ -211,8 +222,10 @@ def extract_patches(
     if method is Interpolation.BILINEAR:
         taps = [weight * read(x0, y0, dx, dy) for dx, dy, weight in _bilinear_taps(fx, fy)]
         patches = taps[0] + taps[1] + taps[2] + taps[3]
-    else:
+    elif method is Interpolation.FOURIER:
         patches = _fourier_shift(read(x0, y0, 0, 0), fx, fy)
+    else:
+        patches = read(x0, y0, 0, 0)
     patches = patches[..., pad : pad + n, pad : pad + n] if pad else patches
     return patches if batched else patches.squeeze(0)
 
@@ -279,8 +292,10 @@ def reassemble_patches(
     if method is Interpolation.BILINEAR:
         for dx, dy, tap in _bilinear_taps(fx, fy):
             write(x0, y0, dx, dy, tap * weighted, tap * w)
-    else:
+    elif method is Interpolation.FOURIER:
         write(x0, y0, 0, 0, _fourier_shift(weighted, -fx, -fy), _fourier_shift(w, -fx, -fy))
+    else:
+        write(x0, y0, 0, 0, weighted, w)
     shape = (batch, height, width)
     canvas, weight_sum = canvas.reshape(shape), weight_sum.reshape(shape)
     return (canvas, weight_sum) if batched else (canvas[0], weight_sum[0])

@@ -24,7 +24,16 @@ from ptycho_torch.memmap_bridge import MemmapDatasetBridge
 from ptycho_torch.study.config import METHOD_LABELS, StudyConfig, baseline_method, conditions, dose_label
 from ptycho_torch.study.figures import figure_names, write_figures
 from ptycho_torch.study.split import scan_split
-from ptycho_torch.study.table import CSV_NAME, MARGINS, Row, build_rows, csv_text, head_to_head, read_json
+from ptycho_torch.study.table import (
+    CSV_NAME,
+    MARGINS,
+    NOT_REACHED,
+    Row,
+    build_rows,
+    csv_text,
+    head_to_head,
+    read_json,
+)
 
 TEMPLATE = Path(__file__).parent / "templates" / "comparison.md.j2"
 REPORT_NAME = "comparison.md"
@@ -66,10 +75,28 @@ def _fmt(value: float, digits: int) -> str:
     return f"{value:.{digits}f}" if math.isfinite(value) else str(value)
 
 
+def _frc(value: float, digits: int) -> str:
+    """An FRC resolution; NaN is one whose threshold was not reached (table.Row)."""
+    return NOT_REACHED if math.isnan(value) else _fmt(value, digits)
+
+
+def skipped_registrations(root: Path) -> tuple[int, list[tuple[str, str]]]:
+    """(registrations tried, [(run folder, why it was skipped)]) over the runs' metrics.json files."""
+    tried, skipped = 0, []
+    for path in sorted((root / "runs").glob("*/metrics.json")):
+        found = read_json(path).get("registration", {})
+        if found.get("reason", "").startswith(("applied", "skipped")):
+            tried += 1
+            if not found.get("applied", False):
+                skipped.append((path.parent.name, found["reason"]))
+    return tried, skipped
+
+
 def render_markdown(config: StudyConfig, rows: list[Row], root: Path, invocation: str) -> str:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE.parent)),
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
     env.filters["f"] = _fmt
+    env.filters["frc"] = _frc
     env.filters["dose"] = dose_label
     splits = {name: scan_split(config.data, f, config.seeds.data) for name, f in config.overlaps}
     spot = probe_spot_px(MemmapDatasetBridge(root / conditions(config)[0].data_dir / "test.npz").probeGuess)
@@ -79,7 +106,8 @@ def render_markdown(config: StudyConfig, rows: list[Row], root: Path, invocation
         config=config, rows=rows, heads=head_to_head(rows), spot=spot, invocation=invocation, machine=machine(),
         devices=devices, splits=splits, baseline=METHOD_LABELS.get(baseline_method(config)),
         train=config.train, base=config.baseline, labels=METHOD_LABELS, figures=figure_names(config),
-        margins=MARGINS, generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"))
+        margins=MARGINS, registrations=skipped_registrations(root),
+        generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"))
 
 
 def write_comparison(config: StudyConfig, root: Path, invocation: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,10 @@ CSV_NAME = "metrics.csv"
 
 @dataclass(frozen=True)
 class Row:
-    """One line of metrics.csv. FRC in cycles/pixel (Nyquist 0.5; higher is finer); PSNR in dB with the
-    truth's range on the region as peak; phase MAE in radians (circular). gridsize 0: not a network."""
+    """One line of metrics.csv. FRC in cycles/pixel (Nyquist 0.5; higher is finer), NaN where the FRC never
+    dropped below 1/7 up to Nyquist, written "not reached" in the CSV (metrics.evaluate's None); PSNR in dB
+    with the truth's range on the region as peak; phase MAE in radians (circular). gridsize 0: not a
+    network."""
 
     dose: float
     overlap: str
@@ -59,17 +62,24 @@ class Row:
 
 
 COLUMNS = tuple(f.name for f in fields(Row))
+FRC_COLUMNS = ("amplitude_frc_cyc_per_px", "phase_frc_cyc_per_px")
+NOT_REACHED = "not reached"  # an FRC that never dropped below its threshold: no resolution to report
 
 
 def read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
+def _frc(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
 def _scores(report: dict[str, Any]) -> dict[str, float]:
     a, p = report["amplitude"], report["phase"]
     return {"amplitude_mae": a["mae"], "amplitude_psnr_db": a["psnr"], "amplitude_ssim": a["ssim"],
-            "amplitude_frc_cyc_per_px": a["frc_resolution"], "phase_mae_rad": p["mae"],
-            "phase_psnr_db": p["psnr"], "phase_ssim": p["ssim"], "phase_frc_cyc_per_px": p["frc_resolution"]}
+            "amplitude_frc_cyc_per_px": _frc(a["frc_resolution"]), "phase_mae_rad": p["mae"],
+            "phase_psnr_db": p["psnr"], "phase_ssim": p["ssim"],
+            "phase_frc_cyc_per_px": _frc(p["frc_resolution"])}
 
 
 def build_rows(config: StudyConfig, root: Path) -> list[Row]:
@@ -104,8 +114,18 @@ def csv_text(rows: list[Row]) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS)
     for row in rows:
-        writer.writerow([f"{v:.6g}" if isinstance(v, float) else v for v in astuple(row)])
+        writer.writerow([_cell(name, v) for name, v in zip(COLUMNS, astuple(row), strict=True)])
     return buffer.getvalue()
+
+
+def _cell(column: str, value: object) -> object:
+    if column in FRC_COLUMNS and isinstance(value, float) and math.isnan(value):
+        return NOT_REACHED
+    return f"{value:.6g}" if isinstance(value, float) else value
+
+
+def _number(column: str, text: str) -> float:
+    return math.nan if column in FRC_COLUMNS and text == NOT_REACHED else float(text)
 
 
 def read_csv(path: Path) -> list[Row]:
@@ -115,7 +135,7 @@ def read_csv(path: Path) -> list[Row]:
         if tuple(reader.fieldnames or ()) != COLUMNS:
             raise ValueError(f"{path}: columns {reader.fieldnames} are not the study's {list(COLUMNS)}")
         kinds = {f.name: f.type for f in fields(Row)}
-        return [Row(**{k: (int(v) if kinds[k] == "int" else float(v) if kinds[k] == "float" else v)
+        return [Row(**{k: (int(v) if kinds[k] == "int" else _number(k, v) if kinds[k] == "float" else v)
                        for k, v in line.items()}) for line in reader]
 
 

@@ -139,39 +139,40 @@ class TestForward:
         exit_energy = (np.abs(probe * obj[25:41, 22:38]) ** 2).sum()
         assert (amp.astype(np.float64) ** 2).sum() == pytest.approx(exit_energy, rel=1e-4)
 
-    def test_subpixel_position_samples_the_object_there(self) -> None:
-        # An object periodic over the 20-pixel shift window makes the Fourier shift exact, so the energy
-        # under a small probe (Parseval) tells exactly where the object was sampled, sign included.
-        def amplitude(col: np.ndarray, row: np.ndarray) -> np.ndarray:
-            return (1 + 0.5 * np.cos(2 * np.pi * col / 20)) * (1 + 0.3 * np.sin(2 * np.pi * row / 20))
+    def test_subpixel_position_moves_the_beam_there(self) -> None:
+        # The object stays on its pixel grid and the beam moves: with a probe band-limited and periodic over
+        # its 16-pixel window the Fourier shift is exact, so the energy of the pattern (Parseval) is
+        # sum |O[k]|^2 |P(k - c)|^2 over the object's own pixels k, and tells where the beam was, sign
+        # included, even on a pixel-sharp object.
+        def probe_at(cols: np.ndarray, rows: np.ndarray) -> np.ndarray:  # centred at (8, 8) of its window
+            return (1.2 + np.cos(2 * np.pi * (cols - 8) / 16)) * (1.1 + np.sin(2 * np.pi * (rows - 8) / 16))
 
-        rows, cols = np.mgrid[0:64, 0:64].astype(np.float64)
-        obj = amplitude(cols, rows).astype(np.complex64)
-        probe = np.zeros((16, 16), np.complex64)
-        probe[6:10, 6:10] = 1
+        obj = make_object(64, seed=4)
+        j = np.arange(16, dtype=np.float64)
+        probe = probe_at(j[None, :], j[:, None]).astype(np.complex64)
         x, y = 30.25, 29.6
+        rows, cols = np.mgrid[0:64, 0:64].astype(np.float64)
 
-        def energy_if_sampled_at(cx: float, cy: float) -> float:
-            j = np.arange(6, 10)
-            cc, rr = np.meshgrid(cx - 8 + j, cy - 8 + j)
-            return float((amplitude(cc, rr) ** 2).sum())
+        def energy_if_beam_at(cx: float, cy: float) -> float:
+            window = (np.abs(cols - 30) <= 8) & (cols - 30 < 8) & (np.abs(rows - 30) <= 8) & (rows - 30 < 8)
+            beam = probe_at(cols - (cx - 8), rows - (cy - 8))
+            return float((np.abs(obj) ** 2 * beam**2)[window].sum())
 
         pattern = forward_amplitude(obj, probe, np.array([x]), np.array([y]))[0].astype(np.float64)
         got = float((pattern**2).sum())
-        assert got == pytest.approx(energy_if_sampled_at(x, y), rel=1e-5)
-        wrong_sign = energy_if_sampled_at(2 * 30 - x, 2 * 30 - y)
-        assert abs(got - wrong_sign) > 100 * abs(got - energy_if_sampled_at(x, y))
+        assert got == pytest.approx(energy_if_beam_at(x, y), rel=1e-5)
+        wrong_sign = energy_if_beam_at(2 * 30 - x, 2 * 30 - y)
+        assert abs(got - wrong_sign) > 100 * abs(got - energy_if_beam_at(x, y))
 
     def test_amplitudes_are_the_physics_forward_model_of_the_true_object(self) -> None:
-        """The diffraction is physics.forward (Fourier, physics.FOURIER_PAD) of objectGuess at the stored
+        """The diffraction is physics.forward (the beam moves over the object) of objectGuess at the stored
         positions, also at exact half pixels, where floor(x + 0.5) and round-half-to-even disagree."""
         obj, probe = make_object(64, seed=5), make_probe(16)
         x = np.array([30.0, 30.5, 31.5, 29.25, 32.5, 33.7, 28.5])
         y = np.array([31.5, 30.5, 28.0, 32.5, 29.5, 30.2, 34.5])
         amp = forward_amplitude(obj, probe, x, y)
         centres = torch.from_numpy(np.stack([x, y], axis=1))
-        expected = physics.forward(torch.from_numpy(obj), torch.from_numpy(probe), centres,
-                                   interpolation=physics.Interpolation.FOURIER, pad=physics.FOURIER_PAD)
+        expected = physics.forward(torch.from_numpy(obj), torch.from_numpy(probe), centres)
         np.testing.assert_allclose(amp, expected.numpy(), rtol=1e-5, atol=1e-6 * float(amp.max()))
 
     def test_mean_counts_equal_nphotons(self) -> None:

@@ -43,6 +43,15 @@ def test_integer_centres_equal_slicing_exactly(interpolation: Interpolation) -> 
     assert patches[1][4, 4] == obj[4, 4]  # pixel (N//2, N//2) sits at (row y, column x)
 
 
+def test_nearest_cuts_the_window_at_the_nearest_pixel_and_places_it_back_there() -> None:
+    obj = complex_field((30, 40), seed=25)
+    centres = torch.tensor([[20.4, 15.5], [9.6, 10.3]])  # (x, y): nearest pixels (20, 16) and (10, 10)
+    patches = extract_patches(obj, centres, 8, interpolation=Interpolation.NEAREST)
+    assert torch.equal(patches[0], obj[12:20, 16:24]) and torch.equal(patches[1], obj[6:14, 6:14])
+    canvas, weight = reassemble_patches(patches, centres, (30, 40), interpolation=Interpolation.NEAREST)
+    assert torch.equal(canvas[12:20, 16:24], obj[12:20, 16:24]) and float(weight.sum()) == 2 * 64
+
+
 def test_samples_outside_the_object_are_zero() -> None:
     obj = torch.ones(10, 10, dtype=torch.complex64)
     patch = extract_patches(obj, torch.tensor([[1.0, 2.0]]), 8)[0]
@@ -174,6 +183,9 @@ def test_pixel_range_follows_each_interpolation() -> None:
     first, last = pixel_range(c, 8, interpolation=Interpolation.FOURIER, pad=2)
     np.testing.assert_array_equal(first, [4, 5, 6, 4, 5])  # nearest pixel - N/2 - pad
     np.testing.assert_array_equal(last, [15, 16, 17, 15, 16])  # nearest pixel + N/2 - 1 + pad
+    first, last = pixel_range(c, 8, interpolation=Interpolation.NEAREST)  # the window at the nearest pixel
+    np.testing.assert_array_equal(first, [6, 7, 8, 6, 7])
+    np.testing.assert_array_equal(last, [13, 14, 15, 13, 14])
     first, last = pixel_range(c, 8)  # bilinear: from floor(c) to ceil(c)
     np.testing.assert_array_equal(first, [6, 6, 7, 6, 6])
     np.testing.assert_array_equal(last, [13, 14, 15, 14, 14])

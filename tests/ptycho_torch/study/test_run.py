@@ -18,7 +18,7 @@ from ptycho_torch.memmap_bridge import MemmapDatasetBridge
 from ptycho_torch.simulate import make_probe
 from ptycho_torch.study.load import load_config, parse_config
 from ptycho_torch.study.run import locked, recorded_command, run_study, write_resolved_config
-from ptycho_torch.study.table import COLUMNS, read_csv
+from ptycho_torch.study.table import COLUMNS, FRC_COLUMNS, NOT_REACHED, read_csv
 
 
 def test_one_study_per_output_folder(tmp_path: Path) -> None:
@@ -61,6 +61,8 @@ def test_smoke_preset_fills_the_table_and_resumes(tmp_path: Path, capsys: pytest
         assert tuple(line) == COLUMNS
         for column in COLUMNS:
             assert line[column] != "", (column, line)
+            if column in FRC_COLUMNS and line[column] == NOT_REACHED:
+                continue  # an FRC that never drops below 1/7 is written as such, never as a number
             if column not in ("overlap", "method"):
                 assert math.isfinite(float(line[column])), (column, line)
     rows = read_csv(out / "metrics.csv")

@@ -1,11 +1,13 @@
-"""metrics.csv round trip and the head-to-head rule (margins, ties, beating the constant object)."""
+"""metrics.csv round trip (an FRC not reached included) and the head-to-head rule (margins, ties, beating the
+constant object)."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
 
-from ptycho_torch.study.table import COLUMNS, Row, csv_text, head_to_head, read_csv
+from ptycho_torch.study.table import COLUMNS, NOT_REACHED, Row, _scores, csv_text, head_to_head, read_csv
 
 
 def _row(method: str, gridsize: int, ssim: float, **changes: float) -> Row:
@@ -34,3 +36,18 @@ def test_csv_round_trip_and_head_to_head(tmp_path: Path) -> None:
     path.write_text("dose,method\n1,ml\n")
     with pytest.raises(ValueError, match="columns"):
         read_csv(path)
+
+
+def test_an_frc_not_reached_is_written_as_such_and_read_back_as_nan(tmp_path: Path) -> None:
+    report = {q: {"mae": 0.1, "psnr": 20.0, "ssim": 0.5, "frc_resolution": None} for q in ("amplitude", "phase")}
+    scores = _scores(report)
+    assert math.isnan(scores["amplitude_frc_cyc_per_px"]) and math.isnan(scores["phase_frc_cyc_per_px"])
+    row = _row("ml", 0, 0.5, amplitude_frc_cyc_per_px=math.nan, phase_frc_cyc_per_px=0.25)
+    text = csv_text([row])
+    cells = text.splitlines()[1].split(",")
+    assert cells[COLUMNS.index("amplitude_frc_cyc_per_px")] == NOT_REACHED and "nan" not in text
+    assert cells[COLUMNS.index("phase_frc_cyc_per_px")] == "0.25"
+    path = tmp_path / "metrics.csv"
+    path.write_text(text)
+    back = read_csv(path)[0]
+    assert math.isnan(back.amplitude_frc_cyc_per_px) and back.phase_frc_cyc_per_px == 0.25

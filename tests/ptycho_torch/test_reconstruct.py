@@ -1,0 +1,97 @@
+"""`ptycho-torch reconstruct`: every method writes the recon.npz that `infer` writes, `evaluate` scores it,
+and reconstruct.json records the settings and the fit."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from ptycho_torch.baselines import Method
+from ptycho_torch.cli import RECONSTRUCT_METHODS, main
+from ptycho_torch.simulate import simulate_dataset, write_npz
+
+HAS_PTYCHI = importlib.util.find_spec("ptychi") is not None
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Any:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data = simulate_dataset(36, nphotons=1e5, overlap=0.7, seed=2, N=32)
+    return write_npz(tmp_path_factory.mktemp("data") / "scan.npz", data)
+
+
+def test_the_cli_offers_every_method() -> None:
+    assert set(RECONSTRUCT_METHODS) == {m.value for m in Method}
+
+
+@pytest.mark.parametrize("method", ["ml", "epie"])
+def test_reconstruct_then_evaluate(dataset: Path, tmp_path: Path, method: str,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    assert main(["reconstruct", "--method", method, "--data", str(dataset), "--output-dir", str(out),
+                 "--iterations", "20", "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    assert "iteration 20/20: deviance" in printed and f"wrote {out / 'recon.npz'}" in printed
+    with np.load(out / "recon.npz", allow_pickle=False) as npz:
+        assert sorted(npz.files) == ["coverage", "object", "weight"]  # the record infer writes
+        obj, coverage = npz["object"], npz["coverage"]
+        assert obj.dtype == np.complex64 and coverage.dtype == np.bool_ and npz["weight"].dtype == np.float32
+    assert coverage.any() and np.isnan(obj[~coverage]).all() and np.isfinite(obj[coverage]).all()
+    record = json.loads((out / "reconstruct.json").read_text())
+    assert record["method"] == method and record["iterations"] == 20 and record["n_patterns"] == 36
+    assert record["config"]["iterations"] == 20 and record["data"] == str(dataset)
+    history = record["history"]
+    assert len(history) == 20 and history[-1]["deviance"] < history[0]["deviance"]
+    assert record["seconds"] > 0 and record["device"] == "cpu"
+
+    assert main(["evaluate", "--recon", str(out / "recon.npz"), "--truth", str(dataset)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    for part in ("amplitude", "phase"):
+        assert metrics[part]["ssim"] > metrics["baseline"][part]["ssim"] + 0.3, (part, metrics[part])
+
+
+def test_ptychi_lsqml_runs_or_names_its_install(dataset: Path, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["reconstruct", "--method", "ptychi-lsqml", "--data", str(dataset), "--output-dir",
+                 str(tmp_path), "--iterations", "3", "--device", "cpu", "--no-progress"])
+    if HAS_PTYCHI:
+        assert code == 0 and (tmp_path / "recon.npz").is_file()
+        assert json.loads((tmp_path / "reconstruct.json").read_text())["method"] == "ptychi-lsqml"
+    else:
+        assert code == 1
+        assert "pip install 'ptycho-harness[ptychi]'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (["--iterations", "-1"], "iterations must be an integer >= 0"),
+        (["--batch-size", "0"], "batch_size must be an integer >= 1"),
+        (["--coverage-threshold", "2"], "coverage_threshold must be a finite number in (0, 1]"),
+    ],
+)
+def test_bad_options_exit_1_with_the_reason(dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                            extra: list[str], needle: str) -> None:
+    assert main(["reconstruct", "--method", "ml", "--data", str(dataset), "--output-dir", str(tmp_path),
+                 *extra]) == 1
+    err = capsys.readouterr().err
+    assert "ptycho-torch reconstruct: error:" in err and needle in err
+    assert not (tmp_path / "recon.npz").exists()
+
+
+def test_missing_data_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["reconstruct", "--method", "ml", "--data", str(tmp_path / "none.npz"), "--output-dir",
+                 str(tmp_path / "o")]) == 1
+    assert "no such file" in capsys.readouterr().err
