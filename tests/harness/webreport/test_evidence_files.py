@@ -100,7 +100,7 @@ def test_the_cache_reuses_a_verdict_until_a_file_changes(tmp_path: Path, monkeyp
     assert read_evidence(tmp_path, SUMMARY, cache=cache).state == State.VERIFIED
     calls = []
     monkeypatch.setattr("harness.webreport.evidence_files._matches_exactly",
-                        lambda *a: calls.append(a) or True)
+                        lambda *a: calls.append(a) or (True, None))
     assert read_evidence(tmp_path, SUMMARY, cache=cache).state == State.VERIFIED
     assert calls == []  # unchanged: not hashed again
     log = folder / "red/red.log"
