@@ -18,6 +18,7 @@ parent's persistent `git cat-file`. Workers ignore Ctrl-C; the parent stops them
 """
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import signal
@@ -115,8 +116,15 @@ def render_item_pages(job: ItemJob, repo: git.Repo, writer: FolderWriter, worker
         meanwhile()
         return render_chunk(job, bounds[0], repo, writer)
     (job.folder / "items").mkdir(exist_ok=True)
-    with multiprocessing.get_context("fork").Pool(min(workers, len(bounds)), initializer=_adopt,
-                                                  initargs=(job,)) as pool:
+    # Frozen, this process's objects are never traversed by a worker's garbage collector, which would
+    # otherwise write to them and so copy every page of the inherited heap into each worker.
+    gc.freeze()
+    try:
+        pool = multiprocessing.get_context("fork").Pool(min(workers, len(bounds)), initializer=_adopt,
+                                                        initargs=(job,))
+    finally:
+        gc.unfreeze()
+    with pool:
         pending = pool.map_async(_work, bounds, chunksize=1)
         meanwhile()
         parts = pending.get()
