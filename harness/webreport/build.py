@@ -1,5 +1,6 @@
-"""One build of the site: gather what the repository holds, build the page model, render every page
-into a staging folder, publish it (harness.webreport.publish).
+"""One build of the site: gather what the repository holds, render every page into a staging folder
+(the item pages through harness.webreport.item_pages, the index and selectors pages meanwhile), publish
+it (harness.webreport.publish).
 
 Every page carries a Content-Security-Policy that allows only the site's own stylesheet and script and no
 connection, frame, form or image from anywhere: even a page whose escaping had failed could neither run
