@@ -7,9 +7,11 @@ may use: hashing, Markdown and templates are Python work, so threads would only 
 (tried: no faster, more CPU). A chunk's pages depend only on its items and the job, so the site is the
 same, byte for byte, however it was cut.
 
-How the workers start: `multiprocessing` with the `fork` start method. Each worker inherits the job (the
-parsed ledger, the git lookups, the compiled template, the `--serve` cache) without pickling it, and hands
-back only the sizes of the pages it wrote, the repository files they link and the cache entries it added.
+How the workers start: a `concurrent.futures.ProcessPoolExecutor` whose processes `multiprocessing` starts
+with the `fork` method. Each worker inherits the job (the parsed ledger, the git lookups, the compiled
+template, the `--serve` cache) without pickling it, and hands back only the sizes of the pages it wrote,
+the repository files they link and the cache entries it added. A worker's error is raised here; a worker
+that dies (killed for memory) fails the build with a ReportError, and the old site stays.
 A forked child keeps every lock that another thread held at the fork, so the pool is used only in a
 process that runs one thread, on Linux, where fork is the ordinary start method (`harness report`, and
 the first build of `--serve`, made before its server threads start); `--serve`'s rebuilds run in its own
@@ -25,6 +27,8 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -36,7 +40,7 @@ from harness.gitops import open_repo
 from harness.webreport.gather import ReportCache, Sources, attempt_facts
 from harness.webreport.model import item_model
 from harness.webreport.paths import Linker
-from harness.webreport.publish import FolderWriter
+from harness.webreport.publish import FolderWriter, ReportError
 
 PARALLEL_MIN_ITEMS = 400  # below this, starting workers costs more than it saves
 CHUNKS_PER_WORKER = 4  # items differ in size: smaller chunks keep every worker busy to the end
@@ -111,23 +115,31 @@ def render_item_pages(job: ItemJob, repo: git.Repo, writer: FolderWriter, worker
                       meanwhile: Callable[[], None]) -> ItemPages:
     """Every item's page, written through `writer` (whose sizes then include them). `meanwhile` runs in this
     process while the workers run (before the items when there are none)."""
-    bounds = chunk_bounds(len(job.sources.ledger.items), workers)
+    can_fork = "fork" in multiprocessing.get_all_start_methods()
+    bounds = chunk_bounds(len(job.sources.ledger.items), workers if can_fork else 1)
     if len(bounds) == 1:
         meanwhile()
         return render_chunk(job, bounds[0], repo, writer)
     (job.folder / "items").mkdir(exist_ok=True)
-    # Frozen, this process's objects are never traversed by a worker's garbage collector, which would
-    # otherwise write to them and so copy every page of the inherited heap into each worker.
-    gc.freeze()
+    # Not multiprocessing.Pool: a worker that dies takes its chunk with it, and Pool waits for it forever.
+    executor = ProcessPoolExecutor(min(workers, len(bounds)), mp_context=multiprocessing.get_context("fork"),
+                                   initializer=_adopt, initargs=(job,))
     try:
-        pool = multiprocessing.get_context("fork").Pool(min(workers, len(bounds)), initializer=_adopt,
-                                                        initargs=(job,))
-    finally:
-        gc.unfreeze()
-    with pool:
-        pending = pool.map_async(_work, bounds, chunksize=1)
+        # The workers are forked at the first submit. Frozen, this process's objects are never traversed by
+        # a worker's garbage collector, which would write to them and so copy the inherited heap's pages.
+        gc.freeze()
+        try:
+            futures = [executor.submit(_work, chunk) for chunk in bounds]
+        finally:
+            gc.unfreeze()
         meanwhile()
-        parts = pending.get()
+        parts = [future.result() for future in futures]
+    except BrokenProcessPool as exc:
+        raise ReportError(f"a worker process building the item pages stopped before it finished ({exc}); "
+                          "the old site is unchanged. If it was killed for lack of memory, free some and run "
+                          "`harness report` again") from exc
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)  # on an error, chunks not started are not run
     linked: set[str] = set()
     for part in parts:
         writer.bytes_written.update(part.bytes_written)

@@ -3,6 +3,7 @@ parent with the old site kept, and the pool used only where forking is safe."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from harness.webreport.item_pages import (
     fork_is_safe,
     worker_count,
 )
+from harness.webreport.publish import ReportError
 from harness.workspace import open_workspace
 from tests.harness.webreport.conftest import Reviewed
 
@@ -104,3 +106,21 @@ def test_a_large_ledger_uses_every_core_it_may(monkeypatch: pytest.MonkeyPatch) 
     assert worker_count(PARALLEL_MIN_ITEMS) == 2
     monkeypatch.setattr(item_pages.os, "sched_getaffinity", lambda pid: set(range(64)))
     assert worker_count(PARALLEL_MIN_ITEMS) == MAX_WORKERS
+
+
+@needs_fork
+def test_a_worker_that_dies_fails_the_build_and_the_old_site_stays(reviewed: Reviewed,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    before = _files(reviewed.site)
+    real = item_pages.item_model
+
+    def killed(item, *args, **kwargs):
+        if item.id == "CALC-002":
+            os._exit(137)  # as the kernel's OOM killer ends a process: no exception, no result
+        return real(item, *args, **kwargs)
+
+    monkeypatch.setattr(item_pages, "item_model", killed)
+    with pytest.raises(ReportError, match="a worker process building the item pages stopped before it finished"):
+        build_site(open_workspace(reviewed.repo), reviewed.site, workers=2)
+    assert _files(reviewed.site) == before
+    assert [p.name for p in reviewed.site.parent.iterdir() if p.name.startswith(".report.")] == []
