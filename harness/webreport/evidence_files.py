@@ -145,13 +145,13 @@ def _read(path: str, limit: int = -1) -> bytes:
     fd = os.open(path, os.O_RDONLY)
     try:
         parts = []
-        left = limit
-        while left:
-            block = os.read(fd, _BLOCK if left < 0 else min(left, _BLOCK))
+        while limit:
+            block = os.read(fd, _BLOCK if limit < 0 else min(limit, _BLOCK))
             if not block:
                 break
             parts.append(block)
-            left = left - len(block) if left > 0 else left
+            if limit > 0:
+                limit -= len(block)
         return b"".join(parts)
     finally:
         os.close(fd)

@@ -16,7 +16,8 @@ A forked child keeps every lock that another thread held at the fork, so the poo
 process that runs one thread, on Linux, where fork is the ordinary start method (`harness report`, and
 the first build of `--serve`, made before its server threads start); `--serve`'s rebuilds run in its own
 process. Each chunk in a worker asks git through a repository object of its own, never through the
-parent's persistent `git cat-file`. Workers ignore Ctrl-C; the parent stops them when it is interrupted.
+parent's persistent `git cat-file`. Workers ignore Ctrl-C: the interrupted parent lets the chunks that
+run finish, starts no other, and discards the staging folder.
 """
 from __future__ import annotations
 
@@ -91,6 +92,7 @@ def worker_count(items: int) -> int:
 
 
 def fork_is_safe() -> bool:
+    """Whether this process may fork workers: on Linux, with no other thread whose locks a child would keep."""
     return sys.platform.startswith("linux") and threading.active_count() == 1
 
 
