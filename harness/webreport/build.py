@@ -1,5 +1,6 @@
-"""One build of the site: gather what the repository holds, build the page model, render every page
-into a staging folder, publish it (harness.webreport.publish).
+"""One build of the site: gather what the repository holds, render every page into a staging folder
+(the item pages through harness.webreport.item_pages, the index and selectors pages meanwhile), publish
+it (harness.webreport.publish).
 
 Every page carries a Content-Security-Policy that allows only the site's own stylesheet and script and no
 connection, frame, form or image from anywhere: even a page whose escaping had failed could neither run
@@ -19,8 +20,9 @@ from harness.clock import iso, utc_now
 from harness.ledger import STATUSES
 from harness.templating import TEMPLATES_DIR, environment
 from harness.webreport.evidence_files import State
-from harness.webreport.gather import ReportCache, gather
-from harness.webreport.model import index_model, item_model
+from harness.webreport.gather import ReportCache, gather, gather_selectors
+from harness.webreport.item_pages import ItemJob, render_item_pages, worker_count
+from harness.webreport.model import index_model
 from harness.webreport.paths import ASSETS_DIR, INDEX_PAGE, SELECTORS_PAGE, Linker, clean_relative, inside
 from harness.webreport.publish import Staging, check_out_dir
 from harness.webreport.selector_model import selectors_model
@@ -65,27 +67,24 @@ def _asset(name: str) -> str:
 
 
 def build_site(ws: Workspace, out: Path, *, cache: ReportCache | None = None,
-               now: datetime | None = None) -> BuildResult:
-    """Build the report of the repository `ws` into the folder `out` (replaced whole)."""
+               now: datetime | None = None, workers: int | None = None) -> BuildResult:
+    """Build the report of the repository `ws` into the folder `out` (replaced whole). `workers`: how many
+    processes write the item pages (harness.webreport.item_pages); by default, as many as suit the ledger."""
     started = time.perf_counter()
     out = check_out_dir(out, ws.root)
-    sources = gather(ws, cache=cache)
+    sources = gather(ws)
     linker = Linker(ws.root, out)
     env = environment(str(TEMPLATES_DIR))
     site = SiteInfo(sources.ledger_rel, sources.head, iso(now or utc_now()), __version__, CSP)
     common = {"site": site, "known_statuses": STATUSES, "evidence_words": EVIDENCE_WORDS}
     staging = Staging(out)
-    try:
+
+    def site_pages() -> None:
         staging.write(f"{ASSETS_DIR}/report.css", _asset("report.css") + "\n" + diff_css())
         staging.write(f"{ASSETS_DIR}/report.js", _asset("report.js"))
         index = index_model(sources.ledger, linker)
         staging.write(INDEX_PAGE, env.get_template("report/index.html.j2").render(root="", index=index, **common))
-        known = frozenset(sources.ledger.ids())
-        ledger_dir = posixpath.dirname(sources.ledger_rel)
-        item_template = env.get_template("report/item.html.j2")
-        for item in sources.ledger.items:
-            model = item_model(item, known, sources.facts[item.id], linker, ledger_dir)
-            staging.write(model.page, item_template.render(root="../", item=model, **common))
+        selectors = gather_selectors(ws, sources.ledger)
 
         def file_href(page: str, rel: str) -> str | None:
             clean = clean_relative(rel)
@@ -93,15 +92,22 @@ def build_site(ws: Workspace, out: Path, *, cache: ReportCache | None = None,
                 return None
             return linker.repo_file(page, clean)
 
-        sel = selectors_model(sources.registry, sources.history, sources.run_commits, linker, file_href,
-                              sources.history_rel, sources.problems)
+        sel = selectors_model(selectors.registry, selectors.history, selectors.run_commits, linker, file_href,
+                              selectors.history_rel, selectors.problems)
         staging.write(SELECTORS_PAGE, env.get_template("report/selectors.html.j2").render(root="", sel=sel,
                                                                                            **common))
+
+    try:
+        job = ItemJob(sources, cache, env.get_template("report/item.html.j2"), {"root": "../", **common}, out,
+                      staging.folder, posixpath.dirname(sources.ledger_rel))
+        count = worker_count(len(sources.ledger.items)) if workers is None else workers
+        pages = render_item_pages(job, ws.repo, staging, count, site_pages)
         staging.publish()
     except BaseException:
         staging.discard()
         raise
     sizes = staging.bytes_written
-    return BuildResult(out, len(sources.ledger.items), index.attempts, sum(r.endswith(".html") for r in sizes),
+    attempts = sum(len(item.attempts) for item in sources.ledger.items)
+    return BuildResult(out, len(sources.ledger.items), attempts, sum(r.endswith(".html") for r in sizes),
                        sizes[INDEX_PAGE], sum(sizes.values()), time.perf_counter() - started,
-                       frozenset(linker.linked))
+                       frozenset(linker.linked | pages.linked))

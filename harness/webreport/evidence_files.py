@@ -36,6 +36,7 @@ from harness.webreport.paths import clean_relative, inside
 RECORD_NAME = "attempt.json"
 _SUM_LINE = re.compile(r"([0-9a-f]{64}) [ *](.+)")  # a line of SHA256SUMS, as harness.evidence reads it
 MAX_RECORD_BYTES = 5_000_000
+_BLOCK = 1 << 16  # evidence files are small; big logs are stored gzipped
 
 
 class State(StrEnum):
@@ -107,43 +108,71 @@ def _scan(folder: str, with_stat: bool) -> tuple[frozenset[str], bool, tuple]:
     return frozenset(files), other, tuple(sorted(signature, key=repr))
 
 
-def _matches_exactly(folder: str, files: frozenset[str]) -> bool:
-    """Whether SHA256SUMS lists exactly `files` (less itself), every line well formed, every digest right."""
+def _matches_exactly(folder: str, files: frozenset[str]) -> tuple[bool, bytes | None]:
+    """(whether SHA256SUMS lists exactly `files` (less itself), every line well formed, every digest right;
+    attempt.json's bytes when they were read for their digest, so the record is not read twice)."""
     try:
-        with open(os.path.join(folder, SUMS_NAME), encoding="utf-8", errors="replace") as handle:
-            text = handle.read()
+        text = _read(f"{folder}/{SUMS_NAME}").decode("utf-8", errors="replace")
     except OSError:
-        return False
+        return False, None
     listed: dict[str, str] = {}
     for line in text.splitlines():
         match = _SUM_LINE.fullmatch(line)
         if match is None:
-            return False
+            return False, None
         listed[match[2]] = match[1]
     if listed.keys() != files - {SUMS_NAME}:
-        return False
+        return False, None
+    record = None
     for rel, digest in listed.items():
         try:
-            if _sha256(os.path.join(folder, rel)) != digest:
-                return False
+            if rel == RECORD_NAME:
+                record = _read(f"{folder}/{rel}", MAX_RECORD_BYTES + 1)
+                found = hashlib.sha256(record).hexdigest() if len(record) <= MAX_RECORD_BYTES else _sha256(
+                    f"{folder}/{rel}")
+            else:
+                found = _sha256(f"{folder}/{rel}")
         except OSError:
-            return False
-    return True
+            return False, None
+        if found != digest:
+            return False, None
+    return True, record
+
+
+def _read(path: str, limit: int = -1) -> bytes:
+    """The file's first `limit` bytes (all of it when -1), read with os.read: evidence files are small, and
+    a Python file object costs more than the read itself."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        parts = []
+        while limit:
+            block = os.read(fd, _BLOCK if limit < 0 else min(limit, _BLOCK))
+            if not block:
+                break
+            parts.append(block)
+            if limit > 0:
+                limit -= len(block)
+        return b"".join(parts)
+    finally:
+        os.close(fd)
 
 
 def _sha256(path: str) -> str:
-    # Evidence files are small (big ones are stored gzipped): one read each, in 4 MiB pieces at most.
     h = hashlib.sha256()
-    with open(path, "rb", buffering=0) as handle:
-        while block := handle.read(1 << 22):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        while block := os.read(fd, _BLOCK):
             h.update(block)
+    finally:
+        os.close(fd)
     return h.hexdigest()
 
 
-def _record(path: str) -> tuple[Mapping[str, Any] | None, str | None]:
+def _record(path: str, raw: bytes | None = None) -> tuple[Mapping[str, Any] | None, str | None]:
+    """attempt.json at `path` (or its bytes `raw`, already read) as a JSON object, or why not."""
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read(MAX_RECORD_BYTES + 1)
+        if raw is None:
+            raw = _read(path, MAX_RECORD_BYTES + 1)
         if len(raw) > MAX_RECORD_BYTES:
             return None, f"{RECORD_NAME} is larger than the {MAX_RECORD_BYTES} bytes read here"
         data = json.loads(raw)
@@ -175,13 +204,14 @@ def read_evidence(root: Path, written: str, *, cache: VerifyCache | None = None)
             hit = cache.entries.get(folder)
         if hit is not None and hit[0] == signature:
             problems = hit[1]
+    raw_record = None
     if problems is None:
-        exact = not other and SUMS_NAME in files and _matches_exactly(path, files)
+        exact, raw_record = _matches_exactly(path, files) if not other and SUMS_NAME in files else (False, None)
         problems = () if exact else tuple(verify_sha256sums(Path(path)))
         if cache is not None:
             with cache.lock:
                 cache.entries[folder] = (signature, problems)
-    record, record_problem = (_record(os.path.join(path, RECORD_NAME)) if RECORD_NAME in files
+    record, record_problem = (_record(f"{path}/{RECORD_NAME}", raw_record) if RECORD_NAME in files
                               else (None, f"{RECORD_NAME} is missing"))
     state = State.MISMATCH if problems else State.VERIFIED
     if SUMS_NAME not in files and not problems:

@@ -1,10 +1,16 @@
-"""Everything the report reads from a repository, in one place: the ledger, each attempt's evidence folder,
-the commits that recorded them, the changes, and the selector registry and history.
+"""Everything the report reads from a repository: the ledger, each attempt's evidence folder, the commits
+that recorded them, the changes, and the selector registry and history.
+
+Three steps: `gather` reads what every page needs before any evidence folder is read (the ledger, which
+commits carry which evidence folder, which base commits exist); `attempt_facts` reads, for one chunk of
+items (harness.webreport.item_pages), their evidence folders and their changes; `gather_selectors` reads
+the selector registry and history.
 
 Git is asked a fixed number of questions however large the ledger is (harness.gitops.lookups): one walk
-for the recording commits, one persistent `cat-file` for the base commits, one `git show` per 200
-patches. The one exception is an attempt proven by `harness verify`, whose change is `base..head`: that is
-one `git diff` per such attempt, remembered in the `ReportCache` while `--serve` runs.
+for the recording commits, one persistent `cat-file` for the base commits, and per chunk of items (a
+fixed number of chunks) one `git show` per 200 patches. The one exception is an attempt proven by
+`harness verify`, whose change is `base..head`: that is one `git diff` per such attempt, remembered in
+the `ReportCache` while `--serve` runs.
 
 Which change an attempt shows: `base..head` when attempt.json names a verified head commit; else, for a
 GREEN attempt, its recording commit (the change, the evidence and the ledger are one commit); else the ref
@@ -14,10 +20,12 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
+
+import git
 
 from harness.errors import SelectorError
 from harness.gitops import (
@@ -30,7 +38,7 @@ from harness.gitops import (
     range_patch,
     trailer_index,
 )
-from harness.ledger import Ledger, load_ledger
+from harness.ledger import Item, Ledger, load_ledger
 from harness.selectors.history import History, load_history
 from harness.selectors.registry import Registry, build_registry
 from harness.webreport.evidence_files import Evidence, VerifyCache, read_evidence
@@ -55,11 +63,20 @@ class ReportCache:
 
 @dataclass(frozen=True)
 class Sources:
+    """What the whole report needs before any evidence folder is read: the ledger and the git lookups that
+    do not depend on the evidence (which commits carry which evidence folder, which base commits exist)."""
+
     root: Path
     ledger: Ledger
     ledger_rel: str
     head: str
-    facts: Mapping[str, Mapping[int, AttemptFacts]]  # item id -> attempt line -> facts
+    recorded_by: Mapping[str, tuple[str, ...]]  # evidence folder -> commits carrying it, newest first
+    bases: frozenset[str]  # the attempts' base commits that exist in the repository
+    exclude: tuple[str, ...]  # left out of every diff: the ledger and the evidence root
+
+
+@dataclass(frozen=True)
+class SelectorSources:
     registry: Registry
     history: History
     history_rel: str
@@ -88,33 +105,40 @@ def _patch_text(patch: Patch | None, caption: str) -> PatchText | None:
     return None if patch is None else PatchText(caption, patch.text, patch.files, patch.cut)
 
 
-def gather(ws: Workspace, *, cache: ReportCache | None = None) -> Sources:
-    root, config, repo = ws.root, ws.config, ws.repo
+def gather(ws: Workspace) -> Sources:
     forget_resolved()
     ledger = load_ledger(ws.ledger_path)
+    recorded_by = trailer_index(ws.repo, EVIDENCE_TRAILER)
+    bases = existing_commits(ws.repo, (a.base_commit for item in ledger.items for a in item.attempts))
+    return Sources(ws.root, ledger, ws.config.ledger, head_sha(ws.repo), recorded_by, bases,
+                   (ws.config.ledger, ws.config.evidence_root))
+
+
+def attempt_facts(repo: git.Repo, sources: Sources, items: Sequence[Item], cache: ReportCache | None
+                  ) -> dict[str, dict[int, AttemptFacts]]:
+    """Item id -> attempt line -> facts, for `items`: their evidence folders read and checked, and their
+    changes fetched from `repo` (one `git show` per 200 patches of these items)."""
     verify_cache = cache.verify if cache is not None else None
-    evidence: dict[int, Evidence] = {a.line: read_evidence(root, a.evidence, cache=verify_cache)
-                                     for item in ledger.items for a in item.attempts}
-    recorded_by = trailer_index(repo, EVIDENCE_TRAILER)
-    bases = existing_commits(repo, (a.base_commit for item in ledger.items for a in item.attempts))
-    exclude = [config.ledger, config.evidence_root]
-    sources: dict[int, tuple[str, str | None, str]] = {}
-    for item in ledger.items:
+    evidence: dict[int, Evidence] = {a.line: read_evidence(sources.root, a.evidence, cache=verify_cache)
+                                     for item in items for a in item.attempts}
+    exclude = list(sources.exclude)
+    changes: dict[int, tuple[str, str | None, str]] = {}
+    for item in items:
         for attempt in item.attempts:
             ev = evidence[attempt.line]
-            recorded = recorded_by.get(ev.folder or "", ())
-            sources[attempt.line] = _change_source(ev.record, attempt.outcome, recorded)
-    single = _patches(ws, cache, {rev for kind, rev, _ in sources.values() if kind in ("commit", "saved") and rev},
+            recorded = sources.recorded_by.get(ev.folder or "", ())
+            changes[attempt.line] = _change_source(ev.record, attempt.outcome, recorded)
+    single = _patches(repo, cache, {rev for kind, rev, _ in changes.values() if kind in ("commit", "saved") and rev},
                       exclude)
     facts: dict[str, dict[int, AttemptFacts]] = {}
-    for item in ledger.items:
+    for item in items:
         per_item = facts.setdefault(item.id, {})
         for attempt in item.attempts:
             ev = evidence[attempt.line]
-            kind, rev, why_not = sources[attempt.line]
+            kind, rev, why_not = changes[attempt.line]
             patch: PatchText | None = None
             if kind == "range" and rev:
-                found = _range(ws, cache, attempt.base_commit, rev, exclude)
+                found = _range(repo, cache, attempt.base_commit, rev, exclude)
                 patch = _patch_text(found, f"Change {attempt.base_commit[:10]}..{rev[:10]} "
                                            "(the commits that harness verify proved)")
                 why_not = "" if found else "no diff: the base or the verified commit is not in this repository"
@@ -124,18 +148,21 @@ def gather(ws: Workspace, *, cache: ReportCache | None = None) -> Sources:
             elif kind == "saved" and rev:
                 patch = _patch_text(single.get(rev), f"Change saved on {rev} (not committed)")
                 why_not = "" if patch else f"no diff: {rev} no longer exists"
-            per_item[attempt.line] = AttemptFacts(ev, attempt.base_commit in bases,
-                                                  recorded_by.get(ev.folder or "", ()), patch, why_not)
-    registry, problems = _registry(ledger, config.selectors.extra)
-    history_rel = PurePosixPath(config.selectors.history).as_posix()
+            per_item[attempt.line] = AttemptFacts(ev, attempt.base_commit in sources.bases,
+                                                  sources.recorded_by.get(ev.folder or "", ()), patch, why_not)
+    return facts
+
+
+def gather_selectors(ws: Workspace, ledger: Ledger) -> SelectorSources:
+    registry, problems = _registry(ledger, ws.config.selectors.extra)
+    history_rel = PurePosixPath(ws.config.selectors.history).as_posix()
     try:
-        history = load_history(root / history_rel)
+        history = load_history(ws.root / history_rel)
     except SelectorError as exc:
-        history = History(root / history_rel, (), ())
+        history = History(ws.root / history_rel, (), ())
         problems += (str(exc),)
-    run_commits = commit_summaries(repo, (r.commit for r in history.records))
-    return Sources(root, ledger, config.ledger, head_sha(repo), facts, registry, history, history_rel,
-                   run_commits, problems + history.problems)
+    run_commits = commit_summaries(ws.repo, (r.commit for r in history.records))
+    return SelectorSources(registry, history, history_rel, run_commits, problems + history.problems)
 
 
 def _registry(ledger: Ledger, extra) -> tuple[Registry, tuple[str, ...]]:
@@ -145,25 +172,25 @@ def _registry(ledger: Ledger, extra) -> tuple[Registry, tuple[str, ...]]:
         return Registry(()), (f"the selector registry cannot be built: {exc}",)
 
 
-def _patches(ws: Workspace, cache: ReportCache | None, revs: set[str], exclude: list[str]) -> dict[str, Patch]:
+def _patches(repo: git.Repo, cache: ReportCache | None, revs: set[str], exclude: list[str]) -> dict[str, Patch]:
     known: dict[str, Patch] = {}
     if cache is not None:
         with cache.lock:
             known = {rev: cache.commits[rev] for rev in revs if rev in cache.commits}
-    fresh = patches(ws.repo, revs - known.keys(), exclude=exclude)
+    fresh = patches(repo, revs - known.keys(), exclude=exclude)
     if cache is not None:
         with cache.lock:
             cache.commits.update((rev, p) for rev, p in fresh.items() if _FULL_SHA.fullmatch(rev))
     return {**known, **fresh}
 
 
-def _range(ws: Workspace, cache: ReportCache | None, base: str, head: str, exclude: list[str]) -> Patch | None:
+def _range(repo: git.Repo, cache: ReportCache | None, base: str, head: str, exclude: list[str]) -> Patch | None:
     key = (base, head)
     if cache is not None:
         with cache.lock:
             if key in cache.ranges:
                 return cache.ranges[key]
-    found = range_patch(ws.repo, base, head, exclude=exclude)
+    found = range_patch(repo, base, head, exclude=exclude)
     if cache is not None:
         with cache.lock:
             cache.ranges[key] = found

@@ -57,7 +57,7 @@ def clean_relative(text: str, base: str = "") -> str | None:
 
 def inside(root: Path, rel: str) -> bool:
     """Whether `root/rel`, symlinks resolved, is inside `root` (it need not exist)."""
-    real_root = _real(str(root))
+    real_root = _real_dir(str(root))
     real = _real(os.path.join(real_root, rel))
     return real == real_root or real.startswith(real_root + os.sep)
 
@@ -65,6 +65,12 @@ def inside(root: Path, rel: str) -> bool:
 @lru_cache(maxsize=65536)
 def _real_dir(path: str) -> str:
     return _real(path)
+
+
+@lru_cache(maxsize=4096)
+def _quoted(name: str) -> str:
+    """quote(name), remembered: every evidence folder holds the same few file names."""
+    return quote(name)
 
 
 def forget_resolved() -> None:
@@ -119,7 +125,7 @@ class Linker:
         if prefix is None:
             prefix = self._prefixes[key] = quote("../" * key[0] + posixpath.normpath(
                 posixpath.join(self.site_to_repo, folder)))
-        return f"{prefix}/{quote(name)}"
+        return f"{prefix}/{_quoted(name)}"
 
     def resolver(self, from_page: str, base: str) -> Callable[[str], str | None]:
         """Resolves a link target written in a file of the repo-relative folder `base` (Markdown prose:

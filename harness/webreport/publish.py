@@ -47,18 +47,13 @@ def check_out_dir(out: Path, repo_root: Path) -> Path:
     return out
 
 
-class Staging:
-    """A fresh folder beside `out` to write the new site into; `publish` puts it in `out`'s place."""
+class FolderWriter:
+    """Writes files below `folder`, remembering each one's size: the staging folder's writer, and each item
+    worker's (harness.webreport.item_pages), which hands its sizes back to the staging folder's."""
 
-    def __init__(self, out: Path) -> None:
-        self.out = out
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            self.folder = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
-        except OSError as exc:
-            raise ReportError(f"cannot create the report beside {out}: {exc.strerror or exc}; "
-                              "check the folder's permissions or choose another --out") from exc
-        self._made: set[Path] = {self.folder}
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._made: set[Path] = {folder}
         self.bytes_written: dict[str, int] = {}
 
     def write(self, rel: str, data: str | bytes) -> None:
@@ -70,6 +65,20 @@ class Staging:
         with open(path, "wb") as handle:
             handle.write(raw)
         self.bytes_written[rel] = len(raw)
+
+
+class Staging(FolderWriter):
+    """A fresh folder beside `out` to write the new site into; `publish` puts it in `out`'s place."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+        except OSError as exc:
+            raise ReportError(f"cannot create the report beside {out}: {exc.strerror or exc}; "
+                              "check the folder's permissions or choose another --out") from exc
+        super().__init__(folder)
 
     def publish(self) -> None:
         """Put the staged site in `out`'s place; the old site (if any) is removed after."""

@@ -13,7 +13,9 @@ Evidence is sent as text/plain (a gzipped file as a download), never as HTML, an
 nosniff and carries the report's Content-Security-Policy, so nothing an agent wrote can run.
 
 Rebuilds run on a watcher thread that compares the ledger's and the history's size and times every
-`interval` seconds; a failed rebuild (a ledger caught mid-edit) is reported and the old site stays.
+`interval` seconds; a failed rebuild (a ledger caught mid-edit) is reported and the old site stays. The
+first build is made before the threads start, so it may spread the item pages over forked workers
+(harness.webreport.item_pages); the rebuilds, made while the server threads run, stay in this process.
 """
 from __future__ import annotations
 

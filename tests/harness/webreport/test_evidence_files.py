@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.evidence import verify_sha256sums, write_sha256sums
+from harness.webreport import evidence_files
 from harness.webreport.evidence_files import State, VerifyCache, folder_of, read_evidence
 
 FOLDER = "plans/active/INIT/reports/2025-01-01T000000Z/slug"
@@ -100,7 +101,7 @@ def test_the_cache_reuses_a_verdict_until_a_file_changes(tmp_path: Path, monkeyp
     assert read_evidence(tmp_path, SUMMARY, cache=cache).state == State.VERIFIED
     calls = []
     monkeypatch.setattr("harness.webreport.evidence_files._matches_exactly",
-                        lambda *a: calls.append(a) or True)
+                        lambda *a: calls.append(a) or (True, None))
     assert read_evidence(tmp_path, SUMMARY, cache=cache).state == State.VERIFIED
     assert calls == []  # unchanged: not hashed again
     log = folder / "red/red.log"
@@ -112,3 +113,21 @@ def test_the_cache_reuses_a_verdict_until_a_file_changes(tmp_path: Path, monkeyp
     ev = read_evidence(tmp_path, SUMMARY, cache=cache)
     assert ev.state == State.MISMATCH
     assert "checksum mismatch: red/red.log was changed after SHA256SUMS was written" in ev.problems
+
+
+def test_the_record_shown_is_the_one_whose_checksum_was_checked(tmp_path: Path, monkeypatch) -> None:
+    make_folder(tmp_path, {"outcome": "GREEN", "reason": "all stages passed"})
+    reads: list[str] = []
+    real = evidence_files._read
+    monkeypatch.setattr(evidence_files, "_read", lambda path, *a: reads.append(Path(path).name) or real(path, *a))
+    ev = read_evidence(tmp_path, SUMMARY)
+    assert ev.state == State.VERIFIED and ev.record == {"outcome": "GREEN", "reason": "all stages passed"}
+    assert reads.count("attempt.json") == 1  # read once: hashed, then parsed from the same bytes
+
+
+def test_an_oversized_record_still_verifies_and_says_why_it_is_not_read(tmp_path: Path, monkeypatch) -> None:
+    make_folder(tmp_path, {"outcome": "GREEN", "reason": "x" * 100})
+    monkeypatch.setattr(evidence_files, "MAX_RECORD_BYTES", 64)
+    ev = read_evidence(tmp_path, SUMMARY)
+    assert ev.state == State.VERIFIED and ev.problems == ()  # hashed whole, not only the bytes read for JSON
+    assert ev.record is None and ev.record_problem == "attempt.json is larger than the 64 bytes read here"

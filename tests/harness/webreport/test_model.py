@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from markupsafe import Markup, escape
+
 from harness.ledger import parse_ledger
 from harness.webreport.evidence_files import Evidence, State
 from harness.webreport.model import (
@@ -11,6 +14,7 @@ from harness.webreport.model import (
     PatchText,
     StageRow,
     attempt_view,
+    escaped,
     index_model,
     item_model,
 )
@@ -146,3 +150,18 @@ def test_stage_rows_render_escaped() -> None:
     assert row.__html__() == ('<tr class="r-not-run"><td>RED</td><td>not run</td><td class="num">1.0 s</td>'
                               '<td>1 &lt;failed&gt;</td><td class="reason">&lt;script&gt;x&lt;/script&gt;</td>'
                               '<td><a href="a%3Cb">a&lt;b</a></td></tr>')
+
+
+def test_an_attempt_s_stage_rows_are_its_rows_one_a_line(tmp_path: Path) -> None:
+    attempt = parse_ledger(LEDGER).get("A-1").attempts[0]
+    view = attempt_view(attempt, AttemptFacts(evidence(RECORD), True, (), None, ""), linker(tmp_path),
+                        "items/A-1.html")
+    assert view.stage_rows == "\n".join(row.__html__() for row in view.stages)
+    assert view.stage_rows.count("<tr ") == len(view.stages) == 6
+    assert isinstance(view.stage_rows, Markup)  # already escaped, row by row: the template adds nothing
+
+
+@pytest.mark.parametrize("text", ["<script>", 'a"b', "it's & more", "plain", ""])
+def test_remembered_escapes_are_markupsafe_s(text: str) -> None:
+    assert escaped(text) == str(escape(text))
+    assert escaped(text) == str(escape(text))  # the second answer comes from the cache
