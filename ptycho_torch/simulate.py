@@ -94,19 +94,20 @@ def make_object(shape: tuple[int, int] | int, seed: int, *, feature_px: float = 
 
 
 def make_probe(N: int = 64, *, aperture_radius_px: float | None = None, defocus_rad: float | None = None,
-               central_stop: float = 0.35, coma_rad: float = 2.0, edge_px: float = 1.0) -> np.ndarray:
+               central_stop: float = 0.45, coma_rad: float = 2.0, edge_px: float = 1.0) -> np.ndarray:
     """(N, N) complex64 focused probe like the fly64 probe of real scans: the far field of a zone-plate-like
     pupil, an annulus in Fourier space (outer radius 0.45 N, a central stop of `central_stop` times that
     radius, edges softened over `edge_px`, so the probe's tails do not wrap around the window, SIM-001), with
-    defocus (`defocus_rad` at the pupil's edge, default 20 rad at N = 64, scaled with N) and a coma term
-    (`coma_rad` at the edge). In real space: a bright spot inside a ring, about N/3 across, with a curved
-    phase; 95% of the energy within N/4 of the centre. Peak amplitude 1.
+    defocus (`defocus_rad` at the pupil's edge, default 22 rad at N = 64, scaled with N) and a coma term
+    (`coma_rad` at the edge). In real space: a ring about 3N/8 across around a fainter central spot, with a
+    curved phase; 91% of the energy within N/4 of the centre at N = 64 (86% at N = 32), and a dense scan
+    (spacing 0.3 N) lights every pixel at >= 0.1 of one probe's peak, as the fly001 probe does. Peak 1.
 
     The coma makes it not centre-symmetric (P(-r) != P(r)): with a symmetric probe the twin image fits
     every pattern exactly as well as the object (SIM-003). central_stop=0 and coma_rad=0 give the plain
     defocused aperture."""
     radius = 0.45 * N if aperture_radius_px is None else aperture_radius_px
-    defocus = 20.0 * N / 64 if defocus_rad is None else defocus_rad
+    defocus = 22.0 * N / 64 if defocus_rad is None else defocus_rad
     k = np.fft.fftshift(np.fft.fftfreq(N) * N)
     ky, kx = np.meshgrid(k, k, indexing="ij")
     kr = np.hypot(kx, ky)
