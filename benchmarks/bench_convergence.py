@@ -29,7 +29,6 @@ import os
 import platform
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -108,10 +107,11 @@ def history(run_dir: Path) -> dict[str, Any]:
 
 
 def train(run_dir: Path, data: Path, steps: int, *extra: str) -> float:
-    started = time.perf_counter()
-    run("train", "--data", str(data), "--output-dir", str(run_dir), "--steps", str(steps), "--threads", "1",
-        "--no-progress", *extra)
-    return time.perf_counter() - started
+    """Train (unless --work already holds this run's bundle); the training's seconds, from its history."""
+    if not (run_dir / "wts.h5.zip").is_file():
+        run("train", "--data", str(data), "--output-dir", str(run_dir), "--steps", str(steps), "--threads", "1",
+            "--no-progress", *extra)
+    return sum(epoch["seconds"] for epoch in history(run_dir)["epochs"])
 
 
 def escape(a: argparse.Namespace, work: Path) -> list[str]:
@@ -120,9 +120,9 @@ def escape(a: argparse.Namespace, work: Path) -> list[str]:
              "phase SSIM | corr. with truth / twin | minutes | load |"), "|---:|---:|---:|---|---|---|---:|---:|"]
     for seed in a.seeds:
         out = work / f"seed{seed}"
-        load = load_average()
         seconds = train(out, train_npz, a.steps, "--seed", str(seed), "--plateau-steps", "0")
         record = history(out)
+        load = record["load_average"]  # when the training started
         own, unseen = score(out, "own", train_npz), score(out, "unseen", test_npz)
         truth, twin = twin_correlation(out / "wts.h5.zip", train_npz)
         lines.append(f"| {seed} | {record['escaped_at_step']} | {record['epochs'][-1]['gap_closed']:.1%} | "
@@ -145,17 +145,19 @@ def gridsize(a: argparse.Namespace, work: Path) -> list[str]:
     train_npz, test_npz = simulate(work / "data.npz", ISSUE_DATA, a.probe_from)
     lines = [("| gridsize | steps | patterns seen | gap closed | own amp / phase SSIM | unseen amp / phase SSIM "
              "| minutes | load |"), "|---:|---:|---:|---:|---|---|---:|---:|"]
-    for size, steps in ((1, a.steps), (2, a.steps // 4)):
-        out = work / f"gs{size}"
-        load = load_average()
+    runs = [(1, a.steps), (2, a.steps // 4), *([(2, a.steps)] if a.equal_steps else [])]
+    for size, steps in runs:
+        out = work / (f"gs{size}" if (size, steps) != (2, a.steps) else "gs2_equal_steps")
         seconds = train(out, train_npz, steps, "--gridsize", str(size), "--seed", str(a.seeds[0]))
         record = history(out)
+        load = record["load_average"]
         own, unseen = score(out, "own", train_npz), score(out, "unseen", test_npz)
         lines.append(f"| {size} | {steps} | {steps * 16 * size**2} | {record['epochs'][-1]['gap_closed']:.1%} | "
                      f"{own['amplitude']:.3f} / {own['phase']:.3f} | {unseen['amplitude']:.3f} / "
                      f"{unseen['phase']:.3f} | {seconds / 60:.1f} | {load:.1f} |")
         print(lines[-1], flush=True)
-    return [f"Batch 16 groups; seed {a.seeds[0]}; defaults otherwise (restarts on).", "", *lines, "",
+    return [f"Batch 16 groups; seed {a.seeds[0]}; defaults otherwise (restarts on). Minutes: training time.", "",
+            *lines, "",
             score_constant(own, unseen)]
 
 
@@ -163,9 +165,9 @@ def pipeline(a: argparse.Namespace, work: Path) -> list[str]:
     train_npz, test_npz = simulate(work / "data.npz", ["--nphotons", "1e5", "--split", "0.3", "--seed", "1",
                                                        "--no-progress"], None)
     out = work / "run"
-    load = load_average()
     seconds = train(out, train_npz, a.steps)
     record = history(out)
+    load = record["load_average"]
     own, unseen = score(out, "own", train_npz), score(out, "unseen", test_npz)
     return [(f"`ptycho-torch simulate --out data.npz --nphotons 1e5 --split 0.3 --seed 1`, `train --data "
             f"data_train.npz --steps {a.steps} --threads 1`, `infer` + `evaluate` on data_train.npz (own region) "
@@ -187,7 +189,10 @@ def main() -> int:
     ap.add_argument("--probe-from", default=None, help="probe file (escape, gridsize); default: simulated")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--steps", type=int, default=None, help="default: 1000 (escape), 4000 (gridsize, pipeline)")
-    ap.add_argument("--work", default=None, help="keep the runs here (default: a temporary folder)")
+    ap.add_argument("--equal-steps", action="store_true",
+                    help="gridsize: also train gridsize 2 for as many steps as gridsize 1 (4 times the patterns)")
+    ap.add_argument("--work", default=None, help="keep the runs here and reuse those already there "
+                    "(default: a temporary folder)")
     ap.add_argument("--results", default=str(HERE.parent / "RESULTS.md"))
     ap.add_argument("--no-write", action="store_true")
     a = ap.parse_args()
@@ -203,7 +208,8 @@ def main() -> int:
         body = {"escape": escape, "gridsize": gridsize, "pipeline": pipeline}[a.what](a, work)
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     shown = [a.what, *(["--probe-from", f"PATH/{Path(a.probe_from).name}"] if a.probe_from else []),
-             "--seeds", *map(str, a.seeds), "--steps", str(a.steps)]  # no folder of this machine
+             "--seeds", *map(str, a.seeds), "--steps", str(a.steps),
+             *(["--equal-steps"] if a.equal_steps else [])]  # no folder of this machine
     section = "\n".join([
         f"## bench_convergence {a.what} ({when})", "",
         f"- Command: `python benchmarks/bench_convergence.py {' '.join(shown)}`",
