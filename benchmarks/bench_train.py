@@ -271,7 +271,9 @@ def main() -> int:
                   f"patterns/s, loader alone {100 * r['load_fraction']:.2f}% of a step", flush=True)
         inference = bench_inference(data, workdir, a, device, default_threads)
         print(f"inference: {inference['patterns_per_s']:.1f} patterns/s", flush=True)
-    section = render(a, device, rows, inference, loads, default_threads, sys.argv[1:])
+    shown = [arg for arg, before in zip(sys.argv[1:], ["", *sys.argv[1:]], strict=False)
+             if not arg.startswith("--results") and before != "--results"]  # no folder of this machine
+    section = render(a, device, rows, inference, loads, default_threads, shown)
     print(section)
     if not a.no_write:
         append_results(Path(a.results), section)
