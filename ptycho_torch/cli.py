@@ -83,10 +83,19 @@ def _add_train(sub: Subparsers) -> None:
                        "ptycho_torch.train ...) the same flags run data-parallel, one process per device.")
     p.add_argument("--data", required=True, help="training NPZ (data contract)")
     p.add_argument("--output-dir", required=True, help="checkpoint, history, loss curve and wts.h5.zip go here")
-    p.add_argument("--epochs", type=int, default=d["epochs"], help=f"default {d['epochs']}")
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--epochs", type=int, default=d["epochs"], help=f"passes over the data (default {d['epochs']})")
+    length.add_argument("--steps", type=int, default=d["steps"],
+                        help="optimizer steps of the final attempt, instead of --epochs (a run on the plateau "
+                        "restarts; see --plateau-steps)")
     p.add_argument("--batch-size", type=int, default=d["batch_size"],
                    help=f"groups per batch and process (default {d['batch_size']})")
     p.add_argument("--lr", type=float, default=d["lr"], help=f"Adam learning rate (default {d['lr']:g})")
+    p.add_argument("--lr-schedule", choices=["plateau", "constant"], default=d["lr_schedule"],
+                   help="plateau: halve the rate when progress stalls, once off the flat-object plateau "
+                   f"(default {d['lr_schedule']})")
+    p.add_argument("--lr-patience", type=int, default=d["lr_patience"],
+                   help=f"steps without progress before the rate is halved (default {d['lr_patience']})")
     p.add_argument("--seed", type=int, default=d["seed"],
                    help=f"seeds init, split, grouping and data order (default {d['seed']})")
     p.add_argument("--val-fraction", type=float, default=d["val_fraction"],
@@ -101,10 +110,21 @@ def _add_train(sub: Subparsers) -> None:
                    help=f"encoder/decoder stages; N must divide by 2**depth (default {d['depth']})")
     p.add_argument("--loss", choices=["poisson", "mae"], default=d["loss"])
     p.add_argument("--grad-clip", type=float, default=d["grad_clip"],
-                   help=f"max gradient norm (default {d['grad_clip']:g} = off)")
+                   help=f"max gradient norm, 0 = off (default {d['grad_clip']:g})")
+    p.add_argument("--plateau-steps", type=int, default=d["plateau_steps"],
+                   help="restart from a new seed when the run has not closed --escape-gap of the gap between a "
+                   f"flat object's loss and the best possible after this many steps; 0 = never "
+                   f"(default {d['plateau_steps']})")
+    p.add_argument("--escape-gap", type=float, default=d["escape_gap"],
+                   help=f"fraction of that gap that counts as off the plateau (default {d['escape_gap']:g})")
+    p.add_argument("--max-restarts", type=int, default=d["max_restarts"],
+                   help=f"restarts from the plateau at most (default {d['max_restarts']})")
+    p.add_argument("--threads", type=int, default=d["threads"],
+                   help="torch CPU threads; 0 = the cores this process may use (default 0). On a busy machine "
+                   "1 is often fastest")
     p.add_argument("--device", default=d["device"], help="auto (CUDA if available), cpu, cuda, cuda:K")
     p.add_argument("--precision", choices=["auto", "32", "bf16"], default=d["precision"],
-                   help="auto: bf16 autocast on CUDA, 32 on CPU")
+                   help="auto: bf16 autocast on CUDA and on CPUs with bf16 units (AMX), else 32")
     p.add_argument("--compile", action="store_true", default=d["compile"],
                    help="torch.compile the model (slow first steps)")
     p.add_argument("--num-workers", type=int, default=d["num_workers"],
@@ -118,9 +138,11 @@ def _add_train(sub: Subparsers) -> None:
         from ptycho_torch.train.loop import train_command
 
         return train_command(
-            data=a.data, output_dir=a.output_dir, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
-            seed=a.seed, val_fraction=a.val_fraction, gridsize=a.gridsize, K=a.K, n_filters=a.n_filters,
-            depth=a.depth, loss=a.loss, grad_clip=a.grad_clip, device=a.device, precision=a.precision,
+            data=a.data, output_dir=a.output_dir, epochs=a.epochs, steps=a.steps, batch_size=a.batch_size,
+            lr=a.lr, lr_schedule=a.lr_schedule, lr_patience=a.lr_patience, seed=a.seed,
+            val_fraction=a.val_fraction, gridsize=a.gridsize, K=a.K, n_filters=a.n_filters, depth=a.depth,
+            loss=a.loss, grad_clip=a.grad_clip, plateau_steps=a.plateau_steps, escape_gap=a.escape_gap,
+            max_restarts=a.max_restarts, threads=a.threads, device=a.device, precision=a.precision,
             compile=a.compile, num_workers=a.num_workers, resume=a.resume, progress=not a.no_progress,
             debug_nan_at_step=a.debug_nan_at_step, debug_step_delay_s=a.debug_step_delay)
 
@@ -137,7 +159,7 @@ def _add_infer(sub: Subparsers) -> None:
     p.add_argument("--batch-size", type=int, default=64, help="groups per batch (default 64)")
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:K")
     p.add_argument("--precision", choices=["auto", "32", "bf16"], default="auto",
-                   help="auto: bf16 autocast on CUDA, 32 on CPU")
+                   help="auto: bf16 autocast on CUDA and on CPUs with bf16 units (AMX), else 32")
     p.add_argument("--coverage-threshold", type=float, default=COVERAGE_THRESHOLD,
                    help="a pixel is covered where the summed probe intensity reaching it is >= this "
                    f"fraction of one probe's peak (default {COVERAGE_THRESHOLD})")

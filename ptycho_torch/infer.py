@@ -4,7 +4,8 @@ Patches are predicted batch by batch from the memory-mapped diffraction (bf16 au
 on a canvas at their scan positions with `physics.reassemble_patches` (sub-pixel, bilinear), one batch at a
 time. Each patch is weighted by the probe intensity sum_m |P_m|^2 (normalised to peak 1,
 physics.probe_weights), so the result is the probe-weighted average of the overlapping patches: where the
-probe is dark a patch says little about the object, and its edges must not dominate.
+probe is dark a patch says little about the object, and its edges must not dominate. The network's own
+gridsize > 1 merge weighs a group's patches by the same intensity (smoothed; overlap.merge_weights).
 
 The canvas is the data's objectGuess frame (origin at its pixel (0, 0)), or, without objectGuess, the
 smallest frame holding every patch (physics.frame_shape). A pixel is covered when its summed weight reaches

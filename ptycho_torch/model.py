@@ -23,6 +23,7 @@ from torch.nn import functional as F
 
 from ptycho_torch import options, physics
 from ptycho_torch.errors import ModelConfigError
+from ptycho_torch.overlap import MergeWeights, merge_group, merge_weights
 from ptycho_torch.physics import Interpolation
 
 
@@ -50,14 +51,16 @@ class ModelConfig:
     amplitude_floor: float = 1e-3  # keeps the object amplitude, and so the Poisson rate, strictly positive
     amplitude_max: float = 2.0  # only for the sigmoid activation
     learn_probe: bool = False  # probe as a trainable parameter instead of a fixed buffer
-    overlap_constraint: bool = True  # gridsize > 1: average the C patches in one object region
-    patch_interpolation: Interpolation = Interpolation.BILINEAR
+    overlap_constraint: bool = True  # gridsize > 1: merge the C patches of a group (overlap.py)
+    merge_weights: MergeWeights = MergeWeights.PROBE  # how the patches count where they overlap
+    patch_interpolation: Interpolation = Interpolation.FOURIER  # how the merge moves patches sub-pixel
     poisson_eps: float = 1e-8  # in counts: log(rate + eps)
 
     def __post_init__(self) -> None:
         for name, enum in (
             ("loss", LossKind),
             ("amplitude_activation", AmplitudeActivation),
+            ("merge_weights", MergeWeights),
             ("patch_interpolation", Interpolation),
         ):
             object.__setattr__(self, name, options.choice(enum, getattr(self, name), f"ModelConfig.{name}",
@@ -199,18 +202,11 @@ class PtychoPINN(nn.Module):
         return torch.polar(amplitude, phase)  # (B, C, N, N) complex64
 
     def _overlap(self, patches: Tensor, coords_relative: Tensor) -> Tensor:
-        """Average the C patches of each group in one shared object region, then re-extract them."""
+        """Merge the C patches of each group where they overlap (overlap.merge_group)."""
         if patches.shape[1] == 1 or not self.config.overlap_constraint:
             return patches
-        n = self.config.N
-        reach = math.ceil(float(coords_relative.detach().abs().max()))
-        side = n + 2 * reach + 4  # room for every patch plus the bilinear tap
-        centres = coords_relative + side // 2  # (B, C, 2): group centre at the canvas centre
-        method = self.config.patch_interpolation
-        canvas, weight = physics.reassemble_patches(patches, centres, (side, side), interpolation=method)
-        covered = weight > 1e-6
-        region = torch.where(covered, canvas / torch.where(covered, weight, 1.0), 0.0)  # (B, side, side)
-        return physics.extract_patches(region, centres, n, interpolation=method)
+        weights = merge_weights(self.probe, self.config.merge_weights)
+        return merge_group(patches, coords_relative, weights, interpolation=self.config.patch_interpolation)
 
     def object_patches(self, diffraction: Tensor, coords_relative: Tensor) -> tuple[Tensor, Tensor]:
         """(raw, constrained) object patches, each (B, C, N, N) complex64."""
@@ -231,13 +227,16 @@ class PtychoPINN(nn.Module):
 
     def loss(self, output: ModelOutput, diffraction: Tensor) -> Tensor:
         """Scalar: mean per pixel of the Poisson NLL on counts (or of the unit-scale amplitude MAE)."""
+        return self.loss_of(output.pred_amplitude, diffraction)
+
+    def loss_of(self, pred_amplitude: Tensor, diffraction: Tensor) -> Tensor:
+        """The loss of any predicted unit-scale amplitude (broadcast to diffraction's shape), e.g. a flat
+        object's: the trainer's reference points for its progress (train/plateau.py)."""
         measured = diffraction.float()
         if self.config.loss is LossKind.POISSON:
-            values = physics.poisson_nll(
-                output.pred_amplitude, measured, self.intensity_scale, eps=self.config.poisson_eps
-            )
+            values = physics.poisson_nll(pred_amplitude, measured, self.intensity_scale, eps=self.config.poisson_eps)
         else:
-            values = physics.amplitude_mae(output.pred_amplitude, measured, self.intensity_scale)
+            values = physics.amplitude_mae(pred_amplitude, measured, self.intensity_scale)
         return values.mean()
 
     @torch.no_grad()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -93,19 +94,61 @@ def make_object(shape: tuple[int, int] | int, seed: int, *, feature_px: float = 
     return (amplitude * np.exp(1j * phase)).astype(np.complex64)
 
 
-def make_probe(N: int = 64, *, aperture_radius_px: float | None = None, defocus_rad: float = 5.0,
-               edge_px: float = 1.0) -> np.ndarray:
-    """(N, N) complex64 focused probe: circular aperture in Fourier space (radius N/8 by default, edge
-    softened over `edge_px` so the probe's tails do not wrap around the window), quadratic defocus phase
-    (`defocus_rad` at the aperture edge), inverse FFT. Peak amplitude 1; about 95% of the energy lies
-    within N/4 of the centre."""
-    radius = N / 8 if aperture_radius_px is None else aperture_radius_px
+def make_probe(N: int = 64, *, aperture_radius_px: float | None = None, defocus_rad: float | None = None,
+               central_stop: float = 0.45, coma_rad: float = 2.0, edge_px: float = 1.0) -> np.ndarray:
+    """(N, N) complex64 focused probe like the fly64 probe of real scans: the far field of a zone-plate-like
+    pupil, an annulus in Fourier space (outer radius 0.45 N, a central stop of `central_stop` times that
+    radius, edges softened over `edge_px`, so the probe's tails do not wrap around the window, SIM-001), with
+    defocus (`defocus_rad` at the pupil's edge, default 22 rad at N = 64, scaled with N) and a coma term
+    (`coma_rad` at the edge). In real space: a ring about 3N/8 across around a fainter central spot, with a
+    curved phase; 91% of the energy within N/4 of the centre at N = 64 (86% at N = 32), and a dense scan
+    (spacing 0.3 N) lights every pixel at >= 0.1 of one probe's peak, as the fly001 probe does. Peak 1.
+
+    The coma makes it not centre-symmetric (P(-r) != P(r)): with a symmetric probe the twin image fits
+    every pattern exactly as well as the object (SIM-003). central_stop=0 and coma_rad=0 give the plain
+    defocused aperture."""
+    radius = 0.45 * N if aperture_radius_px is None else aperture_radius_px
+    defocus = 22.0 * N / 64 if defocus_rad is None else defocus_rad
     k = np.fft.fftshift(np.fft.fftfreq(N) * N)
-    kr = np.hypot(k[:, None], k[None, :])
-    aperture = 0.5 * (1.0 - np.tanh((kr - radius) / edge_px)) if edge_px > 0 else (kr <= radius) * 1.0
-    pupil = aperture * np.exp(1j * defocus_rad * (kr / radius) ** 2)
+    ky, kx = np.meshgrid(k, k, indexing="ij")
+    kr = np.hypot(kx, ky)
+    if edge_px > 0:
+        aperture = 0.5 * (1.0 - np.tanh((kr - radius) / edge_px))
+        if central_stop > 0:
+            aperture *= 0.5 * (1.0 + np.tanh((kr - central_stop * radius) / edge_px))
+    else:
+        aperture = ((kr <= radius) & (kr >= central_stop * radius)) * 1.0
+    rho2, u = (kr / radius) ** 2, kx / radius
+    pupil = aperture * np.exp(1j * (defocus * rho2 + coma_rad * rho2 * u))
     probe = np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(pupil)))
     return (probe / np.abs(probe).max()).astype(np.complex64)
+
+
+def read_probe(path: str | os.PathLike[str]) -> np.ndarray:
+    """The `probeGuess` of any .npz (a dataset or a probe-only file) as (N, N) complex64, read without pickle;
+    SimulationError naming the file and what to fix if it is missing, unreadable or not a square complex
+    array of finite values."""
+    path = Path(path)
+    if not path.is_file():
+        raise SimulationError(f"--probe-from {path}: no such file")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise SimulationError(f"--probe-from {path}: a single .npy array, not an .npz; save it with "
+                                  "numpy.savez(PATH, probeGuess=probe)")
+        with loaded as npz:
+            if "probeGuess" not in npz.files:
+                raise SimulationError(f"--probe-from {path}: no 'probeGuess' array (keys: {sorted(npz.files)}); "
+                                      "pass an .npz holding the probe as probeGuess")
+            probe = npz["probeGuess"]
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise SimulationError(f"--probe-from {path}: not a readable .npz without pickle ({exc})") from None
+    if probe.ndim != 2 or probe.shape[0] != probe.shape[1] or not np.iscomplexobj(probe):
+        raise SimulationError(f"--probe-from {path}: probeGuess must be a square complex (N, N) array, got "
+                              f"{probe.dtype} {probe.shape}")
+    if not np.isfinite(probe).all() or not np.abs(probe).max() > 0:
+        raise SimulationError(f"--probe-from {path}: probeGuess must be finite and not all zero")
+    return probe.astype(np.complex64)
 
 
 def scan_positions(n_images: int, *, N: int = 64, overlap: float = 0.7, scan: Scan = "grid",
@@ -237,7 +280,7 @@ def simulate_command(*, out: str, n_images: int = 2000, nphotons: float = 1e4, o
 
     probe = None
     if probe_from is not None:
-        probe = MemmapDatasetBridge(probe_from).probeGuess
+        probe = read_probe(probe_from)
         if N is not None and probe.shape != (N, N):
             raise SimulationError(f"--probe-from {probe_from} has a {probe.shape} probe but --N is {N}; "
                                   "drop --N or use a matching probe")

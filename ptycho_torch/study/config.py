@@ -53,10 +53,10 @@ class ObjectSpec(FileSource):
 
 @dataclass(frozen=True)
 class ProbeSpec(FileSource):
-    """synthetic: simulate.make_probe; a file: its `probeGuess` (N x N)."""
+    """synthetic: simulate.make_probe (None: its defaults, the fly64-like ring); a file: its `probeGuess`."""
 
     aperture_radius_px: float | None = None
-    defocus_rad: float = 5.0
+    defocus_rad: float | None = None
 
 
 @dataclass(frozen=True)

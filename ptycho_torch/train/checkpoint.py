@@ -1,5 +1,7 @@
-"""checkpoint.pt: everything a resume restores (model, optimizer, scaler, RNG states, sampler position,
-history, config, the data's SHA256), written atomically by rank 0 at the end of every epoch.
+"""checkpoint.pt: everything a resume restores (model, optimizer, scaler, RNG states, where the run stands:
+epoch, batches of it done, steps, attempt, restarts, the plateau watch; history, config, the data's SHA256),
+written atomically by rank 0 at the end of every epoch and at the end of the run (which may fall inside an
+epoch: a resume then continues that epoch with the batches not yet run).
 
 A checkpoint holds tensors and plain containers only (torch.save), so it loads with weights_only=True: no
 pickled objects are ever executed. A resume continues the same run or refuses: other data, or other settings
@@ -10,6 +12,7 @@ from __future__ import annotations
 import io
 import pickle  # only for its error type: torch.load(weights_only=True) raises pickle.UnpicklingError
 import random
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +21,11 @@ import torch
 
 from ptycho_torch.atomic_io import atomic_write_bytes
 from ptycho_torch.errors import TrainError
-from ptycho_torch.train.config import TrainConfig
+from ptycho_torch.train.config import EpochRecord, RestartRecord, TrainConfig
 
 CHECKPOINT_NAME = "checkpoint.pt"
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
+RUN_FIELDS = ("epoch", "batches_done", "global_step", "attempt", "attempt_step")
 
 
 def rng_state() -> dict[str, Any]:
@@ -63,13 +67,46 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, KeyError) as exc:
         raise TrainError(f"{path}: cannot load the checkpoint ({exc}); delete it to start over") from None
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+    if not isinstance(state, dict) or "format" not in state:
         raise TrainError(f"{path}: not a ptycho_torch checkpoint (format {CHECKPOINT_FORMAT})")
+    if state["format"] != CHECKPOINT_FORMAT:
+        raise TrainError(f"{path}: a checkpoint of format {state['format']} (this ptycho_torch reads format "
+                         f"{CHECKPOINT_FORMAT}); start a new run in a new --output-dir")
     return state
 
 
-def check_resume(state: dict[str, Any], config: TrainConfig, data_sha256: str, path: Path) -> None:
-    """TrainError unless the checkpoint was written by this run: same data, same run_identity()."""
+def run_state(run: Any, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+              watch: Any, config: TrainConfig, data_sha256: str, scale: float, world_size: int) -> dict[str, Any]:
+    """The checkpoint of a run (loop._Run) as tensors and plain containers."""
+    state: dict[str, Any] = {name: getattr(run, name) for name in RUN_FIELDS}
+    state.update({
+        "format": CHECKPOINT_FORMAT, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        "scaler": scaler.state_dict(), "rng": rng_state(), "watch": watch.state_dict(),
+        "sampler": {"seed": config.seed, "epoch": run.epoch},
+        "restarts": [asdict(r) for r in run.restarts], "history": [asdict(r) for r in run.history],
+        "config": asdict(config), "data_sha256": data_sha256, "intensity_scale": scale,
+        "world_size": world_size,  # batches_done counts one process's batches of a world_size-way split
+    })
+    return state
+
+
+def run_fields(state: dict[str, Any]) -> dict[str, Any]:
+    """The loop._Run fields of a loaded checkpoint."""
+    fields = {name: int(state[name]) for name in RUN_FIELDS}
+    fields["restarts"] = [RestartRecord(**r) for r in state["restarts"]]
+    fields["history"] = [EpochRecord(**r) for r in state["history"]]
+    return fields
+
+
+def check_resume(state: dict[str, Any], config: TrainConfig, data_sha256: str, path: Path,
+                 world_size: int = 1) -> None:
+    """TrainError unless the checkpoint was written by this run: same data, same run_identity(), the same
+    number of processes."""
+    saved_world = int(state.get("world_size", 1))
+    if saved_world != world_size:
+        raise TrainError(f"--resume: {path} was written by {saved_world} training process(es), this run has "
+                         f"{world_size}; the position inside an epoch depends on that split: resume with "
+                         f"torchrun --nproc_per_node={saved_world} (or 1 process without torchrun)")
     if state["data_sha256"] != data_sha256:
         raise TrainError(f"--resume: {path} was trained on other data (SHA256 {state['data_sha256'][:12]}...) "
                          f"than {config.data} ({data_sha256[:12]}...); pass the same --data or a new --output-dir")
@@ -78,4 +115,4 @@ def check_resume(state: dict[str, Any], config: TrainConfig, data_sha256: str, p
     if changed:
         detail = ", ".join(f"{k}: checkpoint {old!r} vs now {new!r}" for k, (old, new) in changed.items())
         raise TrainError(f"--resume: settings differ from the checkpoint's ({detail}); use the same flags "
-                         "(only --epochs, --device, --precision, --num-workers may change)")
+                         "(only --epochs, --steps, --threads, --device, --precision, --num-workers, --compile may change)")

@@ -2,7 +2,9 @@
 that `ptycho-torch train` reads its defaults from TrainConfig without importing torch."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +17,32 @@ def flag(field_name: str) -> str:
     return f"--{field_name.replace('_', '-')}"
 
 
+class LrSchedule(StrEnum):
+    """How the learning rate changes during an attempt.
+
+    PLATEAU (default): constant until the run has escaped the flat-object plateau, then halved whenever the
+        fraction of the flat->best gap closed has not grown by 0.2 points over --lr-patience steps (down to
+        lr / 32). Lowering the rate while still on the plateau would only keep the run there, and the rule
+        does not depend on the planned length, so a run extended with --resume continues as if planned so.
+    CONSTANT: --lr throughout.
+    """
+
+    PLATEAU = "plateau"
+    CONSTANT = "constant"
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything a run depends on; stored in each checkpoint so a resume can check it continues the same run."""
+    """Everything a run depends on; stored in each checkpoint so a resume can check it continues the same run.
+
+    Length: `steps` optimizer steps when > 0, else `epochs` passes over the training groups. A restart from
+    the plateau (train/progress.py) begins a new attempt, and the length counts the final attempt's steps.
+    """
 
     data: str
     output_dir: str
     epochs: int = 5
+    steps: int = 0  # optimizer steps; 0 = train for `epochs` epochs
     batch_size: int = 16
     lr: float = 1e-3
     seed: int = 0
@@ -31,7 +52,13 @@ class TrainConfig:
     n_filters: int = 16
     depth: int = 3
     loss: str = "poisson"
-    grad_clip: float = 0.0  # max gradient norm; 0 = no clipping
+    grad_clip: float = 1.0  # max gradient norm; 0 = no clipping
+    lr_schedule: str = "plateau"
+    lr_patience: int = 500  # steps without progress before the plateau schedule halves the rate
+    plateau_steps: int = 500  # restart from a new seed if the run is still on the plateau after these; 0 = never
+    escape_gap: float = 0.05  # fraction of the flat->best gap closed that counts as off the plateau
+    max_restarts: int = 3
+    threads: int = 0  # torch CPU threads; 0 = the cores this process may use (device.resolve_threads)
     device: str = "auto"
     precision: str = "auto"
     compile: bool = False
@@ -41,18 +68,21 @@ class TrainConfig:
         # model.py imports torch: loaded when a run is configured, never when the CLI only reads defaults
         from ptycho_torch.model import LossKind
 
-        for name in ("epochs", "batch_size", "gridsize", "K", "n_filters", "depth"):
+        for name in ("epochs", "batch_size", "gridsize", "K", "n_filters", "depth", "lr_patience"):
             options.integer(getattr(self, name), flag(name), minimum=1, error=TrainError)
-        options.integer(self.num_workers, "--num-workers", minimum=0, error=TrainError)
+        for name in ("steps", "plateau_steps", "max_restarts", "threads", "num_workers"):
+            options.integer(getattr(self, name), flag(name), minimum=0, error=TrainError)
         options.number(self.lr, "--lr", above=0, error=TrainError)
         options.number(self.val_fraction, "--val-fraction", minimum=0, below=1, error=TrainError)
         options.number(self.grad_clip, "--grad-clip (0 = off)", minimum=0, error=TrainError)
+        options.number(self.escape_gap, "--escape-gap", above=0, below=1, error=TrainError)
         options.choice(LossKind, self.loss, "--loss", error=TrainError)
+        options.choice(LrSchedule, self.lr_schedule, "--lr-schedule", error=TrainError)
 
     def run_identity(self) -> dict[str, Any]:
-        """The fields a resumed run must share with the checkpoint (epochs may grow; device may change)."""
+        """The fields a resumed run must share with the checkpoint (its length may grow; device may change)."""
         keep = ("batch_size", "lr", "seed", "val_fraction", "gridsize", "K", "n_filters", "depth", "loss",
-                "grad_clip")
+                "grad_clip", "lr_schedule", "lr_patience", "plateau_steps", "escape_gap", "max_restarts")
         return {k: getattr(self, k) for k in keep}
 
 
@@ -64,6 +94,20 @@ class EpochRecord:
     lr: float
     patterns_per_s: float  # training patterns (groups * C) per second over all ranks
     seconds: float
+    step: int = 0  # optimizer steps of the whole run (every attempt) at the end of the epoch
+    attempt: int = 0  # 0 = the first attempt; n after n restarts from the plateau
+    gap_closed: float = math.nan  # of train_loss: (flat - loss) / (flat - best); see progress.py
+
+
+@dataclass(frozen=True)
+class RestartRecord:
+    """An attempt abandoned on the flat-object plateau."""
+
+    attempt: int  # the attempt that was abandoned (0-based)
+    seed: int  # its initialisation seed
+    steps: int  # the steps it ran
+    gap_closed: float  # over its last steps: below escape_gap
+    at_step: int  # optimizer steps of the whole run when it was abandoned
 
 
 @dataclass(frozen=True)
@@ -74,3 +118,6 @@ class TrainResult:
     intensity_scale: float
     resumed_from_epoch: int = 0
     device: str = field(default="cpu")
+    restarts: tuple[RestartRecord, ...] = ()
+    escaped_at_step: int | None = None  # the final attempt's step at which it left the plateau; None: never
+    threads: int = 0

@@ -3,6 +3,7 @@ loader whose batch order depends only on (seed, epoch), so a resumed run sees th
 would have seen. Patterns are gathered per batch from the memory map, never copied whole."""
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -50,15 +51,25 @@ class GroupRows(Dataset[Sample]):
         return self.dataset.get_batch(self.rows[np.asarray(positions, dtype=np.int64)])
 
 
+class ResumableBatches(SortedBatchSampler):
+    """The epoch's batches (rows ascending within each), leaving out the first `skip`: a run resumed in the
+    middle of an epoch continues with the batches the interrupted one had not run."""
+
+    skip = 0
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return itertools.islice(super().__iter__(), self.skip, None)
+
+
 def make_train_loader(subset: GroupRows, config: TrainConfig, ctx: DistContext,
-                      device: torch.device) -> tuple[DataLoader, DistributedSampler]:
+                      device: torch.device) -> tuple[DataLoader, DistributedSampler, ResumableBatches]:
     """One gather per batch (rows ascending); the order is a function of (seed, epoch) only."""
     sampler = DistributedSampler(subset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True,
                                  seed=config.seed, drop_last=False)
-    batches = SortedBatchSampler(sampler, batch_size=config.batch_size, drop_last=False)
+    batches = ResumableBatches(sampler, batch_size=config.batch_size, drop_last=False)
     loader = DataLoader(subset, sampler=batches, batch_size=None, num_workers=config.num_workers,
                         pin_memory=device.type == "cuda", persistent_workers=config.num_workers > 0)
-    return loader, sampler
+    return loader, sampler, batches
 
 
 def row_batches(rows: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:

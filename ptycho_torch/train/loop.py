@@ -1,22 +1,27 @@
 """The training loop (nanoGPT style): DDP when torchrun set RANK, side effects (files, printing) on rank 0
-only, bf16 autocast on CUDA, a checkpoint every epoch, resume restoring everything; see the package docstring.
+only, bf16 autocast on CUDA, clip -> step -> zero_grad, a checkpoint every epoch and at the end, resume
+restoring everything; see the package docstring.
+
+A run lasts config.steps optimizer steps (or config.epochs epochs). Its progress is watched against the
+flat-object plateau (progress.py): an attempt still on the plateau after config.plateau_steps is abandoned
+and a new one starts from a new seed (fresh weights, optimizer and schedule; the data order runs on), at
+most config.max_restarts times; the length counts the final attempt's steps.
 
 Throughput is reported in diffraction patterns per second (groups * gridsize**2, all ranks). Losses stay on
-the device and are checked for NaN/Inf every few steps; a divergence stops the run with advice and keeps the
-last good checkpoint.
+the device and are looked at every progress.CHECK_EVERY steps (NaN/Inf check, plateau watch): no host sync
+per step. A divergence stops the run with advice and keeps the last good checkpoint.
 """
 from __future__ import annotations
 
 import math
 import random
 import time
-from dataclasses import asdict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import Tensor, nn
@@ -29,25 +34,23 @@ from ptycho_torch.device import (
     Precision,
     autocast,
     dist_context_from_env,
+    load_average,
+    oversubscription_note,
     process_group,
     resolve_device,
     resolve_precision,
+    resolve_threads,
+    torch_threads,
 )
 from ptycho_torch.errors import TrainError, TrainingDivergedError
 from ptycho_torch.memmap_bridge import MemmapDatasetBridge
 from ptycho_torch.model import LossKind, ModelConfig, ModelConfigError, PtychoPINN
-from ptycho_torch.train.checkpoint import (
-    CHECKPOINT_FORMAT,
-    CHECKPOINT_NAME,
-    check_resume,
-    load_checkpoint,
-    rng_state,
-    save_checkpoint,
-    set_rng_state,
-)
-from ptycho_torch.train.config import EpochRecord, TrainConfig, TrainResult
-from ptycho_torch.train.data import GroupRows, make_train_loader, mean_total_counts, row_batches, split_groups
-from ptycho_torch.train.outputs import bundle_metadata, write_history, write_loss_curve
+from ptycho_torch.train import checkpoint
+from ptycho_torch.train.config import EpochRecord, RestartRecord, TrainConfig, TrainResult
+from ptycho_torch.train.data import GroupRows, make_train_loader, mean_total_counts, split_groups
+from ptycho_torch.train.outputs import RunSummary, bundle_metadata, write_history, write_loss_curve
+from ptycho_torch.train.progress import CHECK_EVERY, NonFinite, PlateauWatch, StepLosses, reference_losses
+from ptycho_torch.train.validation import validation_loss
 
 
 class LossModule(nn.Module):
@@ -71,60 +74,30 @@ def build_model(config: TrainConfig, bridge: MemmapDatasetBridge, scale: float) 
     return PtychoPINN(model_config, torch.from_numpy(bridge.probeGuess), scale)
 
 
-class _StepLosses:
-    """Batch losses kept on the device and checked every `every` steps: one host sync (and, under DDP, one
-    all-reduce) per check instead of per step. The check names the first bad step."""
+def attempt_seed(seed: int, attempt: int) -> int:
+    """The initialisation seed of an attempt: the run's seed first, then one derived from (seed, attempt)."""
+    if attempt == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, attempt]).generate_state(1, dtype=np.uint32)[0])
 
-    def __init__(self, ctx: DistContext, every: int) -> None:
-        self.ctx, self.every = ctx, every
-        self.pending: list[tuple[int, Tensor]] = []
-        self.values: list[float] = []
 
-    def add(self, step: int, loss: Tensor, epoch: int, force: bool = False) -> None:
-        self.pending.append((step, loss.detach().float()))
-        if force or len(self.pending) >= self.every:
-            self.flush(epoch)
+@dataclass
+class _Run:
+    """Where a run stands: everything a checkpoint holds besides weights, optimizer and RNG states."""
 
-    def flush(self, epoch: int) -> None:
-        if not self.pending:
-            return
-        stacked = torch.stack([loss for _, loss in self.pending])
-        if self.ctx.distributed:
-            dist.all_reduce(stacked)  # a NaN on any rank reaches every rank, so all stop together
-            stacked /= self.ctx.world_size
-        values = stacked.tolist()
-        for (step, _), value in zip(self.pending, values, strict=True):
-            if not math.isfinite(value):
-                raise _Diverged(epoch, step, value)
-        self.values.extend(values)
-        self.pending.clear()
+    epoch: int = 0  # the epoch under way or last finished (1-based)
+    batches_done: int = 0  # batches of that epoch already run; 0 when it is finished
+    global_step: int = 0  # optimizer steps over all attempts
+    attempt: int = 0
+    attempt_step: int = 0  # optimizer steps of the current attempt
+    restarts: list[RestartRecord] = field(default_factory=list)
+    history: list[EpochRecord] = field(default_factory=list)
 
 
 class _Diverged(Exception):
     def __init__(self, epoch: int, step: int, value: float, what: str = "loss") -> None:
         super().__init__(epoch, step, value, what)
         self.epoch, self.step, self.value, self.what = epoch, step, value, what
-
-
-@torch.no_grad()
-def validation_loss(model: PtychoPINN, subset: GroupRows, config: TrainConfig, ctx: DistContext,
-                    device: torch.device, precision: Precision) -> float:
-    """Mean loss over this split's groups, each rank taking every world_size-th batch; NaN if empty."""
-    model.eval()
-    rows = np.arange(len(subset))[ctx.rank :: ctx.world_size]
-    totals = torch.zeros(2, dtype=torch.float64, device=device)  # (sum of loss * groups, groups)
-    for positions in row_batches(rows, config.batch_size):
-        batch = subset[positions]
-        diffraction = batch["diffraction"].to(device, non_blocking=True)
-        coords = batch["coords_relative"].to(device, non_blocking=True)
-        with autocast(device, precision):
-            loss = model.loss(model(diffraction, coords), diffraction)
-        totals[0] += loss.double() * len(positions)
-        totals[1] += len(positions)
-    if ctx.distributed:
-        dist.all_reduce(totals)
-    model.train()
-    return float(totals[0] / totals[1]) if totals[1] > 0 else math.nan
 
 
 def _progress(enabled: bool) -> Progress:
@@ -143,18 +116,21 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = True,
     ctx = dist_context_from_env()
     device = resolve_device(config.device, ctx)
     precision = resolve_precision(config.precision, device)
-    with process_group(ctx, device):
-        return _train(config, ctx, device, precision, resume=resume, progress=progress,
+    with process_group(ctx, device), torch_threads(resolve_threads(config.threads, ctx)) as threads:
+        return _train(config, ctx, device, precision, threads, resume=resume, progress=progress,
                       debug_nan_at_step=debug_nan_at_step, debug_step_delay_s=debug_step_delay_s)
 
 
-def _train(config: TrainConfig, ctx: DistContext, device: torch.device, precision: Precision, *,
-           resume: bool, progress: bool, debug_nan_at_step: int | None,
-           debug_step_delay_s: float) -> TrainResult:
+def _train(config: TrainConfig, ctx: DistContext, device: torch.device, precision: Precision, threads: int, *,
+           resume: bool, progress: bool, debug_nan_at_step: int | None, debug_step_delay_s: float) -> TrainResult:
     output_dir = Path(config.output_dir)
-    checkpoint_path = output_dir / CHECKPOINT_NAME
+    checkpoint_path = output_dir / checkpoint.CHECKPOINT_NAME
+    load = load_average()
     if ctx.is_main:
         output_dir.mkdir(parents=True, exist_ok=True)
+        note = oversubscription_note(threads) if device.type == "cpu" else None
+        if note:
+            print(note, flush=True)
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
     random.seed(config.seed)
@@ -170,26 +146,28 @@ def _train(config: TrainConfig, ctx: DistContext, device: torch.device, precisio
     train_set, val_set = GroupRows(dataset, train_rows), GroupRows(dataset, val_rows)
     if len(train_set) < ctx.world_size:
         raise TrainError(f"{len(train_set)} training groups cannot be shared by {ctx.world_size} processes")
-    loader, sampler = make_train_loader(train_set, config, ctx, device)
+    loader, sampler, batches = make_train_loader(train_set, config, ctx, device)
 
     model = build_model(config, bridge, scale).to(device)
     if device.type == "cpu" and not ctx.distributed:
         model.net.to(memory_format=torch.channels_last)  # ~2x faster convolutions on CPU (oneDNN)
+    references = reference_losses(model, train_set, config.batch_size, ctx, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     scaler = torch.amp.GradScaler(device.type, enabled=False)  # bf16 and fp32 need no loss scaling
-    history: list[EpochRecord] = []
-    start_epoch, global_step = 0, 0
+    watch = PlateauWatch(config, references)
+    run = _Run()
     if resume:
-        state = load_checkpoint(checkpoint_path)
-        check_resume(state, config, data_sha256, checkpoint_path)
+        state = checkpoint.load_checkpoint(checkpoint_path)
+        checkpoint.check_resume(state, config, data_sha256, checkpoint_path, ctx.world_size)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scaler.load_state_dict(state["scaler"])
-        set_rng_state(state["rng"])
-        start_epoch, global_step = int(state["epoch"]), int(state["global_step"])
-        history = [EpochRecord(**r) for r in state["history"]]
+        checkpoint.set_rng_state(state["rng"])
+        watch.load_state_dict(state["watch"])
+        run = _Run(**checkpoint.run_fields(state))
         if ctx.is_main:
-            print(f"resuming from {checkpoint_path} after epoch {start_epoch} (step {global_step})", flush=True)
+            print(f"resuming from {checkpoint_path} after epoch {run.epoch} (step {run.global_step})", flush=True)
+    resumed_from_epoch = run.epoch if resume else 0
 
     step_module: nn.Module = LossModule(model)
     if ctx.distributed:
@@ -198,22 +176,64 @@ def _train(config: TrainConfig, ctx: DistContext, device: torch.device, precisio
     if config.compile:
         step_module = torch.compile(step_module)
 
-    channels = config.gridsize**2
-    check_every = 1 if device.type == "cpu" else 16
+    def restart() -> None:
+        """Abandon the attempt on the plateau: fresh weights from a new seed, a fresh optimizer and watch."""
+        nonlocal optimizer, watch
+        seed = attempt_seed(config.seed, run.attempt)
+        run.restarts.append(RestartRecord(attempt=run.attempt, seed=seed, steps=run.attempt_step,
+                                          gap_closed=watch.gap_closed(), at_step=run.global_step))
+        run.attempt, run.attempt_step = run.attempt + 1, 0
+        torch.manual_seed(attempt_seed(config.seed, run.attempt))
+        model.load_state_dict(build_model(config, bridge, scale).state_dict())
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+        watch = PlateauWatch(config, references)
+        if ctx.is_main:
+            last = run.restarts[-1]
+            print(f"restart {run.attempt}/{config.max_restarts}: still on the flat-object plateau after "
+                  f"{last.steps} steps (gap closed {last.gap_closed:.1%} < {config.escape_gap:.1%}); "
+                  f"new seed {attempt_seed(config.seed, run.attempt)}", flush=True)
+
+    stuck_reported = False
+
+    def look(losses: StepLosses) -> None:
+        """Check the pending losses; note an escape; restart when the attempt stays on the plateau (not when
+        it has just finished its steps)."""
+        nonlocal stuck_reported
+        losses.flush()
+        escaped_before = watch.escaped_at is not None
+        stuck = watch.observe(losses.drain(), run.attempt_step, optimizer)
+        if stuck and run.attempt < config.max_restarts and run.attempt_step < total:
+            restart()
+        elif stuck and not stuck_reported and ctx.is_main:
+            stuck_reported = True
+            print(f"still on the flat-object plateau after {config.max_restarts} restarts; training on. Try "
+                  f"another --seed, a lower --lr (now {config.lr:g}) or more --max-restarts", flush=True)
+        elif watch.escaped_at is not None and not escaped_before and ctx.is_main:
+            print(f"off the flat-object plateau at step {watch.escaped_at} of attempt {run.attempt} "
+                  f"(gap closed {watch.gap_closed():.1%})", flush=True)
+
+    per_epoch = len(loader)
+    total = config.steps if config.steps > 0 else config.epochs * per_epoch
     with _progress(progress and ctx.is_main) as bar:
-        for epoch in range(start_epoch + 1, config.epochs + 1):
+        while run.attempt_step < total:
+            if run.batches_done == 0:
+                run.epoch += 1
+            epoch = run.epoch
             sampler.set_epoch(epoch)
-            losses = _StepLosses(ctx, check_every)
-            task = bar.add_task(f"epoch {epoch}/{config.epochs}", total=len(loader))
+            batches.skip = run.batches_done
+            losses = StepLosses(ctx)
+            task = bar.add_task(f"epoch {epoch}", total=per_epoch - run.batches_done)
             started, seen = time.perf_counter(), 0
             try:
                 for batch in loader:
-                    global_step += 1
+                    run.global_step += 1
+                    run.attempt_step += 1
+                    run.batches_done += 1
                     diffraction = batch["diffraction"].to(device, non_blocking=True)
                     coords = batch["coords_relative"].to(device, non_blocking=True)
                     with autocast(device, precision):
                         loss = step_module(diffraction, coords)
-                    if debug_nan_at_step == global_step:
+                    if debug_nan_at_step == run.global_step:
                         loss = loss * math.nan
                     scaler.scale(loss).backward()
                     if config.grad_clip > 0:
@@ -223,56 +243,77 @@ def _train(config: TrainConfig, ctx: DistContext, device: torch.device, precisio
                     scaler.update()
                     optimizer.zero_grad(set_to_none=True)
                     seen += diffraction.shape[0]
-                    losses.add(global_step, loss, epoch)
+                    losses.add(run.global_step, loss)
+                    if run.attempt_step % CHECK_EVERY == 0:
+                        look(losses)
                     bar.advance(task)
                     if debug_step_delay_s > 0:
                         time.sleep(debug_step_delay_s)
-                losses.flush(epoch)
+                    if run.attempt_step >= total:
+                        break
+                if run.batches_done >= per_epoch:
+                    look(losses)  # the end of a whole epoch: a check step
+                else:  # a run that ends inside an epoch: the NaN check; the decision waits for the next
+                    losses.flush()  # check step, as in a run that goes on (so --resume decides alike)
+                    watch.record(losses.drain())
                 elapsed = time.perf_counter() - started
-                val_loss = validation_loss(model, val_set, config, ctx, device, precision)
+                val_loss = validation_loss(model, val_set, config.batch_size, ctx, device, precision)
                 if math.isinf(val_loss) or (math.isnan(val_loss) and len(val_set) > 0):
-                    raise _Diverged(epoch, global_step, val_loss, "validation loss")
+                    raise _Diverged(epoch, run.global_step, val_loss, "validation loss")
+            except NonFinite as bad:
+                raise TrainingDivergedError(_divergence_message(_Diverged(epoch, bad.step, bad.value), config,
+                                                                checkpoint_path, run.history)) from None
             except _Diverged as bad:
-                raise TrainingDivergedError(_divergence_message(bad, config, checkpoint_path, epoch)) from None
+                raise TrainingDivergedError(_divergence_message(bad, config, checkpoint_path, run.history)) from None
             finally:
                 bar.remove_task(task)
-            record = EpochRecord(epoch=epoch, train_loss=float(np.mean(losses.values)), val_loss=val_loss,
+            if run.batches_done >= per_epoch:
+                run.batches_done = 0
+            train_loss = float(np.mean(losses.values)) if losses.values else math.nan
+            record = EpochRecord(epoch=epoch, train_loss=train_loss, val_loss=val_loss,
                                  lr=optimizer.param_groups[0]["lr"],
-                                 patterns_per_s=seen * channels * ctx.world_size / elapsed, seconds=elapsed)
-            history.append(record)
+                                 patterns_per_s=seen * config.gridsize**2 * ctx.world_size / elapsed,
+                                 seconds=elapsed, step=run.global_step, attempt=run.attempt,
+                                 gap_closed=references.gap_closed(train_loss))
+            run.history.append(record)
             if ctx.is_main:
-                print(f"epoch {epoch}/{config.epochs}  train_loss {record.train_loss:.6g}  "
-                      f"val_loss {record.val_loss:.6g}  {record.patterns_per_s:.1f} patterns/s  "
-                      f"lr {record.lr:.3g}  {elapsed:.1f} s", flush=True)
-                save_checkpoint(checkpoint_path, {
-                    "format": CHECKPOINT_FORMAT, "epoch": epoch, "global_step": global_step,
-                    "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "scaler": scaler.state_dict(), "rng": rng_state(),
-                    "sampler": {"seed": config.seed, "epoch": epoch}, "history": [asdict(r) for r in history],
-                    "config": asdict(config), "data_sha256": data_sha256, "intensity_scale": scale,
-                })
-                write_history(output_dir, history)
+                planned = epoch + math.ceil((total - run.attempt_step) / per_epoch)
+                print(f"epoch {epoch}/{planned}  step {run.attempt_step}/{total}  train_loss {train_loss:.6g}  "
+                      f"val_loss {val_loss:.6g}  gap closed {record.gap_closed:.1%}  "
+                      f"{record.patterns_per_s:.1f} patterns/s  lr {record.lr:.3g}  {elapsed:.1f} s", flush=True)
+                checkpoint.save_checkpoint(checkpoint_path, checkpoint.run_state(
+                    run, model=model, optimizer=optimizer, scaler=scaler, watch=watch, config=config,
+                    data_sha256=data_sha256, scale=scale, world_size=ctx.world_size))
+                write_history(output_dir, run.history, _summary(run, watch, references, threads, load))
 
     bundle_path = None
+    summary = _summary(run, watch, references, threads, load)
     if ctx.is_main:
-        write_history(output_dir, history)
-        write_loss_curve(output_dir, history)
+        write_history(output_dir, run.history, summary)
+        write_loss_curve(output_dir, run.history, summary)
         bundle_path = save_bundle(
             output_dir / BUNDLE_NAME, model.to("cpu").to(memory_format=torch.contiguous_format),
             DataConfig(N=model.config.N, gridsize=config.gridsize, K=config.K, group_seed=config.seed),
-            bundle_metadata(config, history, bridge, data_sha256, scale, device, precision, ctx),
+            bundle_metadata(config, run.history, summary, bridge, data_sha256, scale, device, precision, ctx),
         )
         print(f"wrote {bundle_path}", flush=True)
-    return TrainResult(output_dir=output_dir, bundle_path=bundle_path, history=tuple(history),
-                       intensity_scale=scale, resumed_from_epoch=start_epoch if resume else 0, device=str(device))
+    return TrainResult(output_dir=output_dir, bundle_path=bundle_path, history=tuple(run.history),
+                       intensity_scale=scale, resumed_from_epoch=resumed_from_epoch, device=str(device),
+                       restarts=tuple(run.restarts), escaped_at_step=watch.escaped_at, threads=threads)
 
 
-def _divergence_message(bad: _Diverged, config: TrainConfig, checkpoint: Path, epoch: int) -> str:
-    kept = (f"the last good checkpoint {checkpoint} (end of epoch {epoch - 1}) is kept; --resume continues "
-            "from it" if epoch > 1 else "no checkpoint was written yet")
+def _summary(run: _Run, watch: PlateauWatch, references: Any, threads: int, load: float) -> RunSummary:
+    return RunSummary(threads=threads, load_average=load, flat_loss=references.flat, best_loss=references.best,
+                      restarts=tuple(run.restarts), attempt=run.attempt, steps=run.global_step,
+                      attempt_steps=run.attempt_step, escaped_at_step=watch.escaped_at)
+
+
+def _divergence_message(bad: _Diverged, config: TrainConfig, path: Path, history: list[EpochRecord]) -> str:
+    kept = (f"the last good checkpoint {path} (end of epoch {history[-1].epoch}) is kept; --resume continues "
+            "from it" if history else "no checkpoint was written yet")
     return (f"training stopped: the {bad.what} became {bad.value} at epoch {bad.epoch}, step {bad.step}; {kept}. "
-            f"Try a lower --lr (now {config.lr:g}), --grad-clip 1.0, or --precision 32, and check the data "
-            "with `ptycho-torch inspect --validate full`")
+            f"Try a lower --lr (now {config.lr:g}), a --grad-clip (now {config.grad_clip:g}; 1.0 by default), "
+            "or --precision 32, and check the data with `ptycho-torch inspect --validate full`")
 
 
 def train_command(*, data: str, output_dir: str, resume: bool = False, progress: bool = True,

@@ -20,6 +20,7 @@ from ptycho_torch.model import (
     ModelOutput,
     PtychoPINN,
 )
+from ptycho_torch.overlap import MergeWeights, merge_weights
 from ptycho_torch.physics import Interpolation
 
 
@@ -98,7 +99,21 @@ def test_overlap_constraint_makes_patches_agree_on_shared_pixels() -> None:
     torch.testing.assert_close(shared[:, 0, 4:, 6:], shared[:, 3, :-4, :-6])
     # a pixel seen only by patch 0 keeps its own value
     torch.testing.assert_close(shared[:, 0, 0, 0], raw[:, 0, 0, 0])
-    # and the average really is the mean of the contributions
+    # and the merge really is the probe-weighted mean of the contributions
+    rows, cols = [5, 5, 1, 1], [8, 2, 8, 2]
+    weights = merge_weights(model.probe, MergeWeights.PROBE)[rows, cols]
+    expected = (raw[:, [0, 1, 2, 3], rows, cols] * weights).sum(dim=1) / weights.sum()
+    torch.testing.assert_close(shared[:, 0, 5, 8], expected)
+
+
+def test_uniform_merge_weights_give_the_plain_mean_of_the_contributions() -> None:
+    model = _model(2, merge_weights="uniform")
+    diffraction, _ = _batch(model, batch=2)
+    coords = torch.tensor([[-3.0, -2.0], [3.0, -2.0], [-3.0, 2.0], [3.0, 2.0]]).expand(2, 4, 2).contiguous()
+    out = model(diffraction, coords)
+    raw, shared = out.raw_object_patches, out.object_patches
+    torch.testing.assert_close(shared[:, 0, :, 6:], shared[:, 1, :, :-6])
+    torch.testing.assert_close(shared[:, 0, 0, 0], raw[:, 0, 0, 0])
     torch.testing.assert_close(
         shared[:, 0, 5, 8], raw[:, [0, 1, 2, 3], [5, 5, 1, 1], [8, 2, 8, 2]].mean(dim=1)
     )

@@ -1,6 +1,7 @@
 """Synthetic data: object texture, probe, scan geometry, forward model and dose, NPZ output."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -8,12 +9,15 @@ import pytest
 import torch
 
 from ptycho_torch import physics
+from ptycho_torch.cli import main
 from ptycho_torch.memmap_bridge import MemmapDatasetBridge
+from ptycho_torch.region import COVERAGE_THRESHOLD
 from ptycho_torch.simulate import (
     SimulationError,
     forward_amplitude,
     make_object,
     make_probe,
+    read_probe,
     scan_positions,
     simulate_dataset,
     split_by_region,
@@ -73,12 +77,75 @@ class TestProbe:
         assert intensity[np.hypot(yy, xx) <= 16].sum() > 0.9
         assert intensity[(np.abs(yy) >= 28) | (np.abs(xx) >= 28)].sum() < 0.005
         assert np.ptp(np.angle(probe[np.abs(probe) > 0.3])) > 0.5, "defocus gives a curved phase"
-        hard = np.abs(make_probe(64, edge_px=0)) ** 2
+        # SIM-001, measured on the plain defocused aperture (radius N/8, 5 rad): a hard edge wraps, a soft one not
+        plain = {"aperture_radius_px": 8.0, "defocus_rad": 5.0, "central_stop": 0.0, "coma_rad": 0.0}
+        hard = np.abs(make_probe(64, edge_px=0, **plain)) ** 2
         hard /= hard.sum()
         assert hard[(np.abs(yy) >= 28) | (np.abs(xx) >= 28)].sum() > 0.01, "SIM-001: a hard edge wraps"
+        soft = np.abs(make_probe(64, **plain)) ** 2
+        assert soft[(np.abs(yy) >= 28) | (np.abs(xx) >= 28)].sum() / soft.sum() < 0.001
+
+    def test_default_probe_is_fly64_like_a_spot_in_a_ring_and_not_centre_symmetric(self) -> None:
+        probe = make_probe(64)
+        amplitude = np.abs(probe)
+        radial = [amplitude[np.round(np.hypot(*(np.mgrid[:64, :64] - 32))) == r].mean() for r in range(20)]
+        ring = int(np.argmax(radial[4:])) + 4
+        dip = min(radial[:ring])
+        assert radial[0] > 1.5 * dip and radial[ring] > 1.5 * dip, "a bright centre and a ring around a dark gap"
+        assert 6 <= ring <= 16, "the ring is about 3N/8 across"
+        # a dense scan (spacing 0.3 N) lights every pixel between the positions at >= COVERAGE_THRESHOLD
+        spacing = 0.3 * 64
+        grid = torch.tensor([(64 + i * spacing, 64 + j * spacing) for i in range(6) for j in range(6)])
+        lit = physics.illumination(torch.from_numpy(probe), grid.float(), (256, 256)).numpy()
+        inner = lit[int(64 + spacing) : int(64 + 4 * spacing), int(64 + spacing) : int(64 + 4 * spacing)]
+        assert inner.min() >= COVERAGE_THRESHOLD
+        flipped = np.roll(probe[::-1, ::-1], 1, axis=(0, 1))  # P(-r) on the fftshift grid
+        assert np.abs(flipped - probe).max() > 0.3, "SIM-003: P(-r) != P(r)"
+        symmetric = make_probe(64, coma_rad=0.0)
+        assert np.abs(np.roll(symmetric[::-1, ::-1], 1, axis=(0, 1)) - symmetric).max() < 1e-5
+        spectrum = np.abs(np.fft.fftshift(np.fft.fft2(probe))) ** 2
+        k = np.hypot(*(np.mgrid[:64, :64] - 32))
+        assert spectrum[k > 16].sum() > 0.5 * spectrum.sum(), "its far field fills most of the detector"
+        assert spectrum[k < 6].sum() < 0.02 * spectrum.sum(), "with a dark centre (the zone plate's stop)"
 
     def test_other_sizes(self) -> None:
         assert make_probe(32).shape == (32, 32)
+        intensity = np.abs(make_probe(32)) ** 2
+        yy, xx = np.mgrid[:32, :32] - 16
+        assert intensity[np.hypot(yy, xx) <= 10].sum() > 0.9 * intensity.sum()  # scaled with N
+
+
+class TestProbeFile:
+    def test_a_probe_only_file_is_read_without_the_dataset_contract(self, tmp_path: Path) -> None:
+        probe = make_probe(32)
+        np.savez(tmp_path / "probe.npz", probeGuess=probe)
+        np.testing.assert_array_equal(read_probe(tmp_path / "probe.npz"), probe)
+        assert main(["simulate", "--out", str(tmp_path / "d.npz"), "--n-images", "4", "--no-progress",
+                     "--probe-from", str(tmp_path / "probe.npz")]) == 0
+        np.testing.assert_array_equal(MemmapDatasetBridge(tmp_path / "d.npz").probeGuess, probe)
+
+    @pytest.mark.parametrize(
+        ("arrays", "needle"),
+        [
+            ({"objectGuess": np.ones((4, 4), np.complex64)}, "no 'probeGuess' array (keys: ['objectGuess'])"),
+            ({"probeGuess": np.ones((4, 4), np.float32)}, "square complex (N, N) array, got float32"),
+            ({"probeGuess": np.ones((4, 5), np.complex64)}, "square complex (N, N) array, got complex64 (4, 5)"),
+            ({"probeGuess": np.full((4, 4), np.nan, np.complex64)}, "finite and not all zero"),
+            ({"probeGuess": np.array([object()], dtype=object)}, "not a readable .npz without pickle"),
+        ],
+    )
+    def test_bad_probe_files_say_what_is_wrong(self, tmp_path: Path, arrays: dict[str, np.ndarray],
+                                               needle: str) -> None:
+        np.savez(tmp_path / "p.npz", **arrays)
+        with pytest.raises(SimulationError, match=re.escape(needle)):
+            read_probe(tmp_path / "p.npz")
+        with pytest.raises(SimulationError, match="no such file"):
+            read_probe(tmp_path / "missing.npz")
+
+    def test_a_single_npy_array_is_refused_with_how_to_save_it(self, tmp_path: Path) -> None:
+        np.save(tmp_path / "probe.npy", np.ones((4, 4), np.complex64))
+        with pytest.raises(SimulationError, match=re.escape("a single .npy array, not an .npz; save it with")):
+            read_probe(tmp_path / "probe.npy")
 
 
 class TestScan:

@@ -3,6 +3,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ptycho_torch.simulate import make_probe
+
+
+def plain_probe(n: int, defocus_rad: float = 5.0) -> np.ndarray:
+    """(n, n) complex64: a defocused circular aperture of radius n/8 (no central stop, no coma), the probe the
+    baselines' tests were measured with; `simulate.make_probe`'s default is now the fly64-like ring."""
+    return make_probe(n, aperture_radius_px=n / 8, defocus_rad=defocus_rad, central_stop=0.0, coma_rad=0.0)
+
 
 def sharp_probe(n: int, radius: float | None = None, chirp_px: float | None = None) -> np.ndarray:
     """(n, n) complex64: a spot of radius n/4 (soft 1 px edge) with a steep quadratic phase, pi r^2 / L,

@@ -21,8 +21,8 @@ from ptycho_torch.baselines.ptychi_lsqml import position_origin, ptychi_amplitud
 from ptycho_torch.evaluate import evaluate_files
 from ptycho_torch.metrics import evaluate
 from ptycho_torch.recon_file import save_recon
-from ptycho_torch.simulate import forward_amplitude, make_object, make_probe
-from tests.ptycho_torch.baselines.probes import sharp_probe, spectral_fraction_beyond
+from ptycho_torch.simulate import forward_amplitude, make_object
+from tests.ptycho_torch.baselines.probes import plain_probe, sharp_probe, spectral_fraction_beyond
 
 try:
     import ptychi  # noqa: F401
@@ -50,7 +50,7 @@ def test_ptychi_forward_model_reproduces_our_simulator(n: int) -> None:
     precision at sub-pixel positions, for even and odd N. (At exact half pixels pty-chi rounds half to even:
     its window differs by one pixel there, measured 2-9% of the peak for this spread-out probe.)"""
     obj = make_object((80, 80), seed=3)
-    probe = make_probe(n)
+    probe = plain_probe(n)
     positions = np.array([[30.3, 31.7], [40.0, 35.0], [36.45, 29.5], [44.9, 45.2]])
     ours = forward_amplitude(obj, probe, positions[:, 0], positions[:, 1])
     theirs = ptychi_amplitudes(obj, probe, positions)
@@ -65,7 +65,7 @@ def test_ptychi_leaves_global_state_as_it_found_it() -> None:
     random.seed(11)
     before = (torch.random.get_rng_state(), np.random.get_state()[1].copy(), random.getstate(),
               torch.get_default_dtype(), torch.get_default_device())
-    ptychi_amplitudes(make_object((48, 48), seed=1), make_probe(16), np.array([[20.3, 24.6], [26.0, 23.5]]))
+    ptychi_amplitudes(make_object((48, 48), seed=1), plain_probe(16), np.array([[20.3, 24.6], [26.0, 23.5]]))
     assert torch.equal(torch.random.get_rng_state(), before[0])
     np.testing.assert_array_equal(np.random.get_state()[1], before[1])
     assert random.getstate() == before[2]
@@ -77,7 +77,7 @@ def test_true_object_with_zero_iterations_scores_perfectly(tmp_path: Path) -> No
     offset, scale or conjugation at the boundary."""
     n = 32
     truth = make_object((96, 96), seed=4)
-    probe = make_probe(n)
+    probe = plain_probe(n)
     grid = np.arange(30.0, 67.0, 6.0) + 0.3
     positions = np.stack(np.meshgrid(grid, grid), axis=-1).reshape(-1, 2)
     diffraction = forward_amplitude(truth, probe, positions[:, 0], positions[:, 1], nphotons=1e5, seed=1)

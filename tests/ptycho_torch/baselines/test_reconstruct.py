@@ -2,7 +2,7 @@
 result, data sources, input errors.
 
 The shared case: 36 grid positions (6 x 6, overlap 0.7, so sub-pixel centres) of 32 x 32 patterns over a
-112 x 112 simulate.make_object, probe simulate.make_probe(32), noiseless amplitudes from
+112 x 112 simulate.make_object, probe simulate.plain_probe(32), noiseless amplitudes from
 simulate.forward_amplitude. Errors are metrics.evaluate's (registration, global phase and ramp, amplitude
 scale removed) on the reconstruction's coverage (summed probe intensity >= 0.1 of its peak).
 """
@@ -30,11 +30,11 @@ from ptycho_torch.metrics import constant_baseline, evaluate
 from ptycho_torch.simulate import (
     forward_amplitude,
     make_object,
-    make_probe,
     scan_positions,
     simulate_dataset,
     write_npz,
 )
+from tests.ptycho_torch.baselines.probes import plain_probe
 
 N = 32
 ITERATIONS = 60
@@ -46,7 +46,7 @@ class Scan:
     def __init__(self, nphotons: float | None = None) -> None:
         x, y, shape = scan_positions(36, N=N, overlap=0.7)
         self.truth = make_object(shape, seed=0)
-        self.probe = make_probe(N)
+        self.probe = plain_probe(N)
         self.positions = np.stack([x, y], axis=1)
         self.diffraction = forward_amplitude(self.truth, self.probe, x, y, nphotons=nphotons, seed=1)
         self.shape = shape
@@ -131,7 +131,7 @@ def test_refining_a_wrong_probe_beats_keeping_it(scan: Scan, method: str, iterat
     """Start from the probe with 3 rad of defocus instead of 5 (relative error 0.58). Measured, amplitude /
     phase MAE kept -> refined: ePIE (30 passes) 0.168 / 0.642 -> 0.081 / 0.088, probe error 0.58 -> 0.15;
     ML (60) 0.164 / 0.352 -> 0.085 / 0.142, probe error 0.58 -> 0.11."""
-    wrong = make_probe(N, defocus_rad=3.0)
+    wrong = plain_probe(N, 3.0)
     kept = scan.run(probe=wrong, method=method, iterations=iterations)
     refined = scan.run(probe=wrong, method=method, refine_probe=True, iterations=iterations)
     np.testing.assert_array_equal(kept.probe, wrong)
@@ -284,9 +284,9 @@ def _call(scan: Scan, **changes: Any) -> IterativeResult:
     [
         ({"positions": np.zeros((35, 2)) + 50}, r"35 positions but 36 diffraction patterns"),
         ({"positions": np.zeros((36, 3))}, r"shape \(n_patterns, 2\)"),
-        ({"probe": make_probe(16)}, r"probe is \(16, 16\) but the patterns are \(32, 32\)"),
-        ({"probe": np.abs(make_probe(N))}, r"probe must be one complex \(N, N\) mode"),
-        ({"probe": np.stack([make_probe(N)] * 2)}, r"multi-mode probes are not supported"),
+        ({"probe": plain_probe(16)}, r"probe is \(16, 16\) but the patterns are \(32, 32\)"),
+        ({"probe": np.abs(plain_probe(N))}, r"probe must be one complex \(N, N\) mode"),
+        ({"probe": np.stack([plain_probe(N)] * 2)}, r"multi-mode probes are not supported"),
         ({"probe": np.zeros((N, N), np.complex64)}, r"not all zero"),
         ({"object_shape": (60, 60)}, r"positions put their 32x32 patch outside the 60x60 object"),
         ({"diffraction": np.ones((36, N))}, r"\(n_patterns, N, N\) array of amplitudes"),
@@ -329,7 +329,7 @@ def test_epie_stays_stable_on_a_64_px_scan() -> None:
     summed overlapping sub-pixel updates diverged here after 30 to 180 passes; sparse sets do not. Measured
     (CPU, 31 s at load 7): amplitude MAE 0.026, phase MAE 0.071 rad, max |O| 2.15."""
     x, y, shape = scan_positions(100, N=64, overlap=0.7)
-    truth, probe = make_object(shape, seed=0), make_probe(64)
+    truth, probe = make_object(shape, seed=0), plain_probe(64)
     diffraction = forward_amplitude(truth, probe, x, y)
     result = reconstruct_iterative(diffraction, np.stack([x, y], axis=1), probe, shape,
                          config=ReconstructionConfig(method="epie", iterations=100))

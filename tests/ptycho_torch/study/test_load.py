@@ -101,7 +101,7 @@ def test_probe_from_replaces_the_probe_and_sets_n(tmp_path: Path) -> None:
     assert config.data.N == 16 and config.data.probe.source == str(path.resolve())
     assert config.data.probe.sha256 == sha256_file(path)  # the resolved config records name and SHA256
     assert config.to_dict()["data"]["probe"] == {"source": "probe.npz", "sha256": sha256_file(path),
-                                                 "aperture_radius_px": None, "defocus_rad": 5.0}
+                                                 "aperture_radius_px": None, "defocus_rad": None}
     sources = load_sources(config)
     np.testing.assert_array_equal(sources.probe, probe)
     assert sources.object.shape == (config.data.object_size,) * 2

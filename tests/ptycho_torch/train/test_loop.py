@@ -3,7 +3,9 @@ and under DDP with 2 processes), NaN handling, CLI errors."""
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -63,8 +65,12 @@ def test_training_writes_every_output(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "epoch 1/2" in printed and "epoch 2/2" in printed and "patterns/s" in printed and "lr 0.003" in printed
     assert len(result.history) == 2 and all(np.isfinite(r.train_loss) for r in result.history)
     assert all(np.isfinite(r.val_loss) and r.patterns_per_s > 0 for r in result.history)
-    history = json.loads((out / "history.json").read_text())
+    document = json.loads((out / "history.json").read_text())
+    history = document["epochs"]
     assert [h["epoch"] for h in history] == [1, 2] and history[1]["train_loss"] == result.history[1].train_loss
+    assert [h["step"] for h in history] == [4, 8] and document["steps"] == 8 and document["restarts"] == []
+    assert document["format"] == 2 and document["threads"] == result.threads >= 1
+    assert document["flat_loss"] > document["best_loss"] and np.isfinite(history[1]["gap_closed"])
     assert (out / "loss_curve.png").read_bytes().startswith(b"\x89PNG")
     checkpoint = _checkpoint(out)  # weights_only=True: tensors and plain containers only
     assert checkpoint["epoch"] == 2 and set(checkpoint) >= {"model", "optimizer", "scaler", "rng", "sampler"}
@@ -122,6 +128,11 @@ def test_resume_refuses_what_would_not_continue_the_same_run(tmp_path: Path) -> 
     other = tiny_dataset(tmp_path / "other.npz", seed=5)
     with pytest.raises(TrainError, match="trained on other data"):
         train(_config(tmp_path, data=other, epochs=2), resume=True, progress=False)
+    state = _checkpoint(tmp_path / "run")
+    state["world_size"] = 2  # as if written under torchrun --nproc_per_node=2
+    torch.save(state, tmp_path / "run" / CHECKPOINT_NAME)
+    with pytest.raises(TrainError, match=re.escape("written by 2 training process(es), this run has 1")):
+        train(_config(tmp_path, epochs=2), resume=True, progress=False)
 
 
 def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:
@@ -219,8 +230,8 @@ def test_sigkill_during_epoch_2_then_resume_matches_an_uninterrupted_run(tmp_pat
     straight = subprocess.run([*argv[:6], str(tmp_path / "straight"), *argv[7:-2]], env=_env(),
                               capture_output=True, text=True, timeout=300, check=False)
     assert straight.returncode == 0, straight.stdout + straight.stderr
-    killed_hist = json.loads((out / "history.json").read_text())
-    straight_hist = json.loads((tmp_path / "straight" / "history.json").read_text())
+    killed_hist = json.loads((out / "history.json").read_text())["epochs"]
+    straight_hist = json.loads((tmp_path / "straight" / "history.json").read_text())["epochs"]
     np.testing.assert_allclose([h["train_loss"] for h in killed_hist], [h["train_loss"] for h in straight_hist],
                                rtol=1e-5)
     wk, ws = _weights(out), _weights(tmp_path / "straight")
@@ -233,7 +244,8 @@ def test_ddp_two_cpu_processes_match_one_process_with_the_combined_batch(tmp_pat
     """2 ranks x batch 8 see, step for step, the same 16 groups as 1 process x batch 16 (DistributedSampler
     deals one permutation round-robin), and DDP averages the gradients: the weights must agree."""
     data = tiny_dataset(tmp_path / "data.npz")
-    flags = ["--data", str(data), "--epochs", "2", *TINY_FLAGS]
+    # float32 on both sides: "auto" is bf16 on CPUs with bf16 units, whose rounding differs with the batch split
+    flags = ["--data", str(data), "--epochs", "2", *TINY_FLAGS, "--precision", "32"]
     ddp = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
          "-m", "ptycho_torch.train", *flags, "--output-dir", str(tmp_path / "ddp")],
@@ -241,10 +253,10 @@ def test_ddp_two_cpu_processes_match_one_process_with_the_combined_batch(tmp_pat
     assert ddp.returncode == 0, ddp.stdout + ddp.stderr
     assert ddp.stdout.count("epoch 2/2") == 1  # printing on rank 0 only
     single = train(TrainConfig(data=str(data), output_dir=str(tmp_path / "single"),
-                               **{**TINY, "batch_size": 16}), progress=False)
+                               **{**TINY, "batch_size": 16, "precision": "32"}), progress=False)
     bundle = load_bundle(tmp_path / "ddp" / BUNDLE_NAME)
     assert bundle.metadata["world_size"] == 2 and bundle.metadata["epochs"] == 2
-    history = json.loads((tmp_path / "ddp" / "history.json").read_text())
+    history = json.loads((tmp_path / "ddp" / "history.json").read_text())["epochs"]
     np.testing.assert_allclose([h["train_loss"] for h in history], [r.train_loss for r in single.history],
                                rtol=1e-4)
     np.testing.assert_allclose([h["val_loss"] for h in history], [r.val_loss for r in single.history],
@@ -255,3 +267,61 @@ def test_ddp_two_cpu_processes_match_one_process_with_the_combined_batch(tmp_pat
         torch.testing.assert_close(value, ws[name], rtol=1e-3, atol=2e-4)
     assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == sorted(
         ["checkpoint.pt", "history.json", "loss_curve.png", BUNDLE_NAME, f"{BUNDLE_NAME}.sha256"])
+
+
+# ----------------------------------------------------------------------------------------------- plateau
+
+
+def test_steps_replace_epochs_and_a_run_ends_inside_an_epoch(tmp_path: Path) -> None:
+    result = train(_config(tmp_path, steps=6), progress=False)  # 4 steps per epoch: 1.5 epochs
+    assert [r.step for r in result.history] == [4, 6] and result.history[-1].epoch == 2
+    state = _checkpoint(tmp_path / "run")
+    assert state["global_step"] == 6 and state["batches_done"] == 2  # epoch 2 half done
+    resumed = train(_config(tmp_path, steps=10), resume=True, progress=False)  # finishes epoch 2, then 3
+    straight = train(_config(tmp_path, "straight", steps=10), progress=False)
+    assert [r.step for r in resumed.history] == [4, 6, 8, 10]
+    ws, wr = _weights(tmp_path / "straight"), _weights(tmp_path / "run")
+    assert all(torch.equal(ws[k], wr[k]) for k in ws)
+    assert straight.history[-1].train_loss == resumed.history[-1].train_loss
+
+
+def test_a_run_stopped_inside_an_epoch_decides_restarts_at_the_same_steps_after_resume(tmp_path: Path) -> None:
+    # decisions at whole epochs (4 steps) here; a stop at step 6 is no decision point, so the restart of an
+    # attempt still on the plateau (plateau_steps 5) comes at step 8 in both runs, not at 6 in the stopped one
+    plateau = {"plateau_steps": 5, "escape_gap": 0.99, "max_restarts": 1}
+    straight = train(_config(tmp_path, "straight", steps=12, **plateau), progress=False)
+    train(_config(tmp_path, "split", steps=6, **plateau), progress=False)
+    assert not _checkpoint(tmp_path / "split")["restarts"]
+    resumed = train(_config(tmp_path, "split", steps=12, **plateau), resume=True, progress=False)
+    assert [r.at_step for r in straight.restarts] == [8] and resumed.restarts == straight.restarts
+    ws, wr = _weights(tmp_path / "straight"), _weights(tmp_path / "split")
+    assert all(torch.equal(ws[k], wr[k]) for k in ws)
+
+
+def test_history_json_is_strict_json_with_null_for_losses_never_measured(tmp_path: Path) -> None:
+    train(_config(tmp_path, epochs=1, val_fraction=0.0), progress=False)
+    text = (tmp_path / "run" / "history.json").read_text()
+    document = json.loads(text, parse_constant=lambda name: pytest.fail(f"non-JSON constant {name}"))
+    assert document["epochs"][0]["val_loss"] is None and math.isfinite(document["epochs"][0]["train_loss"])
+
+
+def test_a_run_still_on_the_plateau_restarts_from_a_new_seed(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    # escape_gap 0.99: no run of 8 steps gets there, so every attempt is "on the plateau" after 4 steps
+    config = _config(tmp_path, steps=8, plateau_steps=4, escape_gap=0.99, max_restarts=2)
+    result = train(config, progress=False)
+    printed = capsys.readouterr().out
+    assert [r.attempt for r in result.restarts] == [0, 1] and [r.steps for r in result.restarts] == [4, 4]
+    assert result.restarts[0].seed == 0 and result.restarts[1].seed not in (0, result.restarts[0].seed)
+    assert all(r.gap_closed < 0.99 for r in result.restarts)
+    assert "restart 1/2: still on the flat-object plateau after 4 steps" in printed
+    assert "still on the flat-object plateau after 2 restarts; training on" in printed
+    assert result.history[-1].attempt == 2 and result.history[-1].step == 16  # 4 + 4 + the final 8
+    document = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert [r["attempt"] for r in document["restarts"]] == [0, 1] and document["attempt"] == 2
+    assert document["attempt_steps"] == 8 and document["steps"] == 16 and document["escaped_at_step"] is None
+    bundle = load_bundle(tmp_path / "run" / BUNDLE_NAME)
+    assert [r["attempt"] for r in bundle.metadata["run"]["restarts"]] == [0, 1]
+    again = train(_config(tmp_path, "again", steps=8, plateau_steps=4, escape_gap=0.99, max_restarts=2),
+                  progress=False)
+    assert again.restarts == result.restarts  # restarts are as reproducible as the rest of a run

@@ -1,0 +1,242 @@
+"""Does PtychoPINN training converge? Escape from the flat-object plateau, quality by steps, gridsize 1 vs 2.
+
+    python benchmarks/bench_convergence.py escape --probe-from PATH/fly001_probe64.npz     # seeds 0 1 2, 1000 steps
+    python benchmarks/bench_convergence.py gridsize --probe-from PATH/fly001_probe64.npz   # same patterns seen
+    python benchmarks/bench_convergence.py pipeline                                        # the README's run
+
+Every run goes through the CLI as a user runs it (`ptycho-torch simulate | train | infer | evaluate`, in this
+process), with one torch thread, on data simulated here:
+
+- escape, gridsize: issue 11's data: a 512 px object scanned densely (overlap 0.7) at a dose of 1e5, split
+  into a training region (280 patterns) and an unseen region (120); the probe from --probe-from (the
+  fly001 probe; recorded by its SHA256) or the default simulated one. `escape` trains each seed with
+  restarts switched off (--plateau-steps 0), so the step at which it leaves the plateau is its own, and
+  reports that step, the gap closed, the SSIMs and the correlation of the predicted patches with the true
+  patches and with the twin image (SIM-003). `gridsize` trains gridsize 1 for S steps and gridsize 2 for
+  S/4 (each group holds 4 patterns: the same number of patterns seen) and scores both.
+- pipeline: the README's commands with defaults, --nphotons 1e5, --steps 4000.
+
+Results are appended to RESULTS.md with the machine, the date, the threads and the load average. Training
+takes minutes to an hour on a shared CPU.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+HERE = Path(__file__).resolve()
+sys.path.insert(0, str(HERE.parents[1]))
+
+from ptycho_torch import metrics, physics
+from ptycho_torch.atomic_io import atomic_write_bytes
+from ptycho_torch.bundle import load_bundle
+from ptycho_torch.cli import main as cli
+from ptycho_torch.dataset import PtychoDataset
+from ptycho_torch.device import load_average
+from ptycho_torch.memmap_bridge import MemmapDatasetBridge
+from ptycho_torch.recon_file import load_recon
+
+BATCH = 16  # the trainer's default batch size (groups per step)
+ISSUE_DATA = ["--n-images", "400", "--object-size", "512", "--nphotons", "1e5", "--overlap", "0.7",
+              "--split", "0.3", "--seed", "1", "--no-progress"]
+
+
+def run(*argv: str) -> None:
+    code = cli(list(argv))
+    if code != 0:
+        raise SystemExit(f"`ptycho-torch {' '.join(argv)}` failed with exit code {code}")
+
+
+def simulate(out: Path, extra: list[str], probe_from: str | None) -> tuple[Path, Path]:
+    run("simulate", "--out", str(out), *extra, *(["--probe-from", probe_from] if probe_from else []))
+    return out.with_name(f"{out.stem}_train.npz"), out.with_name(f"{out.stem}_test.npz")
+
+
+def score(run_dir: Path, part: str, data: Path) -> dict[str, float]:
+    """infer + evaluate (the CLI's defaults) on one region: amplitude and phase SSIM, and a constant's."""
+    run("infer", "--bundle", str(run_dir / "wts.h5.zip"), "--data", str(data), "--output-dir", str(run_dir / part))
+    run("evaluate", "--recon", str(run_dir / part / "recon.npz"), "--truth", str(data))
+    report = json.loads((run_dir / part / "metrics.json").read_text())
+    # the same scoring without removing a linear phase ramp (see the pipeline section's note)
+    unramped = metrics.evaluate(load_recon(run_dir / part / "recon.npz")[0],
+                                MemmapDatasetBridge(data).objectGuess, remove_ramp=False)
+    return {"amplitude": report["amplitude"]["ssim"], "phase": report["phase"]["ssim"],
+            "phase_no_ramp": unramped["phase"]["ssim"],
+            "constant_amplitude": report["baseline"]["amplitude"]["ssim"],
+            "constant_phase": report["baseline"]["phase"]["ssim"]}
+
+
+@torch.no_grad()
+def twin_correlation(bundle: Path, data: Path) -> tuple[float, float]:
+    """Mean correlation (probe-intensity weighted, complex, per patch) of the predicted patches with the true
+    patches and with the twin image conj(O(-r)) conj(P)/P, which fits every pattern as well when P(-r) = P(r)."""
+    model = load_bundle(bundle).model.eval()
+    bridge = MemmapDatasetBridge(data)
+    batch = PtychoDataset(bridge).get_batch(np.arange(len(bridge)))
+    predicted = model.predict_object_patches(batch["diffraction"], batch["coords_relative"])[:, 0]
+    n = predicted.shape[-1]
+    truth = physics.extract_patches(torch.from_numpy(np.array(bridge.objectGuess)),
+                                    batch["coords_global"].double()[:, 0], n, interpolation="fourier",
+                                    pad=physics.FOURIER_PAD)
+    probe = model.probe[0]
+    flipped = torch.roll(torch.flip(truth, (-2, -1)), (1, 1), (-2, -1))  # O(-r) on the patch grid
+    twin = flipped.conj() * probe.conj() / torch.where(probe.abs() > 0, probe, torch.ones_like(probe))
+    weights = probe.abs() ** 2 / (probe.abs() ** 2).sum()
+
+    def correlation(a: torch.Tensor, b: torch.Tensor) -> float:
+        a = a - (weights * a).sum((-2, -1), keepdim=True)
+        b = b - (weights * b).sum((-2, -1), keepdim=True)
+        inner = (weights * a * b.conj()).sum((-2, -1)).abs()
+        norms = ((weights * a.abs() ** 2).sum((-2, -1)) * (weights * b.abs() ** 2).sum((-2, -1))).sqrt()
+        return float((inner / norms).mean())
+
+    return correlation(predicted, truth), correlation(predicted, twin)
+
+
+def history(run_dir: Path) -> dict[str, Any]:
+    return json.loads((run_dir / "history.json").read_text())
+
+
+def train(run_dir: Path, data: Path, steps: int, *extra: str) -> float:
+    """Train (unless --work already holds a bundle of this very command on this very data); the training's
+    seconds, from its history."""
+    argv = ["train", "--data", str(data), "--output-dir", str(run_dir), "--steps", str(steps), "--threads", "1",
+            "--no-progress", *extra]
+    stamp = run_dir / "bench_command.json"
+    wanted = {"argv": argv, "data_sha256": hashlib.sha256(data.read_bytes()).hexdigest()}
+    reuse = (run_dir / "wts.h5.zip").is_file() and stamp.is_file() and json.loads(stamp.read_text()) == wanted
+    if not reuse:
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        run(*argv)
+        atomic_write_bytes(stamp, json.dumps(wanted).encode())
+    return sum(epoch["seconds"] for epoch in history(run_dir)["epochs"])
+
+
+def escape(a: argparse.Namespace, work: Path) -> list[str]:
+    train_npz, test_npz = simulate(work / "data.npz", ISSUE_DATA, a.probe_from)
+    lines = [("| seed | left the plateau at step | gap closed at the end | own amp / phase SSIM | unseen amp / "
+             "phase SSIM | corr. with truth / twin | minutes | load |"), "|---:|---:|---:|---|---|---|---:|---:|"]
+    for seed in a.seeds:
+        out = work / f"seed{seed}"
+        seconds = train(out, train_npz, a.steps, "--seed", str(seed), "--plateau-steps", "0")
+        record = history(out)
+        load = record["load_average"]  # when the training started
+        own, unseen = score(out, "own", train_npz), score(out, "unseen", test_npz)
+        truth, twin = twin_correlation(out / "wts.h5.zip", train_npz)
+        lines.append(f"| {seed} | {record['escaped_at_step']} | {record['epochs'][-1]['gap_closed']:.1%} | "
+                     f"{own['amplitude']:.3f} / {own['phase']:.3f} ({own['phase_no_ramp']:.3f}) | "
+                     f"{unseen['amplitude']:.3f} / {unseen['phase']:.3f} ({unseen['phase_no_ramp']:.3f}) | "
+                     f"{truth:.2f} / {twin:.3f} | {seconds / 60:.1f} | {load:.1f} |")
+        print(lines[-1], flush=True)
+    constant = score_constant(own, unseen)
+    return [(f"{a.steps} steps per seed, restarts off (--plateau-steps 0); plateau left = gap closed >= 5%. "
+            "Phase SSIM in brackets: scored without removing a linear phase ramp."),
+            "", *lines, "", constant]
+
+
+def score_constant(own: dict[str, float], unseen: dict[str, float]) -> str:
+    return (f"A constant object scores {own['constant_amplitude']:.3f} / {own['constant_phase']:.3f} (own) and "
+            f"{unseen['constant_amplitude']:.3f} / {unseen['constant_phase']:.3f} (unseen).")
+
+
+def gridsize(a: argparse.Namespace, work: Path) -> list[str]:
+    train_npz, test_npz = simulate(work / "data.npz", ISSUE_DATA, a.probe_from)
+    lines = [("| gridsize | steps | patterns seen | gap closed | own amp / phase SSIM | unseen amp / phase SSIM "
+             "| minutes | load |"), "|---:|---:|---:|---:|---|---|---:|---:|"]
+    runs = [(1, a.steps), (2, a.steps // 4), *([(2, a.steps)] if a.equal_steps else [])]
+    for size, steps in runs:
+        out = work / (f"gs{size}" if (size, steps) != (2, a.steps) else "gs2_equal_steps")
+        seconds = train(out, train_npz, steps, "--gridsize", str(size), "--seed", str(a.seeds[0]))
+        record = history(out)
+        load = record["load_average"]
+        own, unseen = score(out, "own", train_npz), score(out, "unseen", test_npz)
+        lines.append(f"| {size} | {record['steps']} | {record['steps'] * BATCH * size**2} | {record['epochs'][-1]['gap_closed']:.1%} | "
+                     f"{own['amplitude']:.3f} / {own['phase']:.3f} | {unseen['amplitude']:.3f} / "
+                     f"{unseen['phase']:.3f} | {seconds / 60:.1f} | {load:.1f} |")
+        print(lines[-1], flush=True)
+    return [(f"Batch {BATCH} groups; seed {a.seeds[0]}; defaults otherwise (restarts on: steps and patterns seen "
+             "count every attempt). Minutes: training time."), "",
+            *lines, "",
+            score_constant(own, unseen)]
+
+
+def pipeline(a: argparse.Namespace, work: Path) -> list[str]:
+    train_npz, test_npz = simulate(work / "data.npz", ["--nphotons", "1e5", "--split", "0.3", "--seed", "1",
+                                                       "--no-progress"], None)
+    out = work / "run"
+    seconds = train(out, train_npz, a.steps)
+    record = history(out)
+    load = record["load_average"]
+    own, unseen = score(out, "own", train_npz), score(out, "unseen", test_npz)
+    return [(f"`ptycho-torch simulate --out data.npz --nphotons 1e5 --split 0.3 --seed 1`, `train --data "
+            f"data_train.npz --steps {a.steps} --threads 1`, `infer` + `evaluate` on data_train.npz (own region) "
+            "and data_test.npz (unseen region), every other option at its default."), "",
+            "| region | amplitude SSIM | phase SSIM | phase SSIM, no ramp removed | constant object |",
+            "|---|---:|---:|---:|---|",
+            (f"| own (trained on) | {own['amplitude']:.3f} | {own['phase']:.3f} | {own['phase_no_ramp']:.3f} | "
+             f"{own['constant_amplitude']:.3f} / {own['constant_phase']:.3f} |"),
+            (f"| unseen | {unseen['amplitude']:.3f} | {unseen['phase']:.3f} | {unseen['phase_no_ramp']:.3f} | "
+             f"{unseen['constant_amplitude']:.3f} / {unseen['constant_phase']:.3f} |"), "",
+            (f"Left the plateau at step {record['escaped_at_step']} (attempt {record['attempt']}, "
+            f"{len(record['restarts'])} restarts); gap closed at the end {record['epochs'][-1]['gap_closed']:.1%}; "
+            f"training took {seconds / 60:.1f} min (load average {load:.1f} at the start).")]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("what", choices=["escape", "gridsize", "pipeline"])
+    ap.add_argument("--probe-from", default=None, help="probe file (escape, gridsize); default: simulated")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--steps", type=int, default=None, help="default: 1000 (escape), 4000 (gridsize, pipeline)")
+    ap.add_argument("--equal-steps", action="store_true",
+                    help="gridsize: also train gridsize 2 for as many steps as gridsize 1 (4 times the patterns)")
+    ap.add_argument("--work", default=None, help="keep the runs here and reuse those already there "
+                    "(default: a temporary folder)")
+    ap.add_argument("--results", default=str(HERE.parent / "RESULTS.md"))
+    ap.add_argument("--no-write", action="store_true")
+    a = ap.parse_args()
+    a.steps = a.steps or (1000 if a.what == "escape" else 4000)
+    if a.steps < 4:
+        ap.error(f"--steps must be >= 4 (gridsize 2 trains for steps / 4), got {a.steps}")
+    probe = "simulated (the default probe)"
+    if a.probe_from:
+        probe = f"{Path(a.probe_from).name} (SHA256 {hashlib.sha256(Path(a.probe_from).read_bytes()).hexdigest()[:16]}...)"
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory(prefix="bench_convergence.") as tmp:
+        work = Path(a.work) if a.work else Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        load = load_average()
+        body = {"escape": escape, "gridsize": gridsize, "pipeline": pipeline}[a.what](a, work)
+    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    shown = [a.what, *(["--probe-from", f"PATH/{Path(a.probe_from).name}"] if a.probe_from else []),
+             "--seeds", *map(str, a.seeds), "--steps", str(a.steps),
+             *(["--equal-steps"] if a.equal_steps else [])]  # no folder of this machine
+    section = "\n".join([
+        f"## bench_convergence {a.what} ({when})", "",
+        f"- Command: `python benchmarks/bench_convergence.py {' '.join(shown)}`",
+        (f"- Machine: {platform.platform()}, {os.cpu_count()} logical CPUs shared with other jobs, torch "
+        f"{torch.__version__}; 1 torch thread; load average {load:.1f} at the start. Probe: {probe}."), "",
+        *body, ""])
+    print(section)
+    if not a.no_write:
+        results = Path(a.results)
+        before = results.read_text().rstrip("\n") + "\n\n" if results.is_file() else ""
+        atomic_write_bytes(results, (before + section).encode())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
