@@ -27,6 +27,15 @@ _SUM_LINE = re.compile(r"([0-9a-f]{64}) [ *](.+)")
 # --- folders ---------------------------------------------------------------------------------------
 
 
+def evidence_folder_of(written: str) -> str:
+    """The evidence folder of an attempt line's path: attempt lines name `<folder>/analysis/summary.md`; the
+    folder is what SHA256SUMS covers. Any other path is taken as the folder itself. POSIX separators."""
+    path = PurePosixPath(written)
+    if path.name == "summary.md" and path.parent.name == "analysis":
+        return path.parent.parent.as_posix()
+    return path.as_posix()
+
+
 def evidence_dir(repo_root: Path, evidence_root: str, initiative: str, slug: str, stamp: str) -> Path:
     """Create and return a fresh `<evidence_root>/<initiative>/reports/<stamp>/<slug>/`.
 

@@ -3,21 +3,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from harness.commands._console import print_table
-from harness.evidence import verify_sha256sums
+from harness.evidence import evidence_folder_of, verify_sha256sums
 from harness.gitops import commit_exists, find_commits_with_trailer
-from harness.ledger import Attempt, Item, Ledger, lint_text
+from harness.ledger import Item, Ledger, lint_text
 from harness.workspace import Workspace, open_workspace
-
-
-def _evidence_folder(attempt: Attempt) -> str:
-    """Attempt lines point at `<folder>/analysis/summary.md`; the folder is what SHA256SUMS covers."""
-    path = PurePosixPath(attempt.evidence)
-    if path.name == "summary.md" and path.parent.name == "analysis":
-        return path.parent.parent.as_posix()
-    return path.as_posix()
 
 
 def _row(item: Item) -> dict:
@@ -45,7 +37,7 @@ def _item_detail(ws: Workspace, ledger: Ledger, item_id: str) -> dict:
                    "exit_criteria": list(item.exit_criteria)})
     history = []
     for attempt in item.attempts:
-        folder = _evidence_folder(attempt)
+        folder = evidence_folder_of(attempt.evidence)
         commits = find_commits_with_trailer(ws.repo, "Harness-Evidence", folder)
         history.append({"when": attempt.timestamp, "number": attempt.number, "outcome": attempt.outcome,
                          "base_commit": attempt.base_commit, "evidence": attempt.evidence,
@@ -53,7 +45,7 @@ def _item_detail(ws: Workspace, ledger: Ledger, item_id: str) -> dict:
     detail["history"] = history
     detail["last_evidence"] = None
     if item.attempts:
-        record_path = ws.root / _evidence_folder(item.attempts[-1]) / "attempt.json"
+        record_path = ws.root / evidence_folder_of(item.attempts[-1].evidence) / "attempt.json"
         if record_path.is_file():
             record = json.loads(record_path.read_text())
             detail["last_evidence"] = {
@@ -92,7 +84,7 @@ def verify_evidence(ws: Workspace, ledger: Ledger) -> list[str]:
     for item in ledger.items:
         for attempt in item.attempts:
             where = f"{item.id} #{attempt.number}"
-            folder = _evidence_folder(attempt)
+            folder = evidence_folder_of(attempt.evidence)
             if not (ws.root / folder).is_dir():
                 problems.append(f"{where}: evidence folder {folder} is missing")
                 continue

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import posixpath
 import re
 import threading
 from collections.abc import Mapping
@@ -30,7 +29,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from harness.evidence import SUMS_NAME, verify_sha256sums
+from harness.evidence import SUMS_NAME, evidence_folder_of, verify_sha256sums
 from harness.webreport.paths import clean_relative, inside
 
 RECORD_NAME = "attempt.json"
@@ -61,15 +60,6 @@ class Evidence:
 
     def has(self, rel: str) -> bool:
         return rel in self.files
-
-
-def folder_of(written: str) -> str:
-    """Attempt lines name `<folder>/analysis/summary.md`; the folder is what SHA256SUMS covers."""
-    head, name = posixpath.split(written)
-    parent, last = posixpath.split(head)
-    if name == "summary.md" and last == "analysis":
-        return parent
-    return written
 
 
 @dataclass
@@ -187,7 +177,7 @@ def _record(path: str, raw: bytes | None = None) -> tuple[Mapping[str, Any] | No
 
 def read_evidence(root: Path, written: str, *, cache: VerifyCache | None = None) -> Evidence:
     """Check and read the evidence folder that the ledger path `written` names, inside `root` only."""
-    folder = clean_relative(folder_of(written))
+    folder = clean_relative(evidence_folder_of(written))
     named = clean_relative(written)
     if folder is None or named is None or not inside(root, folder):
         return Evidence(written, None, None, State.OUTSIDE,

@@ -11,6 +11,13 @@ from harness import evidence
 from harness.errors import EvidenceError
 
 
+def test_the_evidence_folder_of_an_attempt_line_is_the_summary_s_grandparent() -> None:
+    folder = "plans/active/INIT/reports/2025-01-01T000000Z/slug"
+    assert evidence.evidence_folder_of(f"{folder}/analysis/summary.md") == folder
+    assert evidence.evidence_folder_of(folder) == folder
+    assert evidence.evidence_folder_of("x/summary.md") == "x/summary.md"
+
+
 def test_evidence_dir_layout_and_never_reused(tmp_path: Path) -> None:
     first = evidence.evidence_dir(tmp_path, "plans/active", "fly64", "ITEM-3", "2025-11-06T084500Z")
     assert first == tmp_path / "plans/active/fly64/reports/2025-11-06T084500Z/ITEM-3"

@@ -10,7 +10,7 @@ import pytest
 
 from harness.evidence import verify_sha256sums, write_sha256sums
 from harness.webreport import evidence_files
-from harness.webreport.evidence_files import State, VerifyCache, folder_of, read_evidence
+from harness.webreport.evidence_files import State, VerifyCache, read_evidence
 
 FOLDER = "plans/active/INIT/reports/2025-01-01T000000Z/slug"
 SUMMARY = f"{FOLDER}/analysis/summary.md"
@@ -25,12 +25,6 @@ def make_folder(root: Path, record: object = None) -> Path:
     (folder / "attempt.json").write_text(json.dumps(record if record is not None else {"outcome": "GREEN"}))
     write_sha256sums(folder)
     return folder
-
-
-def test_folder_of_takes_the_summary_s_grandparent() -> None:
-    assert folder_of(SUMMARY) == FOLDER
-    assert folder_of(FOLDER) == FOLDER
-    assert folder_of("x/summary.md") == "x/summary.md"
 
 
 def test_a_folder_that_matches_its_checksums(tmp_path: Path) -> None:
