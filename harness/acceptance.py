@@ -26,8 +26,8 @@ from harness.gate_records import AcceptanceDetail
 from harness.gitops import copy_working_files, temp_worktree
 from harness.ledger import Item
 from harness.pytest_results import Outcome, PytestRun
-from harness.pytest_runner import Selector, parse_selector, run_pytest
-from harness.stage_records import PytestSettings, StageResult
+from harness.pytest_runner import PytestSettings, Selector, parse_selector, run_pytest
+from harness.stage_records import StageResult
 
 _SKIPPED_PARTS = frozenset({"__pycache__", ".pytest_cache", ".git"})
 

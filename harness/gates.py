@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness.proof import run_each_selector
-from harness.pytest_runner import Selector, run_pytest
-from harness.stage_records import FullSuiteDetail, PytestSettings, SelectorOutcome, StageResult
+from harness.pytest_runner import PytestSettings, Selector, run_pytest
+from harness.stage_records import FullSuiteDetail, SelectorOutcome, StageResult
 from harness.verdicts import collect_verdict, full_suite_verdict, load_known_failures, regression_verdict
 
 

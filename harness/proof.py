@@ -9,8 +9,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from harness.pytest_results import PytestRun
-from harness.pytest_runner import Selector, run_pytest
-from harness.stage_records import PytestSettings, SelectorOutcome, StageResult
+from harness.pytest_runner import PytestSettings, Selector, run_pytest
+from harness.stage_records import SelectorOutcome, StageResult
 from harness.verdicts import Verdict, green_verdict, red_verdict
 
 

@@ -15,12 +15,14 @@ import signal
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
+from types import MappingProxyType
 
 from harness import proc
 from harness.atomic import atomic_write_text
+from harness.config import Config
 from harness.errors import SelectorError
 from harness.pytest_events import error_lines, fold_events, read_events, results_document
 from harness.pytest_results import PytestRun
@@ -64,6 +66,26 @@ class Selector:
 
     def __str__(self) -> str:
         return self.raw
+
+
+@dataclass(frozen=True)
+class PytestSettings:
+    """How a pytest run starts: argv prefix (None: this Python's `-m pytest`), extra environment, timeout
+    (None: none). One type for the iteration's stages and the selector commands."""
+
+    command: tuple[str, ...] | None = None
+    env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    timeout_s: float | None = None
+
+    @classmethod
+    def from_config(cls, config: Config) -> PytestSettings:
+        return cls(tuple(config.pytest.argv()), MappingProxyType(dict(config.pytest.env)),
+                   float(config.pytest.timeout_s))
+
+    def isolated_from(self, root: Path) -> PytestSettings:
+        """For a run in a temporary worktree: hide the modules of the working tree at `root` (an editable
+        install of it would otherwise leak the changed code into the base commit's run)."""
+        return replace(self, env=MappingProxyType({**self.env, ISOLATE_ENV: str(root)}))
 
 
 def parse_selector(raw: str) -> Selector:

@@ -8,35 +8,12 @@ their fields are the evidence contract of docs/specs/evidence.md.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from pathlib import Path
-from types import MappingProxyType
+from dataclasses import dataclass
 
-from harness.config import Config
 from harness.gate_records import AcceptanceDetail, IntegrityDetail, MutationDetail
 from harness.pytest_results import PytestRun
-from harness.pytest_runner import ISOLATE_ENV, Selector
+from harness.pytest_runner import Selector
 from harness.verdicts import FullSuiteVerdict, Verdict
-
-
-@dataclass(frozen=True)
-class PytestSettings:
-    """How every pytest run of an iteration starts: argv prefix, extra environment, timeout."""
-
-    command: tuple[str, ...]
-    env: Mapping[str, str]
-    timeout_s: float
-
-    @classmethod
-    def from_config(cls, config: Config) -> PytestSettings:
-        return cls(tuple(config.pytest.argv()), MappingProxyType(dict(config.pytest.env)),
-                   config.pytest.timeout_s)
-
-    def isolated_from(self, root: Path) -> PytestSettings:
-        """For a run in a temporary worktree: hide the modules of the working tree at `root` (an editable
-        install of it would otherwise leak the changed code into the base commit's run)."""
-        return replace(self, env=MappingProxyType({**self.env, ISOLATE_ENV: str(root)}))
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ from pathlib import Path
 from harness.atomic import to_jsonable
 from harness.commands._shared import repo_lock
 from harness.gitops import short
+from harness.pytest_runner import PytestSettings
 from harness.selectors.bisect import BisectReport, bisect_selector
 from harness.selectors.history import load_history
-from harness.selectors.runs import PytestOptions
 from harness.workspace import open_workspace
 
 
@@ -23,7 +23,7 @@ def bisect(*, repo: Path, selector: str, good: str | None = None, bad: str | Non
     # The lock keeps a starting `harness run` from pruning the bisect's worktree as a stale one.
     with repo_lock(ws, "harness bisect"):
         report = bisect_selector(ws.repo, selector, good=good, bad=bad, history=history,
-                                 options=PytestOptions.from_config(ws.config), ledger_path=ws.ledger_path)
+                                 options=PytestSettings.from_config(ws.config), ledger_path=ws.ledger_path)
     if as_json:
         print(json.dumps(to_jsonable(report) | {"skipped": to_jsonable(report.skipped)}, indent=2))
     else:

@@ -16,9 +16,10 @@ from harness.commands._console import print_table
 from harness.errors import EvidenceError, SelectorError
 from harness.evidence import compress_large_files, render_template, write_sha256sums
 from harness.gitops import head_sha, short, working_changes
+from harness.pytest_runner import PytestSettings
 from harness.selectors.history import History, append_history, compare, history_line, load_history
 from harness.selectors.registry import INDEX_PATH, Registry, RegistryEntry, build_registry, render_index
-from harness.selectors.runs import PytestOptions, SelectorResult, Status, run_batched
+from harness.selectors.runs import SelectorResult, Status, run_batched
 from harness.workspace import Workspace, open_workspace
 
 ACTIONS = ("list", "index", "run", "collect", "history")
@@ -168,7 +169,7 @@ def _run(ws: Workspace, group: str | None, item: str | None, jobs: int, as_json:
     runs_root = ws.root / PurePosixPath(cfg.selectors.history).parent / "runs"
     run_dir = _fresh_dir(runs_root, stamp(started))
     run = run_batched([e.selector for e in entries], cwd=ws.root, out_dir=run_dir / "pytest",
-                        options=PytestOptions.from_config(cfg), jobs=jobs)
+                        options=PytestSettings.from_config(cfg), jobs=jobs)
     comparison = compare(history, run.results, registry.raws())
     exit_code = 1 if run.bad() else 0
     rel_dir = run_dir.relative_to(ws.root).as_posix()
@@ -229,7 +230,7 @@ def _collect(ws: Workspace, group: str | None, item: str | None, as_json: bool) 
     tmp = Path(tempfile.mkdtemp(prefix="harness-collect-"))
     try:
         run = run_batched([e.selector for e in entries], cwd=ws.root, out_dir=tmp,
-                            options=PytestOptions.from_config(ws.config), collect_only=True)
+                            options=PytestSettings.from_config(ws.config), collect_only=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     bad = run.bad()

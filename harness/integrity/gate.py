@@ -27,8 +27,8 @@ from harness.globs import matches_any
 from harness.integrity.config_scan import CONFIG_NAMES, known_failure_findings, selection_findings
 from harness.integrity.test_facts import compare_modules, module_facts, removed_tests
 from harness.pytest_results import Outcome, PytestRun
-from harness.pytest_runner import run_pytest
-from harness.stage_records import PytestSettings, StageResult
+from harness.pytest_runner import PytestSettings, run_pytest
+from harness.stage_records import StageResult
 
 
 @dataclass(frozen=True)

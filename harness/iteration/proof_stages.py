@@ -23,8 +23,8 @@ from harness.iteration.records import IterationRequest
 from harness.iteration.schedule import StagePlan
 from harness.ledger import INTEGRITY_KINDS, MUTATION_VALUES, Item
 from harness.mutation.gate import MutationInputs, mutation_gate
-from harness.pytest_runner import parse_selector
-from harness.stage_records import PytestSettings, StageResult
+from harness.pytest_runner import PytestSettings, parse_selector
+from harness.stage_records import StageResult
 
 
 def mutation_wanted(item: Item, enabled: bool) -> bool:

@@ -23,8 +23,8 @@ from harness.iteration.schedule import StagePlan, run_plan
 from harness.lint_gate import lint_change
 from harness.locking import Journal
 from harness.proof import prove_green, prove_red
-from harness.pytest_runner import Selector, parse_selector
-from harness.stage_records import LintDetail, PytestSettings, StageResult, skipped_stage
+from harness.pytest_runner import PytestSettings, Selector, parse_selector
+from harness.stage_records import LintDetail, StageResult, skipped_stage
 from harness.suite_jobs import full_suite_args
 
 

@@ -29,8 +29,8 @@ from harness.config_gates import AUTO, MutationGate
 from harness.gate_records import MutantOutcome, MutationDetail
 from harness.gitops import blob_text, changed_lines, copy_working_files, temp_worktree
 from harness.pytest_results import PytestRun
-from harness.pytest_runner import Selector, run_pytest
-from harness.stage_records import PytestSettings, StageResult
+from harness.pytest_runner import PytestSettings, Selector, run_pytest
+from harness.stage_records import StageResult
 
 MIN_TIMEOUT_S = 10.0
 TIMEOUT_FACTOR = 4.0

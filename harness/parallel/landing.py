@@ -39,8 +39,8 @@ from harness.iteration.records import IterationResult, Proof
 from harness.iteration.write_evidence import failed_work_ref, write_evidence
 from harness.parallel.worker import WorkerDone, WorkerJob
 from harness.proof import prove_green
-from harness.pytest_runner import parse_selector
-from harness.stage_records import MergeDetail, PytestSettings, StageResult, skipped_stage
+from harness.pytest_runner import PytestSettings, parse_selector
+from harness.stage_records import MergeDetail, StageResult, skipped_stage
 from harness.suite_jobs import full_suite_args
 from harness.workspace import Workspace
 

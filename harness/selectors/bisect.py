@@ -34,9 +34,9 @@ from harness.gitops import (
     worktree_head,
 )
 from harness.ledger import load_ledger
-from harness.pytest_runner import Selector, parse_selector, run_pytest
+from harness.pytest_runner import PytestSettings, Selector, parse_selector, run_pytest
 from harness.selectors.history import History
-from harness.selectors.runs import BASE_ARGS, PytestOptions, SelectorIndex, Status, classify, normalise_arg
+from harness.selectors.runs import BASE_ARGS, SelectorIndex, Status, classify, normalise_arg
 
 GOOD, BAD, SKIP, ABORT = 0, 1, 125, 128
 ITEM_TRAILER = "Harness-Item"
@@ -97,7 +97,7 @@ class BisectReport:
 
 
 def judge(selector: Selector, cwd: Path, out_dir: Path, name: str,
-          options: PytestOptions) -> tuple[int, str, str]:
+          options: PytestSettings) -> tuple[int, str, str]:
     """(exit code for git bisect, selector status, why) for the selector run alone in `cwd`."""
     run = run_pytest(selector.args, cwd=cwd, out_dir=out_dir, name=name, command=options.command,
                      extra_args=BASE_ARGS, env=dict(options.env), timeout_s=options.timeout_s)
@@ -134,7 +134,7 @@ def step_main(argv: Sequence[str]) -> int:
         cwd = Path.cwd()
         sha = worktree_head(cwd)
         command = tuple(spec["command"]) if spec["command"] else None
-        options = PytestOptions(command, spec["env"], spec["timeout_s"])
+        options = PytestSettings(command, spec["env"], spec["timeout_s"])
         selector = parse_selector(spec["selector"])
         code, status, detail = judge(selector, cwd, Path(spec["out_dir"]), sha[:12], options)
         step = {"commit": sha, "verdict": {GOOD: "good", BAD: "bad", SKIP: "skip"}[code],
@@ -161,7 +161,7 @@ def default_good(history: History, selector: str) -> str:
 
 
 def bisect_selector(repo: git.Repo, raw: str, *, good: str | None, bad: str | None, history: History,
-                    options: PytestOptions, ledger_path: Path | None = None) -> BisectReport:
+                    options: PytestSettings, ledger_path: Path | None = None) -> BisectReport:
     """Confirm the selector passes at good and fails at bad, then bisect between them."""
     selector = parse_selector(raw)
     good_source = "given" if good else "last passing run in the history"
@@ -209,7 +209,7 @@ def bisect_selector(repo: git.Repo, raw: str, *, good: str | None, bad: str | No
 
 
 def _run_bisect(worktree: Path, tmp: Path, raw: str, good: str, bad: str,
-                options: PytestOptions) -> tuple[str | None, list[str], str]:
+                options: PytestSettings) -> tuple[str | None, list[str], str]:
     script, spec = tmp / "bisect_step.py", tmp / "spec.json"
     script.write_text(STEP_SCRIPT, encoding="utf-8")
     spec.write_text(json.dumps({

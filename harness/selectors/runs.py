@@ -18,15 +18,14 @@ import os
 import posixpath
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
 
-from harness.config import Config
 from harness.errors import SelectorError
 from harness.pytest_results import Outcome, Phase, PytestRun, TestResult, count_text
-from harness.pytest_runner import Selector, run_pytest
+from harness.pytest_runner import PytestSettings, Selector, run_pytest
 
 MAX_BATCH_ARGS = 400  # keeps argv (and one failed batch's solo reruns) bounded
 MAX_SPLIT_ROUNDS = 6  # pytest names one broken conftest per refusal
@@ -51,18 +50,7 @@ class Status(StrEnum):
         return self in (Status.FAILED, Status.ERROR, Status.NO_TESTS)
 
 
-@dataclass(frozen=True)
-class PytestOptions:
-    """How to start pytest: argv prefix ("{python}" already replaced), extra environment, timeout."""
-
-    command: tuple[str, ...] | None = None
-    env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    timeout_s: float | None = None
-
-    @classmethod
-    def from_config(cls, config: Config) -> PytestOptions:
-        return cls(tuple(config.pytest.argv()), MappingProxyType(dict(config.pytest.env)),
-                   float(config.pytest.timeout_s))
+DEFAULT_SETTINGS = PytestSettings()  # this Python's pytest, no extra environment, no timeout
 
 
 @dataclass(frozen=True)
@@ -279,7 +267,7 @@ def plan_batches(selectors: Sequence[Selector], max_args: int = MAX_BATCH_ARGS) 
 
 
 class _Runner:
-    def __init__(self, selectors: Sequence[Selector], cwd: Path, out_dir: Path, options: PytestOptions,
+    def __init__(self, selectors: Sequence[Selector], cwd: Path, out_dir: Path, options: PytestSettings,
                  collect_only: bool, jobs: int) -> None:
         self.selectors, self.cwd, self.out_dir = selectors, Path(cwd).resolve(), Path(out_dir)
         self.options, self.collect_only, self.jobs = options, collect_only, jobs
@@ -350,7 +338,7 @@ def run_batched(
     *,
     cwd: Path,
     out_dir: Path,
-    options: PytestOptions = PytestOptions(),
+    options: PytestSettings = DEFAULT_SETTINGS,
     jobs: int = 1,
     batched: bool = True,
     collect_only: bool = False,

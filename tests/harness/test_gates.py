@@ -6,7 +6,8 @@ from pathlib import Path
 from types import MappingProxyType
 
 from harness.gates import full_suite_gate
-from harness.stage_records import FullSuiteDetail, PytestSettings
+from harness.pytest_runner import PytestSettings
+from harness.stage_records import FullSuiteDetail
 
 PYTEST = PytestSettings((sys.executable, "-m", "pytest"),
                         MappingProxyType({"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}), 120)

@@ -6,8 +6,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from harness.proof import prove_green, prove_red, run_each_selector
-from harness.pytest_runner import parse_selector
-from harness.stage_records import PytestSettings
+from harness.pytest_runner import PytestSettings, parse_selector
 from harness.verdicts import Verdict, red_verdict
 
 PYTEST = PytestSettings((sys.executable, "-m", "pytest"),

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from harness.config import Config, PytestConfig
-from harness.pytest_runner import ISOLATE_ENV, PytestRun, Selector
-from harness.stage_records import PytestSettings, SelectorOutcome, StageResult, skipped_stage
+from harness.pytest_runner import ISOLATE_ENV, PytestRun, PytestSettings, Selector
+from harness.stage_records import SelectorOutcome, StageResult, skipped_stage
 from harness.verdicts import Gate, Verdict
 
 

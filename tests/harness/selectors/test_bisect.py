@@ -9,13 +9,13 @@ import git as gitpython
 import pytest
 
 from harness.errors import SelectorError
-from harness.pytest_runner import parse_selector
+from harness.pytest_runner import PytestSettings, parse_selector
 from harness.selectors.bisect import BAD, GOOD, SKIP, bisect_selector, judge
 from harness.selectors.history import History, append_history, history_line, load_history
-from harness.selectors.runs import PytestOptions, SelectorResult, Status
+from harness.selectors.runs import SelectorResult, Status
 from tests.conftest import git, write_files
 
-FAST = PytestOptions(env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTHONPATH": "src"}, timeout_s=120)
+FAST = PytestSettings(env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTHONPATH": "src"}, timeout_s=120)
 SELECTOR = "tests/test_calc.py::test_add"
 GOOD_CALC = "def add(a, b):\n    return a + b\n"
 BAD_CALC = "def add(a, b):\n    return a - b\n"

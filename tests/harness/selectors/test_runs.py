@@ -10,7 +10,7 @@ from harness.errors import SelectorError
 from harness.pytest_results import Outcome, Phase, PytestRun, TestResult
 from harness.pytest_runner import parse_selector
 from harness.selectors.runs import (
-    PytestOptions,
+    PytestSettings,
     SelectorIndex,
     SelectorResult,
     Status,
@@ -22,7 +22,7 @@ from harness.selectors.runs import (
 )
 from tests.conftest import write_files
 
-FAST = PytestOptions(env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}, timeout_s=120)
+FAST = PytestSettings(env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}, timeout_s=120)
 
 
 def sels(*raws: str) -> list:
@@ -276,7 +276,7 @@ def test_a_timed_out_batch_is_not_rerun_and_reports_what_it_did_not_reach(tmp_pa
     root = tmp_path / "suite"
     write_files(root, {"pytest.ini": "[pytest]\n", "tests/test_a.py": "def test_a():\n    pass\n",
                        "tests/test_z.py": "import time\n\n\ndef test_sleeps():\n    time.sleep(60)\n"})
-    options = PytestOptions(env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}, timeout_s=3)
+    options = PytestSettings(env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}, timeout_s=3)
     run = run_batched(sels("tests/test_a.py", "tests/test_z.py"), cwd=root, out_dir=tmp_path / "out",
                         options=options)
 
