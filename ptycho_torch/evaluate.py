@@ -17,7 +17,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ import numpy as np
 from ptycho_torch import metrics
 from ptycho_torch.atomic_io import atomic_write_bytes
 from ptycho_torch.errors import EvaluateError
-from ptycho_torch.recon_file import load_recon
+from ptycho_torch.recon_file import load_recon, read_arrays
 
 METRICS_NAME = "metrics.json"
 FIGURE_NAME = "comparison.png"
@@ -34,24 +33,9 @@ QUANTITIES = ("amplitude", "phase")
 SCORES = ("mae", "psnr", "ssim", "frc_resolution")
 
 
-def _load(path: str | Path, what: str) -> np.ndarray | dict[str, np.ndarray]:
-    """An .npy array or all arrays of an .npz, read without pickle."""
-    source = Path(path)
-    if not source.is_file():
-        raise EvaluateError(f"{what} {source}: no such file")
-    try:
-        loaded = np.load(source, allow_pickle=False)
-        if isinstance(loaded, np.ndarray):
-            return loaded
-        with loaded as npz:
-            return {key: npz[key] for key in npz.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise EvaluateError(f"{what} {source}: not a readable .npz/.npy without pickle ({exc})") from None
-
-
 def load_truth(path: str | Path) -> np.ndarray:
     """The truth (H, W) complex: `objectGuess` of an .npz dataset, or an .npy array."""
-    loaded = _load(path, "--truth")
+    loaded = read_arrays(path, "--truth")
     if isinstance(loaded, np.ndarray):
         truth = loaded
     elif "objectGuess" in loaded:

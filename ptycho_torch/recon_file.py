@@ -62,8 +62,9 @@ def save_recon(path: str | Path, record: ReconRecord) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def _read_arrays(path: str | Path, what: str) -> np.ndarray | dict[str, np.ndarray]:
-    """An .npy array or all arrays of an .npz, read without pickle."""
+def read_arrays(path: str | Path, what: str) -> np.ndarray | dict[str, np.ndarray]:
+    """An .npy array or all arrays of an .npz, read without pickle; EvaluateError naming `what` (the
+    option the path came from) when it is missing or unreadable."""
     source = Path(path)
     if not source.is_file():
         raise EvaluateError(f"{what} {source}: no such file")
@@ -84,7 +85,7 @@ def _is_complex_image(array: np.ndarray) -> bool:
 def load_recon(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     """(object (H, W) complex, coverage (H, W) bool or None) from a reconstruction file; EvaluateError,
     naming --recon and what was found, when it holds no such object."""
-    loaded = _read_arrays(path, "--recon")
+    loaded = read_arrays(path, "--recon")
     if isinstance(loaded, np.ndarray):
         arrays: dict[str, np.ndarray] = {"(array)": loaded}
     else:
