@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import ndimage
+from scipy import ndimage, optimize
 from skimage.metrics import structural_similarity
 
 from ptycho_torch import registration
@@ -84,15 +84,68 @@ def _phase_ramp(
     """Linear phase ramp of truth relative to recon: (gx, gy) rad/px and the ramp image, zero at the
     region's centroid.
 
-    Estimated from the mean phase increment between neighbours, which is immune to 2 pi wraps and, for
-    objects smooth at the pixel scale, barely affected by a residual misregistration.
+    The coherence C(g) = |sum over the region of truth conj(recon) exp(-i g.r)| is maximised locally
+    (Nelder-Mead) from two starts, no ramp and the mean phase increment between neighbours (immune to 2 pi
+    wraps and exact on clean data, but biased by pixel-scale phase noise: on a network's reconstruction it
+    alone removed a ramp worth 2 rad across the field and dropped C from 0.94 to 0.57 of its bound,
+    EVAL-003). A ramp is removed only when it raises C beyond rounding and C stands clear of chance
+    (5 times the coherence of unrelated images, sqrt(sum |product|^2)): so removing the ramp never lowers
+    the agreement with the truth, and on noise no ramp is invented.
     """
     product = np.where(region, truth * np.conj(recon), 0)
-    gx = float(np.angle(np.sum(product[:, 1:] * np.conj(product[:, :-1]))))
-    gy = float(np.angle(np.sum(product[1:, :] * np.conj(product[:-1, :]))))
-    gx, gy = (g if abs(g) > NEGLIGIBLE else 0.0 for g in (gx, gy))
-    rows, cols = np.indices(recon.shape)
-    return gx, gy, gx * (cols - cols[region].mean()) + gy * (rows - rows[region].mean())
+    rows, cols = np.arange(product.shape[0]), np.arange(product.shape[1])
+
+    def coherence(g: NDArray[np.float64]) -> float:  # separable: sum_rc p[r, c] e^{-i gy r} e^{-i gx c}
+        return float(abs(np.exp(-1j * g[1] * rows) @ product @ np.exp(-1j * g[0] * cols)))
+
+    def better(value: float, than: float) -> bool:
+        return value > than * (1 + 1e-9)
+
+    increments = np.array([np.angle(np.sum(product[:, 1:] * np.conj(product[:, :-1]))),
+                           np.angle(np.sum(product[1:, :] * np.conj(product[:-1, :])))])
+    step = np.pi / (4 * max(product.shape))  # an eighth of a bin of the region's spectrum
+    best, best_value = np.zeros(2), coherence(np.zeros(2))
+    for start in (increments, np.zeros(2)):  # increments first: exact on clean data, kept unless beaten
+        start_value = coherence(start)
+        simplex = np.stack([start, start + [step, 0.0], start + [0.0, step]])
+        fit = optimize.minimize(lambda g: -coherence(g), start, method="Nelder-Mead",
+                                options={"initial_simplex": simplex, "xatol": 1e-13, "fatol": 1e-15 * start_value,
+                                         "maxiter": 400})
+        found, value = (fit.x, -fit.fun) if better(-fit.fun, start_value) else (start, start_value)
+        found, value = _newton_polish(product, found, value)
+        if better(value, best_value):
+            best, best_value = found, value
+    chance = 5.0 * math.sqrt(float(np.sum(np.abs(product) ** 2)))
+    gx, gy = (float(g) if abs(g) > NEGLIGIBLE and best_value > chance else 0.0 for g in best)
+    grid_rows, grid_cols = np.indices(recon.shape)
+    return gx, gy, gx * (grid_cols - grid_cols[region].mean()) + gy * (grid_rows - grid_rows[region].mean())
+
+
+def _newton_polish(product: NDArray[np.complex128], g: NDArray[np.float64], value: float, steps: int = 4
+                   ) -> tuple[NDArray[np.float64], float]:
+    """Newton steps on |S(g)|^2, S(g) = sum p e^{-i g.r}, from a point near its maximum (negative definite
+    Hessian, steps within a bin): the gradient's zero to rounding, so that equal data give equal ramps
+    whatever path found them. The point is kept if |S| ends lower (beyond rounding)."""
+    rows, cols = np.indices(product.shape)
+    coords = (cols.ravel() - cols.mean(), rows.ravel() - rows.mean())
+    flat = product.ravel()
+    limit = np.pi / max(product.shape)
+    point = g.copy()
+    for _ in range(steps):
+        q = flat * np.exp(-1j * (point[0] * coords[0] + point[1] * coords[1]))
+        total = q.sum()
+        first = np.array([np.sum(-1j * c * q) for c in coords])
+        second = np.array([[np.sum(-a * b * q) for b in coords] for a in coords])
+        gradient = 2 * np.real(np.conj(total) * first)
+        hessian = 2 * np.real(np.conj(first)[None, :] * first[:, None] + np.conj(total) * second)
+        if not np.all(np.linalg.eigvalsh(hessian) < 0):
+            break
+        step = np.linalg.solve(hessian, gradient)
+        if not np.all(np.isfinite(step)) or np.abs(step).max() > limit:
+            break
+        point = point - step
+    polished = float(abs(np.sum(flat * np.exp(-1j * (point[0] * coords[0] + point[1] * coords[1])))))
+    return (point, polished) if polished >= value * (1 - 1e-12) else (g, value)
 
 
 def _register(
