@@ -11,9 +11,12 @@ tests that prove it. Each finding names its kind, the file and the test node id:
     selection-narrowed    pytest's configuration or harness.yaml's pytest arguments gain a filter
                           (-k, -m, --deselect, --ignore, ...), or a conftest.py gains collect_ignore
                           entries or a collection/run hook
+    gates-weakened        harness.yaml switches a gate off or loosens it (collect, regression, full suite,
+                          integrity, mutation, lint, holdout); judged against B's harness.yaml, and the
+                          stage runs whenever B had it on, whatever the change says
 
     test_facts    what a test module's source says about each test (pure, from `ast`)
-    config_scan   selection-narrowed and known-failures-added, from the changed files' text (pure)
+    config_scan   selection-narrowed, known-failures-added and gates-weakened, from the changed files (pure)
     gate          the stage: reads both versions, runs the touched test files at B and with the change,
                   writes gates/integrity.json
 

@@ -1,9 +1,10 @@
-"""`selection-narrowed` and `known-failures-added`: what the change did to the files that decide which
-tests run and which failures are tolerated. Pure functions of the two versions' text.
+"""`selection-narrowed`, `known-failures-added` and `gates-weakened`: what the change did to the files that
+decide which tests run, which failures are tolerated and which gates judge them. Pure functions of the two
+versions (text, or harness.yaml parsed).
 
 Read: pytest's section of pyproject.toml (`[tool.pytest.ini_options]`), pytest.ini and tox.ini
 (`[pytest]`), setup.cfg (`[tool:pytest]`); every conftest.py; harness.yaml's `pytest.args` and full-suite
-arguments; the known-failures file.
+arguments and gates; the known-failures file.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from harness.config import Config
 from harness.gate_records import IntegrityFinding
 
 # Arguments that run fewer tests, or none, when added to pytest's options.
@@ -182,3 +184,29 @@ def known_failure_findings(old_path: str | None, old: str | None, new_path: str 
     return [IntegrityFinding("known-failures-added", new_path, entry,
                              f"added to {new_path}" + (f" (the base used {old_path})" if old_path != new_path else ""))
             for entry in _entries(new) if entry not in before]
+
+
+def gate_findings(old: Config, new: Config, path: str = "harness.yaml") -> list[IntegrityFinding]:
+    """One `gates-weakened` finding per gate of harness.yaml the change switches off or loosens: collect,
+    regression, full suite, integrity, mutation (off, a lower min_score, fewer mutants), the lint gate and
+    the held-out acceptance tests removed. The node id field names the key."""
+    findings: list[IntegrityFinding] = []
+
+    def add(key: str, detail: str) -> None:
+        findings.append(IntegrityFinding("gates-weakened", path, key, f"{key}: {detail}"))
+
+    for key in ("collect", "regression", "full_suite", "integrity"):
+        if getattr(old.gates, key) and not getattr(new.gates, key):
+            add(f"gates.{key}", "switched off")
+    if old.gates.lint is not None and new.gates.lint is None:
+        add("gates.lint", "removed")
+    before, after = old.gates.mutation, new.gates.mutation
+    if before.enabled and not after.enabled:
+        add("gates.mutation.enabled", "switched off")
+    if after.min_score < before.min_score:
+        add("gates.mutation.min_score", f"lowered from {before.min_score:g} to {after.min_score:g}")
+    if after.max_mutants < before.max_mutants:
+        add("gates.mutation.max_mutants", f"lowered from {before.max_mutants} to {after.max_mutants}")
+    if old.holdout is not None and new.holdout is None:
+        add("holdout", "removed (the held-out acceptance tests no longer run)")
+    return findings

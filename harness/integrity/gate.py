@@ -24,7 +24,12 @@ from harness.errors import ConfigError
 from harness.gate_records import IntegrityDetail, IntegrityFinding
 from harness.gitops import blob_text, temp_worktree
 from harness.globs import matches_any
-from harness.integrity.config_scan import CONFIG_NAMES, known_failure_findings, selection_findings
+from harness.integrity.config_scan import (
+    CONFIG_NAMES,
+    gate_findings,
+    known_failure_findings,
+    selection_findings,
+)
 from harness.integrity.test_facts import compare_modules, module_facts, removed_tests
 from harness.pytest_results import Outcome, PytestRun
 from harness.pytest_runner import PytestSettings, run_pytest
@@ -62,14 +67,28 @@ def _is_test_module(path: str, test_globs: Sequence[str]) -> bool:
             and matches_any(path, test_globs))
 
 
-def _base_config(inputs: IntegrityInputs) -> Config:
-    text = inputs.old_text(CONFIG_FILENAME)
+def base_config(repo: git.Repo, base: str) -> Config:
+    """harness.yaml as the base commit has it (its defaults where it has none or an unusable one)."""
+    text = blob_text(repo, base, CONFIG_FILENAME)
     if text is None:
         return Config()
     try:
         return parse_config(text, f"{CONFIG_FILENAME} at the base commit")
     except ConfigError:
         return Config()  # the base's file was unusable; its defaults are the fairest reading
+
+
+def _base_config(inputs: IntegrityInputs) -> Config:
+    return base_config(inputs.repo, inputs.base)
+
+
+def _changed_config(inputs: IntegrityInputs) -> Config | None:
+    """harness.yaml as the change leaves it; None where that does not parse (the harness refuses it)."""
+    text = inputs.new_text(CONFIG_FILENAME)
+    try:
+        return Config() if text is None else parse_config(text, f"{CONFIG_FILENAME} with the change")
+    except ConfigError:
+        return None
 
 
 def _static_findings(inputs: IntegrityInputs, modules: Sequence[str]) -> list[IntegrityFinding]:
@@ -81,6 +100,10 @@ def _static_findings(inputs: IntegrityInputs, modules: Sequence[str]) -> list[In
     for change in inputs.changeset.changes:
         if posixpath.basename(change.path) in CONFIG_NAMES:
             findings += selection_findings(change.path, inputs.old_text(change.path), inputs.new_text(change.path))
+    if any(change.path == CONFIG_FILENAME for change in inputs.changeset.changes):
+        changed = _changed_config(inputs)
+        if changed is not None:
+            findings += gate_findings(_base_config(inputs), changed, CONFIG_FILENAME)
     base_known = _base_config(inputs).known_failures
     new_known = inputs.config.known_failures
     findings += known_failure_findings(base_known, inputs.old_text(base_known), new_known,

@@ -17,8 +17,9 @@ import git
 
 from harness.acceptance import acceptance_stage, check_acceptance
 from harness.changes import ChangeSet
+from harness.config import CONFIG_FILENAME
 from harness.errors import HarnessError
-from harness.integrity.gate import IntegrityInputs, integrity_gate
+from harness.integrity.gate import IntegrityInputs, base_config, integrity_gate
 from harness.iteration.records import IterationRequest
 from harness.iteration.schedule import StagePlan
 from harness.ledger import INTEGRITY_KINDS, MUTATION_VALUES, Item
@@ -31,11 +32,19 @@ def mutation_wanted(item: Item, enabled: bool) -> bool:
     return item.mutation == "required" or (enabled and item.mutation != "off")
 
 
+def _base_had_integrity(request: IterationRequest, changeset: ChangeSet, repo: git.Repo) -> bool:
+    """A change that edits harness.yaml cannot switch the integrity gate off for its own proof: where the
+    base commit's harness.yaml had it on, it runs (and reports the change as gates-weakened)."""
+    if not any(change.path == CONFIG_FILENAME for change in changeset.changes):
+        return False
+    return base_config(repo, request.base).gates.integrity
+
+
 def proof_plans(request: IterationRequest, changeset: ChangeSet, staging: Path, green_cwd: Path,
                 repo: git.Repo, pytest: PytestSettings, finished: Mapping[str, StageResult]) -> dict[str, StagePlan]:
     cfg, item = request.config, request.item
     plans: dict[str, StagePlan] = {}
-    if cfg.gates.integrity:
+    if cfg.gates.integrity or _base_had_integrity(request, changeset, repo):
         inputs = IntegrityInputs(repo=repo, root=request.root, base=request.base, head=request.head,
                                  green_cwd=green_cwd, changeset=changeset, config=cfg, allowed=item.allow)
         plans["integrity"] = StagePlan("integrity", lambda: integrity_gate(

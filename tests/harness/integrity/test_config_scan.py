@@ -1,9 +1,10 @@
-"""selection-narrowed and known-failures-added from the two versions of a changed file."""
+"""selection-narrowed, known-failures-added and gates-weakened from the two versions of a changed file."""
 from __future__ import annotations
 
 import pytest
 
-from harness.integrity.config_scan import known_failure_findings, selection_findings
+from harness.config import parse_config
+from harness.integrity.config_scan import gate_findings, known_failure_findings, selection_findings
 
 
 def details(path: str, old: str | None, new: str | None) -> list[str]:
@@ -64,3 +65,35 @@ def test_known_failures_gained_are_each_a_finding() -> None:
     assert [(f.test, f.detail) for f in moved] == [("tests/x.py::y", "added to ci/other.txt (the base used ci/known.txt)")]
     assert known_failure_findings("ci/known.txt", "a\n", None, None) == []
     assert known_failure_findings(None, None, "ci/known.txt", "a\n")[0].test == "a"
+
+
+STRICT = """\
+gates:
+  lint: {command: [ruff, check, .]}
+  mutation: {enabled: true, min_score: 0.9, max_mutants: 40}
+holdout: {dir: ../held-out}
+"""
+
+
+def test_every_gate_switched_off_or_loosened_is_a_finding_naming_its_key() -> None:
+    loose = ("gates:\n  collect: false\n  regression: false\n  full_suite: false\n  integrity: false\n"
+             "  mutation: {enabled: false, min_score: 0.5, max_mutants: 5}\n")
+    found = gate_findings(parse_config(STRICT), parse_config(loose))
+    assert all(f.kind == "gates-weakened" and f.file == "harness.yaml" for f in found)
+    assert {f.test: f.detail for f in found} == {
+        "gates.collect": "gates.collect: switched off",
+        "gates.regression": "gates.regression: switched off",
+        "gates.full_suite": "gates.full_suite: switched off",
+        "gates.integrity": "gates.integrity: switched off",
+        "gates.lint": "gates.lint: removed",
+        "gates.mutation.enabled": "gates.mutation.enabled: switched off",
+        "gates.mutation.min_score": "gates.mutation.min_score: lowered from 0.9 to 0.5",
+        "gates.mutation.max_mutants": "gates.mutation.max_mutants: lowered from 40 to 5",
+        "holdout": "holdout: removed (the held-out acceptance tests no longer run)",
+    }
+
+
+def test_stricter_or_equal_gates_are_no_finding() -> None:
+    stricter = STRICT.replace("min_score: 0.9", "min_score: 0.95").replace("max_mutants: 40", "max_mutants: 60")
+    assert gate_findings(parse_config(STRICT), parse_config(stricter)) == []
+    assert gate_findings(parse_config(""), parse_config(STRICT)) == []

@@ -8,6 +8,7 @@ from pathlib import Path
 from harness.main import main
 from tests.conftest import git
 from tests.harness.project import (
+    HARNESS_YAML,
     LEDGER,
     MUL_IMPL,
     MUL_TEST,
@@ -154,3 +155,21 @@ def test_an_honest_change_has_no_findings(make_repo) -> None:
     assert code == 0, record["reason"]
     assert integrity_of(record)["findings"] == []
     assert "No test removed, skipped or weakened" in summary
+
+
+def test_a_change_cannot_switch_the_integrity_gate_off_for_its_own_proof(make_repo) -> None:
+    """harness.yaml with the change says `integrity: false`; the base had the gate on, so it runs and
+    refuses the change as gates-weakened (and still sees the test it removes)."""
+    repo = project(make_repo)
+    weaker_config = HARNESS_YAML + "gates:\n  integrity: false\n  regression: false\n"
+    gone = CALC_TESTS.replace("def test_add_zero():\n    assert add(0, 5) == 5\n\n\n", "")
+    apply_change(repo, {"harness.yaml": weaker_config, "tests/test_calc.py": gone, "tests/test_mul.py": MUL_TEST,
+                        "pkg/calc.py": MUL_IMPL})
+
+    code, record, summary = run(repo)
+
+    assert code == 1 and record["failed_stage"] == "integrity", record["reason"]
+    found = {(f["kind"], f["test"]) for f in integrity_of(record)["findings"]}
+    assert found == {("gates-weakened", "gates.integrity"), ("gates-weakened", "gates.regression"),
+                     ("test-removed", "tests/test_calc.py::test_add_zero")}
+    assert "gates.integrity: switched off" in summary
