@@ -125,7 +125,7 @@ def _newton_polish(product: NDArray[np.complex128], g: NDArray[np.float64], valu
                    ) -> tuple[NDArray[np.float64], float]:
     """Newton steps on |S(g)|^2, S(g) = sum p e^{-i g.r}, from a point near its maximum (negative definite
     Hessian, steps within a bin): the gradient's zero to rounding, so that equal data give equal ramps
-    whatever path found them. The point is kept if |S| ends lower (beyond rounding)."""
+    whatever path found them. Where |S| would end lower (beyond rounding), the start is kept."""
     rows, cols = np.indices(product.shape)
     coords = (cols.ravel() - cols.mean(), rows.ravel() - rows.mean())
     flat = product.ravel()
