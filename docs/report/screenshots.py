@@ -3,8 +3,8 @@
     python docs/report/screenshots.py          # writes docs/report/index.png and docs/report/item.png
 
 Builds the report of this repository into a temporary folder (as `harness report --out DIR` does) and
-photographs the index and the failed first attempt on the page of PHYSICS-001 in Debian's
-headless chromium through playwright (`pip install -e '.[test]'`, `apt-get install chromium`).
+photographs the index and the first attempt on the page of BASELINES-002 (refused by the integrity gate)
+in Debian's headless chromium through playwright (`pip install -e '.[test]'`, `apt-get install chromium`).
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from harness.workspace import open_workspace
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-ITEM = "PHYSICS-001"
+ITEM = "BASELINES-002"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 
