@@ -14,6 +14,7 @@ import git
 from harness.errors import GitError
 from harness.gitops.command import run_git
 from harness.gitops.revisions import resolve
+from harness.gitops.worktrees import ADMIN_LOCK
 
 BRANCH_REFS = "refs/heads/"
 
@@ -25,7 +26,8 @@ def add_branch_worktree(repo: git.Repo, path: Path, branch: str, rev: str) -> No
         raise GitError(f"{path} already exists; a worker's checkout must start in a new folder "
                        "(the harness removes leftovers at its next start)")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    run_git(repo, "worktree", "add", "--quiet", "-b", branch, str(path), sha)
+    with ADMIN_LOCK:
+        run_git(repo, "worktree", "add", "--quiet", "-b", branch, str(path), sha)
 
 
 def registered_worktrees(repo: git.Repo) -> list[Path]:
@@ -36,10 +38,11 @@ def registered_worktrees(repo: git.Repo) -> list[Path]:
 
 def remove_worktree(repo: git.Repo, path: Path) -> None:
     """Remove the worktree at `path` (modified or not) and forget it; a missing folder is fine."""
-    with contextlib.suppress(GitError):
-        run_git(repo, "worktree", "remove", "--force", "--force", str(path))
-    shutil.rmtree(path, ignore_errors=True)
-    run_git(repo, "worktree", "prune")
+    with ADMIN_LOCK:
+        with contextlib.suppress(GitError):
+            run_git(repo, "worktree", "remove", "--force", "--force", str(path))
+        shutil.rmtree(path, ignore_errors=True)
+        run_git(repo, "worktree", "prune")
 
 
 def branches_under(repo: git.Repo, prefix: str) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,10 @@ from harness.gitops.command import run_git
 from harness.gitops.revisions import resolve, root
 
 WORKTREE_PREFIX = "harness-wt-"
+# `git worktree add`, `remove` and `prune` of one process, one at a time: parallel workers add and remove
+# worktrees from several threads, and a prune (or a second add choosing the same admin folder name, the
+# checkout's basename) during an add breaks it ("failed to read .git/worktrees/<name>/commondir").
+ADMIN_LOCK = threading.RLock()
 
 
 @contextlib.contextmanager
@@ -28,13 +33,15 @@ def temp_worktree(repo: git.Repo, rev: str) -> Iterator[Path]:
     # Keep the repository's folder name: some tools and test suites look at the root folder's name.
     path = parent / root(repo).name
     try:
-        run_git(repo, "worktree", "add", "--detach", str(path), sha)
+        with ADMIN_LOCK:
+            run_git(repo, "worktree", "add", "--detach", str(path), sha)
         yield path
     finally:
-        with contextlib.suppress(GitError):
-            run_git(repo, "worktree", "remove", "--force", str(path))
-        shutil.rmtree(parent, ignore_errors=True)
-        run_git(repo, "worktree", "prune")
+        with ADMIN_LOCK:
+            with contextlib.suppress(GitError):
+                run_git(repo, "worktree", "remove", "--force", str(path))
+            shutil.rmtree(parent, ignore_errors=True)
+            run_git(repo, "worktree", "prune")
 
 
 def prune_stale_worktrees(repo: git.Repo) -> list[Path]:
@@ -46,9 +53,10 @@ def prune_stale_worktrees(repo: git.Repo) -> list[Path]:
     lines = listing.splitlines()
     registered = [Path(line.removeprefix("worktree ")) for line in lines if line.startswith("worktree ")]
     stale = [path for path in registered if path.parent.name.startswith(WORKTREE_PREFIX)]
-    for path in stale:
-        with contextlib.suppress(GitError):
-            run_git(repo, "worktree", "remove", "--force", "--force", str(path))
-        shutil.rmtree(path.parent, ignore_errors=True)
-    run_git(repo, "worktree", "prune")
+    with ADMIN_LOCK:
+        for path in stale:
+            with contextlib.suppress(GitError):
+                run_git(repo, "worktree", "remove", "--force", "--force", str(path))
+            shutil.rmtree(path.parent, ignore_errors=True)
+        run_git(repo, "worktree", "prune")
     return stale
