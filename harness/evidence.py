@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import re
 import shutil
+import sys
+import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import jinja2
 
-from harness.atomic import atomic_write_text, fsync_dir, replacing
+from harness.atomic import atomic_write_bytes, atomic_write_text, fsync_dir, replacing
 from harness.errors import EvidenceError
 from harness.templating import TEMPLATES_DIR, environment
 
@@ -60,6 +63,47 @@ def evidence_dir(repo_root: Path, evidence_root: str, initiative: str, slug: str
             continue
         return folder
     raise EvidenceError(f"{reports / stamp}: too many folders with this stamp; clean up old evidence")
+
+
+# --- machine paths ---------------------------------------------------------------------------------
+
+# Files whose text is scanned for absolute paths of the machine (logs, pytest's records, summaries).
+TEXT_SUFFIXES = frozenset({".txt", ".log", ".json", ".xml", ".md", ".diff", ".patch", ".csv"})
+_PATH_END = r"(?=[/\\\s\"'`:;,)\]}>]|$)"  # a prefix counts only where a path component ends
+
+
+def machine_prefixes(repo_root: Path | str) -> list[tuple[str, str]]:
+    """(absolute prefix, placeholder), longest first: the repository (`<repo>`), the interpreter's
+    installation (`<python>`), the temporary directory, where the harness's worktrees live (`<tmp>`), and
+    the home directory (`~`). Each in its given and its resolved spelling."""
+    pairs: dict[str, str] = {}
+    for raw, placeholder in ((repo_root, "<repo>"), (sys.prefix, "<python>"), (sys.base_prefix, "<python>"),
+                             (sys.exec_prefix, "<python>"), (tempfile.gettempdir(), "<tmp>"),
+                             (os.path.expanduser("~"), "~")):
+        for spelling in {str(raw), os.path.realpath(str(raw))}:
+            if spelling and spelling not in pairs and len(PurePosixPath(spelling).parts) > 1:
+                pairs[spelling] = placeholder
+    return sorted(pairs.items(), key=lambda pair: len(pair[0]), reverse=True)
+
+
+def redact_machine_paths(folder: Path, prefixes: list[tuple[str, str]]) -> list[str]:
+    """Replace the absolute `prefixes` in the text files of an evidence folder by their placeholders, so
+    that committed evidence names no path of the machine it ran on (what ran stays readable: `<repo>/tests
+    /test_x.py`). Returns the files changed; run it before compress_large_files and write_sha256sums."""
+    if not prefixes:
+        return []
+    pattern = re.compile("|".join(f"({re.escape(prefix)}){_PATH_END}" for prefix, _ in prefixes))
+    placeholders = [placeholder for _, placeholder in prefixes]
+    changed = []
+    for p in _files(folder):
+        if p.name == SUMS_NAME or p.suffix not in TEXT_SUFFIXES:
+            continue
+        text = p.read_bytes().decode("utf-8", errors="surrogateescape")
+        redacted = pattern.sub(lambda m: placeholders[m.lastindex - 1], text)
+        if redacted != text:
+            atomic_write_bytes(p, redacted.encode("utf-8", errors="surrogateescape"))
+            changed.append(p.relative_to(folder).as_posix())
+    return changed
 
 
 # --- compression and checksums -----------------------------------------------------------------------

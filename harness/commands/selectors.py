@@ -14,7 +14,13 @@ from harness.atomic import atomic_write_json, atomic_write_text, to_jsonable
 from harness.clock import iso, stamp, utc_now
 from harness.commands._console import print_table
 from harness.errors import EvidenceError, SelectorError
-from harness.evidence import compress_large_files, render_template, write_sha256sums
+from harness.evidence import (
+    compress_large_files,
+    machine_prefixes,
+    redact_machine_paths,
+    render_template,
+    write_sha256sums,
+)
 from harness.gitops import head_sha, short, working_changes
 from harness.pytest_runner import PytestSettings
 from harness.selectors.history import History, append_history, compare, history_line, load_history
@@ -183,6 +189,7 @@ def _run(ws: Workspace, group: str | None, item: str | None, jobs: int, as_json:
     }
     atomic_write_json(run_dir / "results.json", doc)
     atomic_write_text(run_dir / "summary.md", render_template("selectors_summary.md.j2", d=doc))
+    redact_machine_paths(run_dir, machine_prefixes(ws.root))  # no path of this machine is committed
     compress_large_files(run_dir, cfg.caps.evidence_file_bytes)
     write_sha256sums(run_dir)
     append_history(ws.root / cfg.selectors.history,

@@ -11,7 +11,7 @@ import git
 
 from harness import __version__
 from harness.atomic import atomic_write_json, atomic_write_text
-from harness.evidence import compress_large_files, write_sha256sums
+from harness.evidence import compress_large_files, machine_prefixes, redact_machine_paths, write_sha256sums
 from harness.iteration.records import AttemptContext, IterationRequest, Proof, StagedEvidence
 from harness.iteration.report import attempt_record, render_summary
 
@@ -34,6 +34,7 @@ def write_evidence(request: IterationRequest, proof: Proof, attempt: AttemptCont
     attempt.journal.update(stage="evidence")
     atomic_write_text(staging / "analysis" / "summary.md", render_summary(record))
     atomic_write_json(staging / "attempt.json", record)
+    redact_machine_paths(staging, machine_prefixes(request.root))  # no path of this machine is committed
     compress_large_files(staging, request.config.caps.evidence_file_bytes)
     write_sha256sums(staging)
     attempt.journal.update(stage="record")

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -123,3 +126,28 @@ def test_render_template_strict_and_whitespace_controlled(tmp_path: Path) -> Non
     with pytest.raises(EvidenceError, match="not found"):
         evidence.render_template("nope.j2", search_path=tmp_path)
     assert evidence.TEMPLATES_DIR.is_dir() and evidence.TEMPLATES_DIR.parent.name == "harness"
+
+
+def test_machine_paths_become_placeholders_only_where_a_path_component_ends(tmp_path: Path) -> None:
+    folder = tmp_path / "ev"
+    (folder / "red").mkdir(parents=True)
+    root = "/home/someone/project"
+    (folder / "red" / "red-1.command.txt").write_text(
+        f"cwd: {root}\n/opt/py/bin/python -m pytest --junitxml={root}/.git/x.xml {root}-other/y\n")
+    (folder / "attempt.json").write_text(json.dumps({"root": root, "tmp": "/var/tmp/harness-wt-1/main"}))
+    (folder / "data.bin").write_bytes(root.encode())
+    prefixes = [(root, "<repo>"), ("/opt/py", "<python>"), ("/var/tmp", "<tmp>")]
+    changed = evidence.redact_machine_paths(folder, sorted(prefixes, key=lambda p: -len(p[0])))
+    assert sorted(changed) == ["attempt.json", "red/red-1.command.txt"]
+    assert (folder / "red" / "red-1.command.txt").read_text() == (
+        "cwd: <repo>\n<python>/bin/python -m pytest --junitxml=<repo>/.git/x.xml /home/someone/project-other/y\n")
+    assert json.loads((folder / "attempt.json").read_text()) == {"root": "<repo>", "tmp": "<tmp>/harness-wt-1/main"}
+    assert (folder / "data.bin").read_bytes() == root.encode()  # only text files are rewritten
+
+
+def test_the_prefixes_cover_the_repository_the_interpreter_and_the_temp_dir(tmp_path: Path) -> None:
+    prefixes = dict(evidence.machine_prefixes(tmp_path))
+    assert prefixes[str(tmp_path)] == "<repo>" and prefixes[sys.prefix] == "<python>"
+    assert prefixes[tempfile.gettempdir()] == "<tmp>"
+    lengths = [len(p) for p, _ in evidence.machine_prefixes(tmp_path)]
+    assert lengths == sorted(lengths, reverse=True)  # the repository (inside the temp dir) is matched first

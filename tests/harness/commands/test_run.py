@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -57,6 +60,12 @@ def test_green_iteration_commits_change_evidence_and_ledger(make_repo, capsys) -
     assert red["selectors"][0]["failing"][0]["exc_type"] == "ImportError"
     summary = (evidence / "analysis" / "summary.md").read_text()
     assert "GREEN" in summary and "tests/test_mul.py::test_mul" in summary
+    machine = [str(repo), os.path.realpath(repo), sys.prefix, tempfile.gettempdir(), os.path.expanduser("~")]
+    for file in evidence.rglob("*"):  # nothing committed names a path of this machine
+        if file.is_file() and file.suffix != ".gz":
+            text = file.read_text(errors="replace")
+            assert not [m for m in machine if m + "/" in text or m + '"' in text], (file, text[:300])
+    assert "<repo>/.git" in (evidence / "red" / "red.command.txt").read_text()
 
     item = load_ledger(repo / "docs/fix_plan.md").get("CALC-001")
     assert item.status == "done"
