@@ -78,10 +78,6 @@ def base_config(repo: git.Repo, base: str) -> Config:
         return Config()  # the base's file was unusable; its defaults are the fairest reading
 
 
-def _base_config(inputs: IntegrityInputs) -> Config:
-    return base_config(inputs.repo, inputs.base)
-
-
 def _changed_config(inputs: IntegrityInputs) -> Config | None:
     """harness.yaml as the change leaves it; None where that does not parse (the harness refuses it)."""
     text = inputs.new_text(CONFIG_FILENAME)
@@ -100,11 +96,12 @@ def _static_findings(inputs: IntegrityInputs, modules: Sequence[str]) -> list[In
     for change in inputs.changeset.changes:
         if posixpath.basename(change.path) in CONFIG_NAMES:
             findings += selection_findings(change.path, inputs.old_text(change.path), inputs.new_text(change.path))
+    base = base_config(inputs.repo, inputs.base)  # harness.yaml at B, read and parsed once
     if any(change.path == CONFIG_FILENAME for change in inputs.changeset.changes):
         changed = _changed_config(inputs)
         if changed is not None:
-            findings += gate_findings(_base_config(inputs), changed, CONFIG_FILENAME)
-    base_known = _base_config(inputs).known_failures
+            findings += gate_findings(base, changed, CONFIG_FILENAME)
+    base_known = base.known_failures
     new_known = inputs.config.known_failures
     findings += known_failure_findings(base_known, inputs.old_text(base_known), new_known,
                                        inputs.new_text(new_known))
