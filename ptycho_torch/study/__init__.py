@@ -1,4 +1,4 @@
-"""The dose/overlap study: PtychoPINN against an iterative baseline (`ptycho-torch study`).
+"""The dose/overlap study: PtychoPINN against iterative baselines (`ptycho-torch study`).
 
     ptycho-torch study --preset smoke --output-dir OUT
     ptycho-torch study --config study.yaml --output-dir OUT [--probe-from probe.npz]
@@ -7,9 +7,11 @@ One object and one probe; for every dose (mean counts per pattern) and scan over
 that object is split into a TRAIN region and a TEST region: the test positions are the right-most
 `test_fraction` of the scan, and train positions whose patch window would share any object pixel with a
 test patch window are dropped (a guard band of N + 1 px between patch centres), so the network is judged on
-an object region it never saw. The network (one per gridsize) is trained on the train region and
-reconstructs the test region; the iterative baseline reconstructs the test region from its own data (it
-needs no training). Every method, and a constant object for reference, is scored by metrics.evaluate on one
+an object region it never saw. The network has two arms (config `arms`), one network per gridsize each:
+"unseen" is trained on the train region and reconstructs the test region (generalisation); "self" is
+trained self-supervised on the test data itself and reconstructs it, like for like with the iterative
+baselines (config `baselines`: ML, ePIE, pty-chi's LSQML), which reconstruct the test region from its own
+data alone. Every method, and a constant object for reference, is scored by metrics.evaluate on one
 region per condition: the pixels where the test positions' summed probe intensity (peak 1) is >= 0.1.
 
 Stages, run in this order, each made of units (one per condition): datasets, train, infer, baseline,
@@ -18,8 +20,9 @@ the upstream files it reads) and the SHA256 of each output. A unit is reused whe
 and every output is present and unchanged; otherwise it runs again, and so, through the hashes, does
 whatever reads its outputs. An interrupted training resumes from its checkpoint.
 
-Output folder: datasets/<dose>_<overlap>/{train,test,region}.npz, runs/<dose>_<overlap>_gs<g>/ (bundle,
-history, recon.npz, metrics.json), runs/<dose>_<overlap>_<baseline method>/ and .../_constant/, metrics.csv,
+Output folder: datasets/<dose>_<overlap>/{train,test,region}.npz, runs/<dose>_<overlap>_gs<g>[_self]/
+(bundle, history, recon.npz, metrics.json), runs/<dose>_<overlap>_<baseline method>/ (one per baseline) and
+.../_constant/, metrics.csv,
 comparison.md, figures/*.png, study.yaml (the resolved config; a probe or object file by its name and
 SHA256) and manifest.json. The config is validated on load, before anything is written: unknown keys are
 rejected with their path (e.g. `train.epoch`).

@@ -18,8 +18,15 @@ from ptycho_torch.train.config import TrainConfig
 
 SYNTHETIC = "synthetic"
 CONSTANT = "constant"  # the method name of the constant-object reference
-NETWORK = "pinn"  # the method name of the network rows in metrics.csv
-METHOD_LABELS = {"pinn": "PtychoPINN", "ml": "Poisson ML", "epie": "ePIE", "constant": "constant object"}
+NETWORK = "pinn"  # the method name of the network rows trained on the train region (arm "unseen")
+NETWORK_SELF = "pinn_self"  # ... and of those trained on the test data itself (arm "self")
+METHOD_LABELS = {"pinn": "PtychoPINN unseen", "pinn_self": "PtychoPINN self", "ml": "Poisson ML", "epie": "ePIE",
+                 "ptychi-lsqml": "pty-chi LSQML", "constant": "constant object"}
+# The network's arms. unseen: trained on the train region, then reconstructs the test region it never saw
+# (generalisation). self: trained self-supervised on the test data itself, like the iterative methods, which
+# see only the test data (like for like).
+ARMS = ("unseen", "self")
+ARM_METHODS = {"unseen": NETWORK, "self": NETWORK_SELF}
 SCANS = ("grid", "random")
 # study-level settings, not per-section knobs: the file name, the study's seeds, the grid
 TRAIN_FIXED = ("data", "output_dir", "seed", "gridsize")
@@ -105,20 +112,21 @@ class StudyConfig:
     seeds: Seeds
     data: DataSpec
     train: TrainConfig
-    baseline: ReconstructionConfig
+    baselines: tuple[ReconstructionConfig, ...]  # one iterative reconstruction per method, in table order
     evaluation: EvaluationSpec = field(default_factory=EvaluationSpec)
+    arms: tuple[str, ...] = ARMS
     base_dir: Path = Path(".")
 
     def to_dict(self) -> dict[str, Any]:
         """The config as YAML-safe plain data, in the layout a config file uses; files by name and SHA256."""
         train = {k: v for k, v in asdict(self.train).items() if k not in TRAIN_FIXED}
-        baseline = {k: plain(v) for k, v in asdict(self.baseline).items() if k not in BASELINE_FIXED}
+        baselines = [{k: plain(v) for k, v in asdict(b).items() if k not in BASELINE_FIXED} for b in self.baselines]
         data = asdict(self.data)
         for spec in ("object", "probe"):
             data[spec]["source"] = getattr(self.data, spec).recorded
         return {"name": self.name, "doses": list(self.doses), "overlaps": dict(self.overlaps),
-                "gridsizes": list(self.gridsizes), "seeds": asdict(self.seeds), "data": data,
-                "train": train, "baseline": baseline, "evaluation": asdict(self.evaluation)}
+                "gridsizes": list(self.gridsizes), "arms": list(self.arms), "seeds": asdict(self.seeds),
+                "data": data, "train": train, "baselines": baselines, "evaluation": asdict(self.evaluation)}
 
 
 STUDY_DEFAULT_TRAIN = TrainConfig(data="", output_dir="", epochs=10, batch_size=16, n_filters=16, depth=3)
@@ -160,10 +168,36 @@ def conditions(config: StudyConfig) -> list[Condition]:
     return [Condition(d, name, f) for d in config.doses for name, f in config.overlaps]
 
 
-def network_method(gridsize: int) -> str:
-    """The run folder suffix of the network trained at this gridsize."""
-    return f"gs{gridsize}"
+def network_method(gridsize: int, arm: str = "unseen") -> str:
+    """The run folder suffix of the network of this gridsize and arm: gs1, gs1_self."""
+    return f"gs{gridsize}" if arm == "unseen" else f"gs{gridsize}_{arm}"
 
 
-def baseline_method(config: StudyConfig) -> str:
-    return str(plain(config.baseline.method))
+@dataclass(frozen=True)
+class Network:
+    """One network of each condition: its gridsize, its arm and the folder suffix of its runs."""
+
+    gridsize: int
+    arm: str
+
+    @property
+    def method(self) -> str:
+        return ARM_METHODS[self.arm]
+
+    @property
+    def folder(self) -> str:
+        return network_method(self.gridsize, self.arm)
+
+    @property
+    def train_file(self) -> str:
+        """What it trains on, in the condition's data folder."""
+        return "train.npz" if self.arm == "unseen" else "test.npz"
+
+
+def networks(config: StudyConfig) -> list[Network]:
+    """Table order: arm by arm, gridsizes ascending within an arm."""
+    return [Network(g, arm) for arm in config.arms for g in config.gridsizes]
+
+
+def baseline_methods(config: StudyConfig) -> list[str]:
+    return [str(plain(b.method)) for b in config.baselines]

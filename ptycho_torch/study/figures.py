@@ -2,7 +2,7 @@
 
 - ssim_vs_dose.png / frc_vs_dose.png: amplitude and phase SSIM (FRC resolution) against dose, one line per
   method (network per gridsize, baseline, constant object) and overlap (line style);
-- recon_<dose>.png: per dose, truth / network per gridsize / baseline, amplitude and phase, one pair of
+- recon_<dose>.png: per dose, truth / network per arm and gridsize / each baseline, amplitude and phase, one pair of
   rows per overlap, cropped to the scored region. Each reconstruction is shown as it was scored:
   metrics.align with the study's evaluation settings (amplitude scale fitted, global phase offset and, with
   remove_ramp, the linear phase ramp removed, shifted when register is on).
@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import io
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,10 +25,10 @@ from ptycho_torch.study.config import (
     METHOD_LABELS,
     EvaluationSpec,
     StudyConfig,
-    baseline_method,
+    baseline_methods,
     conditions,
     dose_label,
-    network_method,
+    networks,
 )
 from ptycho_torch.study.table import Row
 
@@ -102,7 +103,7 @@ def plot_reconstructions(path: Path, title: str,
                 shown = np.where(np.isfinite(image), fn(np.nan_to_num(image)), np.nan)
                 im = row[c_index].imshow(np.ma.masked_invalid(shown), cmap=cmap, vmin=lo, vmax=hi,
                                          interpolation="nearest")
-                row[c_index].set_title(f"{label}\n{overlap}: {quantity}", fontsize=8)
+                row[c_index].set_title(f"{textwrap.fill(label, 16)}\n{overlap}: {quantity}", fontsize=8)
                 row[c_index].set_xticks([])
                 row[c_index].set_yticks([])
             for ax in row[len(recons) + 1:]:
@@ -117,9 +118,8 @@ def write_figures(config: StudyConfig, rows: Sequence[Row], root: Path, folder: 
     plot_against_dose(rows, folder / "ssim_vs_dose.png", ("amplitude_ssim", "phase_ssim"), "SSIM")
     plot_against_dose(rows, folder / "frc_vs_dose.png", ("amplitude_frc_cyc_per_px", "phase_frc_cyc_per_px"),
                       "FRC resolution (cycles/pixel)")
-    baseline = baseline_method(config)
-    methods = [(f"PtychoPINN gs{g}", network_method(g)) for g in config.gridsizes]
-    methods.append((METHOD_LABELS.get(baseline, baseline), baseline))
+    methods = [(f"{METHOD_LABELS[net.method]} gs{net.gridsize}", net.folder) for net in networks(config)]
+    methods += [(METHOD_LABELS.get(method, method), method) for method in baseline_methods(config)]
     for dose in config.doses:
         panels = []
         for c in (c for c in conditions(config) if c.dose == dose):

@@ -8,6 +8,7 @@ Every problem is a StudyConfigError that names the key.
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import re
 from dataclasses import fields, replace
 from pathlib import Path
@@ -17,9 +18,11 @@ import yaml
 
 from ptycho_torch import options
 from ptycho_torch.baselines import ReconstructionConfig
+from ptycho_torch.baselines.ptychi_lsqml import INSTALL
 from ptycho_torch.bundle import sha256_file
 from ptycho_torch.errors import PtychoTorchError, StudyConfigError, StudyError
 from ptycho_torch.study.config import (
+    ARMS,
     BASELINE_FIXED,
     SCANS,
     STUDY_DEFAULT_BASELINE,
@@ -118,7 +121,8 @@ def _list(value: Any, where: str, source: str) -> list[Any]:
 
 def parse_config(raw: Any, *, source: str = "<config>", base_dir: Path = Path(".")) -> StudyConfig:
     """Validate a config mapping (as read from YAML) into a StudyConfig; StudyConfigError names the key."""
-    top = ["name", "doses", "overlaps", "gridsizes", "seeds", "data", "train", "baseline", "evaluation"]
+    top = ["name", "doses", "overlaps", "gridsizes", "arms", "seeds", "data", "train", "baseline", "baselines",
+           "evaluation"]
     raw = _check_keys(raw, top, "(top level)", source)
     name = _coerce(raw.get("name", "study"), "str", "name", source)
     doses = tuple(_coerce(v, "float", f"doses[{i}]", source)
@@ -143,18 +147,40 @@ def parse_config(raw: Any, *, source: str = "<config>", base_dir: Path = Path(".
                       for i, v in enumerate(_list(raw.get("gridsizes", [1, 2]), "gridsizes", source)))
     if any(g < 1 for g in gridsizes) or len(set(gridsizes)) != len(gridsizes):
         raise _fail(source, "gridsizes", f"must be distinct integers >= 1, got {list(gridsizes)}")
+    arms = tuple(_coerce(v, "str", f"arms[{i}]", source)
+                 for i, v in enumerate(_list(raw.get("arms", list(ARMS)), "arms", source)))
+    if any(a not in ARMS for a in arms) or len(set(arms)) != len(arms):
+        raise _fail(source, "arms", f"must be distinct names from {list(ARMS)} (unseen: trained on the train "
+                    f"region; self: trained on the test data itself), got {list(arms)}")
     seeds = _section(Seeds, raw.get("seeds"), "seeds", source)
     data = _section(DataSpec, raw.get("data"), "data", source)
     data = replace(data, object=_check_file(data.object, "data.object", base_dir, source),
                    probe=_check_file(data.probe, "data.probe", base_dir, source))
     train = _section(TrainConfig, raw.get("train"), "train", source, skip=TRAIN_FIXED, base=STUDY_DEFAULT_TRAIN)
-    baseline = _section(ReconstructionConfig, raw.get("baseline"), "baseline", source, skip=BASELINE_FIXED,
-                        base=STUDY_DEFAULT_BASELINE)
+    baselines = _baselines(raw, source)
     evaluation = _section(EvaluationSpec, raw.get("evaluation"), "evaluation", source)
-    config = StudyConfig(name, doses, tuple(overlaps), gridsizes, seeds, data, train, baseline, evaluation,
-                         base_dir)
+    config = StudyConfig(name, doses, tuple(overlaps), gridsizes, seeds, data, train, baselines, evaluation,
+                         arms, base_dir)
     _check_geometry(config, source)
     return config
+
+
+def _baselines(raw: dict[str, Any], source: str) -> tuple[ReconstructionConfig, ...]:
+    """`baseline: {...}` (one method) or `baselines: [{...}, ...]` (several, one row each); neither: ML."""
+    if "baseline" in raw and "baselines" in raw:
+        raise _fail(source, "baselines", "give `baseline` (one mapping) or `baselines` (a list), not both")
+    if "baselines" not in raw:
+        return (_section(ReconstructionConfig, raw.get("baseline"), "baseline", source, skip=BASELINE_FIXED,
+                         base=STUDY_DEFAULT_BASELINE),)
+    found = tuple(_section(ReconstructionConfig, item, f"baselines[{i}]", source, skip=BASELINE_FIXED,
+                           base=STUDY_DEFAULT_BASELINE)
+                  for i, item in enumerate(_list(raw["baselines"], "baselines", source)))
+    methods = [b.method.value for b in found]
+    if len(set(methods)) != len(methods):
+        raise _fail(source, "baselines", f"names a method twice ({methods}); one entry per method")
+    if "ptychi-lsqml" in methods and importlib.util.find_spec("ptychi") is None:
+        raise _fail(source, "baselines", f"method ptychi-lsqml needs pty-chi, which is not installed: {INSTALL}")
+    return found
 
 
 def _check_file(spec: Source, where: str, base_dir: Path, source: str) -> Source:

@@ -21,18 +21,20 @@ from scipy.ndimage import binary_fill_holes
 from ptycho_torch import __version__
 from ptycho_torch.atomic_io import atomic_write_bytes
 from ptycho_torch.memmap_bridge import MemmapDatasetBridge
-from ptycho_torch.study.config import METHOD_LABELS, StudyConfig, baseline_method, conditions, dose_label
+from ptycho_torch.study.config import METHOD_LABELS, StudyConfig, conditions, dose_label
 from ptycho_torch.study.figures import figure_names, write_figures
 from ptycho_torch.study.split import scan_split
 from ptycho_torch.study.table import (
     CSV_NAME,
     MARGINS,
     NOT_REACHED,
+    SCORE_TITLES,
     Row,
     build_rows,
     csv_text,
     head_to_head,
     read_json,
+    time_to_image,
 )
 
 TEMPLATE = Path(__file__).parent / "templates" / "comparison.md.j2"
@@ -92,6 +94,17 @@ def skipped_registrations(root: Path) -> tuple[int, list[tuple[str, str]]]:
     return tried, skipped
 
 
+def train_runs(root: Path) -> list[dict[str, object]]:
+    """Per trained network (run folder name): steps, restarts from the plateau, the step it escaped at, the
+    share of the flat->best gap closed at the end, threads; from each run's train.json."""
+    runs = []
+    for path in sorted((root / "runs").glob("*/train.json")):
+        found = read_json(path)
+        runs.append({"run": path.parent.name, **{k: found.get(k) for k in (
+            "steps", "restarts", "escaped_at_step", "final_gap_closed", "threads", "n_patterns", "seconds")}})
+    return runs
+
+
 def render_markdown(config: StudyConfig, rows: list[Row], root: Path, invocation: str) -> str:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE.parent)),
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
@@ -104,8 +117,9 @@ def render_markdown(config: StudyConfig, rows: list[Row], root: Path, invocation
                       if p.name in ("train.json", "infer.json", "baseline.json")})
     return env.get_template(TEMPLATE.name).render(
         config=config, rows=rows, heads=head_to_head(rows), spot=spot, invocation=invocation, machine=machine(),
-        devices=devices, splits=splits, baseline=METHOD_LABELS.get(baseline_method(config)),
-        train=config.train, base=config.baseline, labels=METHOD_LABELS, figures=figure_names(config),
+        devices=devices, splits=splits, train=config.train, baselines=config.baselines, labels=METHOD_LABELS,
+        figures=figure_names(config), time_to_image=time_to_image, train_runs=train_runs(root),
+        titles=SCORE_TITLES,
         margins=MARGINS, registrations=skipped_registrations(root),
         generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"))
 

@@ -21,14 +21,7 @@ import yaml
 from ptycho_torch.atomic_io import atomic_write_bytes
 from ptycho_torch.errors import StudyError
 from ptycho_torch.region import COVERAGE_THRESHOLD
-from ptycho_torch.study.config import (
-    CONSTANT,
-    StudyConfig,
-    baseline_method,
-    conditions,
-    network_method,
-    plain,
-)
+from ptycho_torch.study.config import CONSTANT, StudyConfig, baseline_methods, conditions, networks, plain
 from ptycho_torch.study.load import load_config
 from ptycho_torch.study.pipeline import Runner, Unit
 from ptycho_torch.study.report import outputs, template_sha256, write_comparison
@@ -50,8 +43,7 @@ def plan_units(config: StudyConfig, root: Path, invocation: str, log: Callable[[
     """Every unit of the study in stage order; nothing runs here (the sources are built, for hashing)."""
     sources = load_sources(config)
     conds = conditions(config)
-    networks = [network_method(g) for g in config.gridsizes]
-    baseline = baseline_method(config)
+    nets = networks(config)
     train_settings = {k: plain(v) for k, v in asdict(config.train).items() if k not in ("data", "output_dir")}
     data_settings = asdict(config.data)
     for spec in ("object", "probe"):  # a file's content counts (its array's hash below), not where it lies
@@ -66,30 +58,34 @@ def plan_units(config: StudyConfig, root: Path, invocation: str, log: Callable[[
             (f"{d}/train.npz", f"{d}/test.npz", f"{d}/region.npz"),
             lambda resume, c=c: make_datasets(config, sources, c, root / c.data_dir)))
     for c in conds:
-        for g, method in zip(config.gridsizes, networks, strict=True):
-            r = c.run_dir(method)
+        for net in nets:
+            r, data = c.run_dir(net.folder), f"{c.data_dir}/{net.train_file}"
             units.append(Unit(
-                "train", f"{c.name}_{method}", {**train_settings, "seed": config.seeds.train, "gridsize": g},
-                (f"{c.data_dir}/train.npz",),
-                (f"{r}/wts.h5.zip", f"{r}/wts.h5.zip.sha256", f"{r}/history.json", f"{r}/train.json"),
-                lambda resume, c=c, g=g, r=r: train_network(config, root / c.data_dir, root / r, g, resume)))
+                "train", f"{c.name}_{net.folder}",
+                {**train_settings, "seed": config.seeds.train, "gridsize": net.gridsize},
+                (data,), (f"{r}/wts.h5.zip", f"{r}/wts.h5.zip.sha256", f"{r}/history.json", f"{r}/train.json"),
+                lambda resume, data=data, g=net.gridsize, r=r: train_network(config, root / data, root / r, g,
+                                                                              resume)))
     for c in conds:
-        for method in networks:
-            r = c.run_dir(method)
+        for net in nets:
+            r = c.run_dir(net.folder)
             units.append(Unit(
-                "infer", f"{c.name}_{method}", {"device": config.train.device, "precision": config.train.precision},
+                "infer", f"{c.name}_{net.folder}",
+                {"device": config.train.device, "precision": config.train.precision},
                 (f"{r}/wts.h5.zip", f"{c.data_dir}/test.npz"), (f"{r}/recon.npz", f"{r}/infer.json"),
                 lambda resume, c=c, r=r: infer_network(config, root / c.data_dir, root / r)))
     for c in conds:
-        r = c.run_dir(baseline)
-        settings = {k: plain(v) for k, v in asdict(config.baseline).items()} | {"seed": config.seeds.baseline}
-        units.append(Unit(
-            "baseline", f"{c.name}_{baseline}", settings, (f"{c.data_dir}/test.npz",),
-            (f"{r}/recon.npz", f"{r}/baseline.json"),
-            lambda resume, c=c, r=r: run_baseline(config, root / c.data_dir, root / r, log)))
+        for settings, method in zip(config.baselines, baseline_methods(config), strict=True):
+            r = c.run_dir(method)
+            units.append(Unit(
+                "baseline", f"{c.name}_{method}",
+                {k: plain(v) for k, v in asdict(settings).items()} | {"seed": config.seeds.baseline},
+                (f"{c.data_dir}/test.npz",), (f"{r}/recon.npz", f"{r}/baseline.json"),
+                lambda resume, c=c, r=r, settings=settings: run_baseline(
+                    config, settings, root / c.data_dir, root / r, log)))
     metric_settings = {**asdict(config.evaluation), "region": f"test illumination >= {COVERAGE_THRESHOLD}"}
     for c in conds:
-        for method in [*networks, baseline, CONSTANT]:
+        for method in [*(net.folder for net in nets), *baseline_methods(config), CONSTANT]:
             r = c.run_dir(method)
             recon = () if method == CONSTANT else (f"{r}/recon.npz",)
             units.append(Unit(

@@ -1,8 +1,9 @@
 """What each unit of a study does, one function per stage; run.py lays them out as units.
 
 datasets: one simulated scan per condition, split into train.npz and test.npz, with region.npz (the
-scored pixels). train / infer: the network per gridsize, trained on the train region, reconstructing the
-test region. baseline: the iterative reconstruction of the test region from its own data. evaluate:
+scored pixels). train / infer: the network per gridsize and arm, trained on the train region (unseen) or on
+the test data itself (self), reconstructing the test region. baseline: each iterative reconstruction of the
+test region from its own data. evaluate:
 metrics.evaluate of each reconstruction, and of a constant object, on the region. Every file is written
 atomically; timings go to a small JSON beside each result.
 """
@@ -22,7 +23,7 @@ import torch
 
 from ptycho_torch import metrics
 from ptycho_torch.atomic_io import atomic_write_bytes
-from ptycho_torch.baselines import IterationRecord, reconstruct_iterative
+from ptycho_torch.baselines import IterationRecord, ReconstructionConfig, reconstruct_iterative
 from ptycho_torch.bundle import load_bundle
 from ptycho_torch.device import DistContext, resolve_device, resolve_precision
 from ptycho_torch.errors import StudyError
@@ -73,10 +74,11 @@ def make_datasets(config: StudyConfig, sources: Sources, condition: Condition, f
     _write_npz(folder / "region.npz", region=covered(weight.numpy()))
 
 
-def train_network(config: StudyConfig, data_dir: Path, run_dir: Path, gridsize: int, resume: bool) -> None:
-    """The trainer's outputs in run_dir plus train.json (wall seconds, epochs, device, patterns)."""
+def train_network(config: StudyConfig, data: Path, run_dir: Path, gridsize: int, resume: bool) -> None:
+    """The trainer's outputs in run_dir plus train.json (wall seconds, epochs, steps, restarts, device,
+    patterns); data: the condition's train.npz (arm unseen) or test.npz (arm self)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    settings = replace(config.train, data=str(data_dir / "train.npz"), output_dir=str(run_dir),
+    settings = replace(config.train, data=str(data), output_dir=str(run_dir),
                        seed=config.seeds.train, gridsize=gridsize)
     resume = resume and (run_dir / CHECKPOINT_NAME).is_file()
     started = time.perf_counter()
@@ -86,9 +88,11 @@ def train_network(config: StudyConfig, data_dir: Path, run_dir: Path, gridsize: 
     write_json(run_dir / "train.json", {
         "seconds": time.perf_counter() - started + earlier, "epochs": len(result.history),
         "resumed_from_epoch": result.resumed_from_epoch, "device": result.device,
-        "n_patterns": len(MemmapDatasetBridge(data_dir / "train.npz")),
+        "n_patterns": len(MemmapDatasetBridge(data)),
         "patterns_per_s": float(np.mean([r.patterns_per_s for r in result.history])),
-        "final_train_loss": last.train_loss, "final_val_loss": last.val_loss})
+        "final_train_loss": last.train_loss, "final_val_loss": last.val_loss, "steps": last.step,
+        "restarts": len(result.restarts), "escaped_at_step": result.escaped_at_step,
+        "final_gap_closed": last.gap_closed, "threads": result.threads})
 
 
 def infer_network(config: StudyConfig, data_dir: Path, run_dir: Path) -> None:
@@ -102,10 +106,11 @@ def infer_network(config: StudyConfig, data_dir: Path, run_dir: Path) -> None:
                                         "n_patterns": recon.n_patterns, "device": str(device)})
 
 
-def run_baseline(config: StudyConfig, data_dir: Path, run_dir: Path, log: Callable[[str], None]) -> None:
-    """The iterative baseline on the test region's data: recon.npz and baseline.json (timing, fit)."""
+def run_baseline(config: StudyConfig, baseline: ReconstructionConfig, data_dir: Path, run_dir: Path,
+                 log: Callable[[str], None]) -> None:
+    """One iterative baseline on the test region's data: recon.npz and baseline.json (timing, fit)."""
     bridge = MemmapDatasetBridge(data_dir / "test.npz")
-    settings = replace(config.baseline, seed=config.seeds.baseline)
+    settings = replace(baseline, seed=config.seeds.baseline)
     every = max(1, settings.iterations // 5)
 
     def progress(record: IterationRecord) -> None:

@@ -1,9 +1,11 @@
 """The study's table: one Row per condition and method (metrics.csv), and the head-to-head summary of the
-network against the baseline, built from the files the earlier stages wrote.
+networks against the iterative baselines, built from the files the earlier stages wrote.
 
-Rows: for every (dose, overlap), one row per network gridsize (method "pinn"), one for the iterative
-baseline (method "ml" or "epie", gridsize 0: it has none) and one for a constant object (method "constant",
-the reference a reconstruction must beat). Timing columns that a method has no such stage for are 0.
+Rows: for every (dose, overlap), one row per network (method "pinn": trained on the train region, arm
+unseen; "pinn_self": trained on the test data itself, arm self) and gridsize, one per iterative baseline
+(method "ml", "epie" or "ptychi-lsqml", gridsize 0: it has none) and one for a constant object (method
+"constant", the reference a reconstruction must beat). Timing columns that a method has no such stage for
+are 0.
 """
 from __future__ import annotations
 
@@ -18,11 +20,11 @@ from typing import Any
 from ptycho_torch.study.config import (
     CONSTANT,
     METHOD_LABELS,
-    NETWORK,
+    NETWORK_SELF,
     StudyConfig,
-    baseline_method,
+    baseline_methods,
     conditions,
-    network_method,
+    networks,
 )
 
 CSV_NAME = "metrics.csv"
@@ -83,29 +85,30 @@ def _scores(report: dict[str, Any]) -> dict[str, float]:
 
 
 def build_rows(config: StudyConfig, root: Path) -> list[Row]:
-    """Rows in table order: dose, then overlap, then networks by gridsize, baseline, constant."""
+    """Rows in table order: dose, then overlap, then networks (by arm, then gridsize), baselines, constant."""
     rows: list[Row] = []
-    baseline = baseline_method(config)
     for c in conditions(config):
         common = {"dose": c.dose, "overlap": c.overlap_name, "overlap_fraction": c.overlap}
         n_test = 0
-        for g in config.gridsizes:
-            run = root / c.run_dir(network_method(g))
+        for net in networks(config):
+            run = root / c.run_dir(net.folder)
             trained, inferred = read_json(run / "train.json"), read_json(run / "infer.json")
             n_test = int(inferred["n_patterns"])
-            rows.append(Row(**common, gridsize=g, method=NETWORK, **_scores(read_json(run / "metrics.json")),
-                            train_s=trained["seconds"], recon_s=0.0, infer_s=inferred["seconds"],
-                            patterns_per_s=inferred["patterns_per_s"], n_train=int(trained["n_patterns"]),
-                            n_test=n_test))
-        run = root / c.run_dir(baseline)
-        fit = read_json(run / "baseline.json")
-        rows.append(Row(**common, gridsize=0, method=baseline, **_scores(read_json(run / "metrics.json")),
-                        train_s=0.0, recon_s=fit["seconds"], infer_s=0.0,
-                        patterns_per_s=fit["n_patterns"] / fit["seconds"] if fit["seconds"] > 0 else 0.0,
-                        n_train=0, n_test=int(fit["n_patterns"])))
+            rows.append(Row(**common, gridsize=net.gridsize, method=net.method,
+                            **_scores(read_json(run / "metrics.json")), train_s=trained["seconds"], recon_s=0.0,
+                            infer_s=inferred["seconds"], patterns_per_s=inferred["patterns_per_s"],
+                            n_train=int(trained["n_patterns"]), n_test=n_test))
+        for method in baseline_methods(config):
+            run = root / c.run_dir(method)
+            fit = read_json(run / "baseline.json")
+            n_test = int(fit["n_patterns"])
+            rows.append(Row(**common, gridsize=0, method=method, **_scores(read_json(run / "metrics.json")),
+                            train_s=0.0, recon_s=fit["seconds"], infer_s=0.0,
+                            patterns_per_s=n_test / fit["seconds"] if fit["seconds"] > 0 else 0.0,
+                            n_train=0, n_test=n_test))
         constant = read_json(root / c.run_dir(CONSTANT) / "metrics.json")
         rows.append(Row(**common, gridsize=0, method=CONSTANT, **_scores(constant), train_s=0.0, recon_s=0.0,
-                        infer_s=0.0, patterns_per_s=0.0, n_train=0, n_test=int(fit["n_patterns"])))
+                        infer_s=0.0, patterns_per_s=0.0, n_train=0, n_test=n_test))
     return rows
 
 
@@ -139,14 +142,20 @@ def read_csv(path: Path) -> list[Row]:
                        for k, v in line.items()}) for line in reader]
 
 
+def time_to_image(row: Row) -> float:
+    """Wall seconds from the test data to its image: a baseline's iterations; the self-trained network's
+    training and inference (it must learn these data first); the unseen network's inference only (it was
+    trained once, elsewhere: its training is in train_s)."""
+    return row.recon_s + row.infer_s + (row.train_s if row.method == NETWORK_SELF else 0.0)
+
+
 @dataclass(frozen=True)
 class Score:
-    """One score of one (dose, overlap): the best network (over gridsizes), the baseline, the constant."""
+    """One score of one (dose, overlap) for each contender (label, value): the best network of each arm
+    (over gridsizes) and each baseline; and the constant object's."""
 
     name: str
-    network: float
-    gridsize: int  # of the best network
-    baseline: float
+    entries: tuple[tuple[str, float], ...]
     constant: float
 
     @property
@@ -155,44 +164,58 @@ class Score:
 
     @property
     def winner(self) -> str:
-        """"neither" when no method beats the constant object by the margin (doing no better than a flat
-        image wins nothing); else "tie" when the two are within the margin of each other; else the better."""
-        best = max(self.network, self.baseline)
-        if not best >= self.constant + self.margin:
+        """"neither" when no contender beats the constant object by the margin (doing no better than a flat
+        image wins nothing); else "tie" when the best two are within the margin of each other; else the
+        best contender's label."""
+        ranked = sorted(self.entries, key=lambda e: e[1], reverse=True)
+        if not ranked[0][1] >= self.constant + self.margin:
             return "neither"
-        if abs(self.network - self.baseline) < self.margin:
+        if len(ranked) > 1 and ranked[0][1] - ranked[1][1] < self.margin:
             return "tie"
-        return "network" if self.network > self.baseline else "baseline"
+        return ranked[0][0]
+
+    @property
+    def leaders(self) -> tuple[str, ...]:
+        """The contenders within the margin of the best (one when there is a clear winner)."""
+        best = max(v for _, v in self.entries)
+        return tuple(label for label, v in self.entries if best - v < self.margin)
 
 
 @dataclass(frozen=True)
 class HeadToHead:
-    """The network against the baseline for one (dose, overlap)."""
+    """Every contender of one (dose, overlap): its row (the best gridsize of a network arm, for the score
+    in scores) and the scores."""
 
     dose: float
     overlap: str
+    contenders: tuple[Row, ...]  # per contender, the row with the best amplitude SSIM
     scores: tuple[Score, ...]
-    network_time_s: float  # inference of the test region by the network (the fastest gridsize)
-    training_s: float  # training of the network (the fastest gridsize)
-    baseline_time_s: float
 
 
 HEAD_SCORES = ("amplitude_ssim", "phase_ssim", "amplitude_psnr_db", "phase_psnr_db")
+SCORE_TITLES = {"amplitude_ssim": "Amplitude SSIM", "phase_ssim": "Phase SSIM",
+                "amplitude_psnr_db": "Amplitude PSNR (dB)", "phase_psnr_db": "Phase PSNR (dB)"}
 MARGINS = {"ssim": 0.02, "psnr": 0.5}  # smaller differences are ties: below what one seed can tell apart
+
+
+def contender(row: Row) -> str:
+    """The label a head-to-head shows: a network arm (whatever its gridsize) or a baseline."""
+    return METHOD_LABELS.get(row.method, row.method)
 
 
 def head_to_head(rows: list[Row]) -> list[HeadToHead]:
     out = []
     for dose, overlap in dict.fromkeys((r.dose, r.overlap) for r in rows):
         group = [r for r in rows if (r.dose, r.overlap) == (dose, overlap)]
-        nets = [r for r in group if r.gridsize > 0]
-        base = next(r for r in group if r.gridsize == 0 and r.method != CONSTANT)
         constant = next(r for r in group if r.method == CONSTANT)
+        methods = list(dict.fromkeys(r.method for r in group if r.method != CONSTANT))
         scores = []
         for name in HEAD_SCORES:
-            best = max(nets, key=lambda r, s=name: getattr(r, s))
-            scores.append(Score(name, getattr(best, name), best.gridsize, getattr(base, name),
-                                getattr(constant, name)))
-        out.append(HeadToHead(dose, overlap, tuple(scores), min(r.infer_s for r in nets),
-                              min(r.train_s for r in nets), base.recon_s))
+            entries = []
+            for method in methods:
+                best = max((r for r in group if r.method == method), key=lambda r, s=name: getattr(r, s))
+                entries.append((contender(best), float(getattr(best, name))))
+            scores.append(Score(name, tuple(entries), getattr(constant, name)))
+        picks = tuple(max((r for r in group if r.method == m), key=lambda r: r.amplitude_ssim) for m in methods)
+        out.append(HeadToHead(dose, overlap, picks, tuple(scores)))
     return out

@@ -2,6 +2,7 @@
 written; presets; --probe-from; file sources recorded by name and checked by SHA256."""
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,12 @@ def _study(tmp_path: Path, text: str, capsys: pytest.CaptureFixture[str]) -> tup
         ("train: {loss: l2}\n", ["train", "'l2'"]),
         ("baseline: {method: sirt}\n", ["baseline", "'sirt' is not a known choice"]),
         ("baseline: {refine_probe: 1}\n", ["baseline.refine_probe", "true or false"]),
+        ("baselines: [{method: ml}, {itrations: 3}]\n", ["unknown key 'baselines[1].itrations'"]),
+        ("baselines: [{method: ml}, {method: ml, iterations: 3}]\n", ["baselines", "names a method twice"]),
+        ("baselines: []\n", ["baselines", "non-empty list"]),
+        ("baseline: {method: ml}\nbaselines: [{method: epie}]\n", ["baselines", "not both"]),
+        ("arms: [unseen, elsewhere]\n", ["arms", "'unseen', 'self'", "elsewhere"]),
+        ("arms: [self, self]\n", ["arms", "distinct"]),
         ("data: {N: 60}\n", ["data.N", "divisible by 2**train.depth"]),
         ("data: {scan: spiral}\n", ["data.scan", "spiral"]),
         ("data: {object_size: 140}\n", ["overlaps.dense", "object_size"]),
@@ -78,10 +85,25 @@ def test_defaults_and_yaml_exponents() -> None:
     assert config.doses == (1e3, 1e4, 1e5)
     assert config.overlaps == (("dense", 0.7), ("sparse", 0.2))
     assert config.gridsizes == (1, 2)
-    assert config.baseline.method.value == "ml" and config.baseline.seed == 0
+    assert [b.method.value for b in config.baselines] == ["ml"] and config.baselines[0].seed == 0
+    assert config.arms == ("unseen", "self")  # both network arms unless a config says otherwise
     assert config.evaluation.register is False and config.evaluation.fit_scale is True
     round_trip = parse_config(config.to_dict())
     assert round_trip.to_dict() == config.to_dict()
+
+
+def test_several_baselines_one_row_each_in_order_and_pty_chi_is_checked_before_anything_runs(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    raw = {"baselines": [{"method": "ptychi-lsqml", "iterations": 7, "batch_size": 16}, {"method": "ml"}],
+           "arms": ["self"]}
+    config = parse_config(raw)
+    assert [(b.method.value, b.iterations) for b in config.baselines] == [("ptychi-lsqml", 7), ("ml", 100)]
+    assert config.arms == ("self",)
+    assert parse_config(config.to_dict()).to_dict() == config.to_dict()  # the resolved config loads back
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ptychi" else real(name, *a))
+    with pytest.raises(StudyConfigError, match=r"baselines: method ptychi-lsqml needs pty-chi.*ptycho-harness\[ptychi\]"):
+        parse_config(raw)
 
 
 def test_presets_validate_and_span_the_anchor_grid() -> None:

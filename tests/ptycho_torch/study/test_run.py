@@ -1,9 +1,11 @@
 """`ptycho-torch study` as a whole: one process per folder, what it records (no machine's paths), and the
-smoke preset end to end (slow: it trains 8 small networks and runs 4 baseline reconstructions)."""
+smoke preset with pty-chi's LSQML added, end to end (slow: it trains 16 small networks, both arms, and runs
+8 baseline reconstructions)."""
 from __future__ import annotations
 
 import csv
 import fcntl
+import json
 import math
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from ptycho_torch.cli import main
 from ptycho_torch.errors import StudyError
 from ptycho_torch.memmap_bridge import MemmapDatasetBridge
 from ptycho_torch.simulate import make_probe
-from ptycho_torch.study.load import load_config, parse_config
+from ptycho_torch.study.load import PRESET_DIR, load_config, parse_config
 from ptycho_torch.study.run import locked, recorded_command, run_study, write_resolved_config
 from ptycho_torch.study.table import COLUMNS, FRC_COLUMNS, NOT_REACHED, read_csv
 
@@ -46,16 +48,21 @@ def test_the_command_and_the_resolved_config_name_no_machine_path(tmp_path: Path
 
 
 @pytest.mark.slow
-def test_smoke_preset_fills_the_table_and_resumes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_smoke_study_fills_the_table_and_resumes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    smoke = yaml.safe_load((PRESET_DIR / "smoke.yaml").read_text())
+    smoke["baselines"] = [smoke.pop("baseline"),
+                          {"method": "ptychi-lsqml", "iterations": 5, "batch_size": 16, "device": "cpu"}]
+    config_file = tmp_path / "smoke.yaml"
+    config_file.write_text(yaml.safe_dump(smoke))
     out = tmp_path / "study"
-    assert main(["study", "--preset", "smoke", "--output-dir", str(out)]) == 0
+    assert main(["study", "--config", str(config_file), "--output-dir", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "0 reused" in printed and "study finished" in printed
 
-    config = load_config(preset="smoke")
+    config = load_config(config_file)
     with open(out / "metrics.csv", newline="") as handle:
         raw = list(csv.DictReader(handle))
-    per_condition = len(config.gridsizes) + 2  # networks, the baseline, the constant object
+    per_condition = 2 * len(config.gridsizes) + 2 + 1  # networks (two arms), two baselines, the constant
     assert len(raw) == len(config.doses) * len(config.overlaps) * per_condition
     for line in raw:  # every cell filled, every number finite: no empty baseline cells
         assert tuple(line) == COLUMNS
@@ -69,20 +76,30 @@ def test_smoke_preset_fills_the_table_and_resumes(tmp_path: Path, capsys: pytest
     for dose in config.doses:
         for overlap, _ in config.overlaps:
             group = [r for r in rows if (r.dose, r.overlap) == (dose, overlap)]
-            assert sorted((r.method, r.gridsize) for r in group) == [("constant", 0), ("ml", 0), ("pinn", 1),
-                                                                     ("pinn", 2)]
-            nets, base = [r for r in group if r.method == "pinn"], next(r for r in group if r.method == "ml")
+            assert sorted((r.method, r.gridsize) for r in group) == [
+                ("constant", 0), ("ml", 0), ("pinn", 1), ("pinn", 2), ("pinn_self", 1), ("pinn_self", 2),
+                ("ptychi-lsqml", 0)]
+            nets = [r for r in group if r.method.startswith("pinn")]
             assert all(r.train_s > 0 and r.infer_s > 0 and r.recon_s == 0 and r.n_train > 0 for r in nets)
-            assert base.recon_s > 0 and base.train_s == base.infer_s == 0 and base.patterns_per_s > 0
+            for base in (r for r in group if r.method in ("ml", "ptychi-lsqml")):
+                assert base.recon_s > 0 and base.train_s == base.infer_s == 0 and base.patterns_per_s > 0
             assert len({r.n_test for r in group}) == 1  # every method reconstructs the same test patterns
+            assert all(r.n_train == r.n_test for r in nets if r.method == "pinn_self")  # trained on the test data
+    manifest = json.loads((out / "manifest.json").read_text())["units"]
+    assert list(manifest["train/1e3_dense_gs1_self"]["upstream"]) == ["datasets/1e3_dense/test.npz"]
+    assert list(manifest["train/1e3_dense_gs1"]["upstream"]) == ["datasets/1e3_dense/train.npz"]
     dense = [r for r in rows if r.overlap == "dense" and r.dose == max(config.doses)]
-    ssim = {r.method: r.amplitude_ssim for r in dense if r.method != "pinn"}
-    assert ssim["ml"] > ssim["constant"] + 0.1  # the baseline's cells hold a real reconstruction's scores
+    ssim = {r.method: r.amplitude_ssim for r in dense if not r.method.startswith("pinn")}
+    assert ssim["ml"] > ssim["constant"] + 0.1  # the baselines' cells hold real reconstructions' scores
+    assert ssim["ptychi-lsqml"] > ssim["constant"] + 0.1
 
     report = (out / "comparison.md").read_text()
     table = [line for line in report.splitlines() if line.startswith(("| 1e3 |", "| 1e5 |"))]
-    assert len(table) == len(raw) + len(config.doses) * len(config.overlaps)  # + the head-to-head lines
-    assert "| - | Poisson ML |" in report and "logical CPU(s)" in report and "Devices the stages ran on: cpu" in report
+    # + per condition a line in each of the four head-to-head score tables and in the time table
+    assert len(table) == len(raw) + 5 * len(config.doses) * len(config.overlaps)
+    assert "| - | Poisson ML |" in report and "| - | pty-chi LSQML |" in report
+    assert "logical CPU(s)" in report and "Devices the stages ran on: cpu" in report
+    assert "| 1e3_dense_gs1_self |" in report  # the training table
     for name in ("ssim_vs_dose.png", "frc_vs_dose.png", "recon_1e3.png", "recon_1e5.png"):
         assert (out / "figures" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"figures/{name}" in report
@@ -91,7 +108,8 @@ def test_smoke_preset_fills_the_table_and_resumes(tmp_path: Path, capsys: pytest
     np.testing.assert_array_equal(train.objectGuess, test.objectGuess)
 
     again = run_study(config, out, log=lambda line: None)
-    assert again.ran == () and len(again.reused) == 41
+    # 4 datasets, 16 trainings and inferences, 8 baselines, 28 evaluations, the report
+    assert again.ran == () and len(again.reused) == 4 + 16 + 16 + 8 + 28 + 1
 
     recon = out / "runs" / "1e5_sparse_ml" / "recon.npz"
     recon.write_bytes(recon.read_bytes()[:-10] + b"0123456789")  # a damaged output
@@ -99,8 +117,9 @@ def test_smoke_preset_fills_the_table_and_resumes(tmp_path: Path, capsys: pytest
     assert "baseline/1e5_sparse_ml" in third.ran and "comparison/report" in third.ran
     assert set(third.ran) <= {"baseline/1e5_sparse_ml", "evaluate/1e5_sparse_ml", "comparison/report"}
 
-    changed = parse_config({**config.to_dict(), "baseline": {**config.to_dict()["baseline"], "iterations": 3}})
-    fourth = run_study(changed, out, log=lambda line: None)
+    resolved = config.to_dict()
+    resolved["baselines"][0]["iterations"] = 3
+    fourth = run_study(parse_config(resolved), out, log=lambda line: None)
     assert {k.split("/")[0] for k in fourth.ran} == {"baseline", "evaluate", "comparison"}
     assert all(k.endswith("_ml") for k in fourth.ran if not k.startswith("comparison"))
     assert sum(k.startswith("baseline/") for k in fourth.ran) == len(config.doses) * len(config.overlaps)

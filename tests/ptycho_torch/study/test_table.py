@@ -7,31 +7,54 @@ from pathlib import Path
 
 import pytest
 
-from ptycho_torch.study.table import COLUMNS, NOT_REACHED, Row, _scores, csv_text, head_to_head, read_csv
+from ptycho_torch.study.table import (
+    COLUMNS,
+    NOT_REACHED,
+    Row,
+    Score,
+    _scores,
+    csv_text,
+    head_to_head,
+    read_csv,
+    time_to_image,
+)
 
 
 def _row(method: str, gridsize: int, ssim: float, **changes: float) -> Row:
     values = {c: 1.0 for c in COLUMNS}
     values.update(dose=1e3, overlap="dense", overlap_fraction=0.7, gridsize=gridsize, method=method,
-                  amplitude_ssim=ssim, phase_ssim=ssim, n_train=10, n_test=5, **changes)
+                  amplitude_ssim=ssim, phase_ssim=ssim, n_train=10, n_test=5, train_s=0.0, recon_s=0.0,
+                  infer_s=0.0)
+    values.update(changes)
     return Row(**values)  # type: ignore[arg-type]
 
 
 def test_csv_round_trip_and_head_to_head(tmp_path: Path) -> None:
-    rows = [_row("pinn", 1, 0.4, infer_s=0.5), _row("pinn", 2, 0.6, infer_s=0.7), _row("ml", 0, 0.5, recon_s=9.0),
-            _row("constant", 0, 0.1)]
+    rows = [_row("pinn", 1, 0.4, infer_s=0.5), _row("pinn", 2, 0.6, infer_s=0.7),
+            _row("pinn_self", 1, 0.7, train_s=30.0, infer_s=0.5), _row("ml", 0, 0.5, recon_s=9.0),
+            _row("ptychi-lsqml", 0, 0.45, recon_s=20.0), _row("constant", 0, 0.1)]
     path = tmp_path / "metrics.csv"
     path.write_text(csv_text(rows))
     assert read_csv(path) == rows
     head = head_to_head(rows)[0]
     ssim = head.scores[0]
-    assert (ssim.name, ssim.network, ssim.gridsize, ssim.baseline, ssim.constant) == ("amplitude_ssim", 0.6, 2, 0.5, 0.1)
-    assert ssim.winner == "network" and head.network_time_s == 0.5 and head.baseline_time_s == 9.0
-    flat = head_to_head([_row("pinn", 1, 0.05), _row("ml", 0, 0.0), _row("constant", 0, 0.2)])[0].scores[0]
+    assert ssim.name == "amplitude_ssim" and ssim.constant == 0.1
+    assert ssim.entries == (("PtychoPINN unseen", 0.6), ("PtychoPINN self", 0.7), ("Poisson ML", 0.5),
+                            ("pty-chi LSQML", 0.45))  # each network arm by its best gridsize
+    assert ssim.winner == "PtychoPINN self" and ssim.leaders == ("PtychoPINN self",)
+    assert [(r.method, r.gridsize) for r in head.contenders] == [("pinn", 2), ("pinn_self", 1), ("ml", 0),
+                                                                  ("ptychi-lsqml", 0)]
+    # time to image: the unseen network's inference; the self-trained one's training too; a baseline's run
+    assert [time_to_image(r) for r in head.contenders] == [0.7, 30.5, 9.0, 20.0]
+
+    def winner(*scores: tuple[str, float]) -> Score:
+        return head_to_head([_row(m, 1 if m.startswith("pinn") else 0, v) for m, v in scores])[0].scores[0]
+
+    flat = winner(("pinn", 0.05), ("ml", 0.0), ("constant", 0.2))
     assert flat.winner == "neither"  # better than the baseline, but not better than a flat image
-    close = head_to_head([_row("pinn", 1, 0.51), _row("ml", 0, 0.5), _row("constant", 0, 0.2)])[0].scores[0]
-    assert close.winner == "tie"  # within 0.02 SSIM of each other
-    barely = head_to_head([_row("pinn", 1, 0.21), _row("ml", 0, 0.0), _row("constant", 0, 0.2)])[0].scores[0]
+    close = winner(("pinn", 0.51), ("ml", 0.5), ("ptychi-lsqml", 0.2), ("constant", 0.2))
+    assert close.winner == "tie" and close.leaders == ("PtychoPINN unseen", "Poisson ML")  # within 0.02 SSIM
+    barely = winner(("pinn", 0.21), ("ml", 0.0), ("constant", 0.2))
     assert barely.winner == "neither"  # above the constant by less than the margin
     path.write_text("dose,method\n1,ml\n")
     with pytest.raises(ValueError, match="columns"):
