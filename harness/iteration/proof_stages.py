@@ -32,9 +32,12 @@ def mutation_wanted(item: Item, enabled: bool) -> bool:
     return item.mutation == "required" or (enabled and item.mutation != "off")
 
 
-def _base_had_integrity(request: IterationRequest, changeset: ChangeSet, repo: git.Repo) -> bool:
-    """A change that edits harness.yaml cannot switch the integrity gate off for its own proof: where the
-    base commit's harness.yaml had it on, it runs (and reports the change as gates-weakened)."""
+def integrity_wanted(request: IterationRequest, changeset: ChangeSet, repo: git.Repo) -> bool:
+    """The integrity gate runs when harness.yaml has it on, or when the base commit's harness.yaml had it on
+    and the change edits harness.yaml: a change cannot switch the gate off for its own proof (it runs, and
+    reports the change as gates-weakened)."""
+    if request.config.gates.integrity:
+        return True
     if not any(change.path == CONFIG_FILENAME for change in changeset.changes):
         return False
     return base_config(repo, request.base).gates.integrity
@@ -44,7 +47,7 @@ def proof_plans(request: IterationRequest, changeset: ChangeSet, staging: Path, 
                 repo: git.Repo, pytest: PytestSettings, finished: Mapping[str, StageResult]) -> dict[str, StagePlan]:
     cfg, item = request.config, request.item
     plans: dict[str, StagePlan] = {}
-    if cfg.gates.integrity or _base_had_integrity(request, changeset, repo):
+    if integrity_wanted(request, changeset, repo):
         inputs = IntegrityInputs(repo=repo, root=request.root, base=request.base, head=request.head,
                                  green_cwd=green_cwd, changeset=changeset, config=cfg, allowed=item.allow)
         plans["integrity"] = StagePlan("integrity", lambda: integrity_gate(

@@ -14,7 +14,7 @@ from harness.clock import iso
 from harness.evidence import render_template
 from harness.gate_records import AcceptanceDetail, IntegrityDetail, MutationDetail
 from harness.gitops import numstat, numstat_between
-from harness.iteration.proof_stages import mutation_wanted
+from harness.iteration.proof_stages import integrity_wanted, mutation_wanted
 from harness.iteration.records import IterationRequest, Proof
 from harness.pytest_results import PytestRun
 from harness.stage_records import (
@@ -154,11 +154,12 @@ def _checks(stages: Sequence[StageResult], expected: tuple[str, ...]) -> list[di
     return checks
 
 
-def expected_stages(request: IterationRequest) -> tuple[str, ...]:
-    """The stages this item runs with this configuration, in order (those missing are `not_run`)."""
+def expected_stages(request: IterationRequest, integrity: bool) -> tuple[str, ...]:
+    """The stages this item runs with this configuration, in order (those missing are `not_run`); integrity:
+    whether the proof owes the integrity gate (proof_stages.integrity_wanted)."""
     cfg, item = request.config, request.item
     return tuple(name for name, wanted in (
-        ("collect", True), ("integrity", cfg.gates.integrity), ("red", True), ("green", True),
+        ("collect", True), ("integrity", integrity), ("red", True), ("green", True),
         ("acceptance", bool(item.acceptance)), ("mutation", mutation_wanted(item, cfg.gates.mutation.enabled)),
         ("regression", True), ("full_suite", True), ("lint", cfg.gates.lint is not None)) if wanted)
 
@@ -171,7 +172,7 @@ def attempt_record(*, request: IterationRequest, proof: Proof, attempt: int, sta
     test_paths = {c.path for c in changeset.tests}
     added, removed = line_counts(repo, request.base, request.head, changeset)
     ran = {s.name for s in stages}
-    expected = expected_stages(request)
+    expected = expected_stages(request, integrity_wanted(request, changeset, repo))
     not_run = [name for name in expected if name not in ran]
     return {
         "schema": 1,

@@ -173,3 +173,21 @@ def test_a_change_cannot_switch_the_integrity_gate_off_for_its_own_proof(make_re
     assert found == {("gates-weakened", "gates.integrity"), ("gates-weakened", "gates.regression"),
                      ("test-removed", "tests/test_calc.py::test_add_zero")}
     assert "gates.integrity: switched off" in summary
+
+
+def test_an_integrity_gate_that_the_change_switched_off_is_reported_not_run_when_the_proof_stops_early(
+        make_repo) -> None:
+    """The base had the gate on, so the proof owes it; a change that switches it off and breaks collection
+    stops before the gate, and the record says the gate did not run (it is not silently absent)."""
+    repo = project(make_repo)
+    apply_change(repo, {"harness.yaml": HARNESS_YAML + "gates:\n  integrity: false\n",
+                        "tests/test_mul.py": MUL_TEST + "\ndef broken(:\n", "pkg/calc.py": MUL_IMPL})
+
+    code, record, summary = run(repo)
+
+    assert code == 1 and record["failed_stage"] == "collect", record["reason"]
+    assert "integrity" in record["not_run"]
+    not_run = [c["text"] for c in record["checks"] if c["text"].endswith("(not run)")]
+    assert any(text.startswith("integrity") for text in not_run) and not any(c["held"] for c in record["checks"]
+                                                                               if c["text"] in not_run)
+    assert next(t for t in not_run if t.startswith("integrity")) in summary
