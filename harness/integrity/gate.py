@@ -2,7 +2,8 @@
 
 Static facts come from both versions of each changed file (harness.integrity.test_facts, config_scan).
 The test modules the change modifies or deletes are also run, at B (a temporary worktree) and with the
-change (both at once, in different trees): a test collected at B and not with the change is removed; one
+change (both at once, in different trees): a test collected at B and not with the change is removed (a
+parametrize case whose automatic index shifted, because cases were inserted before it, is not); one
 that passed at B and is skipped or xfailed with the change is skipped, whatever made it so. Their logs
 stay in the evidence as `gates/integrity-base.*` and `gates/integrity-change.*`; every finding, allowed
 or not, goes to `gates/integrity.json`.
@@ -10,6 +11,8 @@ or not, goes to `gates/integrity.json`.
 from __future__ import annotations
 
 import posixpath
+import re
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -116,6 +119,31 @@ def _collection_error_files(run: PytestRun) -> set[str]:
     return {_file_of(r.nodeid) for r in run.collection_errors()}
 
 
+AUTO_ID = re.compile(r"([A-Za-z_]\w*?)\d+")  # pytest's id for a value it cannot print: argname + index
+
+
+def case_key(nodeid: str) -> str:
+    """A test id without the indexes pytest numbers parametrize cases by (`needles16` -> `needles#`)."""
+    head, bracket, params = nodeid.partition("[")
+    if not bracket or not params.endswith("]"):
+        return nodeid
+
+    def key(part: str) -> str:
+        auto = AUTO_ID.fullmatch(part)
+        return f"{auto.group(1)}#" if auto else part
+
+    return f"{head}[{'-'.join(key(part) for part in params[:-1].split('-'))}]"
+
+
+def renumbered_cases(missing: Sequence[str], new: set[str]) -> set[str]:
+    """Of the ids collected at the base and not with the change, those whose case is still there under a new
+    index (cases inserted before it shift the automatic ids): per case key, when the change collects at
+    least as many new ids as went missing. Where fewer came, every missing id of the key is a finding."""
+    gone = Counter(case_key(n) for n in missing)
+    came = Counter(case_key(n) for n in new)
+    return {n for n in missing if came[case_key(n)] >= gone[case_key(n)]}
+
+
 def _run_findings(inputs: IntegrityInputs, at_base: PytestRun, with_change: PytestRun | None,
                   existing: set[str]) -> list[IntegrityFinding]:
     """test-removed and test-skipped from what the two runs collected and how their tests ended."""
@@ -123,9 +151,11 @@ def _run_findings(inputs: IntegrityInputs, at_base: PytestRun, with_change: Pyte
     broken_at_base = _collection_error_files(at_base)
     broken_now = _collection_error_files(with_change) if with_change else set()
     collected_now = set(with_change.collected) if with_change else set()
+    renumbered = renumbered_cases([n for n in at_base.collected if n not in collected_now],
+                                  collected_now - set(at_base.collected))
     for nodeid in at_base.collected:
         file = _file_of(nodeid)
-        if file in broken_now or nodeid in collected_now:
+        if file in broken_now or nodeid in collected_now or nodeid in renumbered:
             continue  # a file that no longer collects fails GREEN or the full suite instead
         why = "collected at the base commit; its file is deleted" if file not in existing else \
             "collected at the base commit, not with the change"

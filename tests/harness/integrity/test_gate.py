@@ -191,3 +191,38 @@ def test_an_integrity_gate_that_the_change_switched_off_is_reported_not_run_when
     assert any(text.startswith("integrity") for text in not_run) and not any(c["held"] for c in record["checks"]
                                                                                if c["text"] in not_run)
     assert next(t for t in not_run if t.startswith("integrity")) in summary
+
+
+PAIR_TESTS = """\
+import pytest
+
+from pkg.calc import add
+
+
+@pytest.mark.parametrize(("pair", "total"), [{cases}])
+def test_add_pairs(pair, total):
+    assert add(*pair) == total
+"""
+
+
+def pairs(*cases: str) -> str:
+    return PAIR_TESTS.format(cases=", ".join(cases))
+
+
+def test_cases_inserted_before_others_shift_their_ids_and_remove_nothing(make_repo) -> None:
+    """pytest numbers the cases it cannot name (`pair1-3`): inserting a case renumbers those after it. The
+    same cases under new indexes are not removed tests; a case really dropped beside them still is."""
+    repo = make_project(make_repo, extra={"tests/test_pairs.py": pairs("([1, 2], 3)", "([2, 2], 4)", "([0, 5], 5)")})
+    apply_change(repo, {"tests/test_pairs.py": pairs("([3, 3], 6)", "([1, 2], 3)", "([2, 2], 4)", "([0, 5], 5)"),
+                        "tests/test_mul.py": MUL_TEST, "pkg/calc.py": MUL_IMPL})
+    code, record, _summary = run(repo)
+    assert code == 0, record["reason"]
+    assert integrity_of(record)["findings"] == []  # pair0-3 is now pair1-3, and so on: nothing removed
+
+    repo = make_project(make_repo, extra={"tests/test_pairs.py": pairs("([1, 2], 3)", "([2, 2], 4)", "([0, 5], 5)")})
+    apply_change(repo, {"tests/test_pairs.py": pairs("([3, 3], 6)", "([1, 2], 3)", "([0, 5], 5)"),
+                        "tests/test_mul.py": MUL_TEST, "pkg/calc.py": MUL_IMPL})
+    code, record, _summary = run(repo)
+    assert code == 1 and record["failed_stage"] == "integrity"
+    found = {(f["kind"], f["test"]) for f in integrity_of(record)["findings"]}
+    assert found == {("test-removed", "tests/test_pairs.py::test_add_pairs[pair1-4]")}
