@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.graphs import cyclic_components
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("harness", "ptycho_torch")
 MAX_LINES = 500
@@ -68,38 +70,8 @@ def _graph() -> dict[str, set[str]]:
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """Strongly connected components with more than one module (Tarjan), each sorted."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    found: list[list[str]] = []
-
-    def visit(node: str) -> None:
-        index[node] = low[node] = len(index)
-        stack.append(node)
-        on_stack.add(node)
-        for succ in sorted(graph.get(node, ())):
-            if succ not in index:
-                visit(succ)
-                low[node] = min(low[node], low[succ])
-            elif succ in on_stack:
-                low[node] = min(low[node], index[succ])
-        if low[node] == index[node]:
-            component = []
-            while True:
-                top = stack.pop()
-                on_stack.discard(top)
-                component.append(top)
-                if top == node:
-                    break
-            if len(component) > 1:
-                found.append(sorted(component))
-
-    for node in sorted(graph):
-        if node not in index:
-            visit(node)
-    return found
+    """Groups of modules that import each other, each sorted (harness.graphs finds them)."""
+    return sorted(sorted(c) for c in cyclic_components({k: sorted(v) for k, v in sorted(graph.items())}))
 
 
 def test_the_cycle_finder_finds_a_circle_through_a_function_local_import(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.graphs import cyclic_components
 from harness.ledger.model import (
     DEFAULT_LEDGER_PATH,
     INTEGRITY_KINDS,
@@ -145,48 +146,10 @@ def _lint_evidence(item: Item, attempt: Attempt, root: Path, add: Callable[[Lint
 
 
 def _cycle_findings(items: list[Item], by_id: dict[str, Item]) -> list[LintFinding]:
-    """One finding per strongly connected component holding a cycle (iterative Tarjan: no recursion limit)."""
+    """One finding per strongly connected component holding a cycle."""
     order = {item_id: i for i, item_id in enumerate(by_id)}
     graph = {item_id: [d for d in item.depends_on if d in by_id] for item_id, item in by_id.items()}
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    on_stack: set[str] = set()
-    stack: list[str] = []
-    components: list[list[str]] = []
-    counter = 0
-    for start in graph:
-        if start in index:
-            continue
-        work = [(start, 0)]
-        while work:
-            node, child = work.pop()
-            if child == 0:
-                index[node] = low[node] = counter
-                counter += 1
-                stack.append(node)
-                on_stack.add(node)
-            successors = graph[node]
-            if child < len(successors):
-                work.append((node, child + 1))
-                nxt = successors[child]
-                if nxt not in index:
-                    work.append((nxt, 0))
-                elif nxt in on_stack:
-                    low[node] = min(low[node], index[nxt])
-                continue
-            if low[node] == index[node]:
-                component = []
-                while True:
-                    member = stack.pop()
-                    on_stack.discard(member)
-                    component.append(member)
-                    if member == node:
-                        break
-                if len(component) > 1 or node in graph[node]:
-                    components.append(component)
-            if work:
-                parent = work[-1][0]
-                low[parent] = min(low[parent], low[node])
+    components = cyclic_components(graph)
     findings = []
     for component in components:
         members = set(component)
