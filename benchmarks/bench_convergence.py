@@ -13,7 +13,9 @@ process), with one torch thread, on data simulated here:
   restarts switched off (--plateau-steps 0), so the step at which it leaves the plateau is its own, and
   reports that step, the gap closed, the SSIMs and the correlation of the predicted patches with the true
   patches and with the twin image (SIM-003). `gridsize` trains gridsize 1 for S steps and gridsize 2 for
-  S/4 (each group holds 4 patterns: the same number of patterns seen) and scores both.
+  S/4 (each group holds 4 patterns: the same number of patterns seen) and scores both; --equal-steps adds
+  gridsize 2 for S steps (4 times the patterns), --equal-batch gridsize 2 for S steps of BATCH/4 groups
+  (the same patterns per step, steps and patterns seen as gridsize 1).
 - pipeline: the README's commands with defaults, --nphotons 1e5, --steps 4000.
 
 Results are appended to RESULTS.md with the machine, the date, the threads and the load average. Training
@@ -154,20 +156,24 @@ def score_constant(own: dict[str, float], unseen: dict[str, float]) -> str:
 
 def gridsize(a: argparse.Namespace, work: Path) -> list[str]:
     train_npz, test_npz = simulate(work / "data.npz", ISSUE_DATA, a.probe_from)
-    lines = [("| gridsize | steps | patterns seen | gap closed | own amp / phase SSIM | unseen amp / phase SSIM "
-             "| minutes | load |"), "|---:|---:|---:|---:|---|---|---:|---:|"]
-    runs = [(1, a.steps), (2, a.steps // 4), *([(2, a.steps)] if a.equal_steps else [])]
-    for size, steps in runs:
-        out = work / (f"gs{size}" if (size, steps) != (2, a.steps) else "gs2_equal_steps")
-        seconds = train(out, train_npz, steps, "--gridsize", str(size), "--seed", str(a.seeds[0]))
+    lines = [("| gridsize | groups per step | steps | patterns seen | gap closed | own amp / phase SSIM | unseen "
+              "amp / phase SSIM | minutes | load |"), "|---:|---:|---:|---:|---:|---|---|---:|---:|"]
+    runs = [("gs1", 1, a.steps, BATCH), ("gs2", 2, a.steps // 4, BATCH),
+            *([("gs2_equal_steps", 2, a.steps, BATCH)] if a.equal_steps else []),
+            *([("gs2_equal_batch", 2, a.steps, BATCH // 4)] if a.equal_batch else [])]
+    for folder, size, steps, batch in runs:
+        out = work / folder
+        seconds = train(out, train_npz, steps, "--gridsize", str(size), "--seed", str(a.seeds[0]),
+                        *(["--batch-size", str(batch)] if batch != BATCH else []))
         record = history(out)
         load = record["load_average"]
         own, unseen = score(out, "own", train_npz), score(out, "unseen", test_npz)
-        lines.append(f"| {size} | {record['steps']} | {record['steps'] * BATCH * size**2} | {record['epochs'][-1]['gap_closed']:.1%} | "
+        lines.append(f"| {size} | {batch} | {record['steps']} | {record['steps'] * batch * size**2} | "
+                     f"{record['epochs'][-1]['gap_closed']:.1%} | "
                      f"{own['amplitude']:.3f} / {own['phase']:.3f} | {unseen['amplitude']:.3f} / "
                      f"{unseen['phase']:.3f} | {seconds / 60:.1f} | {load:.1f} |")
         print(lines[-1], flush=True)
-    return [(f"Batch {BATCH} groups; seed {a.seeds[0]}; defaults otherwise (restarts on: steps and patterns seen "
+    return [(f"Seed {a.seeds[0]}; defaults otherwise (restarts on: steps and patterns seen "
              "count every attempt). Minutes: training time."), "",
             *lines, "",
             score_constant(own, unseen)]
@@ -203,6 +209,9 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=None, help="default: 1000 (escape), 4000 (gridsize, pipeline)")
     ap.add_argument("--equal-steps", action="store_true",
                     help="gridsize: also train gridsize 2 for as many steps as gridsize 1 (4 times the patterns)")
+    ap.add_argument("--equal-batch", action="store_true",
+                    help=f"gridsize: also train gridsize 2 for as many steps as gridsize 1, {BATCH // 4} groups "
+                    "per step (the same patterns per step and patterns seen)")
     ap.add_argument("--work", default=None, help="keep the runs here and reuse those already there "
                     "(default: a temporary folder)")
     ap.add_argument("--results", default=str(HERE.parent / "RESULTS.md"))
@@ -223,7 +232,8 @@ def main() -> int:
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     shown = [a.what, *(["--probe-from", f"PATH/{Path(a.probe_from).name}"] if a.probe_from else []),
              "--seeds", *map(str, a.seeds), "--steps", str(a.steps),
-             *(["--equal-steps"] if a.equal_steps else [])]  # no folder of this machine
+             *(["--equal-steps"] if a.equal_steps else []),
+             *(["--equal-batch"] if a.equal_batch else [])]  # no folder of this machine
     section = "\n".join([
         f"## bench_convergence {a.what} ({when})", "",
         f"- Command: `python benchmarks/bench_convergence.py {' '.join(shown)}`",
