@@ -8,12 +8,13 @@ def cyclic_components(graph: Mapping[str, Sequence[str]]) -> list[list[str]]:
     """The strongly connected components that hold a cycle (more than one node, or a node with an edge to
     itself), in the order Tarjan's algorithm closes them; iterative, so no recursion limit. Edges to nodes
     that are not keys of graph are ignored."""
+    edges = {node: [s for s in successors if s in graph] for node, successors in graph.items()}
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     on_stack: set[str] = set()
     stack: list[str] = []
     components: list[list[str]] = []
-    for start in graph:
+    for start in edges:
         if start in index:
             continue
         work = [(start, 0)]
@@ -23,7 +24,7 @@ def cyclic_components(graph: Mapping[str, Sequence[str]]) -> list[list[str]]:
                 index[node] = low[node] = len(index)
                 stack.append(node)
                 on_stack.add(node)
-            successors = [s for s in graph[node] if s in graph]
+            successors = edges[node]
             if child < len(successors):
                 work.append((node, child + 1))
                 nxt = successors[child]

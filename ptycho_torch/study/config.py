@@ -168,11 +168,6 @@ def conditions(config: StudyConfig) -> list[Condition]:
     return [Condition(d, name, f) for d in config.doses for name, f in config.overlaps]
 
 
-def network_method(gridsize: int, arm: str = "unseen") -> str:
-    """The run folder suffix of the network of this gridsize and arm: gs1, gs1_self."""
-    return f"gs{gridsize}" if arm == "unseen" else f"gs{gridsize}_{arm}"
-
-
 @dataclass(frozen=True)
 class Network:
     """One network of each condition: its gridsize, its arm and the folder suffix of its runs."""
@@ -186,7 +181,8 @@ class Network:
 
     @property
     def folder(self) -> str:
-        return network_method(self.gridsize, self.arm)
+        """The run folder suffix: gs1 (unseen), gs1_self."""
+        return f"gs{self.gridsize}" if self.arm == "unseen" else f"gs{self.gridsize}_{self.arm}"
 
     @property
     def train_file(self) -> str:

@@ -96,12 +96,16 @@ def skipped_registrations(root: Path) -> tuple[int, list[tuple[str, str]]]:
 
 def train_runs(root: Path) -> list[dict[str, object]]:
     """Per trained network (run folder name): steps, restarts from the plateau, the step it escaped at, the
-    share of the flat->best gap closed at the end, threads; from each run's train.json."""
+    share of the flat->best gap closed at the end (None where it was never measured), threads; from each
+    run's train.json."""
     runs = []
     for path in sorted((root / "runs").glob("*/train.json")):
         found = read_json(path)
-        runs.append({"run": path.parent.name, **{k: found.get(k) for k in (
-            "steps", "restarts", "escaped_at_step", "final_gap_closed", "threads", "n_patterns", "seconds")}})
+        run = {"run": path.parent.name, **{k: found.get(k) for k in (
+            "steps", "restarts", "escaped_at_step", "final_gap_closed", "threads", "n_patterns", "seconds")}}
+        if isinstance(run["final_gap_closed"], float) and math.isnan(run["final_gap_closed"]):
+            run["final_gap_closed"] = None
+        runs.append(run)
     return runs
 
 

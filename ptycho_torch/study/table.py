@@ -58,9 +58,13 @@ class Row:
     n_test: int
 
     @property
+    def method_label(self) -> str:
+        """The method as tables and head-to-heads name it (a network arm, whatever its gridsize)."""
+        return METHOD_LABELS.get(self.method, self.method)
+
+    @property
     def label(self) -> str:
-        name = METHOD_LABELS.get(self.method, self.method)
-        return f"{name} gs{self.gridsize}" if self.gridsize else name
+        return f"{self.method_label} gs{self.gridsize}" if self.gridsize else self.method_label
 
 
 COLUMNS = tuple(f.name for f in fields(Row))
@@ -198,11 +202,6 @@ SCORE_TITLES = {"amplitude_ssim": "Amplitude SSIM", "phase_ssim": "Phase SSIM",
 MARGINS = {"ssim": 0.02, "psnr": 0.5}  # smaller differences are ties: below what one seed can tell apart
 
 
-def contender(row: Row) -> str:
-    """The label a head-to-head shows: a network arm (whatever its gridsize) or a baseline."""
-    return METHOD_LABELS.get(row.method, row.method)
-
-
 def head_to_head(rows: list[Row]) -> list[HeadToHead]:
     out = []
     for dose, overlap in dict.fromkeys((r.dose, r.overlap) for r in rows):
@@ -214,7 +213,7 @@ def head_to_head(rows: list[Row]) -> list[HeadToHead]:
             entries = []
             for method in methods:
                 best = max((r for r in group if r.method == method), key=lambda r, s=name: getattr(r, s))
-                entries.append((contender(best), float(getattr(best, name))))
+                entries.append((best.method_label, float(getattr(best, name))))
             scores.append(Score(name, tuple(entries), getattr(constant, name)))
         picks = tuple(max((r for r in group if r.method == m), key=lambda r: r.amplitude_ssim) for m in methods)
         out.append(HeadToHead(dose, overlap, picks, tuple(scores)))
