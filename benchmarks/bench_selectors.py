@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pytest as pytest_module
 
-from harness.pytest_runner import parse_selector
-from harness.selectors.runs import PytestOptions, SelectorResult, run_batched
+from harness.pytest_run.runner import PytestSettings, parse_selector
+from harness.selectors.runs import SelectorResult, run_batched
 
 HERE = Path(__file__).resolve()
 MODULE = textwrap.dedent('''
@@ -86,7 +86,7 @@ def main() -> int:
     args = ap.parse_args()
 
     env = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"} if args.fast_env else {}
-    options = PytestOptions(env=env, timeout_s=600)
+    options = PytestSettings(env=env, timeout_s=600)
     with tempfile.TemporaryDirectory(prefix="bench-selectors-") as tmp:
         root = Path(tmp) / "suite"
         raws = make_suite(root, args.files, args.per_file)

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("harness", "ptycho_torch")
 MAX_LINES = 500
 # Loaded by pytest inside the project under test (in another process), never imported by the harness.
-PLUGIN_FILES = {"harness/_pytest_recorder.py"}
+PLUGIN_FILES = {"harness/pytest_run/recorder.py"}
 
 
 def _modules(package: str) -> dict[str, Path]:
@@ -135,3 +135,34 @@ def test_git_runs_only_inside_gitops() -> None:
     users = sorted(path for path, text in _harness_sources().items()
                    if not path.startswith("harness/gitops") and _runs_git(ast.parse(text)))
     assert not users, f"modules that run git themselves (add a typed function to harness.gitops): {users}"
+
+
+# The harness's top level shows its rooms: packages, plus only the entry point, the error tree and the plumbing.
+TOP_LEVEL_MODULES = {"__init__", "__main__", "main", "errors", "workspace",
+                     "proc", "atomic", "clock", "globs", "graphs", "templating"}
+MAX_TOP_LEVEL_ENTRIES = 26
+
+
+def test_the_harness_top_level_holds_rooms_and_only_the_entry_point_errors_and_plumbing() -> None:
+    entries = sorted(p.name for p in (ROOT / "harness").iterdir() if p.name != "__pycache__")
+    modules = {p.stem for p in (ROOT / "harness").glob("*.py")}
+    strays = sorted(modules - TOP_LEVEL_MODULES)
+    assert not strays, (f"modules at the top of harness/ that belong in a room (see docs/architecture.md): "
+                        f"{strays}")
+    assert len(entries) <= MAX_TOP_LEVEL_ENTRIES, f"{len(entries)} entries in harness/: {entries}"
+
+
+def test_docs_architecture_names_every_module_and_folder() -> None:
+    doc = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    missing = []
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if path.name in ("__init__.py", "__main__.py"):
+                continue
+            named = (f"`{path.stem}`", f"`{path.name}`", f"/{path.name}`")
+            if not any(name in doc for name in named):
+                missing.append(str(path.relative_to(ROOT)))
+        for folder in sorted(p for p in (ROOT / package).rglob("*") if p.is_dir() and (p / "__init__.py").exists()):
+            if folder != ROOT / package and f"`{folder.name}/`" not in doc:
+                missing.append(str(folder.relative_to(ROOT)) + "/")
+    assert not missing, f"docs/architecture.md does not name: {missing}"

@@ -5,10 +5,10 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from harness.durability.lock import RepoLock
+from harness.durability.recovery import recover
 from harness.iteration import IterationResult
-from harness.locking import RepoLock
 from harness.parallel.recovery import recover_workers
-from harness.recovery import recover
 from harness.workspace import Workspace
 
 

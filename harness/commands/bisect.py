@@ -7,7 +7,7 @@ from pathlib import Path
 from harness.atomic import to_jsonable
 from harness.commands._shared import repo_lock
 from harness.gitops import short
-from harness.pytest_runner import PytestSettings
+from harness.pytest_run.runner import PytestSettings
 from harness.selectors.bisect import BisectReport, bisect_selector
 from harness.selectors.history import load_history
 from harness.workspace import open_workspace

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from harness.commands._console import say
 from harness.commands._shared import repo_lock
-from harness.cycle import run_iteration
 from harness.demo.scenario import BASE_FILES
 from harness.errors import HarnessError
 from harness.gitops import init_repo, log_lines
+from harness.iteration.pick import run_iteration
 from harness.workspace import open_workspace
 
 DEMO_IDENTITY = ("Demo Scientist", "scientist@example.invalid")

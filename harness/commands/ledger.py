@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 from harness.commands._console import print_table
-from harness.evidence import evidence_folder_of, verify_sha256sums
+from harness.durability.evidence import evidence_folder_of, verify_sha256sums
+from harness.errors import ExitCode
 from harness.gitops import commit_exists, find_commits_with_trailer
 from harness.ledger import Item, Ledger, lint_text
 from harness.workspace import Workspace, open_workspace
@@ -107,7 +108,7 @@ def ledger(*, repo: Path, target: str | None = None, as_json: bool = False) -> i
             for f in findings:
                 print(f.render(ws.config.ledger))
             print(f"{len(findings)} finding(s)" if findings else "ledger lint: no findings")
-        return 1 if findings else 0
+        return ExitCode.REFUSED if findings else ExitCode.OK
     ledger_ = ws.load_ledger()
     if target == "verify":
         problems = verify_evidence(ws, ledger_)
@@ -118,7 +119,7 @@ def ledger(*, repo: Path, target: str | None = None, as_json: bool = False) -> i
             for p in problems:
                 print(f"problem: {p}")
             print(f"ledger verify: {attempts} attempt(s) checked, {len(problems)} problem(s)")
-        return 1 if problems else 0
+        return ExitCode.REFUSED if problems else ExitCode.OK
     if target:
         detail = _item_detail(ws, ledger_, target)
         print(json.dumps(detail, indent=2)) if as_json else _print_detail(detail)

@@ -16,15 +16,13 @@ from pathlib import Path
 
 from harness.commands._console import say
 from harness.commands._shared import repo_lock
-from harness.cycle import publish, run_iteration
-from harness.errors import HarnessError, NothingActionable
+from harness.durability.push import retry_pending
+from harness.durability.recovery import recover
+from harness.errors import ExitCode, HarnessError, NothingActionable
+from harness.iteration.pick import publish, run_iteration
 from harness.parallel.events import Console, SummaryRow
-from harness.parallel.scheduler import Limits, Scheduler
-from harness.push import retry_pending
-from harness.recovery import recover
+from harness.parallel.pool import Limits, Scheduler
 from harness.workspace import Workspace, open_workspace
-
-EXIT_OK, EXIT_STOPPED, EXIT_SIGNAL = 0, 1, 130
 
 
 class Interrupted(Exception):
@@ -73,9 +71,9 @@ def _loop_body(ws: Workspace, *, iterations: int | None, until_empty: bool, max_
     while True:
         if iterations is not None and number >= iterations and not until_empty:
             last_ok = bool(rows) and rows[-1].outcome == "GREEN"
-            return (EXIT_OK if last_ok else EXIT_STOPPED), f"ran {number} iteration(s)"
+            return (ExitCode.OK if last_ok else ExitCode.REFUSED), f"ran {number} iteration(s)"
         if budget_minutes is not None and time.monotonic() - started >= budget_minutes * 60:
-            return EXIT_STOPPED, f"time budget of {budget_minutes:g} min spent"
+            return ExitCode.REFUSED, f"time budget of {budget_minutes:g} min spent"
         number += 1
         t0 = time.monotonic()
         say(f"iteration {number}: selecting ...")
@@ -83,7 +81,7 @@ def _loop_body(ws: Workspace, *, iterations: int | None, until_empty: bool, max_
             result = run_iteration(ws, item_id=None, use_agent=not no_agent,
                                    allow_dirty=allow_dirty and number == 1, progress=say)
         except NothingActionable as exc:
-            return EXIT_OK, str(exc)
+            return ExitCode.OK, str(exc)
         pushed = publish(ws, result)
         if pushed is not None:
             say(f"push: {pushed.message}")
@@ -91,10 +89,10 @@ def _loop_body(ws: Workspace, *, iterations: int | None, until_empty: bool, max_
         say(f"iteration {number}: [{result.item_id}] {result.outcome} (evidence {result.evidence_dir})")
         failures_in_a_row = 0 if result.succeeded else failures_in_a_row + 1
         if failures_in_a_row >= max_failures:
-            return EXIT_STOPPED, (f"circuit breaker: {failures_in_a_row} failed iterations in a row "
+            return ExitCode.REFUSED, (f"circuit breaker: {failures_in_a_row} failed iterations in a row "
                                   f"(--max-failures {max_failures}); last: {result.reason}")
         if no_agent:  # without an agent nothing makes the next change: one iteration is all there is
-            return (EXIT_OK if result.succeeded else EXIT_STOPPED), "--no-agent runs one iteration"
+            return (ExitCode.OK if result.succeeded else ExitCode.REFUSED), "--no-agent runs one iteration"
 
 
 def loop(*, repo: Path, iterations: int | None = None, until_empty: bool = False, max_failures: int = 3,
@@ -128,7 +126,7 @@ def loop(*, repo: Path, iterations: int | None = None, until_empty: bool = False
             why = f"interrupted ({exc or 'SIGINT'})"
             if recovery:
                 why += f"; {recovery.describe()}"
-            code = EXIT_SIGNAL
+            code = ExitCode.INTERRUPTED
     print()
     if rows:
         print(_table(rows))
@@ -144,7 +142,7 @@ def _parallel(ws: Workspace, *, workers: int, limits: Limits, console: Console) 
             with _signals_interrupt():
                 code, why = Scheduler(ws, workers=workers, limits=limits, console=console, rows=rows).run()
         except (Interrupted, KeyboardInterrupt) as exc:
-            code = EXIT_SIGNAL
+            code = ExitCode.INTERRUPTED
             why = (f"interrupted ({exc or 'SIGINT'}); the workers' attempts were recorded as aborted, "
                    "their work saved")
     console.summary(rows)

@@ -4,10 +4,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.selection import select_next
+from harness.errors import ExitCode
+from harness.ledger.selection import select_next
 from harness.workspace import open_workspace
-
-EXIT_NOTHING_ACTIONABLE = 3
 
 
 def next_item(*, repo: Path, as_json: bool = False) -> int:
@@ -35,4 +34,4 @@ def next_item(*, repo: Path, as_json: bool = False) -> int:
                 print(f"    - {item_id}: {why}")
         for item_id, why in selection.to_block:
             print(f"  will be blocked at the next run: {item_id} ({why})")
-    return 0 if item else EXIT_NOTHING_ACTIONABLE
+    return ExitCode.OK if item else ExitCode.NOTHING_ACTIONABLE

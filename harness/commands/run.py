@@ -4,7 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.commands._shared import print_result, repo_lock
-from harness.cycle import publish, run_iteration
+from harness.errors import ExitCode
+from harness.iteration.pick import publish, run_iteration
 from harness.workspace import open_workspace
 
 
@@ -18,4 +19,4 @@ def run(*, repo: Path, item_id: str | None, no_agent: bool = False, keep_open: b
     print_result(result)
     if pushed is not None:
         print(f"  push: {pushed.message}")
-    return 0 if result.succeeded else 1
+    return ExitCode.OK if result.succeeded else ExitCode.REFUSED

@@ -13,16 +13,16 @@ from typing import Any
 from harness.atomic import atomic_write_json, atomic_write_text, to_jsonable
 from harness.clock import iso, stamp, utc_now
 from harness.commands._console import print_table
-from harness.errors import EvidenceError, SelectorError
-from harness.evidence import (
+from harness.durability.evidence import (
     compress_large_files,
     machine_prefixes,
     redact_machine_paths,
     render_template,
     write_sha256sums,
 )
+from harness.errors import EvidenceError, SelectorError
 from harness.gitops import head_sha, short, working_changes
-from harness.pytest_runner import PytestSettings
+from harness.pytest_run.runner import PytestSettings
 from harness.selectors.history import History, append_history, compare, history_line, load_history
 from harness.selectors.registry import INDEX_PATH, Registry, RegistryEntry, build_registry, render_index
 from harness.selectors.runs import SelectorResult, Status, run_batched

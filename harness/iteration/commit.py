@@ -14,8 +14,8 @@ import git
 
 from harness.clock import iso
 from harness.gitops import commit_paths, discard_changes, snapshot_to_ref
+from harness.iteration.attempt_record import trailer_green, trailer_red
 from harness.iteration.records import AttemptContext, IterationRequest, IterationResult, Proof, StagedEvidence
-from harness.iteration.report import trailer_green, trailer_red
 from harness.ledger import parse_ledger, record_attempt, write_ledger_atomic
 
 

@@ -10,14 +10,14 @@ from pathlib import Path
 import git
 
 from harness.clock import iso, stamp, utc_now
-from harness.evidence import evidence_dir
+from harness.durability.evidence import evidence_dir
+from harness.durability.journal import Journal
 from harness.gitops import common_git_dir
 from harness.iteration.commit import record_and_commit, set_aside
-from harness.iteration.proof_stages import check_item
+from harness.iteration.gate_plans import check_item
 from harness.iteration.prove import prove
 from harness.iteration.records import AttemptContext, IterationRequest, IterationResult, Progress
 from harness.iteration.write_evidence import write_evidence
-from harness.locking import Journal
 
 
 def _stage_dir(git_dir: Path, label: str) -> Path:

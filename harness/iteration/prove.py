@@ -9,12 +9,12 @@ from contextlib import ExitStack
 
 import git
 
-from harness.agent_stage import agent_stage
-from harness.changes import ChangeSet, classify_changes, harness_roots
+from harness.agent.stage import agent_stage
 from harness.gitops import changes_between, temp_worktree, working_changes
 from harness.iteration.records import AttemptContext, IterationRequest, Progress, Proof
-from harness.iteration.stages import run_stages
-from harness.stage_records import StageResult
+from harness.iteration.stage_plans import run_stages
+from harness.proof.changes import ChangeSet, classify_changes
+from harness.proof.stage_records import StageResult
 
 
 def list_changes(request: IterationRequest, repo: git.Repo) -> ChangeSet:
@@ -24,9 +24,7 @@ def list_changes(request: IterationRequest, repo: git.Repo) -> ChangeSet:
         raw_changes = working_changes(repo)
     else:
         raw_changes = changes_between(repo, request.base, request.head)
-    return classify_changes(
-        raw_changes, test_globs=cfg.test_globs, ignore_globs=cfg.ignore,
-        cap_bytes=cfg.caps.changed_file_bytes, ledger_path=cfg.ledger, owned_roots=harness_roots(cfg))
+    return classify_changes(raw_changes, cfg)
 
 
 def _with_agent(request: IterationRequest, repo: git.Repo, attempt: AttemptContext,

@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from harness.changes import ChangeSet
 from harness.config import Config
+from harness.durability.journal import Journal
 from harness.ledger import Item, Ledger
-from harness.locking import Journal
-from harness.stage_records import StageResult
+from harness.proof.changes import ChangeSet
+from harness.proof.stage_records import StageResult
 
 Progress = Callable[[str], None]
 

@@ -11,9 +11,14 @@ import git
 
 from harness import __version__
 from harness.atomic import atomic_write_json, atomic_write_text
-from harness.evidence import compress_large_files, machine_prefixes, redact_machine_paths, write_sha256sums
+from harness.durability.evidence import (
+    compress_large_files,
+    machine_prefixes,
+    redact_machine_paths,
+    write_sha256sums,
+)
+from harness.iteration.attempt_record import attempt_record, render_summary
 from harness.iteration.records import AttemptContext, IterationRequest, Proof, StagedEvidence
-from harness.iteration.report import attempt_record, render_summary
 
 
 def failed_work_ref(request: IterationRequest, proof: Proof, attempt: AttemptContext) -> str | None:

@@ -12,7 +12,7 @@ only its own line(s) and the caller writes the result with `write_ledger_atomic`
 from __future__ import annotations
 
 from harness.ledger.edit import format_attempt, record_attempt, with_attempt, with_status, write_ledger_atomic
-from harness.ledger.lint import LINT_CODES, LintFinding, lint_ledger, lint_text, unknown_status_warnings
+from harness.ledger.lint import LINT_CODES, LedgerFinding, lint_ledger, lint_text, unknown_status_warnings
 from harness.ledger.model import (
     ATTEMPT_FORMAT,
     ATTEMPTS_HEADING,
@@ -42,7 +42,7 @@ __all__ = [
     "ATTEMPTS_HEADING", "ATTEMPT_FORMAT", "DEFAULT_LEDGER_PATH", "DEFAULT_MODE", "DEFAULT_PRIORITY",
     "DEFAULT_STATUS", "ID_PATTERN", "INTEGRITY_KINDS", "KNOWN_FIELDS", "LINT_CODES", "MODES",
     "MUTATION_VALUES", "PLAIN_NAME_PATTERN",
-    "REPEATABLE_FIELDS", "SEPARATOR", "SLUG_MAX", "STATUSES", "Attempt", "Item", "Ledger", "LintFinding",
+    "REPEATABLE_FIELDS", "SEPARATOR", "SLUG_MAX", "STATUSES", "Attempt", "Item", "Ledger", "LedgerFinding",
     "PathProblem", "ensure_plain_names", "format_attempt", "lint_ledger", "lint_text", "load_ledger",
     "parse_ledger", "record_attempt", "slugify", "unknown_status_warnings", "with_attempt", "with_status", "write_ledger_atomic",
 ]

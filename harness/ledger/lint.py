@@ -26,7 +26,7 @@ from harness.ledger.parse import parse_items
 
 
 @dataclass(frozen=True)
-class LintFinding:
+class LedgerFinding:
     """One lint result; `code` is a key of LINT_CODES. Not slotted, so `vars(finding)` gives a JSON dict."""
 
     line: int
@@ -65,66 +65,66 @@ def unknown_status_warnings(ledger: Ledger, path: str | None = None) -> tuple[st
         for item in ledger.items if not item.status_known)
 
 
-def lint_ledger(ledger: Ledger, *, repo_root: Path | None = None) -> list[LintFinding]:
+def lint_ledger(ledger: Ledger, *, repo_root: Path | None = None) -> list[LedgerFinding]:
     return _lint_items(ledger.items, repo_root)
 
 
-def lint_text(text: str, path: str = DEFAULT_LEDGER_PATH, repo_root: Path | None = None) -> list[LintFinding]:
+def lint_text(text: str, path: str = DEFAULT_LEDGER_PATH, repo_root: Path | None = None) -> list[LedgerFinding]:
     """Like lint_ledger, but grammar errors (every duplicate id included) become findings, not raises."""
-    findings: list[LintFinding] = []
+    findings: list[LedgerFinding] = []
 
     def record(line: int, code: str, message: str, expected: str, item_id: str | None) -> None:
-        findings.append(LintFinding(line, item_id, code, f"{message} (expected {expected})"))
+        findings.append(LedgerFinding(line, item_id, code, f"{message} (expected {expected})"))
 
     items = parse_items(text, record)
     return sorted(findings + _lint_items(items, repo_root), key=lambda f: f.line)
 
 
-def _lint_items(items: Iterable[Item], repo_root: Path | None) -> list[LintFinding]:
+def _lint_items(items: Iterable[Item], repo_root: Path | None) -> list[LedgerFinding]:
     items = list(items)
     by_id: dict[str, Item] = {}
     for item in items:
         by_id.setdefault(item.id, item)
-    out: list[LintFinding] = []
+    out: list[LedgerFinding] = []
     add = out.append
     root = Path(repo_root).resolve() if repo_root is not None else None
     for item in items:
         if not item.status_known:
-            add(LintFinding(item.status_line or item.line, item.id, "unknown-status",
+            add(LedgerFinding(item.status_line or item.line, item.id, "unknown-status",
                             f"[{item.id}] Status {item.status!r} is not one of {', '.join(STATUSES)}"))
         for key, lines in item.field_lines.items():
             if key not in KNOWN_FIELDS:
                 for line in lines:
-                    add(LintFinding(line, item.id, "unknown-field", (
+                    add(LedgerFinding(line, item.id, "unknown-field", (
                         f"[{item.id}] field {key!r} is not used by the harness "
                         f"(known: {', '.join(KNOWN_FIELDS)}; keys are case-sensitive)")))
         if item.mode not in MODES:
-            add(LintFinding(item.field_lines["Mode"][0], item.id, "unknown-mode",
+            add(LedgerFinding(item.field_lines["Mode"][0], item.id, "unknown-mode",
                             f"[{item.id}] Mode {item.mode!r} is not one of {', '.join(MODES)}"))
         for kind in item.allow:
             if kind not in INTEGRITY_KINDS:
                 close = difflib.get_close_matches(kind, INTEGRITY_KINDS, n=1)
-                add(LintFinding(item.field_lines["Allow"][0], item.id, "unknown-allow", (
+                add(LedgerFinding(item.field_lines["Allow"][0], item.id, "unknown-allow", (
                     f"[{item.id}] Allow names {kind!r}, which is not a finding kind of the integrity gate"
                     + (f" (did you mean {close[0]}?)" if close else f" ({', '.join(INTEGRITY_KINDS)})"))))
         if item.mutation is not None and item.mutation not in MUTATION_VALUES:
-            add(LintFinding(item.field_lines["Mutation"][0], item.id, "unknown-mutation",
+            add(LedgerFinding(item.field_lines["Mutation"][0], item.id, "unknown-mutation",
                             f"[{item.id}] Mutation {item.mutation!r} is not one of {', '.join(MUTATION_VALUES)}"))
         for line in item.stray_field_lines:
-            add(LintFinding(line, item.id, "stray-field", f"[{item.id}] this field line is not in the field "
+            add(LedgerFinding(line, item.id, "stray-field", f"[{item.id}] this field line is not in the field "
                             "block under the heading (a blank line or prose ends it), so it is ignored"))
         for dep in item.depends_on:
             if dep not in by_id:
                 close = difflib.get_close_matches(dep, list(by_id), n=3)
-                add(LintFinding(item.field_lines["Depends-On"][0], item.id, "missing-dependency",
+                add(LedgerFinding(item.field_lines["Depends-On"][0], item.id, "missing-dependency",
                                 f"[{item.id}] depends on [{dep}], which is not in the ledger"
                                 + (f" (did you mean {', '.join(close)}?)" if close else "")))
         for problem in item.path_problems():
-            add(LintFinding(problem.line, item.id, "bad-path-name", problem.message))
+            add(LedgerFinding(problem.line, item.id, "bad-path-name", problem.message))
         previous: Attempt | None = None
         for attempt in item.attempts:
             if previous is not None and attempt.number <= previous.number:
-                add(LintFinding(attempt.line, item.id, "attempt-number",
+                add(LedgerFinding(attempt.line, item.id, "attempt-number",
                                 f"[{item.id}] attempt #{attempt.number} follows #{previous.number} "
                                 f"(line {previous.line}); numbers must increase"))
             previous = attempt
@@ -134,18 +134,18 @@ def _lint_items(items: Iterable[Item], repo_root: Path | None) -> list[LintFindi
     return out
 
 
-def _lint_evidence(item: Item, attempt: Attempt, root: Path, add: Callable[[LintFinding], None]) -> None:
+def _lint_evidence(item: Item, attempt: Attempt, root: Path, add: Callable[[LedgerFinding], None]) -> None:
     evidence = Path(attempt.evidence)
     if evidence.is_absolute() or ".." in evidence.parts:
-        add(LintFinding(attempt.line, item.id, "bad-evidence-path", (
+        add(LedgerFinding(attempt.line, item.id, "bad-evidence-path", (
             f"[{item.id}] attempt #{attempt.number} evidence {attempt.evidence!r} must be a path inside the "
             "repository, relative to its root")))
     elif not (root / evidence).exists():
-        add(LintFinding(attempt.line, item.id, "missing-evidence", f"[{item.id}] attempt #{attempt.number} "
+        add(LedgerFinding(attempt.line, item.id, "missing-evidence", f"[{item.id}] attempt #{attempt.number} "
                         f"evidence {attempt.evidence} does not exist under {root}"))
 
 
-def _cycle_findings(items: list[Item], by_id: dict[str, Item]) -> list[LintFinding]:
+def _cycle_findings(items: list[Item], by_id: dict[str, Item]) -> list[LedgerFinding]:
     """One finding per strongly connected component holding a cycle."""
     order = {item_id: i for i, item_id in enumerate(by_id)}
     graph = {item_id: [d for d in item.depends_on if d in by_id] for item_id, item in by_id.items()}
@@ -157,7 +157,7 @@ def _cycle_findings(items: list[Item], by_id: dict[str, Item]) -> list[LintFindi
         cycle = _shortest_cycle(first, graph, members)
         rest = sorted(members - set(cycle), key=order.__getitem__)
         item = by_id[first]
-        findings.append(LintFinding(
+        findings.append(LedgerFinding(
             item.field_lines["Depends-On"][0], first, "dependency-cycle",
             "dependency cycle: " + " -> ".join(cycle + [first]) + " (none of them can run; remove one "
             "Depends-On)" + (f"; also caught in it: {', '.join(rest)}" if rest else "")))

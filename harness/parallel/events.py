@@ -16,7 +16,7 @@ from typing import Any
 
 from harness.atomic import to_jsonable
 from harness.clock import iso, utc_now
-from harness.stage_records import AgentTurnDetail, StageResult
+from harness.proof.stage_records import AgentTurnDetail, StageResult
 
 MERGE_STAGES = ("merge", "merged-gates")
 

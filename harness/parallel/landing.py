@@ -21,9 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from harness.changes import classify_changes, harness_roots
 from harness.clock import utc_now
-from harness.gates import full_suite_gate, regression_gate
 from harness.gitops import (
     changes_between,
     commit_tree,
@@ -38,10 +36,12 @@ from harness.iteration.commit import record_and_commit
 from harness.iteration.records import IterationResult, Proof
 from harness.iteration.write_evidence import failed_work_ref, write_evidence
 from harness.parallel.worker import WorkerDone, WorkerJob
-from harness.proof import prove_green
-from harness.pytest_runner import PytestSettings, parse_selector
-from harness.stage_records import MergeDetail, StageResult, skipped_stage
-from harness.suite_jobs import full_suite_args
+from harness.proof.changes import split_owned
+from harness.proof.red_green import prove_green
+from harness.proof.stage_records import MergeDetail, StageResult, skipped_stage
+from harness.proof.suite_gates import full_suite_gate, regression_gate
+from harness.pytest_run.runner import PytestSettings, parse_selector
+from harness.pytest_run.xdist_jobs import full_suite_args
 from harness.workspace import Workspace
 
 MERGED_GATES = "merged-gates"
@@ -71,10 +71,8 @@ def merge_stage(ws: Workspace, job: WorkerJob, change: str | None, onto: str) ->
 
 def _code_moved(ws: Workspace, base: str, onto: str) -> list[str]:
     """Paths other than harness-owned ones that changed between the worker's base and `onto`."""
-    cfg = ws.config
-    changes = changes_between(ws.repo, base, onto)
-    return [c.path for c in classify_changes(changes, test_globs=(), ignore_globs=(), cap_bytes=1 << 62,
-                                             ledger_path=cfg.ledger, owned_roots=harness_roots(cfg)).changes]
+    work, _ = split_owned(changes_between(ws.repo, base, onto), ws.config)
+    return [c.path for c in work]
 
 
 def merged_gates_stage(ws: Workspace, job: WorkerJob, merged: str, onto: str) -> StageResult:

@@ -1,7 +1,7 @@
 """Where a parallel worker's things live, named from its item id alone, so that a harness restarted after
 a crash finds every one of them without any other record:
 
-    <git dir>/harness/workers/<ITEM>/journal.json      the attempt's journal (harness.locking.Journal)
+    <git dir>/harness/workers/<ITEM>/journal.json      the attempt's journal (harness.durability.lock.Journal)
     <git dir>/harness/workers/<ITEM>/<repo folder>/    the worker's worktree (inside the git dir, never
                                                        inside the working tree)
     refs/heads/harness/work/<ITEM>                     the worktree's branch
@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.locking import STATE_DIR
+from harness.durability.lock import STATE_DIR
 
 WORKERS_DIR = "workers"
 BRANCH_PREFIX = "harness/work/"
@@ -31,7 +31,7 @@ class WorkerPlace:
     worktree: Path
     branch: str
     lease_ref: str
-    journal_name: str  # relative to <git dir>/harness/, as harness.locking.Journal takes it
+    journal_name: str  # relative to <git dir>/harness/, as harness.durability.lock.Journal takes it
 
 
 def workers_root(git_dir: Path) -> Path:

@@ -5,7 +5,7 @@ after it stopped its threads. For each worker folder under `<git dir>/harness/wo
 its process groups are ended (the agent's and every pytest it started), a change the main checkout
 received from an unfinished landing is taken out again, its work is saved on
 `refs/harness/aborted/<ITEM>/<n>` (the proven change commit when there is one, else a snapshot of its
-worktree), and the attempt is recorded as `ABORTED at <stage>` (harness.recovery.record_aborted). An
+worktree), and the attempt is recorded as `ABORTED at <stage>` (harness.durability.recovery.record_aborted). An
 attempt whose recording commit exists finished: nothing is recorded twice. Then the worktree, the branch,
 the lease and the folder are removed, and leftovers without a journal (a lease whose holder is gone, a
 branch or worktree of a worker) are swept, so `git worktree list` shows the main checkout alone.
@@ -19,7 +19,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from harness.changes import classify_changes, harness_roots
+from harness.durability.journal import Journal
+from harness.durability.recovery import record_aborted
 from harness.errors import GitError
 from harness.gitops import (
     branches_under,
@@ -34,11 +35,10 @@ from harness.gitops import (
     snapshot_to_ref,
     working_changes,
 )
-from harness.locking import Journal
 from harness.parallel import lease as leases
 from harness.parallel.places import BRANCH_PREFIX, WorkerPlace, aborted_ref, place_for, workers_root
 from harness.proc import kill_process_group
-from harness.recovery import record_aborted
+from harness.proof.changes import split_owned
 from harness.workspace import Workspace
 
 
@@ -96,8 +96,7 @@ def _save_work(ws: Workspace, place: WorkerPlace, entry: dict[str, Any], ref: st
     repo = open_repo(place.worktree)
     cfg = ws.config
     changes = working_changes(repo)
-    owned = set(classify_changes(changes, test_globs=(), ignore_globs=(), cap_bytes=1 << 62,
-                                 ledger_path=cfg.ledger, owned_roots=harness_roots(cfg)).harness_owned)
+    owned = {c.path for c in split_owned(changes, cfg)[1]}
     discard_changes(repo, [c for c in changes if c.path in owned])
     if not any(c.path not in owned for c in changes):
         return None

@@ -21,13 +21,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from harness import proc
+from harness.durability.journal import Journal
 from harness.gitops import add_branch_worktree, commit_paths, head_sha, open_repo, snapshot_to_ref
 from harness.iteration.execute import begin_attempt
 from harness.iteration.prove import prove
 from harness.iteration.records import AttemptContext, IterationRequest, Proof
 from harness.iteration.write_evidence import failed_work_ref
 from harness.ledger import Item, Ledger
-from harness.locking import Journal
 from harness.parallel.lease import Lease
 from harness.parallel.places import WorkerPlace, place_for
 from harness.workspace import Workspace

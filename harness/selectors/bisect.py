@@ -34,7 +34,7 @@ from harness.gitops import (
     worktree_head,
 )
 from harness.ledger import load_ledger
-from harness.pytest_runner import PytestSettings, Selector, parse_selector, run_pytest
+from harness.pytest_run.runner import PytestSettings, Selector, parse_selector, run_pytest
 from harness.selectors.history import History
 from harness.selectors.runs import BASE_ARGS, SelectorIndex, Status, classify, normalise_arg
 

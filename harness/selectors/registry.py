@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.config import Config, ExtraSelector
+from harness.durability.evidence import render_template
 from harness.errors import SelectorError
-from harness.evidence import render_template
 from harness.ledger import Ledger, load_ledger
-from harness.pytest_runner import Selector, parse_selector
+from harness.pytest_run.runner import Selector, parse_selector
 
 INDEX_PATH = "docs/TEST_SUITE_INDEX.md"
 INDEX_TEMPLATE = "TEST_SUITE_INDEX.md.j2"

@@ -24,8 +24,8 @@ from pathlib import Path
 from types import MappingProxyType
 
 from harness.errors import SelectorError
-from harness.pytest_results import Outcome, Phase, PytestRun, TestResult, count_text
-from harness.pytest_runner import PytestSettings, Selector, run_pytest
+from harness.pytest_run.results import Outcome, Phase, PytestRun, TestResult, count_text
+from harness.pytest_run.runner import PytestSettings, Selector, run_pytest
 
 MAX_BATCH_ARGS = 400  # keeps argv (and one failed batch's solo reruns) bounded
 MAX_SPLIT_ROUNDS = 6  # pytest names one broken conftest per refusal

@@ -1,7 +1,7 @@
 """One attempt's evidence folder as the report shows it: where it is, whether it still matches its
 SHA256SUMS, which files it holds, and what its attempt.json says.
 
-The checksum check is the one `harness ledger verify` makes (`harness.evidence.verify_sha256sums`). The
+The checksum check is the one `harness ledger verify` makes (`harness.durability.evidence.verify_sha256sums`). The
 folder is the one the ledger's evidence path names (its `analysis/summary.md` is two levels down; any
 other path names the folder itself). Nothing outside the repository is read: a path that leaves it, even
 through a symlink, is reported as `outside` and its files are neither read nor linked. The files listed
@@ -29,11 +29,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from harness.evidence import SUMS_NAME, evidence_folder_of, verify_sha256sums
+from harness.durability.evidence import SUMS_NAME, evidence_folder_of, verify_sha256sums
 from harness.webreport.paths import clean_relative, inside
 
 RECORD_NAME = "attempt.json"
-_SUM_LINE = re.compile(r"([0-9a-f]{64}) [ *](.+)")  # a line of SHA256SUMS, as harness.evidence reads it
+_SUM_LINE = re.compile(r"([0-9a-f]{64}) [ *](.+)")  # a line of SHA256SUMS, as harness.durability.evidence reads it
 MAX_RECORD_BYTES = 5_000_000
 _BLOCK = 1 << 16  # evidence files are small; big logs are stored gzipped
 

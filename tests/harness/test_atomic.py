@@ -10,7 +10,7 @@ import pytest
 
 from harness import atomic
 from harness.errors import EvidenceError
-from tests.harness.durability import assert_synced_before_renamed, record_fsyncs_and_renames
+from tests.harness.fsync_watch import assert_synced_before_renamed, record_fsyncs_and_renames
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import sys
 import time
 from pathlib import Path
 
+from harness.errors import ExitCode
 from harness.main import main
 from tests.harness.project import (
     MUL_IMPL,
@@ -18,14 +19,14 @@ from tests.harness.project import (
 def test_second_harness_is_refused_while_one_holds_the_lock(make_repo, capsys) -> None:
     repo = make_project(make_repo)
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time\nfrom pathlib import Path\nfrom harness.locking import RepoLock\n"
+        "import sys, time\nfrom pathlib import Path\nfrom harness.durability.lock import RepoLock\n"
         "with RepoLock(Path(sys.argv[1]), command='harness loop'):\n"
         "    print('held', flush=True)\n    time.sleep(60)\n"), str(repo / ".git")],
         stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
         apply_change(repo, {"tests/test_mul.py": MUL_TEST})
-        assert main(["run", "-C", str(repo), "--no-agent", "CALC-001"]) == 1
+        assert main(["run", "-C", str(repo), "--no-agent", "CALC-001"]) == ExitCode.BUSY
         err = capsys.readouterr().err
         assert f"pid {holder.pid}" in err and "harness loop" in err
     finally:
@@ -38,7 +39,7 @@ def test_second_harness_is_refused_while_one_holds_the_lock(make_repo, capsys) -
 
 
 def test_not_a_git_repository_is_a_clear_error(tmp_path: Path, capsys) -> None:
-    assert main(["next", "-C", str(tmp_path)]) == 1
+    assert main(["next", "-C", str(tmp_path)]) == ExitCode.ERROR
     assert "git" in capsys.readouterr().err
 
 

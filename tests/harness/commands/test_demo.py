@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.errors import ExitCode
 from harness.ledger import load_ledger
 from harness.main import main
 
@@ -33,6 +34,6 @@ def test_demo_runs_the_real_loop_and_says_where_everything_is(tmp_path: Path) ->
 
 def test_demo_refuses_a_folder_that_is_not_empty(tmp_path: Path, capsys) -> None:
     (tmp_path / "keep.txt").write_text("mine")
-    assert main(["demo", "--dir", str(tmp_path)]) == 1
+    assert main(["demo", "--dir", str(tmp_path)]) == ExitCode.ERROR
     assert "not empty" in capsys.readouterr().err
     assert (tmp_path / "keep.txt").read_text() == "mine"

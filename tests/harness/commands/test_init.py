@@ -3,6 +3,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from harness.errors import ExitCode
 from harness.ledger import load_ledger
 from harness.main import main
 from tests.conftest import git
@@ -33,7 +34,7 @@ def test_init_writes_config_and_ledger_and_refuses_to_overwrite(make_repo, capsy
     assert main(["init", "-C", str(repo)]) == 0
     assert (repo / "harness.yaml").is_file() and (repo / "docs/fix_plan.md").is_file()
     assert load_ledger(repo / "docs/fix_plan.md").items == ()
-    assert main(["init", "-C", str(repo)]) == 1
+    assert main(["init", "-C", str(repo)]) == ExitCode.ERROR
     assert "--force" in capsys.readouterr().err
 
 
@@ -50,7 +51,7 @@ def test_init_works_in_a_fresh_git_init_and_commits_nothing(tmp_path: Path, caps
     assert "git add harness.yaml docs/fix_plan.md && git commit" in out and "the harness needs one" in out
     assert subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=repo, check=False,
                           capture_output=True).returncode != 0  # no commit was made
-    assert main(["next", "-C", str(repo)]) == 1  # the other commands still need a first commit
+    assert main(["next", "-C", str(repo)]) == ExitCode.ERROR  # the other commands still need a first commit
     assert "no commits yet" in capsys.readouterr().err
 
 

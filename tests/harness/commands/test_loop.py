@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.errors import ExitCode
 from harness.ledger import load_ledger
 from harness.main import main
 from tests.conftest import git
@@ -114,7 +115,7 @@ def test_agent_timeout_kills_its_whole_process_group(make_repo, tmp_path) -> Non
                   "child_pid_file": str(pid_file), "sleep": 300}}
     repo = agent_project(make_repo, tmp_path, plan, timeout_s=2)
     started = time.monotonic()
-    assert main(["run", "-C", str(repo), "CALC-001"]) == 1
+    assert main(["run", "-C", str(repo), "CALC-001"]) == ExitCode.REFUSED
     assert time.monotonic() - started < 30
     child = int(pid_file.read_text())
     time.sleep(0.2)
@@ -132,7 +133,7 @@ def test_agent_timeout_kills_its_whole_process_group(make_repo, tmp_path) -> Non
 def test_agent_that_crashes_fails_at_agent_and_its_work_is_saved(make_repo, tmp_path) -> None:
     plan = {"*": {"files": {"tests/test_mul.py": MUL_TEST}, "exit": 3}}
     repo = agent_project(make_repo, tmp_path, plan)
-    assert main(["run", "-C", str(repo), "CALC-001"]) == 1
+    assert main(["run", "-C", str(repo), "CALC-001"]) == ExitCode.REFUSED
     item = load_ledger(repo / "docs/fix_plan.md").get("CALC-001")
     assert item.attempts[-1].outcome == "FAILED at agent"
     record = json.loads((repo / item.attempts[-1].evidence).parent.parent.joinpath("attempt.json").read_text())
@@ -159,7 +160,7 @@ def test_dirty_tree_is_refused_unless_allowed(make_repo, tmp_path, capsys) -> No
     plan = {"*": {"files": {"pkg/calc.py": MUL_IMPL}}}
     repo = agent_project(make_repo, tmp_path, plan)
     (repo / "tests/test_mul.py").write_text(MUL_TEST)
-    assert main(["run", "-C", str(repo), "CALC-001"]) == 1
+    assert main(["run", "-C", str(repo), "CALC-001"]) == ExitCode.ERROR
     assert "--allow-dirty" in capsys.readouterr().err
     assert main(["run", "-C", str(repo), "CALC-001", "--allow-dirty"]) == 0
 
@@ -239,7 +240,7 @@ def test_kill_9_at_each_stage_is_recovered_at_the_next_start(make_repo, tmp_path
     assert main(["next", "-C", str(repo)]) == 0  # a read-only command does not need to recover
 
     # the next start recovers: the attempt is ABORTED, the work is on a ref, the tree is clean
-    assert main(["run", "-C", str(repo), "--no-agent", "CALC-001"]) == 1  # then: nothing left to prove
+    assert main(["run", "-C", str(repo), "--no-agent", "CALC-001"]) == ExitCode.ERROR  # then: nothing left to prove
     item = load_ledger(repo / "docs/fix_plan.md").get("CALC-001")
     assert item.attempts[-1].outcome == f"ABORTED at {stage}"
     assert git(repo, "show", "refs/harness/aborted/CALC-001/1:tests/test_mul.py") == MUL_TEST

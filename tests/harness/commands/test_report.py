@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from harness.errors import ExitCode
 from harness.main import main
 from tests.harness.project import make_project
 from tests.harness.webreport.links import broken_links
@@ -17,14 +18,14 @@ def test_report_writes_the_site_to_the_default_folder_or_out(make_repo, tmp_path
 
 def test_report_refuses_a_folder_it_did_not_write(make_repo, capsys) -> None:
     repo = make_project(make_repo)
-    assert main(["report", "-C", str(repo), "--out", str(repo / "tests")]) == 1
+    assert main(["report", "-C", str(repo), "--out", str(repo / "tests")]) == ExitCode.ERROR
     assert "did not write (no .harness-report marker)" in capsys.readouterr().err
     assert (repo / "tests/test_calc.py").is_file()
 
 
 def test_report_serve_names_a_bad_host_or_port(make_repo, capsys) -> None:
     repo = make_project(make_repo)
-    assert main(["report", "-C", str(repo), "--serve", "--host", "my-laptop"]) == 1
+    assert main(["report", "-C", str(repo), "--serve", "--host", "my-laptop"]) == ExitCode.ERROR
     assert "--host 'my-laptop' is not an IP address" in capsys.readouterr().err
     try:
         main(["report", "-C", str(repo), "--serve", "--port", "70000"])

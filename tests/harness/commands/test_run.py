@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.errors import ExitCode
 from harness.ledger import load_ledger
 from harness.main import main
 from tests.conftest import git
@@ -79,7 +80,7 @@ def test_red_that_only_skips_is_rejected_and_work_saved_on_a_ref(make_repo) -> N
     skip_test = "import pytest\n\n\n@pytest.mark.skip('later')\ndef test_mul():\n    assert False\n"
     apply_change(repo, {"tests/test_mul.py": skip_test, "pkg/calc.py": MUL_IMPL})
 
-    assert run_item(repo, "CALC-001") == 1
+    assert run_item(repo, "CALC-001") == ExitCode.REFUSED
 
     assert head_subject(repo) == "[CALC-001] calc gains mul: FAILED at red"
     assert status_porcelain(repo) == ""  # the tree is clean again
@@ -97,7 +98,7 @@ def test_red_that_only_skips_is_rejected_and_work_saved_on_a_ref(make_repo) -> N
 def test_test_that_passes_without_the_change_is_rejected(make_repo) -> None:
     repo = make_project(make_repo)
     apply_change(repo, {"tests/test_mul.py": "def test_mul():\n    assert 2 * 3 == 6\n", "pkg/calc.py": MUL_IMPL})
-    assert run_item(repo, "CALC-001") == 1
+    assert run_item(repo, "CALC-001") == ExitCode.REFUSED
     record = json.loads((evidence_of(repo) / "attempt.json").read_text())
     assert record["failed_stage"] == "red"
     assert "passes without the change" in record["reason"]
@@ -106,7 +107,7 @@ def test_test_that_passes_without_the_change_is_rejected(make_repo) -> None:
 def test_change_without_test_files_cannot_prove_red(make_repo) -> None:
     repo = make_project(make_repo, extra={"tests/test_mul.py": MUL_TEST})
     apply_change(repo, {"pkg/calc.py": MUL_IMPL})
-    assert run_item(repo, "CALC-001") == 1
+    assert run_item(repo, "CALC-001") == ExitCode.REFUSED
     record = json.loads((evidence_of(repo) / "attempt.json").read_text())
     assert record["failed_stage"] == "red" and "no test-file changes" in record["reason"]
 
@@ -114,7 +115,7 @@ def test_change_without_test_files_cannot_prove_red(make_repo) -> None:
 def test_selector_that_collects_nothing_fails_at_collect(make_repo) -> None:
     repo = make_project(make_repo)
     apply_change(repo, {"tests/test_mul.py": "def helper():\n    return 1\n", "pkg/calc.py": MUL_IMPL})
-    assert run_item(repo, "CALC-001") == 1
+    assert run_item(repo, "CALC-001") == ExitCode.REFUSED
     record = json.loads((evidence_of(repo) / "attempt.json").read_text())
     assert record["failed_stage"] == "collect"
     assert [s["name"] for s in record["stages"]] == ["collect"]
@@ -137,7 +138,7 @@ def test_new_full_suite_failure_is_caught_and_known_failure_tolerated(make_repo)
         "tests/test_unrelated.py": "from pkg.calc import add\n\n\ndef test_add_again():\n    assert add(2, 2) == 4\n",
     })
     git(repo, "add", "tests/test_unrelated.py")
-    assert run_item(repo, "CALC-002") == 1
+    assert run_item(repo, "CALC-002") == ExitCode.REFUSED
     record = json.loads((evidence_of(repo) / "attempt.json").read_text())
     assert record["failed_stage"] == "full_suite"
     full = next(s for s in record["stages"] if s["name"] == "full_suite")
@@ -151,7 +152,7 @@ def test_bad_initiative_is_refused_and_nothing_written(make_repo, capsys) -> Non
     apply_change(repo, {"tests/test_mul.py": MUL_TEST, "pkg/calc.py": MUL_IMPL})
     before = (repo / "docs/fix_plan.md").read_bytes()
     head = git(repo, "rev-parse", "HEAD")
-    assert run_item(repo, "BAD-1") == 1
+    assert run_item(repo, "BAD-1") == ExitCode.ERROR
     assert "Initiative" in capsys.readouterr().err
     assert (repo / "docs/fix_plan.md").read_bytes() == before
     assert git(repo, "rev-parse", "HEAD") == head
@@ -161,7 +162,7 @@ def test_bad_initiative_is_refused_and_nothing_written(make_repo, capsys) -> Non
 def test_item_waiting_on_a_dependency_is_refused(make_repo, capsys) -> None:
     repo = make_project(make_repo)
     apply_change(repo, {"tests/test_sub.py": "def test_sub():\n    assert False\n"})
-    assert run_item(repo, "CALC-002") == 1
+    assert run_item(repo, "CALC-002") == ExitCode.ERROR
     assert "CALC-001" in capsys.readouterr().err
 
 
@@ -181,7 +182,7 @@ def test_keep_open_leaves_the_item_in_progress(make_repo) -> None:
 
 def test_clean_tree_has_nothing_to_prove(make_repo, capsys) -> None:
     repo = make_project(make_repo)
-    assert run_item(repo, "CALC-001") == 1
+    assert run_item(repo, "CALC-001") == ExitCode.ERROR
     assert "no change to prove" in capsys.readouterr().err
 
 
@@ -214,7 +215,7 @@ def test_kill_9_during_pytest_leaves_ledger_whole_and_next_start_recovers(make_r
     assert (repo / "docs/fix_plan.md").read_bytes() == ledger_before
 
     # the next start recovers first; then the tree holds no change to prove
-    assert run_item(repo, "CALC-001") == 1
+    assert run_item(repo, "CALC-001") == ExitCode.ERROR
     item = load_ledger(repo / "docs/fix_plan.md").get("CALC-001")
     assert item.attempts[-1].outcome == "ABORTED at regression"
     assert git(repo, "show", "refs/harness/aborted/CALC-001/1:tests/test_mul.py") == MUL_TEST

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.evidence import verify_sha256sums
+from harness.durability.evidence import verify_sha256sums
+from harness.errors import ExitCode
 from harness.main import main
 from harness.selectors.history import load_history
 from tests.conftest import git, write_files
@@ -165,7 +166,7 @@ def test_list_json_filters_and_errors(make_repo: Callable[..., Path],
     assert code == 0 and "tests/test_calc.py" in out and ADD not in out
 
     code, _, err = harness(capsys, "selectors", "run", "--group", "nightly", "-C", str(repo))
-    assert code == 1
+    assert code == ExitCode.ERROR
     assert "no selector is in group 'nightly'; groups: CALC, extra, red, regression, smoke" in err
     code, _, err = harness(capsys, "selectors", "history", "tests/test_calc.py::test_ad", "-C", str(repo))
     assert code == 1 and "no recorded run of 'tests/test_calc.py::test_ad'" in err

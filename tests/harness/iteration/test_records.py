@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.changes import ChangeSet
 from harness.iteration.records import Proof
-from harness.stage_records import StageResult, skipped_stage
+from harness.proof.changes import ChangeSet
+from harness.proof.stage_records import StageResult, skipped_stage
 
 NO_CHANGE = ChangeSet((), (), (), (), ())
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 from harness.parallel.events import Console, SummaryRow, stage_times, table
-from harness.stage_records import AgentTurnDetail, StageResult
+from harness.proof.stage_records import AgentTurnDetail, StageResult
 
 ROW = SummaryRow("CALC-001", "w2", 1, 10.25, 3.5, 1.0, "GREEN", "all stages passed")
 

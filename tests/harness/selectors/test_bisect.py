@@ -9,7 +9,7 @@ import git as gitpython
 import pytest
 
 from harness.errors import SelectorError
-from harness.pytest_runner import PytestSettings, parse_selector
+from harness.pytest_run.runner import PytestSettings, parse_selector
 from harness.selectors.bisect import BAD, GOOD, SKIP, bisect_selector, judge
 from harness.selectors.history import History, append_history, history_line, load_history
 from harness.selectors.runs import SelectorResult, Status

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from harness.errors import SelectorError
-from harness.pytest_results import Outcome, Phase, PytestRun, TestResult
-from harness.pytest_runner import parse_selector
+from harness.pytest_run.results import Outcome, Phase, PytestRun, TestResult
+from harness.pytest_run.runner import parse_selector
 from harness.selectors.runs import (
     PytestSettings,
     SelectorIndex,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.evidence import verify_sha256sums, write_sha256sums
+from harness.durability.evidence import verify_sha256sums, write_sha256sums
 from harness.webreport import evidence_files
 from harness.webreport.evidence_files import State, VerifyCache, read_evidence
 

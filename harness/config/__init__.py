@@ -1,0 +1,28 @@
+"""harness.yaml: the settings (`model`, the gates' in `gates`), the reader that validates them (`reader`,
+`load`), and the commented default `harness init` writes (`defaults`). The names below are the package's
+public face; import them from here."""
+from __future__ import annotations
+
+from harness.config.defaults import DEFAULT_CONFIG_YAML
+from harness.config.load import load_config, parse_config
+from harness.config.model import (
+    AGENT_PHASES,
+    CONFIG_FILENAME,
+    PYTHON_PLACEHOLDER,
+    AgentConfig,
+    CapsConfig,
+    CommitConfig,
+    Config,
+    ExtraSelector,
+    GatesConfig,
+    LintSettings,
+    PushConfig,
+    PytestConfig,
+    SelectorsConfig,
+)
+
+__all__ = [
+    "AGENT_PHASES", "CONFIG_FILENAME", "DEFAULT_CONFIG_YAML", "PYTHON_PLACEHOLDER", "AgentConfig", "CapsConfig",
+    "CommitConfig", "Config", "ExtraSelector", "GatesConfig", "LintSettings", "PushConfig", "PytestConfig",
+    "SelectorsConfig", "load_config", "parse_config",
+]

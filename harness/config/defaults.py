@@ -1,0 +1,68 @@
+"""The commented default harness.yaml that `harness init` writes (a test checks it parses to `Config()`)."""
+from __future__ import annotations
+
+DEFAULT_CONFIG_YAML = """\
+# harness.yaml: configuration of the TDD loop harness. Every key is optional; the values below are
+# the defaults. Unknown keys are rejected. Paths are relative to the repository root.
+
+ledger: docs/fix_plan.md            # the fix plan: items, status, attempts
+evidence_root: plans/active         # evidence goes to <evidence_root>/<initiative>/reports/<stamp>/<slug>/
+test_globs:                         # changed files matching these are "test changes" (used for the RED proof)
+  - "tests/**"
+  - "**/test_*.py"
+  - "**/*_test.py"
+  - "**/conftest.py"
+
+pytest:
+  command: ["{python}", "-m", "pytest"]   # "{python}" is the harness's own interpreter
+  args: []                                 # extra arguments for every pytest run
+  env: {}                                  # extra environment, e.g. {PYTHONPATH: src}
+  timeout_s: 1800
+
+known_failures: ci/known_failures.txt   # node ids allowed to fail in the full suite (null: none)
+
+gates:
+  collect: true             # `pytest --collect-only` must succeed
+  regression: true          # the item's regression selectors must pass
+  full_suite:               # the full suite must pass, apart from known failures (or `full_suite: false`)
+    enabled: true
+    args: []
+    jobs: auto              # auto: pytest-xdist, one worker per CPU, when it is installed; or a number
+  lint: null                # or {command: ["ruff", "check", "."]}
+  integrity: true           # no test removed, skipped or weakened; no known failure or test filter added
+  mutation:                 # mutation strength on the changed lines, for items with `- Mutation: required`
+    enabled: false          # true: for every item
+    min_score: 0.8          # killed / (killed + survived)
+    max_mutants: 40
+    timeout_s: null         # per mutant; null: 10 s + 4 x the GREEN stage's time
+    jobs: auto              # mutants run at once, each in its own copy of the tree
+
+holdout: null               # or {dir: ../holdout}: held-out tests for `- Acceptance:` selectors (outside the repo)
+concurrent_stages: true     # stages in different trees (RED's worktree, GREEN's tree, copies) run at once
+
+max_attempts: 3
+workers: 1                  # `harness loop`: items run at once, each in its own worktree (--workers N)
+
+caps:
+  changed_file_bytes: 5000000     # changed files larger than this are left out of the commit (and listed)
+  evidence_file_bytes: 1000000    # evidence files larger than this are stored gzip-compressed
+
+ignore: []                        # globs of changed files never committed (listed in the summary)
+
+commit:                           # identity of the harness's commits
+  name: ptycho-harness
+  email: harness@localhost
+
+agent:
+  command: null             # argv list, e.g. ["claude", "-p"]; with shell: true, one string for /bin/sh -c
+  shell: false
+  timeout_s: 3600
+  prompt_template: null     # repo-relative path of a jinja2 template; null: the built-in prompt
+  phases: null              # or [red, green]: the agent is run once per phase
+
+push: null                  # or {remote: origin, branch: main}
+
+selectors:
+  extra: []                 # [{selector: "tests/test_x.py::test_y", name: "...", groups: [...]}]
+  history: plans/selectors/history.jsonl
+"""

@@ -1,0 +1,118 @@
+"""`harness.yaml` as frozen dataclasses: every setting of the harness, with its default.
+
+The gates' settings (mutation, holdout, full-suite jobs) live in harness.config.gates; harness.config.load
+reads and validates the file into these records.
+"""
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import harness.config.gates as gate_settings
+
+CONFIG_FILENAME = "harness.yaml"
+PYTHON_PLACEHOLDER = "{python}"
+AGENT_PHASES = ("red", "green")
+
+
+@dataclass(frozen=True)
+class PytestConfig:
+    """How pytest is started. `command` may contain "{python}": the harness's own interpreter."""
+
+    command: tuple[str, ...] = (PYTHON_PLACEHOLDER, "-m", "pytest")
+    args: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    timeout_s: int = 1800
+
+    def argv(self, python: str | None = None) -> list[str]:
+        """`command` + `args` with "{python}" replaced by `python` (default: this interpreter)."""
+        interpreter = python or sys.executable
+        return [part.replace(PYTHON_PLACEHOLDER, interpreter) for part in (*self.command, *self.args)]
+
+
+@dataclass(frozen=True)
+class LintSettings:
+    command: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class GatesConfig:
+    collect: bool = True
+    regression: bool = True
+    full_suite: bool = True
+    full_suite_args: tuple[str, ...] = ()
+    lint: LintSettings | None = None
+    full_suite_jobs: gate_settings.Jobs = gate_settings.AUTO
+    integrity: bool = True
+    mutation: gate_settings.MutationSettings = field(default_factory=gate_settings.MutationSettings)
+
+
+@dataclass(frozen=True)
+class CapsConfig:
+    changed_file_bytes: int = 5_000_000
+    evidence_file_bytes: int = 1_000_000
+
+
+@dataclass(frozen=True)
+class CommitConfig:
+    name: str = "ptycho-harness"
+    email: str = "harness@localhost"
+
+    @property
+    def identity(self) -> tuple[str, str]:
+        return (self.name, self.email)
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """The external agent. With `shell: true`, `command` is a single string handed to /bin/sh -c."""
+
+    command: tuple[str, ...] | None = None
+    shell: bool = False
+    timeout_s: int = 3600
+    prompt_template: str | None = None
+    phases: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class PushConfig:
+    remote: str
+    branch: str
+
+
+@dataclass(frozen=True)
+class ExtraSelector:
+    selector: str
+    name: str | None = None
+    groups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SelectorsConfig:
+    extra: tuple[ExtraSelector, ...] = ()
+    history: str = "plans/selectors/history.jsonl"
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole of harness.yaml. Paths are repo-relative posix strings."""
+
+    ledger: str = "docs/fix_plan.md"
+    evidence_root: str = "plans/active"
+    test_globs: tuple[str, ...] = ("tests/**", "**/test_*.py", "**/*_test.py", "**/conftest.py")
+    pytest: PytestConfig = field(default_factory=PytestConfig)
+    known_failures: str | None = "ci/known_failures.txt"
+    gates: GatesConfig = field(default_factory=GatesConfig)
+    max_attempts: int = 3
+    workers: int = 1
+    caps: CapsConfig = field(default_factory=CapsConfig)
+    ignore: tuple[str, ...] = ()
+    commit: CommitConfig = field(default_factory=CommitConfig)
+    agent: AgentConfig = field(default_factory=AgentConfig)
+    push: PushConfig | None = None
+    selectors: SelectorsConfig = field(default_factory=SelectorsConfig)
+    holdout: gate_settings.HoldoutConfig | None = None
+    concurrent_stages: bool = True
+    source: str = field(default="<defaults>", compare=False)

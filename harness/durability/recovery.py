@@ -1,0 +1,130 @@
+"""Recover from a harness that died mid-iteration (kill -9, power loss): nothing is lost, the tree is clean.
+
+Called at every start while holding the repository lock, so the journal's writer is certainly gone.
+"""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from typing import Any
+
+from harness.atomic import atomic_write_json, atomic_write_text
+from harness.clock import iso, utc_now
+from harness.durability.evidence import write_sha256sums
+from harness.durability.journal import Journal
+from harness.gitops import (
+    commit_paths,
+    discard_changes,
+    find_commits_with_trailer,
+    prune_stale_worktrees,
+    snapshot_to_ref,
+    working_changes,
+)
+from harness.ledger import load_ledger, with_attempt
+from harness.proc import kill_process_group
+from harness.proof.changes import split_owned
+from harness.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class Recovery:
+    item_id: str
+    attempt: int
+    stage: str
+    saved_ref: str | None
+    commit: str | None
+    agent: str | None
+
+    def describe(self) -> str:
+        text = f"recovered an interrupted attempt: [{self.item_id}] #{self.attempt}, aborted at {self.stage}"
+        if self.agent:
+            text += f"; its agent process group was {self.agent}"
+        if self.saved_ref:
+            text += f"; its work is saved on {self.saved_ref}"
+        return text
+
+
+def _clean_staging(ws: Workspace) -> None:
+    shutil.rmtree(ws.git_dir / "harness" / "staging", ignore_errors=True)
+
+
+def recover(ws: Workspace) -> Recovery | None:
+    """If a journal is left behind, record the attempt as aborted and restore a clean tree."""
+    journal = Journal(ws.git_dir)
+    entry = journal.load()
+    prune_stale_worktrees(ws.repo)
+    if entry is None:
+        _clean_staging(ws)
+        return None
+    cfg = ws.config
+    item_id, attempt, stage = entry.get("item"), int(entry.get("attempt", 0)), entry.get("stage", "begin")
+    evidence_rel = entry.get("evidence_dir")
+    agent = None
+    if entry.get("agent_pgid"):
+        agent = f"{entry['agent_pgid']} ({kill_process_group(int(entry['agent_pgid']))})"
+    if evidence_rel and find_commits_with_trailer(ws.repo, "Harness-Evidence", evidence_rel):
+        journal.clear()  # died after its commit: nothing to recover
+        _clean_staging(ws)
+        return None
+
+    changes = working_changes(ws.repo)
+    owned = {c.path for c in split_owned(changes, cfg)[1]}
+    if evidence_rel and (ws.root / evidence_rel).exists():
+        shutil.rmtree(ws.root / evidence_rel)  # uncommitted evidence of the dead run; rewritten below
+    discard_changes(ws.repo, [c for c in changes if c.path == cfg.ledger])  # a half-recorded attempt line
+    work = [c for c in working_changes(ws.repo) if c.path not in owned]
+    saved_ref = None
+    if work and entry.get("head", "working tree") == "working tree":
+        saved_ref = f"refs/harness/aborted/{item_id}/{attempt}"
+        snapshot_to_ref(ws.repo, saved_ref, f"[{item_id}] attempt {attempt}: work saved after an interrupted "
+                        f"run (aborted at {stage})", identity=cfg.commit.identity)
+        discard_changes(ws.repo, work)
+
+    commit = record_aborted(ws, entry, stage=stage, saved_ref=saved_ref, agent=agent)
+    journal.clear()
+    _clean_staging(ws)
+    return Recovery(item_id, attempt, stage, saved_ref, commit, agent)
+
+
+def record_aborted(ws: Workspace, entry: dict[str, Any], *, stage: str, saved_ref: str | None,
+                   agent: str | None, reason: str | None = None) -> str | None:
+    """Write the ABORTED evidence of the journal `entry`'s attempt, its ledger line and their commit.
+
+    The tree must hold no uncommitted evidence or ledger edit of that attempt (the caller took them out).
+    `reason` replaces the default "the harness stopped ..." (a parallel worker that ended with an error).
+    Returns the commit, or None when the item is no longer in the ledger."""
+    cfg = ws.config
+    item_id, attempt = entry.get("item"), int(entry.get("attempt", 0))
+    evidence_rel = entry.get("evidence_dir")
+    now = utc_now()
+    folder = ws.root / (evidence_rel or f"{cfg.evidence_root}/{item_id}/reports/aborted-{attempt}")
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {"schema": 1, "item": {"id": item_id}, "attempt": attempt, "outcome": "ABORTED",
+              "failed_stage": stage, "started": entry.get("started"), "recovered": iso(now),
+              "base_commit": entry.get("base"), "saved_ref": saved_ref, "agent_process_group": agent,
+              "reason": reason or f"the harness stopped during stage {stage} (killed or crashed) and was "
+                                  f"recovered at the next start"}
+    atomic_write_json(folder / "attempt.json", record)
+    atomic_write_text(folder / "analysis" / "summary.md",
+                      f"# [{item_id}] attempt #{attempt}: ABORTED at {stage}\n\n{record['reason']}.\n\n"
+                      f"- started: {record['started']}\n- recovered: {record['recovered']}\n"
+                      f"- base commit: `{record['base_commit']}`\n"
+                      f"- work saved on: {'`' + saved_ref + '`' if saved_ref else 'nothing to save'}\n"
+                      f"- agent process group: {agent or 'none recorded'}\n")
+    write_sha256sums(folder)
+    rel = folder.relative_to(ws.root).as_posix()
+    ledger = load_ledger(ws.ledger_path)
+    if item_id in ledger.ids():
+        number = max(attempt, ledger.get(item_id).next_attempt_number)
+        text = with_attempt(ledger.text, item_id, timestamp=entry.get("started") or iso(now), number=number,
+                            outcome=f"ABORTED at {stage}", base_commit=str(entry.get("base", ""))[:10],
+                            evidence=f"{rel}/analysis/summary.md")
+        atomic_write_text(ws.ledger_path, text)
+        files = sorted(p.relative_to(ws.root).as_posix() for p in folder.rglob("*") if p.is_file())
+        trailers = [("Harness-Item", item_id), ("Harness-Evidence", rel), ("Harness-Red", "not completed"),
+                    ("Harness-Green", "not completed")]
+        if saved_ref:
+            trailers.append(("Harness-Saved-Ref", saved_ref))
+        return commit_paths(ws.repo, [cfg.ledger, *files], f"[{item_id}] attempt {attempt}: ABORTED at {stage}",
+                            identity=cfg.commit.identity, trailers=trailers)
+    return None

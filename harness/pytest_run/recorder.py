@@ -1,0 +1,256 @@
+"""A pytest plugin that records node ids and per-phase outcomes as JSON lines.
+
+The harness does not import this module: `harness.pytest_run.runner` copies its source into a temporary
+directory and loads it in the pytest subprocess with `-p`, because that subprocess may run another
+python whose environment cannot import `harness`. So this file depends on pytest and the standard
+library only, and must work with older pytest releases (old-style hookwrappers, no new APIs).
+
+Events go to the file named by the environment variable below, one JSON object per line, flushed
+at once so that a run killed by a timeout still leaves everything recorded up to that moment.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Any
+
+import pytest
+
+OUTPUT_ENV = "HARNESS_PYTEST_RECORDER_OUT"
+MESSAGE_LIMIT = 300
+
+# The last "E   SomeError: text" line of pytest's text is the exception raised during collection.
+_EXC_LINE = re.compile(r"^E\s+((?:[A-Za-z_]\w*\.)*[A-Z]\w*)(?::\s|:$|$)")
+
+ISOLATE_ENV = "HARNESS_ISOLATE_FROM"
+
+_stream: Any = None
+_recording = False
+_hidden: set[str] = set()
+
+
+def _under(path: str, root: str) -> bool:
+    try:
+        return os.path.commonpath([os.path.realpath(path), root]) == root
+    except ValueError:
+        return False
+
+
+class _IsolatingFinder:
+    """Wraps a meta path finder and hides modules that would come from another checkout of the project.
+
+    A run in a temporary worktree (the RED proof at the base commit) must import the worktree's code only.
+    An editable install of the working tree (setuptools' `__editable__` finder, or a .pth path entry), or a
+    plain install of the project, would otherwise supply every module the base commit lacks from the
+    *changed* code, and a new test could pass at base. Two rules:
+    - a module of one of the worktree's own top-level packages must be loaded from the worktree;
+    - nothing is loaded from the isolated roots (the working tree), unless it is an installed package
+      (sys.prefix, site-packages: a virtual environment may live inside the checkout).
+    """
+
+    def __init__(self, inner: Any, roots: list[str], allowed: list[str], home: str, own: set[str]) -> None:
+        self._inner = inner
+        self._roots = roots
+        self._allowed = allowed
+        self._home = home
+        self._own = own
+
+    def _foreign(self, fullname: str, place: str) -> bool:
+        if fullname.partition(".")[0] in self._own and not _under(place, self._home):
+            return True
+        return any(_under(place, r) for r in self._roots) and not any(_under(place, a) for a in self._allowed)
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        find = getattr(self._inner, "find_spec", None)
+        spec = find(fullname, path, target) if find is not None else None
+        if spec is None:
+            return None
+        places = [spec.origin] if spec.origin and os.path.isabs(spec.origin) else []
+        places += [p for p in (spec.submodule_search_locations or []) if os.path.isabs(p)]
+        if any(self._foreign(fullname, place) for place in places):
+            _hidden.add(fullname)
+            return None
+        return spec
+
+    def invalidate_caches(self) -> None:
+        invalidate = getattr(self._inner, "invalidate_caches", None)
+        if invalidate is not None:
+            invalidate()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def _own_packages(home: str) -> set[str]:
+    """Top-level packages and modules of the checkout at `home` (and its `src/` layout)."""
+    names: set[str] = set()
+    for folder in (home, os.path.join(home, "src")):
+        try:
+            entries = os.listdir(folder)
+        except OSError:
+            continue
+        for entry in entries:
+            full = os.path.join(folder, entry)
+            if entry.endswith(".py") and entry != "conftest.py":
+                names.add(entry[:-3])
+            elif os.path.isfile(os.path.join(full, "__init__.py")) and entry not in ("tests", "test"):
+                names.add(entry)
+    return names
+
+
+def _isolate() -> None:
+    roots = [os.path.realpath(r) for r in os.environ.get(ISOLATE_ENV, "").split(os.pathsep) if r]
+    if not roots:
+        return
+    import site
+    import sys
+
+    home = os.path.realpath(os.getcwd())
+    allowed = [os.path.realpath(p) for p in {sys.prefix, sys.base_prefix, *site.getsitepackages(),
+                                             site.getusersitepackages(), home}]
+    own = _own_packages(home)
+    # Modules imported before this plugin (pytest itself) are not affected; everything the tests import is.
+    sys.meta_path[:] = [_IsolatingFinder(f, roots, allowed, home, own) for f in sys.meta_path]
+
+
+_isolate()
+
+
+def _emit(event: dict[str, Any]) -> None:
+    global _stream
+    path = os.environ.get(OUTPUT_ENV)
+    if not _recording or not path:
+        return
+    if _stream is None:
+        _stream = open(path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the session
+    _stream.write(json.dumps(event) + "\n")
+    _stream.flush()
+
+
+def _first_line(text: str) -> str:
+    for line in text.splitlines():
+        if line.strip():
+            line = line.strip()
+            return line if len(line) <= MESSAGE_LIMIT else line[: MESSAGE_LIMIT - 3] + "..."
+    return ""
+
+
+def _error_line(text: str, last: bool) -> str:
+    """The first (or last) `E   ...` line of a pytest failure text, else its first line."""
+    lines = [ln[1:].strip() for ln in text.splitlines() if ln.startswith("E ") and ln[1:].strip()]
+    if lines:
+        return _first_line(lines[-1] if last else lines[0])
+    return _first_line(text)
+
+
+def _longrepr_text(report: Any) -> str:
+    longrepr = report.longrepr
+    if longrepr is None:
+        return ""
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2])
+    try:
+        return str(longrepr)
+    except Exception:  # noqa: BLE001 - a broken repr must not lose the outcome
+        return ""
+
+
+def _message(report: Any) -> str:
+    wasxfail = getattr(report, "wasxfail", None)
+    if wasxfail is not None and report.outcome != "failed":
+        reason = _first_line(str(wasxfail))
+        return reason if reason else _crash_message(report)
+    if report.outcome == "passed":
+        return ""
+    if report.outcome == "skipped":
+        return _first_line(_longrepr_text(report))
+    return _crash_message(report)
+
+
+def _crash_message(report: Any) -> str:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    message = getattr(crash, "message", None)
+    if message:
+        return _first_line(str(message))
+    return _error_line(_longrepr_text(report), last=False)
+
+
+def pytest_configure(config: Any) -> None:
+    global _recording
+    # xdist workers replay their reports on the controller: only the controller records, so nothing
+    # is counted twice. `workerinput` is how xdist itself tells a worker's config apart.
+    _recording = not hasattr(config, "workerinput")
+    _emit({"event": "configured", "pytest_version": pytest.__version__})
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: Any, call: Any) -> Any:
+    outcome = yield
+    report = outcome.get_result()
+    excinfo = call.excinfo
+    if excinfo is not None:
+        # Attributes on the report travel to an xdist controller with the report itself.
+        report.harness_exc_type = excinfo.typename
+        report.harness_is_assertion = isinstance(excinfo.value, AssertionError)
+
+
+def pytest_collectreport(report: Any) -> None:
+    if report.outcome == "passed":
+        return
+    text = _longrepr_text(report)
+    exc_type = None
+    if report.outcome == "failed":
+        for line in reversed(text.splitlines()):
+            match = _EXC_LINE.match(line)
+            if match:
+                exc_type = match.group(1)
+                break
+    _emit(
+        {
+            "event": "collectreport",
+            "nodeid": report.nodeid or ".",
+            "outcome": report.outcome,
+            "exc_type": exc_type,
+            "message": _error_line(text, last=True) if report.outcome == "failed" else _first_line(text),
+        }
+    )
+
+
+def pytest_collection_finish(session: Any) -> None:
+    _emit({"event": "collected", "nodeids": [item.nodeid for item in session.items]})
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: Any) -> None:
+    _emit({"event": "collected", "nodeids": list(ids)})
+
+
+def pytest_runtest_logreport(report: Any) -> None:
+    wasxfail = getattr(report, "wasxfail", None)
+    _emit(
+        {
+            "event": "report",
+            "nodeid": report.nodeid,
+            "when": report.when,
+            "outcome": report.outcome,
+            "wasxfail": None if wasxfail is None else str(wasxfail),
+            "exc_type": getattr(report, "harness_exc_type", None),
+            "is_assertion": bool(getattr(report, "harness_is_assertion", False)),
+            "message": _message(report),
+            "duration_s": float(getattr(report, "duration", 0.0) or 0.0),
+        }
+    )
+
+
+def pytest_sessionfinish(session: Any, exitstatus: Any) -> None:
+    if _hidden:
+        _emit({"event": "isolation", "hidden": sorted(_hidden), "roots": os.environ.get(ISOLATE_ENV, "")})
+    _emit({"event": "finished", "exitstatus": int(exitstatus)})
+
+
+def pytest_unconfigure(config: Any) -> None:
+    global _stream
+    if _stream is not None:
+        _stream.close()
+        _stream = None

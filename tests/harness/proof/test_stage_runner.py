@@ -1,0 +1,113 @@
+"""Stages run in order or at once: the outcome is the in-order one either way."""
+from __future__ import annotations
+
+import itertools
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from harness import proc
+from harness.proof.stage_records import StageResult
+from harness.proof.stage_runner import StagePlan, run_plan
+
+
+class Log:
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.ended: list[str] = []
+        self.lock = threading.Lock()
+        self.active: set[str] = set()
+        self.overlaps: set[frozenset[str]] = set()
+
+    def stage(self, name: str, ok: bool = True, seconds: float = 0.05) -> StageResult:
+        with self.lock:
+            self.overlaps.update(frozenset({name, other}) for other in self.active)
+            self.active.add(name)
+        time.sleep(seconds)
+        with self.lock:
+            self.active.discard(name)
+        return StageResult(name, ok, f"{name}: {'ok' if ok else 'failed'}")
+
+
+def plans(log: Log, fail: str | None = None) -> list[StagePlan]:
+    def make(name: str, tree: str | None, after: tuple[str, ...]) -> StagePlan:
+        return StagePlan(name, lambda: log.stage(name, ok=name != fail), tree=tree, after=after)
+    return [make("collect", "green", ()), make("red", None, ("collect",)), make("green", "green", ("collect",)),
+            make("mutation", None, ("green",)), make("full_suite", "green", ("green",))]
+
+
+def run(log: Log, concurrent: bool, fail: str | None = None) -> list[StageResult]:
+    return run_plan(plans(log, fail), concurrent=concurrent, on_start=log.started.append,
+                    on_end=lambda r: log.ended.append(r.name))
+
+
+@pytest.mark.parametrize("concurrent", [False, True])
+def test_every_stage_runs_and_results_come_in_order(concurrent: bool) -> None:
+    log = Log()
+    results = run(log, concurrent)
+    assert [r.name for r in results] == ["collect", "red", "green", "mutation", "full_suite"]
+    assert all(r.wall_s >= 0.04 for r in results)
+    assert results[0].start_s < results[1].start_s
+    assert log.started[0] == "collect" and sorted(log.ended) == sorted(log.started)
+
+
+def test_concurrent_stages_overlap_only_across_trees() -> None:
+    log = Log()
+    run(log, concurrent=True)
+    assert frozenset({"red", "green"}) in log.overlaps  # RED's worktree and the green tree
+    assert frozenset({"mutation", "full_suite"}) in log.overlaps
+    assert frozenset({"green", "full_suite"}) not in log.overlaps  # the same tree: never at once
+    assert not any("collect" in pair for pair in log.overlaps)  # everything waits for collect
+
+
+def test_in_order_runs_never_overlap_and_span_the_sum() -> None:
+    log = Log()
+    results = run(log, concurrent=False)
+    assert log.overlaps == set()
+    for earlier, later in itertools.pairwise(results):
+        assert later.start_s >= earlier.start_s + earlier.wall_s - 0.01
+
+
+@pytest.mark.parametrize("concurrent", [False, True])
+def test_no_stage_starts_after_an_earlier_one_failed(concurrent: bool) -> None:
+    log = Log()
+    results = run(log, concurrent, fail="green")
+    names = [r.name for r in results]
+    assert "mutation" not in names and "full_suite" not in names
+    first_failure = next(r for r in results if not r.ok)
+    assert first_failure.name == "green"
+
+
+def test_a_stage_that_started_before_an_earlier_failure_is_still_reported() -> None:
+    log = Log()
+    slow_red = [p if p.name != "red" else StagePlan("red", lambda: log.stage("red", ok=False, seconds=0.3),
+                                                     tree=None, after=("collect",)) for p in plans(log)]
+    results = run_plan(slow_red, concurrent=True, on_start=log.started.append, on_end=lambda r: None)
+    names = [r.name for r in results]
+    assert names[:3] == ["collect", "red", "green"]  # green ran beside red; red failed later
+    assert next(r for r in results if not r.ok).name == "red"
+
+
+def test_an_exception_ends_the_other_stages_commands_and_goes_on(tmp_path: Path) -> None:
+    started = threading.Event()
+
+    def sleeper() -> StageResult:
+        started.set()
+        done = proc.run([sys.executable, "-c", "import time; time.sleep(60)"], cwd=tmp_path, timeout_s=120)
+        return StageResult("red", done.ok, f"exit {done.returncode}")
+
+    def broken() -> StageResult:
+        started.wait(10)
+        time.sleep(0.3)
+        raise RuntimeError("boom")
+
+    t0 = time.monotonic()
+    with pytest.raises(RuntimeError, match="boom"):
+        run_plan([StagePlan("red", sleeper, tree=None), StagePlan("green", broken)], concurrent=True,
+                 on_start=lambda n: None, on_end=lambda r: None)
+    assert time.monotonic() - t0 < 30  # the sleeping command was ended, not waited for
+    done = proc.run([sys.executable, "-c", "pass"], cwd=tmp_path)  # and commands start again afterwards
+    assert done.ok
