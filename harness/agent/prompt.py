@@ -5,13 +5,14 @@ from __future__ import annotations
 import gzip
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
 from types import EllipsisType
 from typing import Any
 
 import jinja2
 
+from harness.agent.markdown_sections import github_slug, headings, markdown_section, relevant_findings
 from harness.errors import HarnessError
 from harness.ledger import DEFAULT_LEDGER_PATH, Item
 from harness.templating import TEMPLATES_DIR, environment
@@ -24,11 +25,6 @@ SUMMARY_MAX_CHARS = 6_000
 # The held-out tests judge the agent's change; it is not told which ones they are.
 HELD_OUT_FIELD = "Acceptance"
 
-_HEADING = re.compile(r" {0,3}(#{1,6})(?:[ \t]+(.*?))?[ \t]*$")
-_CLOSING_HASHES = re.compile(r"(?:^|[ \t]+)#+$")
-_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
-_LIST_ITEM = re.compile(r" ?(?:[-*+]|[0-9]{1,9}[.)])[ \t]")
-_TABLE_SEPARATOR = re.compile(r"\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*")
 
 
 class AgentError(HarnessError):
@@ -40,7 +36,7 @@ def build_prompt_context(
     repo_root: Path,
     item: Item,
     ledger_text: str | None = None,
-    findings_path: str = "docs/findings.md",
+    findings_path: str | None = "docs/findings.md",
     previous_summary: str | None | EllipsisType = ...,
     phase: str | None = None,
     ledger_path: str = DEFAULT_LEDGER_PATH,
@@ -64,7 +60,7 @@ def build_prompt_context(
         "phase": phase,
         "attempt": item.next_attempt_number,
         "spec": spec,
-        "findings": _findings_context(root, findings_path, item, spec),
+        "findings": _findings_context(root, findings_path, item, spec) if findings_path else None,
         "selectors": {"red": list(item.red), "regression": list(item.regression)},
         "previous": _previous_context(root, item, previous_summary),
         "ledger_path": ledger_path,
@@ -117,48 +113,6 @@ def _truncate(text: str, limit: int) -> tuple[str, int]:
     return text[:cut].rstrip(), len(text) - cut
 
 
-def github_slug(heading: str) -> str:
-    """The anchor GitHub gives a heading: lowercase, punctuation dropped, spaces to `-`."""
-    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", heading)
-    text = re.sub(r"<[^>]+>", "", text).strip().lower()
-    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
-
-
-def _headings(lines: list[str]) -> list[tuple[int, int, str]]:
-    """(line index, level, text) of each heading outside fenced code."""
-    found = []
-    fence: tuple[str, int] | None = None
-    for index, line in enumerate(lines):
-        if fence is not None:
-            stripped = line.strip()
-            if len(stripped) >= fence[1] and stripped == fence[0] * len(stripped):
-                fence = None
-            continue
-        if m := _FENCE.match(line):
-            fence = (m[1][0], len(m[1]))
-            continue
-        if m := _HEADING.fullmatch(line):
-            found.append((index, len(m[1]), _CLOSING_HASHES.sub("", m[2] or "").strip()))
-    return found
-
-
-def markdown_section(text: str, anchor: str) -> str | None:
-    """The section under the heading whose GitHub anchor is `anchor`, up to the next heading of the same
-    or a higher level; None when no heading has that anchor."""
-    lines = text.splitlines()
-    heads = _headings(lines)
-    wanted = anchor.lower()
-    seen: dict[str, int] = {}
-    for n, (index, level, title) in enumerate(heads):
-        slug = github_slug(title)
-        count = seen.get(slug, 0)
-        seen[slug] = count + 1
-        if (slug if count == 0 else f"{slug}-{count}") == wanted:
-            end = next((h[0] for h in heads[n + 1 :] if h[1] <= level), len(lines))
-            return "\n".join(lines[index:end]).rstrip()
-    return None
-
-
 def _spec_context(root: Path, spec: str | None) -> dict[str, Any] | None:
     if not spec:
         return None
@@ -185,7 +139,7 @@ def _spec_context(root: Path, spec: str | None) -> dict[str, Any] | None:
     if anchor:
         section = markdown_section(text, anchor)
         if section is None:
-            anchors = [github_slug(t) for _, _, t in _headings(text.splitlines())][:20]
+            anchors = [github_slug(h.title) for h in headings(text)][:20]
             info["problem"] = (f"{path_text} has no heading with anchor #{anchor}; its anchors are: "
                                + (", ".join(f"#{a}" for a in anchors) or "(none)"))
             return info
@@ -206,74 +160,6 @@ def _matcher(item: Item, spec: dict[str, Any] | None) -> Callable[[str], bool]:
     if spec is not None and spec["is_file"]:
         paths = [spec["path"], PurePosixPath(spec["path"]).name]
     return lambda text: bool(pattern.search(text)) or any(p in text for p in paths)
-
-
-def _units(lines: list[str]) -> Iterator[str]:
-    """A section body split into the pieces a finding can be: table rows (with their header), top-level
-    list items (with their continuation) and paragraphs. Fenced code stays with the piece it is in."""
-    current: list[str] = []
-    table_head: list[str] = []
-    fence: tuple[str, int] | None = None
-    blank = False
-    for line in lines:
-        stripped = line.strip()
-        if fence is not None:
-            current.append(line)
-            if len(stripped) >= fence[1] and stripped == fence[0] * len(stripped):
-                fence = None
-            continue
-        if not stripped:
-            blank = True
-            continue
-        if stripped.startswith("|"):
-            if current:
-                yield "\n".join(current)
-                current = []
-            if not table_head or blank:
-                table_head = [line]
-            elif len(table_head) == 1 and _TABLE_SEPARATOR.fullmatch(line):
-                table_head.append(line)
-            else:
-                yield "\n".join([*table_head, line])
-            blank = False
-            continue
-        table_head = []
-        starts_item = _LIST_ITEM.match(line) is not None
-        continues = bool(current) and not starts_item and (not blank or line[:1] in (" ", "\t"))
-        if current and not continues:
-            yield "\n".join(current)
-            current = []
-        elif continues and blank:
-            current.append("")
-        current.append(line)
-        blank = False
-        if m := _FENCE.match(line):
-            fence = (m[1][0], len(m[1]))
-    if current:
-        yield "\n".join(current)
-
-
-def relevant_findings(text: str, matches: Callable[[str], bool]) -> list[str]:
-    """Entries of a findings file that `matches`: a heading that matches brings its whole section
-    (subsections included); otherwise matching table rows, list items and paragraphs are taken one by
-    one, under their heading."""
-    lines = text.splitlines()
-    bounds = [(-1, 0, ""), *_headings(lines)]
-    entries: list[str] = []
-    covered_until = -1
-    for n, (index, level, title) in enumerate(bounds):
-        if index < covered_until:
-            continue
-        body_end = bounds[n + 1][0] if n + 1 < len(bounds) else len(lines)
-        if index >= 0 and matches(title):
-            end = next((h[0] for h in bounds[n + 1 :] if h[1] <= level), len(lines))
-            entries.append("\n".join(lines[index:end]).strip())
-            covered_until = end
-            continue
-        hits = [unit for unit in _units(lines[index + 1 : body_end]) if matches(unit)]
-        if hits:
-            entries.append("\n\n".join([lines[index], *hits] if index >= 0 else hits).strip())
-    return entries
 
 
 def _findings_context(root: Path, findings_path: str, item: Item, spec: dict[str, Any] | None

@@ -53,7 +53,8 @@ def agent_stage(*, repo: git.Repo, root: Path, config: Config, item: Item, ledge
     """Run the configured agent once in the working tree and judge only what the harness can see."""
     name = "agent" if phase is None else f"agent_{phase}"
     context = build_prompt_context(repo_root=root, item=item, ledger_text=ledger_text, phase=phase,
-                                   ledger_path=config.ledger, evidence_root=config.evidence_root)
+                                   ledger_path=config.ledger, evidence_root=config.evidence_root,
+                                   findings_path=config.agent.findings)
     mode = "tdd" if item.mode == "tdd" else "chore"
     prompt = render_prompt(context, template_path=config.agent.prompt_template, mode=mode)
     journal.update(stage=name)

@@ -59,6 +59,7 @@ agent:
   timeout_s: 3600
   prompt_template: null     # repo-relative path of a jinja2 template; null: the built-in prompt
   phases: null              # or [red, green]: the agent is run once per phase
+  findings: docs/findings.md  # the prompt quotes the entries of this file that name the item; null: none
 
 push: null                  # or {remote: origin, branch: main}
 

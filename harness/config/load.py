@@ -139,7 +139,7 @@ def _commit(r: Reader, value: Any) -> CommitConfig:
 
 
 def _agent(r: Reader, value: Any) -> AgentConfig:
-    m = r.section(value, "agent", ("command", "shell", "timeout_s", "prompt_template", "phases"))
+    m = r.section(value, "agent", ("command", "shell", "timeout_s", "prompt_template", "phases", "findings"))
     d = AgentConfig()
     shell = r.boolean(m.get("shell", d.shell), "agent.shell")
     command = m.get("command")
@@ -160,6 +160,7 @@ def _agent(r: Reader, value: Any) -> AgentConfig:
         timeout_s=r.integer(m.get("timeout_s", d.timeout_s), "agent.timeout_s"),
         prompt_template=r.optional(m.get("prompt_template"), "agent.prompt_template", r.rel_path),
         phases=r.optional(m.get("phases"), "agent.phases", lambda v, k: _phases(r, v, k)),
+        findings=r.optional(m.get("findings", d.findings), "agent.findings", r.rel_path),
     )
 
 

@@ -74,6 +74,7 @@ class AgentConfig:
     timeout_s: int = 3600
     prompt_template: str | None = None
     phases: tuple[str, ...] | None = None
+    findings: str | None = "docs/findings.md"  # the prompt quotes its entries that name the item; None: none
 
 
 @dataclass(frozen=True)

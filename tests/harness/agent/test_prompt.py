@@ -9,10 +9,9 @@ import pytest
 from harness.agent.prompt import (
     AgentError,
     build_prompt_context,
-    github_slug,
-    markdown_section,
     render_prompt,
 )
+from harness.config import parse_config
 from harness.ledger import Item, parse_ledger
 
 LEDGER = """\
@@ -185,10 +184,13 @@ def test_custom_template_path_is_used_and_errors_are_clear(tmp_path: Path) -> No
         render_prompt(context, template_path="prompts/bad.md.j2")
 
 
-def test_github_slugs_and_sections() -> None:
-    assert github_slug("Keys and shapes") == "keys-and-shapes"
-    assert github_slug("`np.load` & [mmap](http://x) (v2)!") == "npload--mmap-v2"
-    text = "# A\n## Setup\none\n```\n## not a heading\n```\n## Setup\ntwo\n# B\n"
-    assert markdown_section(text, "setup") == "## Setup\none\n```\n## not a heading\n```"
-    assert markdown_section(text, "setup-1") == "## Setup\ntwo"
-    assert markdown_section(text, "a").endswith("two") and markdown_section(text, "nope") is None
+def test_the_findings_file_is_a_setting_and_null_leaves_findings_out(tmp_path: Path) -> None:
+    item, _ = make_item(tmp_path)
+    write(tmp_path, {"docs/specs/data.md": SPEC, "notes/lessons.md": FINDINGS})
+    prompt = render_prompt(build_prompt_context(repo_root=tmp_path, item=item, findings_path="notes/lessons.md"))
+    assert "## Findings that concern this item (notes/lessons.md)" in prompt and "Use the zip offset." in prompt
+    prompt = render_prompt(build_prompt_context(repo_root=tmp_path, item=item, findings_path=None))
+    assert "Findings" not in prompt and "FIND-001" not in prompt
+    assert parse_config("agent:\n  findings: notes/lessons.md\n").agent.findings == "notes/lessons.md"
+    assert parse_config("agent:\n  findings: null\n").agent.findings is None
+    assert parse_config("").agent.findings == "docs/findings.md"
