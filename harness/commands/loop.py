@@ -21,7 +21,7 @@ from harness.durability.recovery import recover
 from harness.errors import ExitCode, HarnessError, NothingActionable
 from harness.iteration.pick import publish, run_iteration
 from harness.parallel.events import Console, SummaryRow
-from harness.parallel.pool import Limits, Scheduler
+from harness.parallel.pool import Limits, WorkerPool
 from harness.workspace import Workspace, open_workspace
 
 
@@ -140,7 +140,7 @@ def _parallel(ws: Workspace, *, workers: int, limits: Limits, console: Console) 
     with repo_lock(ws, "harness loop"):
         try:
             with _signals_interrupt():
-                code, why = Scheduler(ws, workers=workers, limits=limits, console=console, rows=rows).run()
+                code, why = WorkerPool(ws, workers=workers, limits=limits, console=console, rows=rows).run()
         except (Interrupted, KeyboardInterrupt) as exc:
             code = ExitCode.INTERRUPTED
             why = (f"interrupted ({exc or 'SIGINT'}); the workers' attempts were recorded as aborted, "

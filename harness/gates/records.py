@@ -1,7 +1,7 @@
 """What the gates that keep a proof honest report: typed, immutable records read by attribute.
 
 `integrity` (harness/integrity/), `acceptance` (harness/acceptance.py) and `mutation` (harness/mutation/)
-each put one of these in their StageResult's `detail`; harness/iteration/report.py writes them into
+each put one of these in their StageResult's `detail`; harness/iteration/attempt_record.py writes them into
 attempt.json and summary.md (docs/specs/evidence.md names every field).
 """
 from __future__ import annotations

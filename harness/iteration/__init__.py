@@ -1,13 +1,14 @@
-"""One verified iteration: prove -> write evidence -> record and commit.
+"""One verified iteration: pick -> prove -> write evidence -> record and commit.
 
-Used by `harness run` (the change is in the working tree) and `harness verify` (the change is committed,
-REV..HEAD). Each step hands a typed record to the next:
+Used by `harness run` and `harness loop` (the change is in the working tree) and `harness verify` (the
+change is committed, REV..HEAD). Each step hands a typed record to the next:
 
-    execute         claims the attempt (AttemptContext) and runs the three steps
+    pick            the item (named, or the next actionable one) and the tree's preconditions
+    execute         claims the attempt (AttemptContext) and runs the three steps below
     prove           the agent's turn(s), then collect -> integrity -> RED -> GREEN -> acceptance ->
-                    mutation -> gates (stages: the plans; proof_stages: the gates that keep a proof
-                    honest; schedule: in order, or at once across trees) -> Proof
-    write_evidence  Proof -> summary.md, attempt.json, SHA256SUMS in staging (report) -> StagedEvidence
+                    mutation -> gates (stage_plans: the plans; gate_plans: the gates that keep a proof
+                    honest; harness.proof.stage_runner runs them in order, or at once across trees) -> Proof
+    write_evidence  Proof -> summary.md, attempt.json, SHA256SUMS in staging (attempt_record) -> StagedEvidence
     commit          evidence into the tree, ledger attempt line, one commit, failed work on a saved ref
     records         the hand-offs: IterationRequest, AttemptContext, Proof, StagedEvidence, IterationResult
 """

@@ -7,10 +7,10 @@ was proven on the tree it produced.
 
     places      where a worker's journal, worktree, branch, lease and saved work live
     lease       `refs/harness/lease/<ITEM>` by compare-and-swap, naming its holder
-    schedule    which items may start beside the running ones (dependencies, leases)
+    ready       which items may start beside the running ones (dependencies, leases)
     worker      a worker's set-up and its thread: agent and proof in the worktree
     landing     the merge queue's step: merge, merged-tree gates, record and commit
-    scheduler   the loop: start workers, land them one at a time, stop conditions, Ctrl-C
+    pool        the loop: start workers, land them one at a time, stop conditions, Ctrl-C
     recovery    workers left behind by a killed harness: groups ended, work saved, attempt ABORTED
     events      one line (or JSON line) per worker event, and the summary table
 """

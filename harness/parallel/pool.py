@@ -1,6 +1,6 @@
 """`harness loop --workers N`: up to N ledger items at once, each in its own worktree, merged one at a time.
 
-The scheduler runs in the main thread of the harness that holds the repository lock. Each round it
+The pool runs in the main thread of the harness that holds the repository lock. Each round it
 blocks exhausted items, then starts workers (harness.parallel.worker) for the items that may start
 (harness.parallel.ready: actionable, no dependency relation to a running item, not leased elsewhere),
 each after taking the item's lease. Worker threads prove their change in their worktrees; a worker that
@@ -64,7 +64,7 @@ class _Running:
     groups: list[int]
 
 
-class Scheduler:
+class WorkerPool:
     def __init__(self, ws: Workspace, *, workers: int, limits: Limits, console: Console,
                  rows: list[SummaryRow], now: Callable[[], datetime] = utc_now) -> None:
         self.ws, self.workers, self.limits, self.console, self.rows, self.now = \

@@ -1,6 +1,6 @@
 """Workers left behind by a harness that was killed (kill -9, power loss) or stopped mid-run: nothing lost.
 
-Called under the repository lock at every start (harness.commands._shared.repo_lock) and by the scheduler
+Called under the repository lock at every start (harness.commands._shared.repo_lock) and by the pool
 after it stopped its threads. For each worker folder under `<git dir>/harness/workers/` with a journal:
 its process groups are ended (the agent's and every pytest it started), a change the main checkout
 received from an unfinished landing is taken out again, its work is saved on

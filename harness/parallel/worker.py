@@ -1,6 +1,6 @@
 """One parallel worker: set up in the main thread, then run in a thread of its own.
 
-Set-up (`start_worker`, the scheduler holds the item's lease): the attempt's journal and evidence folder
+Set-up (`start_worker`, the pool holds the item's lease): the attempt's journal and evidence folder
 (harness.iteration.execute.begin_attempt, with the worker's own journal), then a worktree on a new branch
 at the current head, under the git dir. The thread (`worker_thread`) runs the agent in that worktree with
 the usual HARNESS_* environment and proves the change there exactly as `harness run` does
@@ -10,7 +10,7 @@ on `refs/harness/failed/<ITEM>/<n>`. Nothing is recorded in the ledger here: the
 
 The thread never prints: the agent's output goes to its log only, and the stages' progress is dropped
 (the evidence holds all of it). A stop asked for through `cancel` takes effect before the next stage; the
-scheduler ends the process groups the worker started (watched with harness.proc.watching_groups).
+pool ends the process groups the worker started (watched with harness.proc.watching_groups).
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ from harness.workspace import Workspace
 
 
 class WorkerStopped(Exception):
-    """The scheduler asked the worker to stop (Ctrl-C, SIGTERM); its attempt is recovered as aborted."""
+    """The pool asked the worker to stop (Ctrl-C, SIGTERM); its attempt is recovered as aborted."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +114,6 @@ def worker_thread(job: WorkerJob, cancel: threading.Event, groups: list[int],
         done = run_worker(job, cancel, groups)
     except WorkerStopped:
         done = WorkerDone(job, None, stopped=True)
-    except Exception as exc:  # noqa: BLE001 - the scheduler reports it; the attempt is recovered as aborted
+    except Exception as exc:  # noqa: BLE001 - the pool reports it; the attempt is recovered as aborted
         done = WorkerDone(job, None, error=f"{type(exc).__name__}: {exc}")
     results.put(done)
