@@ -1,13 +1,15 @@
 """The `harness` command line as a whole: the lock, errors outside a repository, ledger warnings."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from harness.errors import ExitCode
-from harness.main import main
+from harness.main import build_parser, main
 from tests.harness.project import (
     MUL_IMPL,
     MUL_TEST,
@@ -60,3 +62,27 @@ def test_every_command_that_reads_the_ledger_warns_about_an_unknown_status(make_
     apply_change(repo, {"tests/test_mul.py": MUL_TEST, "pkg/calc.py": MUL_IMPL})
     main(["run", "-C", str(repo), "--no-agent"])
     assert warning in capsys.readouterr().err
+
+
+def test_each_outcome_has_its_own_exit_code_listed_in_help_and_the_readme(make_repo, capsys, monkeypatch) -> None:
+    codes = [int(code) for code in ExitCode]
+    assert len(set(codes)) == len(codes)
+    help_text = build_parser().format_help()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    for code in codes:
+        assert re.search(rf"^  {code} +\S", help_text, re.MULTILINE), f"--help does not list exit code {code}"
+        assert re.search(rf"^\| {code} \| \S", readme, re.MULTILINE), f"README does not list exit code {code}"
+
+    done = ("# Fix Plan\n\n## [A] finished\n- Status: done\n- Priority: 1\n")
+    repo = make_project(make_repo, ledger=done)
+    assert main(["next", "-C", str(repo)]) == ExitCode.NOTHING_ACTIONABLE  # not the crash code
+    assert main(["run", "-C", str(repo), "--no-agent", "NOPE"]) == ExitCode.ERROR
+    capsys.readouterr()
+
+    def bug(**_: object) -> int:
+        raise ZeroDivisionError("a bug")
+    monkeypatch.setattr("harness.commands.next.next_item", bug)
+    monkeypatch.setattr(tempfile, "tempdir", str(repo.parent))  # the crash report stays in tmp_path
+    assert main(["next", "-C", str(repo)]) == ExitCode.INTERNAL
+    err = capsys.readouterr().err
+    assert "internal error (a bug): ZeroDivisionError: a bug" in err and "crash report was written" in err
