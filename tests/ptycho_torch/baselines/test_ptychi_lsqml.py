@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import random
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -32,12 +31,7 @@ except ImportError:
     pytest.skip("pty-chi is not installed: pip install 'ptycho-harness[ptychi]'", allow_module_level=True)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Any:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/ptycho_torch/conftest.py
 
 
 def test_position_origin_puts_the_window_where_ours_is() -> None:

@@ -68,13 +68,7 @@ def probe_error(probe: np.ndarray, truth: np.ndarray) -> float:
     return float(np.linalg.norm(scale * probe - truth) / np.linalg.norm(truth))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Any:
-    """Intra-op threads fight over the shared cores: these small FFTs ran 5x slower with 2 threads."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/ptycho_torch/conftest.py
 
 
 @pytest.fixture(scope="module")
