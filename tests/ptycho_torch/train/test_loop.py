@@ -213,7 +213,8 @@ def test_gridsize_2_training_fits_each_pattern_of_the_group(tmp_path: Path) -> N
     bundle = load_bundle(tmp_path / "run" / BUNDLE_NAME)
     assert bundle.config.data.gridsize == 2 and bundle.config.model.channels == 4
     first, last = result.history[0], result.history[-1]
-    progress = f"loss {first.train_loss:.4g} -> {last.train_loss:.4g}, gap closed {first.gap_closed:.3f} -> {last.gap_closed:.3f}"
+    progress = (f"loss {first.train_loss:.4g} -> {last.train_loss:.4g}, "
+                f"gap closed {first.gap_closed:.3f} -> {last.gap_closed:.3f}")
     assert last.train_loss < first.train_loss and last.gap_closed > first.gap_closed + 0.2, progress
     assert last.gap_closed > 0.05, progress  # below the flat object's loss: structure, not only brightness
     fit = _fit_of_each_channel(tmp_path / "run" / BUNDLE_NAME, data, config.seed)
