@@ -79,11 +79,13 @@ class TrainingDivergedError(PtychoTorchError, FloatingPointError):
                  advice: str = "") -> None:
         self.what, self.value, self.step, self.epoch, self.advice = what, value, step, epoch, advice
         where = f"step {step}" if epoch is None else f"epoch {epoch}, step {step}"
-        super().__init__(f"training stopped: the {what} became {value} at {where}" + (f"; {advice}" if advice else ""))
+        told = f"training stopped: the {what} became {value} at {where}"
+        super().__init__(f"{told}; {advice}" if advice else told)
 
     def in_epoch(self, epoch: int, advice: str) -> TrainingDivergedError:
         """The same divergence, placed in its epoch and with the advice for the user."""
-        return TrainingDivergedError(what=self.what, value=self.value, step=self.step, epoch=epoch, advice=advice)
+        return TrainingDivergedError(what=self.what, value=self.value, step=self.step, epoch=epoch,
+                                     advice=advice)
 
     def __reduce__(self) -> tuple[object, ...]:  # keyword-only arguments: pickle needs the recipe
         return (_diverged, (self.what, self.value, self.step, self.epoch, self.advice))

@@ -144,8 +144,8 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = True,
             note = oversubscription_note(threads) if device.type == "cpu" else None
             if note:
                 print(note, flush=True)
-        run, feed, inputs = _start(config, ctx, device, precision, resume=resume, nan_at_step=debug_nan_at_step,
-                                   step_delay_s=debug_step_delay_s)
+        run, feed, inputs = _start(config, ctx, device, precision, resume=resume,
+                                   nan_at_step=debug_nan_at_step, step_delay_s=debug_step_delay_s)
         resumed_from_epoch = run.epoch if resume else 0
         with _progress(progress and ctx.is_main) as bar:
             while not run.finished:
@@ -261,7 +261,8 @@ def train_epoch(run: Run, feed: Feed, bar: Progress) -> EpochRecord:
             losses.flush()  # check step, as in a run that goes on (so --resume decides alike)
             run.watch.record(losses.drain())
         elapsed = time.perf_counter() - started
-        val_loss = validation_loss(run.model, feed.val_set, config.batch_size, feed.ctx, feed.device, feed.precision)
+        val_loss = validation_loss(run.model, feed.val_set, config.batch_size, feed.ctx, feed.device,
+                                   feed.precision)
         if math.isinf(val_loss) or (math.isnan(val_loss) and len(feed.val_set) > 0):
             raise TrainingDivergedError(what="validation loss", value=val_loss, step=run.step)
     except TrainingDivergedError as bad:
@@ -269,12 +270,15 @@ def train_epoch(run: Run, feed: Feed, bar: Progress) -> EpochRecord:
     finally:
         bar.remove_task(task)
     train_loss = float(np.mean(losses.values)) if losses.values else math.nan
-    return EpochRecord(epoch=epoch, train_loss=train_loss, val_loss=val_loss, lr=run.optimizer.param_groups[0]["lr"],
-                       patterns_per_s=seen * config.gridsize**2 * feed.ctx.world_size / elapsed, seconds=elapsed,
-                       step=run.step, attempt=run.attempt, gap_closed=run.references.gap_closed(train_loss))
+    patterns = seen * config.gridsize**2 * feed.ctx.world_size
+    return EpochRecord(epoch=epoch, train_loss=train_loss, val_loss=val_loss,
+                       lr=run.optimizer.param_groups[0]["lr"], patterns_per_s=patterns / elapsed,
+                       seconds=elapsed, step=run.step, attempt=run.attempt,
+                       gap_closed=run.references.gap_closed(train_loss))
 
 
-def _finish(run: Run, feed: Feed, inputs: _Inputs, summary: RunSummary, resumed_from_epoch: int) -> TrainResult:
+def _finish(run: Run, feed: Feed, inputs: _Inputs, summary: RunSummary,
+            resumed_from_epoch: int) -> TrainResult:
     """history.json, loss_curve.png and the bundle (rank 0); the result every rank returns."""
     config, ctx, model = run.config, feed.ctx, run.model
     output_dir = Path(config.output_dir)
@@ -290,8 +294,9 @@ def _finish(run: Run, feed: Feed, inputs: _Inputs, summary: RunSummary, resumed_
         )
         print(f"wrote {bundle_path}", flush=True)
     return TrainResult(output_dir=output_dir, bundle_path=bundle_path, history=tuple(run.history),
-                       intensity_scale=inputs.scale, resumed_from_epoch=resumed_from_epoch, device=str(feed.device),
-                       restarts=tuple(run.restarts), escaped_at_step=run.watch.escaped_at, threads=summary.threads)
+                       intensity_scale=inputs.scale, resumed_from_epoch=resumed_from_epoch,
+                       device=str(feed.device), restarts=tuple(run.restarts),
+                       escaped_at_step=run.watch.escaped_at, threads=summary.threads)
 
 
 def _summary(run: Run, threads: int, load: float) -> RunSummary:

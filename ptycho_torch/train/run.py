@@ -106,17 +106,18 @@ class Run:
             self.restart()
         elif stuck and not self.stuck_reported:
             self.stuck_reported = True
-            self._say(f"still on the flat-object plateau after {self.config.max_restarts} restarts; training on. "
-                      f"Try another --seed, a lower --lr (now {self.config.lr:g}) or more --max-restarts")
+            self._say(f"still on the flat-object plateau after {self.config.max_restarts} restarts; training "
+                      f"on. Try another --seed, a lower --lr (now {self.config.lr:g}) or more --max-restarts")
         elif self.watch.escaped_at is not None and not escaped_before:
-            self._say(f"off the flat-object plateau at step {self.watch.escaped_at} of attempt {self.attempt} "
-                      f"(gap closed {self.watch.gap_closed():.1%})")
+            self._say(f"off the flat-object plateau at step {self.watch.escaped_at} of attempt "
+                      f"{self.attempt} (gap closed {self.watch.gap_closed():.1%})")
 
     def restart(self) -> None:
         """Abandon the attempt on the plateau: fresh weights from a new seed, a fresh optimizer and watch."""
         config = self.config
         abandoned = RestartRecord(attempt=self.attempt, seed=attempt_seed(config.seed, self.attempt),
-                                  steps=self.attempt_step, gap_closed=self.watch.gap_closed(), at_step=self.step)
+                                  steps=self.attempt_step, gap_closed=self.watch.gap_closed(),
+                                  at_step=self.step)
         self.restarts.append(abandoned)
         seed = attempt_seed(config.seed, self.attempt)
         torch.manual_seed(seed)
@@ -124,8 +125,8 @@ class Run:
         self.optimizer = new_optimizer(self.model, config)
         self.watch = PlateauWatch(config, self.references)
         self._say(f"restart {self.attempt}/{config.max_restarts}: still on the flat-object plateau after "
-                  f"{abandoned.steps} steps (gap closed {abandoned.gap_closed:.1%} < {config.escape_gap:.1%}); "
-                  f"new seed {seed}")
+                  f"{abandoned.steps} steps (gap closed {abandoned.gap_closed:.1%} < "
+                  f"{config.escape_gap:.1%}); new seed {seed}")
 
     def checkpoint_state(self, *, data_sha256: str, scale: float, world_size: int) -> dict[str, Any]:
         """Everything a resume restores, as tensors and plain containers (checkpoint.py's format)."""
@@ -155,6 +156,6 @@ class Run:
         stored = {name: int(state[name]) for name in ("epoch", "batches_done", "attempt", "attempt_step")}
         derived = {name: getattr(self, name) for name in stored}
         if stored != derived:
-            raise TrainError(f"{path}: the checkpoint's position {stored} does not follow from its step "
-                             f"{self.step} with {self.per_epoch} batches per epoch ({derived}); start a new run "
-                             "in a new --output-dir")
+            raise TrainError(f"{path}: the checkpoint's position {stored} does not follow from its "
+                             f"step {self.step} with {self.per_epoch} batches per epoch ({derived}); start a "
+                             "new run in a new --output-dir")

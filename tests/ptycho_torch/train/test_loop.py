@@ -182,8 +182,8 @@ def test_bad_settings_are_user_errors(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def _fit_of_each_channel(bundle_path: Path, data: Path, seed: int) -> np.ndarray:
-    """(C, C): Poisson loss, over every group of the data (as the trainer forms them), of channel k's predicted
-    pattern against channel j's measured pattern; [k, j]."""
+    """(C, C): the Poisson loss, over every group of the data (as the trainer forms them), of channel k's
+    predicted pattern against channel j's measured pattern; [k, j]."""
     model = load_bundle(bundle_path).model
     dataset = PtychoDataset(MemmapDatasetBridge(data), gridsize=2, K=7, nsamples=1, seed=seed)
     batch = dataset.get_batch(np.arange(len(dataset)))

@@ -20,7 +20,8 @@ TINY = {"batch_size": 8, "n_filters": 4, "depth": 2, "lr": 3e-3}
 
 def _run(per_epoch: int = 4, total: int = 10) -> Run:
     config = TrainConfig(data="unused.npz", output_dir="unused", **TINY)
-    model = PtychoPINN(ModelConfig(N=16, n_filters=4, depth=2), torch.ones(16, 16, dtype=torch.complex64), 1.0)
+    probe = torch.ones(16, 16, dtype=torch.complex64)
+    model = PtychoPINN(ModelConfig(N=16, n_filters=4, depth=2), probe, 1.0)
     references = ReferenceLosses(flat=1.0, best=0.0)
     return Run(config=config, model=model, optimizer=new_optimizer(model, config),
                scaler=torch.amp.GradScaler("cpu", enabled=False), watch=PlateauWatch(config, references),
