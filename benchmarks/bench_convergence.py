@@ -73,9 +73,10 @@ def score(run_dir: Path, part: str, data: Path) -> dict[str, float]:
     report = json.loads((run_dir / part / "metrics.json").read_text())
     # the same scoring without removing a linear phase ramp (see the pipeline section's note)
     unramped = metrics.evaluate(load_recon(run_dir / part / "recon.npz")[0],
-                                MemmapDatasetBridge(data).objectGuess, remove_ramp=False)
+                                MemmapDatasetBridge(data).objectGuess,
+                                options=metrics.AlignOptions(remove_ramp=False))
     return {"amplitude": report["amplitude"]["ssim"], "phase": report["phase"]["ssim"],
-            "phase_no_ramp": unramped["phase"]["ssim"],
+            "phase_no_ramp": unramped.phase.ssim,
             "constant_amplitude": report["baseline"]["amplitude"]["ssim"],
             "constant_phase": report["baseline"]["phase"]["ssim"]}
 

@@ -22,7 +22,7 @@ import torch
 from ptycho_torch import physics
 from ptycho_torch.baselines import ReconstructionConfig, reconstruct_iterative
 from ptycho_torch.baselines.ptychi_lsqml import ptychi_amplitudes
-from ptycho_torch.metrics import constant_baseline, evaluate
+from ptycho_torch.metrics import AlignOptions, constant_baseline, evaluate
 from ptycho_torch.simulate import forward_amplitude, make_object, make_probe, scan_positions
 
 
@@ -66,12 +66,12 @@ def main() -> None:
                 result = reconstruct_iterative(noisy, positions, probe, shape, config=config)
                 seconds = time.perf_counter() - started
                 region = result.coverage
-                m = evaluate(result.object, truth, mask=region, register=False)
-                print(f"| {simulator} | {dose:.0e} | {method} | {m['amplitude']['ssim']:.3f} | "
-                      f"{m['phase']['ssim']:.3f} | {seconds:.0f} |", flush=True)
+                m = evaluate(result.object, truth, mask=region, options=AlignOptions(register=False))
+                print(f"| {simulator} | {dose:.0e} | {method} | {m.amplitude.ssim:.3f} | "
+                      f"{m.phase.ssim:.3f} | {seconds:.0f} |", flush=True)
             flat = constant_baseline(truth, region)
-            print(f"| {simulator} | {dose:.0e} | constant | {flat['amplitude']['ssim']:.3f} | "
-                  f"{flat['phase']['ssim']:.3f} | - |", flush=True)
+            print(f"| {simulator} | {dose:.0e} | constant | {flat.amplitude.ssim:.3f} | "
+                  f"{flat.phase.ssim:.3f} | - |", flush=True)
     print(f"\nload average {os.getloadavg()[0]:.1f} at the end")
 
 

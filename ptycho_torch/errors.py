@@ -67,7 +67,32 @@ class TrainError(OptionsError):
 
 
 class TrainingDivergedError(PtychoTorchError, FloatingPointError):
-    """The loss became NaN or Inf; the last good checkpoint is kept."""
+    """A loss became NaN or Inf; the last good checkpoint is kept.
+
+    The one type for a divergence, from where it is found to the user: the loss check (train/progress.py)
+    raises it with `what` ("loss" or "validation loss"), `value` and `step` (optimizer steps of the whole
+    run); the trainer adds the epoch and the advice (in_epoch) and raises it on. The message reads
+    "training stopped: the loss became nan at epoch 2, step 6; <advice>".
+    """
+
+    def __init__(self, *, what: str, value: float, step: int, epoch: int | None = None,
+                 advice: str = "") -> None:
+        self.what, self.value, self.step, self.epoch, self.advice = what, value, step, epoch, advice
+        where = f"step {step}" if epoch is None else f"epoch {epoch}, step {step}"
+        told = f"training stopped: the {what} became {value} at {where}"
+        super().__init__(f"{told}; {advice}" if advice else told)
+
+    def in_epoch(self, epoch: int, advice: str) -> TrainingDivergedError:
+        """The same divergence, placed in its epoch and with the advice for the user."""
+        return TrainingDivergedError(what=self.what, value=self.value, step=self.step, epoch=epoch,
+                                     advice=advice)
+
+    def __reduce__(self) -> tuple[object, ...]:  # keyword-only arguments: pickle needs the recipe
+        return (_diverged, (self.what, self.value, self.step, self.epoch, self.advice))
+
+
+def _diverged(what: str, value: float, step: int, epoch: int | None, advice: str) -> TrainingDivergedError:
+    return TrainingDivergedError(what=what, value=value, step=step, epoch=epoch, advice=advice)
 
 
 class BundleError(PtychoTorchError, ValueError):

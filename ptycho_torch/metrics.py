@@ -18,14 +18,16 @@ error; SSIM and FRC compare phase images taken on one branch, [c - pi, c + pi) a
 phase c (no truth content enters the recon's image). A truth whose phase spans more than 2 pi needs
 unwrapping first; that is not done here.
 
-align() returns the reconstruction exactly as evaluate() scored it (registered, phase ramp and offset
-removed, amplitude scaled, cropped to the region): every figure that shows a scored reconstruction draws it.
+What is removed is one options record, AlignOptions, validated when made; evaluate() returns an Evaluation
+record (scores.py: units, and the metrics.json layout of its to_dict()). align() with the same options
+returns the reconstruction exactly as evaluate() scored it (registered, phase ramp and offset removed,
+amplitude scaled, cropped to the region): every figure that shows a scored reconstruction draws it.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -33,20 +35,45 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import ndimage, optimize
 from skimage.metrics import structural_similarity
 
-from ptycho_torch import registration
+from ptycho_torch import options, registration
 from ptycho_torch.errors import MetricsError
 from ptycho_torch.frc import FRC_THRESHOLD, NYQUIST, FRCResult, frc
 from ptycho_torch.region import bounding_box
+from ptycho_torch.scores import Evaluation, FRCCurves, Scores
 
 __all__ = [
-    "FRC_THRESHOLD", "NYQUIST", "Alignment", "FRCResult", "MetricsError", "align", "constant_baseline",
-    "evaluate", "frc", "psnr",
+    "FRC_THRESHOLD", "NYQUIST", "AlignOptions", "Alignment", "Evaluation", "FRCCurves", "FRCResult",
+    "MetricsError", "Scores", "align", "constant_baseline", "evaluate", "frc", "psnr",
 ]
 
 SSIM_WINDOW = 7
 NEGLIGIBLE = (
     1e-12  # a fitted correction below this (rad, rad/px, relative scale) is rounding noise: not applied
 )
+
+
+@dataclass(frozen=True)
+class AlignOptions:
+    """What evaluate() and align() remove before scoring, beyond the global phase offset (always removed).
+
+    fit_scale: a global amplitude scale, least squares on the region (object amplitude and probe power are
+        not separable by ptychography);
+    remove_ramp: a linear phase ramp (_phase_ramp; removed only where it raises the agreement);
+    register: a bounded sub-pixel shift, applied only on a clear correlation peak (registration.py);
+    upsample_factor: the registration's sub-pixel precision, 1 / upsample_factor px.
+
+    MetricsError when a flag is not a bool or upsample_factor not an integer >= 1.
+    """
+
+    fit_scale: bool = True
+    remove_ramp: bool = True
+    register: bool = True
+    upsample_factor: int = 100
+
+    def __post_init__(self) -> None:
+        for name in ("fit_scale", "remove_ramp", "register"):
+            options.boolean(getattr(self, name), name, error=MetricsError)
+        options.integer(self.upsample_factor, "upsample_factor", minimum=1, error=MetricsError)
 
 
 def psnr(recon: ArrayLike, truth: ArrayLike, data_range: float) -> float:
@@ -212,7 +239,7 @@ def _quantity_metrics(
     name: str,
     notes: list[str],
     error: NDArray[np.float64] | None = None,
-) -> tuple[dict[str, float], FRCResult]:
+) -> tuple[Scores, FRCResult]:
     """MAE and PSNR of `error` (default recon - truth), SSIM and FRC of the images, all on region."""
     values_t, values_r = truth[region], recon[region]
     errors = (recon - truth if error is None else error)[region]
@@ -235,13 +262,9 @@ def _quantity_metrics(
             f"{name}: FRC never drops below 1/7 up to the Nyquist limit (0.5 cycles/px): resolution not "
             "reached (null)"
         )
-    metrics = {
-        "mae": float(np.mean(np.abs(errors))),
-        "psnr": psnr(errors, np.zeros_like(errors), data_range),
-        "ssim": ssim,
-        "frc_resolution": ring.resolution,
-    }
-    return metrics, ring
+    scores = Scores(mae=float(np.mean(np.abs(errors))), psnr=psnr(errors, np.zeros_like(errors), data_range),
+                    ssim=ssim, frc_resolution=ring.resolution)
+    return scores, ring
 
 
 @dataclass(frozen=True)
@@ -257,20 +280,10 @@ class _Fit:
     scale: float
 
 
-def _fit(
-    recon: ArrayLike,
-    truth: ArrayLike,
-    mask: ArrayLike | None,
-    fit_scale: bool,
-    remove_ramp: bool,
-    register: bool,
-    upsample_factor: int,
-    notes: list[str],
-) -> _Fit:
+def _fit(recon: ArrayLike, truth: ArrayLike, mask: ArrayLike | None, settings: AlignOptions,
+         notes: list[str]) -> _Fit:
     """Validate the inputs, then register, remove the phase ramp and offset and fit the amplitude scale on
-    the covered region, in that order; each step appends what it did to notes."""
-    if isinstance(upsample_factor, bool) or not isinstance(upsample_factor, int) or upsample_factor < 1:
-        raise MetricsError(f"upsample_factor must be an integer >= 1, got {upsample_factor!r}")
+    the covered region, in that order, as settings ask; each step appends what it did to notes."""
     recon_c = _as_complex_image(recon, "recon")
     truth_c = _as_complex_image(truth, "truth")
     if recon_c.shape != truth_c.shape:
@@ -294,8 +307,8 @@ def _fit(
     recon_c, truth_c, region = recon_c[outer], truth_c[outer], covered[outer]
 
     found = registration.not_asked()
-    if register:
-        recon_c, region, found = _register(recon_c, truth_c, region, upsample_factor)
+    if settings.register:
+        recon_c, region, found = _register(recon_c, truth_c, region, settings.upsample_factor)
         if found.applied:
             notes.append(f"registered: recon shifted by (dy, dx) = ({found.shift[0]:.3f}, {found.shift[1]:.3f}) "
                          f"px ({found.reason})")
@@ -313,9 +326,9 @@ def _fit(
             f"{SSIM_WINDOW}x{SSIM_WINDOW}; evaluate a larger scanned area"
         )
 
-    recon_c = _remove_phase(recon_c, truth_c, region, remove_ramp, notes)
+    recon_c = _remove_phase(recon_c, truth_c, region, settings.remove_ramp, notes)
     scale = 1.0
-    if fit_scale:
+    if settings.fit_scale:
         amplitude_t, amplitude_r = np.abs(truth_c), np.abs(recon_c)
         power = float(np.sum(amplitude_r[region] ** 2))
         if power > 0:
@@ -353,18 +366,10 @@ class Alignment:
         return canvas
 
 
-def align(
-    recon: ArrayLike,
-    truth: ArrayLike,
-    *,
-    mask: ArrayLike | None = None,
-    fit_scale: bool = True,
-    remove_ramp: bool = True,
-    register: bool = True,
-    upsample_factor: int = 100,
-) -> Alignment:
-    """recon aligned onto truth as evaluate() with the same arguments scores it; see Alignment."""
-    fit = _fit(recon, truth, mask, fit_scale, remove_ramp, register, upsample_factor, [])
+def align(recon: ArrayLike, truth: ArrayLike, *, mask: ArrayLike | None = None,
+          options: AlignOptions = AlignOptions()) -> Alignment:
+    """recon aligned onto truth as evaluate() with the same mask and options scores it; see Alignment."""
+    fit = _fit(recon, truth, mask, options, [])
     nan = np.complex128(np.nan + 0j)
     return Alignment(
         recon=np.where(fit.region, fit.scale * fit.recon, nan),
@@ -376,30 +381,19 @@ def align(
     )
 
 
-def evaluate(
-    recon: ArrayLike,
-    truth: ArrayLike,
-    *,
-    mask: ArrayLike | None = None,
-    fit_scale: bool = True,
-    remove_ramp: bool = True,
-    register: bool = True,
-    upsample_factor: int = 100,
-) -> dict[str, Any]:
+def evaluate(recon: ArrayLike, truth: ArrayLike, *, mask: ArrayLike | None = None,
+             options: AlignOptions = AlignOptions()) -> Evaluation:
     """Compare a complex reconstruction (H, W) with the truth (H, W) on the covered region.
 
     recon may hold NaN outside its coverage; mask (H, W) bool, True = scanned, narrows the region further.
-    Returns {"amplitude": {"mae", "psnr", "ssim", "frc_resolution"}, "phase": {...},
-    "registration": {"shift": [dy, dx], "applied", "reason", "found_shift", "peak_correlation",
-    "max_shift_px"}, "amplitude_scale": float, "notes": [str, ...],
-    "frc": {"unit", "threshold", "frequencies", "amplitude", "phase", "amplitude_reached",
-    "phase_reached"}}. shift is what was applied to recon to register it onto truth, in pixels ([0, 0] when
-    registration was skipped or not asked for: "applied" and "reason" say which and why; registration.py);
-    frc_resolution is in cycles/pixel, None where the 1/7 threshold is not reached (module docstring); psnr
-    may be inf. align() with the same arguments returns the images that were scored.
+    options says what is removed before scoring. The Evaluation's registration.shift is what was applied to
+    recon to register it onto truth, in pixels ((0, 0) when registration was skipped or not asked for:
+    `applied` and `reason` say which and why; registration.py); an FRC resolution is None where the 1/7
+    threshold is not reached (module docstring); PSNR may be inf. align() with the same mask and options
+    returns the images that were scored.
     """
     notes: list[str] = []
-    fit = _fit(recon, truth, mask, fit_scale, remove_ramp, register, upsample_factor, notes)
+    fit = _fit(recon, truth, mask, options, notes)
     recon_c, truth_c, region, scale = fit.recon, fit.truth, fit.region, fit.scale
     amplitude_t, amplitude_r = np.abs(truth_c), np.abs(recon_c)
     # phase images on one branch centred on the truth's mean phase; errors as circular distances
@@ -411,32 +405,17 @@ def evaluate(
         phase_r, phase_t, region, "phase", notes, error=_wrap(phase_r - phase_t)
     )
     notes.append(f"region: {int(region.sum())} px in a {region.shape[0]}x{region.shape[1]} box")
-    return {
-        "amplitude": amplitude,
-        "phase": phase,
-        "registration": fit.registration.as_dict(),
-        "amplitude_scale": scale,
-        "notes": notes,
-        "frc": {
-            "unit": "cycles/pixel",
-            "threshold": FRC_THRESHOLD,
-            "frequencies": amplitude_frc.frequencies.tolist(),
-            "amplitude": amplitude_frc.curve.tolist(),
-            "phase": phase_frc.curve.tolist(),
-            "amplitude_reached": amplitude_frc.crossed,
-            "phase_reached": phase_frc.crossed,
-        },
-    }
+    return Evaluation(amplitude=amplitude, phase=phase, registration=fit.registration, amplitude_scale=scale,
+                      notes=tuple(notes), frc=FRCCurves.of(amplitude_frc, phase_frc))
 
 
-def constant_baseline(
-    truth: ArrayLike, mask: ArrayLike | None = None, *, fit_scale: bool = True, remove_ramp: bool = True
-) -> dict[str, Any]:
+def constant_baseline(truth: ArrayLike, mask: ArrayLike | None = None, *,
+                      options: AlignOptions = AlignOptions()) -> Evaluation:
     """evaluate() of a constant object (the truth's mean amplitude and mean phase) on the same region.
 
     Print it beside a reconstruction's metrics: a flat image can score an SSIM well above 0 where the
     truth is smooth, so a reconstruction's SSIM means little without this reference.
-    Registration is skipped (a constant has nothing to register).
+    Registration is skipped whatever options.register says (a constant has nothing to register).
     """
     truth_c = _as_complex_image(truth, "truth")
     region = np.isfinite(truth_c)
@@ -449,8 +428,6 @@ def constant_baseline(
         raise MetricsError("the mask selects no finite truth pixels; nothing to compare a constant with")
     value = np.abs(truth_c[region]).mean() * np.exp(1j * np.angle(truth_c[region].sum()))
     constant = np.where(region, value, np.nan + 0j)
-    result = evaluate(
-        constant, truth_c, mask=region, fit_scale=fit_scale, remove_ramp=remove_ramp, register=False
-    )
-    result["notes"].insert(0, f"constant object |{abs(value):.4g}| exp(i {np.angle(value):.4g})")
-    return result
+    result = evaluate(constant, truth_c, mask=region, options=replace(options, register=False))
+    note = f"constant object |{abs(value):.4g}| exp(i {np.angle(value):.4g})"
+    return replace(result, notes=(note, *result.notes))

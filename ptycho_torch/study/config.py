@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ptycho_torch.baselines import ReconstructionConfig
+from ptycho_torch.metrics import AlignOptions
 from ptycho_torch.train.config import TrainConfig
 
 SYNTHETIC = "synthetic"
@@ -98,6 +99,12 @@ class EvaluationSpec:
     fit_scale: bool = True  # object amplitude and probe power are not separable: least-squares scale
     remove_ramp: bool = True  # linear phase ramp
     register: bool = False
+
+    @property
+    def align_options(self) -> AlignOptions:
+        """What metrics.evaluate and metrics.align remove, as their options record (registration, when on,
+        at its default sub-pixel precision)."""
+        return AlignOptions(fit_scale=self.fit_scale, remove_ramp=self.remove_ramp, register=self.register)
 
 
 @dataclass(frozen=True)

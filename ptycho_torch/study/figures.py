@@ -80,8 +80,7 @@ def plot_against_dose(rows: Sequence[Row], path: Path, scores: tuple[str, str], 
 def scored_crop(recon: np.ndarray, truth: np.ndarray, region: np.ndarray, evaluation: EvaluationSpec,
                 box: tuple[slice, slice]) -> np.ndarray:
     """recon as metrics.evaluate scored it on region with these settings (metrics.align), cropped to box."""
-    shown = metrics.align(recon, truth, mask=region, fit_scale=evaluation.fit_scale,
-                          remove_ramp=evaluation.remove_ramp, register=evaluation.register)
+    shown = metrics.align(recon, truth, mask=region, options=evaluation.align_options)
     return shown.in_frame(truth.shape)[box]
 
 

@@ -135,14 +135,11 @@ def evaluate_unit(settings: EvaluationSpec, data_dir: Path, run_dir: Path, *, wi
         region = npz["region"]
     try:
         if with_recon:
-            report = metrics.evaluate(load_recon(run_dir / "recon.npz")[0], truth, mask=region,
-                                      fit_scale=settings.fit_scale, remove_ramp=settings.remove_ramp,
-                                      register=settings.register)
+            scores = metrics.evaluate(load_recon(run_dir / "recon.npz")[0], truth, mask=region,
+                                      options=settings.align_options)
         else:
-            report = metrics.constant_baseline(truth, region, fit_scale=settings.fit_scale,
-                                               remove_ramp=settings.remove_ramp)
+            scores = metrics.constant_baseline(truth, region, options=settings.align_options)
     except metrics.MetricsError as exc:
         raise StudyError(f"cannot score {run_dir.name}: {exc}") from None
-    report["region_px"] = int(region.sum())
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / "metrics.json", report)
+    write_json(run_dir / "metrics.json", {**scores.to_dict(), "region_px": int(region.sum())})

@@ -4,7 +4,10 @@
 
 One readable loop (loop.py, nanoGPT style): DDP when torchrun set RANK, side effects (files, printing) on
 rank 0 only, bf16 autocast on CUDA, gradient clipping, a checkpoint every epoch, resume restoring
-everything. A run lasts --steps optimizer steps (or --epochs epochs) with --threads torch threads
+everything. The run is one object (run.py: model, optimizer, scaler, plateau watch, and one step counter
+from which the epoch, the attempt and their positions follow) and loop.train_epoch one epoch of it.
+
+A run lasts --steps optimizer steps (or --epochs epochs) with --threads torch threads
 (device.resolve_threads). Its progress is measured against a flat object's loss on the training data;
 an attempt still on that plateau after --plateau-steps restarts from a new seed, and the learning rate is
 halved when progress stalls after the escape (progress.py).

@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import pickle  # only for its error type: torch.load(weights_only=True) raises pickle.UnpicklingError
 import random
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +20,10 @@ import torch
 
 from ptycho_torch.atomic_io import atomic_write_bytes
 from ptycho_torch.errors import TrainError
-from ptycho_torch.train.config import EpochRecord, RestartRecord, TrainConfig
+from ptycho_torch.train.config import TrainConfig
 
 CHECKPOINT_NAME = "checkpoint.pt"
 CHECKPOINT_FORMAT = 2
-RUN_FIELDS = ("epoch", "batches_done", "global_step", "attempt", "attempt_step")
 
 
 def rng_state() -> dict[str, Any]:
@@ -73,29 +71,6 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise TrainError(f"{path}: a checkpoint of format {state['format']} (this ptycho_torch reads format "
                          f"{CHECKPOINT_FORMAT}); start a new run in a new --output-dir")
     return state
-
-
-def run_state(run: Any, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
-              watch: Any, config: TrainConfig, data_sha256: str, scale: float, world_size: int) -> dict[str, Any]:
-    """The checkpoint of a run (loop._Run) as tensors and plain containers."""
-    state: dict[str, Any] = {name: getattr(run, name) for name in RUN_FIELDS}
-    state.update({
-        "format": CHECKPOINT_FORMAT, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-        "scaler": scaler.state_dict(), "rng": rng_state(), "watch": watch.state_dict(),
-        "sampler": {"seed": config.seed, "epoch": run.epoch},
-        "restarts": [asdict(r) for r in run.restarts], "history": [asdict(r) for r in run.history],
-        "config": asdict(config), "data_sha256": data_sha256, "intensity_scale": scale,
-        "world_size": world_size,  # batches_done counts one process's batches of a world_size-way split
-    })
-    return state
-
-
-def run_fields(state: dict[str, Any]) -> dict[str, Any]:
-    """The loop._Run fields of a loaded checkpoint."""
-    fields = {name: int(state[name]) for name in RUN_FIELDS}
-    fields["restarts"] = [RestartRecord(**r) for r in state["restarts"]]
-    fields["history"] = [EpochRecord(**r) for r in state["history"]]
-    return fields
 
 
 def check_resume(state: dict[str, Any], config: TrainConfig, data_sha256: str, path: Path,

@@ -37,6 +37,7 @@ from torch import Tensor
 
 from ptycho_torch import physics
 from ptycho_torch.device import DistContext
+from ptycho_torch.errors import TrainingDivergedError
 from ptycho_torch.model import LossKind, PtychoPINN
 from ptycho_torch.train.config import LrSchedule, TrainConfig
 from ptycho_torch.train.data import GroupRows, row_batches
@@ -183,7 +184,7 @@ class StepLosses:
         self.pending.append((step, loss.detach().float()))
 
     def flush(self) -> None:
-        """Bring the pending losses to the host; raises NonFinite(step, value) at the first bad one."""
+        """Bring the pending losses to the host; raises TrainingDivergedError at the first non-finite one."""
         if not self.pending:
             return
         stacked = torch.stack([loss for _, loss in self.pending])
@@ -193,7 +194,7 @@ class StepLosses:
         values = stacked.tolist()
         for (step, _), value in zip(self.pending, values, strict=True):
             if not math.isfinite(value):
-                raise NonFinite(step, value)
+                raise TrainingDivergedError(what="loss", value=value, step=step)
         self.values.extend(values)
         self.fresh.extend(values)
         self.pending.clear()
@@ -201,9 +202,3 @@ class StepLosses:
     def drain(self) -> list[float]:
         fresh, self.fresh = self.fresh, []
         return fresh
-
-
-class NonFinite(Exception):
-    def __init__(self, step: int, value: float) -> None:
-        super().__init__(step, value)
-        self.step, self.value = step, value

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import inspect
+import pickle
 
 from ptycho_torch import errors
 
@@ -22,3 +23,14 @@ def test_modules_raise_the_classes_of_the_tree() -> None:
     assert train.TrainError is errors.TrainError
     assert issubclass(errors.DataContractError, KeyError)
     assert issubclass(errors.TrainError, ValueError)
+
+
+def test_a_divergence_is_one_type_from_the_loss_check_to_the_user() -> None:
+    found = errors.TrainingDivergedError(what="loss", value=float("nan"), step=6)
+    assert str(found) == "training stopped: the loss became nan at step 6"
+    told = found.in_epoch(2, "no checkpoint was written yet")
+    assert str(told) == ("training stopped: the loss became nan at epoch 2, step 6; "
+                         "no checkpoint was written yet")
+    assert (told.what, told.step, told.epoch) == ("loss", 6, 2) and isinstance(told, FloatingPointError)
+    copy = pickle.loads(pickle.dumps(told))
+    assert type(copy) is errors.TrainingDivergedError and str(copy) == str(told)

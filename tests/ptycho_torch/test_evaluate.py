@@ -92,7 +92,9 @@ def test_the_figure_shows_the_reconstruction_as_it_was_scored(tmp_path: Path) ->
     report, obj, truth_arr = evaluate_files(argv[2], argv[4])
     shown = scored_images(obj, truth_arr, report)
     assert shown.box == bounding_box(_coverage()) and shown.region.all()
-    assert shown.scale == report["amplitude_scale"] and list(shown.shift) == report["registration"]["shift"]
+    assert shown.scale == report.scores.amplitude_scale and shown.shift == report.scores.registration.shift
+    assert list(report.to_dict()) == ["amplitude", "phase", "registration", "amplitude_scale", "notes", "frc",
+                                      "baseline", "inputs"]  # metrics.json's layout
     phase_error = np.angle(shown.recon * np.conj(truth[shown.box].astype(np.complex128)))
     assert np.abs(phase_error).max() < 1e-5  # the phase shown is the truth's: ramp and offset are gone
     np.testing.assert_allclose(np.abs(shown.recon), np.abs(truth[shown.box]), rtol=1e-5)

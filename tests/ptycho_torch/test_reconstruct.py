@@ -5,11 +5,9 @@ from __future__ import annotations
 import importlib.util
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
-import torch
 
 from ptycho_torch.baselines import Method
 from ptycho_torch.cli import RECONSTRUCT_METHODS, main
@@ -18,12 +16,7 @@ from ptycho_torch.simulate import simulate_dataset, write_npz
 HAS_PTYCHI = importlib.util.find_spec("ptychi") is not None
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Any:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/ptycho_torch/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
-from ptycho_torch.metrics import evaluate
+from ptycho_torch.metrics import AlignOptions, evaluate
 from ptycho_torch.registration import MAX_SHIFT_FRACTION, correlation, max_shift, register
 
 SIZE = 96
@@ -23,7 +23,7 @@ def _truth(seed: int = 0) -> np.ndarray:
 def test_a_small_shift_of_a_good_reconstruction_is_applied() -> None:
     truth = _truth(1)
     recon = np.roll(truth, (3, -2), axis=(0, 1))
-    result = evaluate(recon, truth)["registration"]
+    result = evaluate(recon, truth).registration.as_dict()  # as metrics.json has it
     assert result["applied"] and result["shift"] == pytest.approx([-3.0, 2.0], abs=0.05)
     assert result["found_shift"] == [-3.0, 2.0] and result["peak_correlation"] > 0.9
     assert result["max_shift_px"] == pytest.approx(MAX_SHIFT_FRACTION * SIZE)
@@ -36,18 +36,18 @@ def test_an_unrelated_reconstruction_is_not_shifted_onto_a_spurious_peak() -> No
     rng = np.random.default_rng(3)
     noise = 0.8 + 0.1 * (rng.standard_normal(truth.shape) + 1j * rng.standard_normal(truth.shape))
     report = evaluate(noise, truth)
-    result = report["registration"]
+    result = report.registration.as_dict()
     assert not result["applied"] and result["shift"] == [0.0, 0.0]
     assert result["reason"].startswith("skipped: no clear correlation peak") and result["peak_correlation"] < 0.3
-    assert any(note.startswith("registration skipped: no clear correlation peak") for note in report["notes"])
-    unregistered = evaluate(noise, truth, register=False)
-    assert report["amplitude"] == unregistered["amplitude"] and report["phase"] == unregistered["phase"]
+    assert any(note.startswith("registration skipped: no clear correlation peak") for note in report.notes)
+    unregistered = evaluate(noise, truth, options=AlignOptions(register=False))
+    assert report.amplitude == unregistered.amplitude and report.phase == unregistered.phase
 
 
 def test_a_shift_beyond_the_bound_is_skipped_and_named() -> None:
     truth = _truth(4)
     recon = np.roll(truth, (25, 0), axis=(0, 1))  # a quarter of the field
-    result = evaluate(recon, truth)["registration"]
+    result = evaluate(recon, truth).registration.as_dict()  # as metrics.json has it
     assert not result["applied"] and result["shift"] == [0.0, 0.0] and result["found_shift"] == [-25.0, 0.0]
     assert "exceeds the bound of 9.6 px" in result["reason"]
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import random
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -19,7 +18,7 @@ import torch
 from ptycho_torch.baselines import ReconstructionConfig, reconstruct_iterative
 from ptycho_torch.baselines.ptychi_lsqml import position_origin, ptychi_amplitudes
 from ptycho_torch.evaluate import evaluate_files
-from ptycho_torch.metrics import evaluate
+from ptycho_torch.metrics import AlignOptions, evaluate
 from ptycho_torch.recon_file import save_recon
 from ptycho_torch.simulate import forward_amplitude, make_object
 from tests.ptycho_torch.baselines.probes import plain_probe, sharp_probe, spectral_fraction_beyond
@@ -32,12 +31,7 @@ except ImportError:
     pytest.skip("pty-chi is not installed: pip install 'ptycho-harness[ptychi]'", allow_module_level=True)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Any:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/ptycho_torch/conftest.py
 
 
 def test_position_origin_puts_the_window_where_ours_is() -> None:
@@ -90,9 +84,9 @@ def test_true_object_with_zero_iterations_scores_perfectly(tmp_path: Path) -> No
     save_recon(tmp_path / "recon.npz", result.recon_record())
     np.savez(tmp_path / "truth.npz", objectGuess=truth)
     report, _, _ = evaluate_files(tmp_path / "recon.npz", tmp_path / "truth.npz")
-    for part in ("amplitude", "phase"):
-        assert report[part]["ssim"] == pytest.approx(1.0, abs=1e-6), report[part]
-        assert report[part]["mae"] < 1e-6
+    for scores in (report.scores.amplitude, report.scores.phase):
+        assert scores.ssim == pytest.approx(1.0, abs=1e-6), scores
+        assert scores.mae < 1e-6
 
 
 class SubPixelScan:
@@ -121,8 +115,8 @@ class SubPixelScan:
         config = ReconstructionConfig(method=method, iterations=iterations, batch_size=16, device="cpu")
         result = reconstruct_iterative(self.diffraction, self.positions, self.probe, self.truth.shape,
                                        config=config)
-        m = evaluate(result.object, self.truth, mask=result.coverage, register=False)
-        return m["amplitude"]["ssim"], m["phase"]["ssim"]
+        m = evaluate(result.object, self.truth, mask=result.coverage, options=AlignOptions(register=False))
+        return m.amplitude.ssim, m.phase.ssim
 
 
 @pytest.mark.slow

@@ -26,7 +26,7 @@ from ptycho_torch.baselines import (
     reconstruct_iterative,
 )
 from ptycho_torch.memmap_bridge import MemmapDatasetBridge
-from ptycho_torch.metrics import constant_baseline, evaluate
+from ptycho_torch.metrics import AlignOptions, constant_baseline, evaluate
 from ptycho_torch.simulate import (
     forward_amplitude,
     make_object,
@@ -59,7 +59,7 @@ class Scan:
     def errors(self, result: IterativeResult) -> tuple[float, float]:
         """(amplitude MAE, phase MAE in rad) on the coverage."""
         m = evaluate(result.object, self.truth, mask=result.coverage)
-        return m["amplitude"]["mae"], m["phase"]["mae"]
+        return m.amplitude.mae, m.phase.mae
 
 
 def probe_error(probe: np.ndarray, truth: np.ndarray) -> float:
@@ -68,13 +68,7 @@ def probe_error(probe: np.ndarray, truth: np.ndarray) -> float:
     return float(np.linalg.norm(scale * probe - truth) / np.linalg.norm(truth))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Any:
-    """Intra-op threads fight over the shared cores: these small FFTs ran 5x slower with 2 threads."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/ptycho_torch/conftest.py
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +83,9 @@ def runs(scan: Scan) -> dict[str, IterativeResult]:
 
 @pytest.fixture(scope="module")
 def ones_errors(scan: Scan) -> tuple[float, float]:
-    m = evaluate(np.ones_like(scan.truth), scan.truth, mask=scan.run(iterations=1).coverage, register=False)
-    return m["amplitude"]["mae"], m["phase"]["mae"]
+    m = evaluate(np.ones_like(scan.truth), scan.truth, mask=scan.run(iterations=1).coverage,
+                 options=AlignOptions(register=False))
+    return m.amplitude.mae, m.phase.mae
 
 
 # ------------------------------------------------------------------------------------------ convergence
@@ -149,7 +144,8 @@ def test_poisson_noise_still_reconstructs_sensibly(method: str) -> None:
     m = evaluate(result.object, noisy.truth, mask=result.coverage)
     flat = constant_baseline(noisy.truth, result.coverage)
     for part in ("amplitude", "phase"):
-        assert m[part]["ssim"] > flat[part]["ssim"] + 0.3, (part, m[part]["ssim"], flat[part]["ssim"])
+        mine, constant = getattr(m, part).ssim, getattr(flat, part).ssim
+        assert mine > constant + 0.3, (part, mine, constant)
 
 
 @pytest.mark.parametrize("method", ["epie", "ml"])
@@ -335,4 +331,4 @@ def test_epie_stays_stable_on_a_64_px_scan() -> None:
                          config=ReconstructionConfig(method="epie", iterations=100))
     m = evaluate(result.object, truth, mask=result.coverage)
     assert np.abs(result.object).max() < 4.0
-    assert m["amplitude"]["mae"] < 0.06 and m["phase"]["mae"] < 0.14, m
+    assert m.amplitude.mae < 0.06 and m.phase.mae < 0.14, m

@@ -22,7 +22,9 @@ import torch
 from ptycho_torch import physics
 from ptycho_torch.bundle import BUNDLE_NAME, load_bundle, sha256_file
 from ptycho_torch.cli import main
+from ptycho_torch.dataset import PtychoDataset
 from ptycho_torch.errors import TrainError, TrainingDivergedError
+from ptycho_torch.memmap_bridge import MemmapDatasetBridge
 from ptycho_torch.simulate import SimulatedData, simulate_dataset, write_npz
 from ptycho_torch.train.checkpoint import CHECKPOINT_NAME
 from ptycho_torch.train.config import TrainConfig
@@ -179,11 +181,44 @@ def test_bad_settings_are_user_errors(tmp_path: Path, capsys: pytest.CaptureFixt
     assert code == 1 and needle in err and "Traceback" not in err
 
 
-def test_gridsize_2_trains(tmp_path: Path) -> None:
-    result = train(_config(tmp_path, epochs=1, gridsize=2), progress=False)
+def _fit_of_each_channel(bundle_path: Path, data: Path, seed: int) -> np.ndarray:
+    """(C, C): the Poisson loss, over every group of the data (as the trainer forms them), of channel k's
+    predicted pattern against channel j's measured pattern; [k, j]."""
+    model = load_bundle(bundle_path).model
+    dataset = PtychoDataset(MemmapDatasetBridge(data), gridsize=2, K=7, nsamples=1, seed=seed)
+    batch = dataset.get_batch(np.arange(len(dataset)))
+    with torch.no_grad():
+        predicted = model(batch["diffraction"], batch["coords_relative"]).pred_amplitude  # (B, C, N, N)
+        measured = batch["diffraction"]
+        channels = range(measured.shape[1])
+        return np.array([[float(model.loss_of(predicted[:, k], measured[:, j])) for j in channels]
+                         for k in channels])
+
+
+def test_gridsize_2_training_fits_each_pattern_of_the_group(tmp_path: Path) -> None:
+    """A short seeded gridsize-2 run (8 groups of 4 patterns, 2 batches per epoch, 60 steps, one thread,
+    float32) must learn through the merge of the group's patches: its loss falls from about the flat
+    object's (the network starts near |O| = 1) to clearly below it, and each measured pattern of a group is
+    explained best by the prediction of its own channel.
+
+    Measured on this seed: the share of the flat->best gap closed goes from -0.07 to 0.21 (+0.28); with the
+    gradient of three of the four merged channels cut it rose by 0.13, and its channels mixed up; with one
+    merged patch in every channel (the merge dropping channels) the loss fell as far, but every pattern was
+    explained best by channel 0; with the merged output detached nothing trains (backward raises).
+    """
+    data = write_npz(tmp_path / "data.npz", simulate_dataset(8, nphotons=1e4, overlap=0.7, seed=0, N=16))
+    config = _config(tmp_path, data=data, steps=60, batch_size=4, lr=1e-2, gridsize=2, val_fraction=0.0,
+                     plateau_steps=0, precision="32", threads=1)
+    result = train(config, progress=False)
     bundle = load_bundle(tmp_path / "run" / BUNDLE_NAME)
     assert bundle.config.data.gridsize == 2 and bundle.config.model.channels == 4
-    assert result.history[0].patterns_per_s > 0
+    first, last = result.history[0], result.history[-1]
+    progress = (f"loss {first.train_loss:.4g} -> {last.train_loss:.4g}, "
+                f"gap closed {first.gap_closed:.3f} -> {last.gap_closed:.3f}")
+    assert last.train_loss < first.train_loss and last.gap_closed > first.gap_closed + 0.2, progress
+    assert last.gap_closed > 0.05, progress  # below the flat object's loss: structure, not only brightness
+    fit = _fit_of_each_channel(tmp_path / "run" / BUNDLE_NAME, data, config.seed)
+    assert list(fit.argmin(axis=0)) == [0, 1, 2, 3], fit  # pattern j is explained best by channel j
 
 
 # ----------------------------------------------------------------------------------------------- processes
