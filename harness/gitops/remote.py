@@ -15,6 +15,7 @@ import git
 
 from harness import proc
 from harness.errors import GitError
+from harness.gitops.command import git_status
 from harness.gitops.revisions import root
 
 GIT_TIMEOUT_S = 300.0
@@ -73,6 +74,26 @@ def rebase_in_progress(repo: git.Repo) -> bool:
 def abort_rebase(repo: git.Repo, *, timeout_s: float = GIT_TIMEOUT_S) -> GitAnswer:
     """`git rebase --abort`: the branch, index and working tree as they were before the rebase."""
     return _run(repo, "rebase", "--abort", timeout_s=timeout_s)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A fetched remote branch: its commit, now in the object store (None when the fetch failed), and how
+    git answered."""
+
+    answer: GitAnswer
+    head: str | None
+
+
+def fetch_branch(repo: git.Repo, remote: str, branch: str, *, timeout_s: float = GIT_TIMEOUT_S) -> Fetched:
+    """`git fetch --no-tags REMOTE refs/heads/BRANCH`: the remote branch's commit, read from FETCH_HEAD
+    (no remote-tracking ref is needed, so REMOTE may also be a URL)."""
+    answer = _run(repo, "fetch", "--no-tags", "--quiet", remote,
+                  f"refs/heads/{branch}", timeout_s=timeout_s)
+    if not answer.ok:
+        return Fetched(answer, None)
+    status, out, _ = git_status(repo, "rev-parse", "--verify", "--quiet", "FETCH_HEAD^{commit}")
+    return Fetched(answer, out.strip() if status == 0 and out.strip() else None)
 
 
 def push_ref_cas(repo: git.Repo, remote: str, ref: str, new: str | None, expected: str | None, *,
