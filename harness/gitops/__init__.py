@@ -16,7 +16,7 @@ unless the function says otherwise. Paths are repo-relative posix strings.
                 commits (a folder replaced, the author kept) and moving the checkout onto them
     diffs       commits' patches (many in one call) and base..head changes, chosen paths left out
     lookups     questions about many commits in one call: trailer values, existence, subjects
-    remote      push, fetch and pull --rebase, with a timeout (through harness.proc)
+    remote      push and fetch, with a timeout (through harness.proc)
     refs        reading refs, compare-and-swap updates, message-only commits (leases)
     merge       merging a change onto a head, or replaying a commit, in the object store
                 (`git merge-tree --write-tree`)
@@ -59,12 +59,9 @@ from harness.gitops.remote import (
     TIMED_OUT_STATUS,
     Fetched,
     GitAnswer,
-    abort_rebase,
     fetch_branch,
-    pull_rebase,
     push_ref,
     push_ref_cas,
-    rebase_in_progress,
 )
 from harness.gitops.revisions import (
     CommitInfo,
@@ -113,7 +110,6 @@ __all__ = [  # one name per line: branches that add names merge without conflict
     "GitAnswer",
     "Patch",
     "TreeMerge",
-    "abort_rebase",
     "add_branch_worktree",
     "bisect_run",
     "blob_bytes",
@@ -152,12 +148,10 @@ __all__ = [  # one name per line: branches that add names merge without conflict
     "parents_of",
     "patches",
     "prune_stale_worktrees",
-    "pull_rebase",
     "push_ref",
     "push_ref_cas",
     "range_patch",
     "read_ref",
-    "rebase_in_progress",
     "refs_under",
     "registered_worktrees",
     "remove_worktree",

@@ -1,4 +1,4 @@
-"""Git commands that talk to a remote (push, pull --rebase) and may hang on the network.
+"""Git commands that talk to a remote (push, fetch) and may hang on the network.
 
 They run through harness.proc, not gitpython: each gets a timeout, and its own process group, so a
 timeout also ends the ssh or credential helper it started. They never wait for a terminal prompt or an
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import git
 
@@ -35,15 +34,9 @@ class GitAnswer:
         return self.status == 0
 
 
-def _run(repo: git.Repo, *args: str, identity: tuple[str, str] | None = None,
-                   timeout_s: float = GIT_TIMEOUT_S) -> GitAnswer:
-    """Run `git ARGS` in the working tree with a timeout; a timeout reads as a failure, never raises.
-
-    `identity` (name, email) is the committer of any commit the command writes (a rebase rewrites them).
-    """
+def _run(repo: git.Repo, *args: str, timeout_s: float = GIT_TIMEOUT_S) -> GitAnswer:
+    """Run `git ARGS` in the working tree with a timeout; a timeout reads as a failure, never raises."""
     env = {**os.environ, **_QUIET_ENV}
-    if identity is not None:
-        env.update(GIT_COMMITTER_NAME=identity[0], GIT_COMMITTER_EMAIL=identity[1])
     try:
         done = proc.run(["git", *args], cwd=root(repo), env=env, timeout_s=timeout_s, capture=True)
     except proc.StartError as exc:
@@ -57,23 +50,6 @@ def _run(repo: git.Repo, *args: str, identity: tuple[str, str] | None = None,
 def push_ref(repo: git.Repo, remote: str, refspec: str, *, timeout_s: float = GIT_TIMEOUT_S) -> GitAnswer:
     """`git push --porcelain REMOTE REFSPEC` (porcelain: a refused ref is a line starting with "!")."""
     return _run(repo, "push", "--porcelain", remote, refspec, timeout_s=timeout_s)
-
-
-def pull_rebase(repo: git.Repo, remote: str, branch: str, *, identity: tuple[str, str] | None = None,
-                timeout_s: float = GIT_TIMEOUT_S) -> GitAnswer:
-    """`git pull --rebase --no-edit REMOTE BRANCH`: the current branch replayed onto the remote's."""
-    return _run(repo, "pull", "--rebase", "--no-edit", remote, branch, identity=identity,
-                          timeout_s=timeout_s)
-
-
-def rebase_in_progress(repo: git.Repo) -> bool:
-    git_dir = Path(repo.git_dir)
-    return (git_dir / "rebase-merge").exists() or (git_dir / "rebase-apply").exists()
-
-
-def abort_rebase(repo: git.Repo, *, timeout_s: float = GIT_TIMEOUT_S) -> GitAnswer:
-    """`git rebase --abort`: the branch, index and working tree as they were before the rebase."""
-    return _run(repo, "rebase", "--abort", timeout_s=timeout_s)
 
 
 @dataclass(frozen=True)

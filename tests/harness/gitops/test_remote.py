@@ -37,24 +37,6 @@ def test_a_hanging_remote_times_out_and_is_ended(repo_path: Path, tmp_path: Path
     assert not marker.exists(), "the remote's command outlived the timeout"
 
 
-def test_an_aborted_rebase_leaves_the_branch_as_it_was(repo_path: Path) -> None:
-    repo = gitops.open_repo(repo_path)
-    assert not gitops.rebase_in_progress(repo)
-    head = git(repo_path, "rev-parse", "HEAD")
-    git(repo_path, "checkout", "-q", "-b", "other")
-    (repo_path / "a.txt").write_text("other\n")
-    git(repo_path, "commit", "-qam", "other side")
-    git(repo_path, "checkout", "-q", "main")
-    (repo_path / "a.txt").write_text("main\n")
-    git(repo_path, "commit", "-qam", "main side")
-    ours = git(repo_path, "rev-parse", "HEAD")
-    assert head != ours
-    status, _, _ = repo.git.execute(["git", "rebase", "other"], with_extended_output=True, with_exceptions=False)
-    assert status != 0 and gitops.rebase_in_progress(repo)
-    assert gitops.abort_rebase(repo).ok
-    assert not gitops.rebase_in_progress(repo) and git(repo_path, "rev-parse", "HEAD") == ours
-
-
 def test_fetch_branch_names_the_remote_head_and_a_lease_push_moves_it_only_from_that_head(
         repo_path: Path, tmp_path: Path) -> None:
     remote = tmp_path / "remote.git"
