@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from harness.durability.lock import RepoLock
+from harness.durability.push import retry_pending
 from harness.durability.recovery import recover
 from harness.iteration import IterationResult
 from harness.parallel.recovery import recover_workers
@@ -14,6 +15,8 @@ from harness.workspace import Workspace
 
 @contextmanager
 def repo_lock(ws: Workspace, command: str) -> Iterator[RepoLock]:
+    """The repository lock, held for the command; first, what an earlier run left: a stale lock taken
+    over, an interrupted attempt and interrupted workers recovered, a pending push retried."""
     with RepoLock(ws.git_dir, command=command) as lock:
         if lock.took_over_from:
             held = lock.took_over_from
@@ -24,6 +27,9 @@ def repo_lock(ws: Workspace, command: str) -> Iterator[RepoLock]:
             print(f"harness: {recovery.describe()}", file=sys.stderr)
         for worker in recover_workers(ws):
             print(f"harness: {worker.describe()}", file=sys.stderr)
+        pending = retry_pending(ws, progress=lambda line: print(f"harness: {line}", file=sys.stderr))
+        if pending is not None:
+            print(f"harness: pending push from an earlier run: {pending.message}", file=sys.stderr)
         yield lock
 
 

@@ -16,7 +16,6 @@ from pathlib import Path
 
 from harness.commands._console import say
 from harness.commands._shared import repo_lock
-from harness.durability.push import retry_pending
 from harness.durability.recovery import recover
 from harness.errors import ExitCode, HarnessError, NothingActionable
 from harness.iteration.pick import publish, run_iteration
@@ -64,10 +63,6 @@ def _loop_body(ws: Workspace, *, iterations: int | None, until_empty: bool, max_
     started = time.monotonic()
     failures_in_a_row = 0
     number = 0
-    pending = retry_pending(ws.repo, ws.config.push, identity=ws.config.commit.identity) \
-        if ws.config.push else None
-    if pending is not None:
-        say(f"pending push from an earlier run: {pending.message}")
     while True:
         if iterations is not None and number >= iterations and not until_empty:
             last_ok = bool(rows) and rows[-1].outcome == "GREEN"
@@ -82,7 +77,7 @@ def _loop_body(ws: Workspace, *, iterations: int | None, until_empty: bool, max_
                                    allow_dirty=allow_dirty and number == 1, progress=say)
         except NothingActionable as exc:
             return ExitCode.OK, str(exc)
-        pushed = publish(ws, result)
+        pushed = publish(ws, result, progress=say)
         if pushed is not None:
             say(f"push: {pushed.message}")
         rows.append(Row(number, result.item_id, result.outcome, time.monotonic() - t0, result.reason))

@@ -15,7 +15,7 @@ def run(*, repo: Path, item_id: str | None, no_agent: bool = False, keep_open: b
     with repo_lock(ws, "harness run"):
         result = run_iteration(ws, item_id=item_id, use_agent=not no_agent, keep_open=keep_open,
                                allow_dirty=allow_dirty)
-        pushed = publish(ws, result)
+        pushed = publish(ws, result, progress=print)
     print_result(result)
     if pushed is not None:
         print(f"  push: {pushed.message}")

@@ -1,14 +1,25 @@
-"""Push the branch after each successful commit (`push: {remote, branch}` in harness.yaml).
+"""Push the branch after each commit (`push: {remote, branch}` in harness.yaml), never publishing a proof on
+a tree it was not made on.
 
-The refspec is explicit (`HEAD:refs/heads/<branch>`), so what is pushed never depends on upstream
-settings. A push rejected as non-fast-forward is rebased onto the remote branch (`git pull --rebase`) and
-retried once; a rebase conflict is aborted, leaving the branch as it was. A push that still fails never
-loses the commit: it stays local, is recorded in `<common git dir>/harness/pending_push.json`, and is
-retried at the next start (`retry_pending`).
+The refspec is explicit (`<sha>:refs/heads/<branch>`), so what is pushed never depends on upstream
+settings. A push the remote rejects because its branch has commits this one lacks is not rebased blindly:
+the remote branch is fetched, the local commits are replayed onto its head and every GREEN attempt among
+them is proven again on its new tree (harness.durability.reproof). Only when all of them hold does the
+branch move onto the replayed commits (the working tree must be clean, as it is under the lock after an
+iteration), and they are pushed by compare-and-swap on the head they were proven against
+(`--force-with-lease=refs/heads/<branch>:<sha>`). If the remote moved again meanwhile, the round repeats, at
+most MAX_ROUNDS times.
+
+A conflict, a failed gate, a dirty working tree or a push that fails for another reason (the network)
+leaves the remote as it was and the commits here, and records the push as pending in
+`<common git dir>/harness/pending_push.json`, with which commit failed which gate on which remote head.
+Every command that takes the repository lock retries it when it starts (`retry_pending`, called by
+harness.commands._shared.repo_lock), by the same rules.
 """
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,27 +28,35 @@ import git
 from harness.atomic import atomic_write_json
 from harness.clock import iso, utc_now
 from harness.config import PushConfig
+from harness.durability.reproof import Refused, Replayed, replay_and_reprove
+from harness.errors import HarnessError
 from harness.gitops import (
     GIT_TIMEOUT_S,
-    abort_rebase,
     common_git_dir,
+    fetch_branch,
     head_sha,
-    pull_rebase,
+    is_ancestor,
+    is_clean,
+    move_head,
     push_ref,
-    rebase_in_progress,
+    push_ref_cas,
 )
+from harness.workspace import Workspace
 
 PENDING_NAME = "pending_push.json"
+MAX_ROUNDS = 3  # fetch, replay, re-prove, push: how often before a remote that keeps moving is left pending
 
 
 @dataclass(frozen=True)
 class PushResult:
-    """`attempts`: pushes tried (1 or 2); `rebased`: the branch was rebased onto the remote in between."""
+    """`attempts`: pushes tried; `rebased`: the branch moved onto commits replayed onto the remote's head;
+    `refused`: the replayed commit, gate and remote head that stopped the push, when one did."""
 
     ok: bool
     attempts: int
     rebased: bool
     message: str
+    refused: Refused | None = None
 
 
 def pending_path(repo: git.Repo) -> Path:
@@ -56,24 +75,15 @@ def load_pending(repo: git.Repo) -> dict | None:
     return record if isinstance(record, dict) else {"unreadable": str(path)}
 
 
-def _push(repo: git.Repo, config: PushConfig, timeout_s: float) -> tuple[bool, bool, str]:
-    """(ok, rejected as non-fast-forward, git's output)."""
-    answer = push_ref(repo, config.remote, f"HEAD:refs/heads/{config.branch}", timeout_s=timeout_s)
-    # --porcelain marks a refused ref with "!" and names why: stable to parse, unlike the human text.
-    rejected = any(line.startswith("!") and "[rejected]" in line
-                   and ("non-fast-forward" in line or "fetch first" in line) for line in answer.output.splitlines())
-    return answer.ok, rejected, answer.output
+def _rejected(output: str) -> bool:
+    """A plain push refused because the remote branch has commits this one lacks (--porcelain marks a
+    refused ref with "!" and names why: stable to parse, unlike the human text)."""
+    return any(line.startswith("!") and "[rejected]" in line and ("non-fast-forward" in line or "fetch first" in line)
+               for line in output.splitlines())
 
 
-def _record_pending(repo: git.Repo, config: PushConfig, sha: str, reason: str, tries: int) -> Path:
-    previous = load_pending(repo) or {}
-    path = pending_path(repo)
-    atomic_write_json(path, {
-        "remote": config.remote, "branch": config.branch, "head": sha, "reason": reason,
-        "first_failed": previous.get("first_failed", iso(utc_now())), "last_failed": iso(utc_now()),
-        "failures": int(previous.get("failures", 0) or 0) + tries,
-    })
-    return path
+def _refused_by_lease(output: str) -> bool:
+    return any(line.startswith("!") for line in output.splitlines())
 
 
 def _tail(text: str, lines: int = 8) -> str:
@@ -81,57 +91,119 @@ def _tail(text: str, lines: int = 8) -> str:
     return "\n".join(f"  {line}" for line in kept) if kept else "  (git printed nothing)"
 
 
-def push_branch(repo: git.Repo, config: PushConfig, *, identity: tuple[str, str] | None = None,
-                timeout_s: float = GIT_TIMEOUT_S) -> PushResult:
-    """Push HEAD to `<remote> refs/heads/<branch>`; on a non-fast-forward rejection rebase and retry once.
-
-    `identity` (name, email) is the committer of commits the rebase rewrites (the harness's commit
-    identity); by default git's own configuration. A failure is recorded as pending, never raised.
-    """
-    target = f"{config.remote} {config.branch}"
-    ok, rejected, out = _push(repo, config, timeout_s)
-    if ok:
-        pending_path(repo).unlink(missing_ok=True)
-        return PushResult(True, 1, False, f"pushed {head_sha(repo)[:10]} to {target}")
-    attempts, rebased = 1, False
-    if rejected:
-        pulled = pull_rebase(repo, config.remote, config.branch, identity=identity, timeout_s=timeout_s)
-        if not pulled.ok:
-            conflict = rebase_in_progress(repo)
-            if conflict:
-                abort_rebase(repo, timeout_s=timeout_s)
-            what = ("rebasing onto it stopped on a conflict and was aborted (the branch is as it was); "
-                    "rebase by hand" if conflict else "`git pull --rebase` failed")
-            return _failed(repo, config, attempts, False,
-                           f"push to {target} was rejected (the remote has commits this branch lacks); "
-                           f"{what}:\n{_tail(pulled.output)}")
-        rebased = True
-        attempts = 2
-        ok, _, out = _push(repo, config, timeout_s)
-        if ok:
-            pending_path(repo).unlink(missing_ok=True)
-            return PushResult(True, attempts, True,
-                              f"pushed {head_sha(repo)[:10]} to {target} after rebasing onto it")
-    return _failed(repo, config, attempts, rebased, f"push to {target} failed:\n{_tail(out)}")
-
-
-def _failed(repo: git.Repo, config: PushConfig, attempts: int, rebased: bool, what: str) -> PushResult:
-    sha = head_sha(repo)
-    path = _record_pending(repo, config, sha, what, attempts)
-    return PushResult(False, attempts, rebased, (
-        f"{what}\nThe commit {sha[:10]} is kept locally and recorded in {path}; the harness retries the push "
-        f"at its next start (or push by hand: git push {config.remote} HEAD:refs/heads/{config.branch})."))
-
-
-def retry_pending(repo: git.Repo, config: PushConfig | None, *, identity: tuple[str, str] | None = None,
-                  timeout_s: float = GIT_TIMEOUT_S) -> PushResult | None:
-    """Retry a push recorded as pending; None when none is pending. With `push` no longer configured the
-    record is left alone and reported."""
-    record = load_pending(repo)
-    if record is None:
-        return None
+def push_branch(ws: Workspace, *, timeout_s: float = GIT_TIMEOUT_S,
+                progress: Callable[[str], None] = lambda _: None) -> PushResult:
+    """Push HEAD to `<remote> refs/heads/<branch>` (ws.config.push); on a rejection replay, re-prove and
+    push by compare-and-swap as the module says. A failure is recorded as pending, never raised."""
+    repo, config = ws.repo, ws.config.push
     if config is None:
-        return PushResult(False, 0, False, f"a push is pending ({pending_path(repo)}) but `push` is not "
-                          "configured in harness.yaml; push by hand, then delete that file")
-    return push_branch(repo, config, identity=identity, timeout_s=timeout_s)
+        raise HarnessError("push_branch needs `push: {remote, branch}` in harness.yaml")
+    target = f"{config.remote} {config.branch}"
+    head = head_sha(repo)
+    first = push_ref(repo, config.remote, f"{head}:refs/heads/{config.branch}", timeout_s=timeout_s)
+    if first.ok:
+        return _pushed(repo, PushResult(True, 1, False, f"pushed {head[:10]} to {target}"))
+    if not _rejected(first.output):
+        return _failed(ws, 1, False, f"push to {target} failed:\n{_tail(first.output)}")
+    attempts, rebased = 1, False
+    for _ in range(MAX_ROUNDS):
+        fetched = fetch_branch(repo, config.remote, config.branch, timeout_s=timeout_s)
+        if fetched.head is None:
+            return _failed(ws, attempts, rebased, f"push to {target} was rejected, and fetching that branch "
+                           f"failed:\n{_tail(fetched.answer.output)}")
+        onto = fetched.head
+        if is_ancestor(repo, head, onto):
+            return _pushed(repo, PushResult(True, attempts, rebased, f"nothing to push: {target} is at "
+                                            f"{onto[:10]}, which holds {head[:10]}"))
+        lacking = f"push to {target} was rejected: the remote's head {onto[:10]} has commits this branch lacks"
+        if not is_clean(repo, untracked=False):
+            return _failed(ws, attempts, rebased, f"{lacking}, and the branch can be moved onto them only with a "
+                           "clean working tree (it holds uncommitted changes); the push is retried by the next "
+                           "command that takes the lock, after this change is committed")
+        try:
+            replayed = replay_and_reprove(ws, onto, progress=progress)
+        except HarnessError as exc:
+            return _failed(ws, attempts, rebased, f"{lacking}; replaying this branch onto it failed: {exc}")
+        if isinstance(replayed, Refused):
+            return _failed(ws, attempts, rebased, f"{lacking}; {_refusal(replayed)}", refused=replayed)
+        try:
+            move_head(repo, head, replayed.head, reason=f"harness: replayed onto {target} {onto[:10]}")
+        except HarnessError as exc:
+            return _failed(ws, attempts, rebased, f"{lacking}; the replayed commits ({replayed.head[:10]}) hold, "
+                           f"but the branch could not be moved onto them: {exc}")
+        head, rebased, attempts = replayed.head, True, attempts + 1
+        answer = push_ref_cas(repo, config.remote, f"refs/heads/{config.branch}", head, onto, timeout_s=timeout_s)
+        if answer.ok:
+            return _pushed(repo, PushResult(True, attempts, True, f"pushed {head[:10]} to {target} after "
+                                            f"{_replayed(replayed, onto)}"))
+        if not _refused_by_lease(answer.output):
+            return _failed(ws, attempts, True, f"push to {target} failed after {_replayed(replayed, onto)}:\n"
+                           f"{_tail(answer.output)}")
+        progress(f"{target} moved on from {onto[:10]} before the push; replaying onto its new head")
+    return _failed(ws, attempts, rebased, f"push to {target}: the remote branch moved on {MAX_ROUNDS} times while "
+                   "this branch was replayed onto it and re-proven; the branch holds the commits re-proven on its "
+                   f"head of the last round")
 
+
+def _replayed(replayed: Replayed, onto: str) -> str:
+    proofs = (f"; re-proven there: {', '.join(f'[{i}]' for i in replayed.reproven)}" if replayed.reproven
+              else "; none of them claims a proof")
+    return f"replaying {replayed.commits} commit(s) onto its head {onto[:10]}{proofs}"
+
+
+def _refusal(refused: Refused) -> str:
+    """What stopped the push and what to do, in words."""
+    commit = f"{refused.commit[:10]}" + (f" [{refused.item}]" if refused.item else "")
+    if refused.gate == "conflict":
+        what = f"{refused.reason}; nothing was pushed"
+        todo = "rebase this branch onto it by hand, resolve the conflict and commit"
+    elif refused.gate in ("merge commit", "proof unreadable"):
+        what = f"{refused.reason}; nothing was pushed"
+        todo = "bring this branch up to date by hand"
+    else:
+        what = (f"{commit} fails {refused.gate} on it ({refused.reason}); nothing was pushed, the branch was not "
+                f"moved onto them, and the failed re-proof's evidence is in {refused.evidence}")
+        todo = ("the remote's commits break this proof in combination: bring the branch up to date by hand "
+                "(`git pull --rebase`), fix what fails, and record the item again")
+    return f"{what}. To go on: {todo}"
+
+
+def _pushed(repo: git.Repo, result: PushResult) -> PushResult:
+    pending_path(repo).unlink(missing_ok=True)
+    return result
+
+
+def _failed(ws: Workspace, attempts: int, rebased: bool, what: str, *, refused: Refused | None = None) -> PushResult:
+    repo, config = ws.repo, ws.config.push
+    assert config is not None
+    sha = head_sha(repo)
+    path = _record_pending(repo, config, sha, what, attempts, refused)
+    return PushResult(False, attempts, rebased, (
+        f"{what}\nThe commit {sha[:10]} is kept locally and the push recorded as pending in {path}; every "
+        f"harness command that takes the lock retries it when it starts (or push by hand: git push "
+        f"{config.remote} HEAD:refs/heads/{config.branch})."), refused)
+
+
+def _record_pending(repo: git.Repo, config: PushConfig, sha: str, reason: str, tries: int,
+                    refused: Refused | None) -> Path:
+    previous = load_pending(repo) or {}
+    path = pending_path(repo)
+    atomic_write_json(path, {
+        "remote": config.remote, "branch": config.branch, "head": sha, "reason": reason,
+        "refused": refused.as_record() if refused else None,
+        "first_failed": previous.get("first_failed", iso(utc_now())), "last_failed": iso(utc_now()),
+        "failures": int(previous.get("failures", 0) or 0) + tries,
+    })
+    return path
+
+
+def retry_pending(ws: Workspace, *, timeout_s: float = GIT_TIMEOUT_S,
+                  progress: Callable[[str], None] = lambda _: None) -> PushResult | None:
+    """Retry a push recorded as pending, by push_branch's rules; None when none is pending. With `push` no
+    longer configured the record is left alone and reported."""
+    if load_pending(ws.repo) is None:
+        return None
+    if ws.config.push is None:
+        return PushResult(False, 0, False, f"a push is pending ({pending_path(ws.repo)}) but `push` is not "
+                          "configured in harness.yaml; push by hand, then delete that file")
+    return push_branch(ws, timeout_s=timeout_s, progress=progress)

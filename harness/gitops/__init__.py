@@ -12,12 +12,14 @@ unless the function says otherwise. Paths are repo-relative posix strings.
     content     file contents at a revision; the lines a change added or modified
     worktrees   temporary detached checkouts
     bisect      `git bisect run` in a temporary worktree
-    commits     commits of chosen paths with trailers; snapshots on a ref; a new repository
+    commits     commits of chosen paths with trailers; snapshots on a ref; a new repository; replayed
+                commits (a folder replaced, the author kept) and moving the checkout onto them
     diffs       commits' patches (many in one call) and base..head changes, chosen paths left out
     lookups     questions about many commits in one call: trailer values, existence, subjects
-    remote      push and pull --rebase, with a timeout (through harness.proc)
+    remote      push and fetch, with a timeout (through harness.proc)
     refs        reading refs, compare-and-swap updates, message-only commits (leases)
-    merge       merging a change onto a head in the object store (`git merge-tree --write-tree`)
+    merge       merging a change onto a head, or replaying a commit, in the object store
+                (`git merge-tree --write-tree`)
     branch_worktrees  long-lived checkouts on a branch of their own (parallel workers)
 """
 from __future__ import annotations
@@ -31,11 +33,18 @@ from harness.gitops.branch_worktrees import (
     remove_worktree,
 )
 from harness.gitops.command import git_error
-from harness.gitops.commits import commit_paths, init_repo, snapshot_to_ref
+from harness.gitops.commits import (
+    commit_paths,
+    init_repo,
+    move_head,
+    rewrite_commit,
+    snapshot_to_ref,
+    tree_with_folder,
+)
 from harness.gitops.content import blob_bytes, blob_text, changed_lines
 from harness.gitops.diffs import MAX_PATCH_CHARS, Patch, patches, range_patch
 from harness.gitops.lookups import CommitSummary, commit_summaries, existing_commits, trailer_index
-from harness.gitops.merge import TreeMerge, commit_tree, merge_trees, tree_of
+from harness.gitops.merge import TreeMerge, commit_tree, merge_trees, replay_tree, tree_of
 from harness.gitops.refs import (
     ZERO_SHA,
     delete_ref_cas,
@@ -48,12 +57,11 @@ from harness.gitops.refs import (
 from harness.gitops.remote import (
     GIT_TIMEOUT_S,
     TIMED_OUT_STATUS,
+    Fetched,
     GitAnswer,
-    abort_rebase,
-    pull_rebase,
+    fetch_branch,
     push_ref,
     push_ref_cas,
-    rebase_in_progress,
 )
 from harness.gitops.revisions import (
     CommitInfo,
@@ -67,6 +75,7 @@ from harness.gitops.revisions import (
     is_ancestor,
     log_lines,
     open_repo,
+    parents_of,
     resolve,
     root,
     short,
@@ -97,10 +106,10 @@ __all__ = [  # one name per line: branches that add names merge without conflict
     "ChangeKind",
     "CommitInfo",
     "CommitSummary",
+    "Fetched",
     "GitAnswer",
     "Patch",
     "TreeMerge",
-    "abort_rebase",
     "add_branch_worktree",
     "bisect_run",
     "blob_bytes",
@@ -122,6 +131,7 @@ __all__ = [  # one name per line: branches that add names merge without conflict
     "delete_ref_cas",
     "discard_changes",
     "existing_commits",
+    "fetch_branch",
     "find_commits_with_trailer",
     "git_error",
     "head_sha",
@@ -131,21 +141,23 @@ __all__ = [  # one name per line: branches that add names merge without conflict
     "log_lines",
     "merge_trees",
     "message_commit",
+    "move_head",
     "numstat",
     "numstat_between",
     "open_repo",
+    "parents_of",
     "patches",
     "prune_stale_worktrees",
-    "pull_rebase",
     "push_ref",
     "push_ref_cas",
     "range_patch",
     "read_ref",
-    "rebase_in_progress",
     "refs_under",
     "registered_worktrees",
     "remove_worktree",
+    "replay_tree",
     "resolve",
+    "rewrite_commit",
     "root",
     "set_ref",
     "short",
@@ -154,6 +166,7 @@ __all__ = [  # one name per line: branches that add names merge without conflict
     "trailer_index",
     "trailers_of",
     "tree_of",
+    "tree_with_folder",
     "update_ref_cas",
     "working_changes",
     "worktree_head",

@@ -1,9 +1,11 @@
-"""Merging one change onto the branch's current head without touching any checkout.
+"""Merging one change onto the branch's current head, or replaying one commit onto another, without
+touching any checkout.
 
 `git merge-tree --write-tree` (git 2.38 or later) computes the merge of two commits in the object store
 alone: the branch, the index and every working tree stay as they are, so a merge that conflicts leaves
 nothing to clean up. The merge base is found by git from the history (the change's base is an ancestor of
-the head it lands on).
+the head it lands on); a replay (`replay_tree`, what `git cherry-pick` computes) makes the replayed
+commit's parent the merge base.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import git
 from harness.errors import GitError
 from harness.gitops.command import git_status, run_git
 from harness.gitops.commits import _commit_tree
-from harness.gitops.revisions import resolve
+from harness.gitops.revisions import parents_of, resolve
 
 
 @dataclass(frozen=True)
@@ -54,3 +56,20 @@ def tree_of(repo: git.Repo, rev: str) -> str:
 def commit_tree(repo: git.Repo, tree: str, parent: str, message: str, *, identity: tuple[str, str]) -> str:
     """A commit of `tree` on top of `parent` that no ref points to (yet)."""
     return _commit_tree(repo, tree, resolve(repo, parent), message, identity)
+
+
+def replay_tree(repo: git.Repo, commit: str, onto: str, *, identity: tuple[str, str]) -> TreeMerge:
+    """The tree that `commit`'s own change (against its one parent) gives when applied onto commit `onto`,
+    as `git cherry-pick` computes it, in the object store only: nothing moves.
+
+    `git merge-tree --merge-base` needs git 2.40; here two commits no ref points to, `onto`'s tree and
+    `commit`'s tree each on `commit`'s parent, make that parent the merge base on any git with
+    `--write-tree`. A root or merge commit has no one parent to replay against: GitError."""
+    sha = resolve(repo, commit)
+    parents = parents_of(repo, sha)
+    if len(parents) != 1:
+        raise GitError(f"commit {sha[:10]} has {len(parents)} parents; only a commit with one parent can be "
+                       "replayed (rebase a merge by hand)")
+    ours = _commit_tree(repo, tree_of(repo, onto), parents[0], "harness: replay target", identity)
+    theirs = _commit_tree(repo, tree_of(repo, sha), parents[0], "harness: replayed change", identity)
+    return merge_trees(repo, ours, theirs)

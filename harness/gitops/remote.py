@@ -1,4 +1,4 @@
-"""Git commands that talk to a remote (push, pull --rebase) and may hang on the network.
+"""Git commands that talk to a remote (push, fetch) and may hang on the network.
 
 They run through harness.proc, not gitpython: each gets a timeout, and its own process group, so a
 timeout also ends the ssh or credential helper it started. They never wait for a terminal prompt or an
@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import git
 
 from harness import proc
 from harness.errors import GitError
+from harness.gitops.command import git_status
 from harness.gitops.revisions import root
 
 GIT_TIMEOUT_S = 300.0
@@ -34,15 +34,9 @@ class GitAnswer:
         return self.status == 0
 
 
-def _run(repo: git.Repo, *args: str, identity: tuple[str, str] | None = None,
-                   timeout_s: float = GIT_TIMEOUT_S) -> GitAnswer:
-    """Run `git ARGS` in the working tree with a timeout; a timeout reads as a failure, never raises.
-
-    `identity` (name, email) is the committer of any commit the command writes (a rebase rewrites them).
-    """
+def _run(repo: git.Repo, *args: str, timeout_s: float = GIT_TIMEOUT_S) -> GitAnswer:
+    """Run `git ARGS` in the working tree with a timeout; a timeout reads as a failure, never raises."""
     env = {**os.environ, **_QUIET_ENV}
-    if identity is not None:
-        env.update(GIT_COMMITTER_NAME=identity[0], GIT_COMMITTER_EMAIL=identity[1])
     try:
         done = proc.run(["git", *args], cwd=root(repo), env=env, timeout_s=timeout_s, capture=True)
     except proc.StartError as exc:
@@ -58,21 +52,24 @@ def push_ref(repo: git.Repo, remote: str, refspec: str, *, timeout_s: float = GI
     return _run(repo, "push", "--porcelain", remote, refspec, timeout_s=timeout_s)
 
 
-def pull_rebase(repo: git.Repo, remote: str, branch: str, *, identity: tuple[str, str] | None = None,
-                timeout_s: float = GIT_TIMEOUT_S) -> GitAnswer:
-    """`git pull --rebase --no-edit REMOTE BRANCH`: the current branch replayed onto the remote's."""
-    return _run(repo, "pull", "--rebase", "--no-edit", remote, branch, identity=identity,
-                          timeout_s=timeout_s)
+@dataclass(frozen=True)
+class Fetched:
+    """A fetched remote branch: its commit, now in the object store (None when the fetch failed), and how
+    git answered."""
+
+    answer: GitAnswer
+    head: str | None
 
 
-def rebase_in_progress(repo: git.Repo) -> bool:
-    git_dir = Path(repo.git_dir)
-    return (git_dir / "rebase-merge").exists() or (git_dir / "rebase-apply").exists()
-
-
-def abort_rebase(repo: git.Repo, *, timeout_s: float = GIT_TIMEOUT_S) -> GitAnswer:
-    """`git rebase --abort`: the branch, index and working tree as they were before the rebase."""
-    return _run(repo, "rebase", "--abort", timeout_s=timeout_s)
+def fetch_branch(repo: git.Repo, remote: str, branch: str, *, timeout_s: float = GIT_TIMEOUT_S) -> Fetched:
+    """`git fetch --no-tags REMOTE refs/heads/BRANCH`: the remote branch's commit, read from FETCH_HEAD
+    (no remote-tracking ref is needed, so REMOTE may also be a URL)."""
+    answer = _run(repo, "fetch", "--no-tags", "--quiet", remote,
+                  f"refs/heads/{branch}", timeout_s=timeout_s)
+    if not answer.ok:
+        return Fetched(answer, None)
+    status, out, _ = git_status(repo, "rev-parse", "--verify", "--quiet", "FETCH_HEAD^{commit}")
+    return Fetched(answer, out.strip() if status == 0 and out.strip() else None)
 
 
 def push_ref_cas(repo: git.Repo, remote: str, ref: str, new: str | None, expected: str | None, *,

@@ -104,6 +104,12 @@ def commits_between(repo: git.Repo, base: str, head: str) -> list[str]:
     return run_git(repo, "rev-list", f"{resolve(repo, base)}..{resolve(repo, head)}").split()
 
 
+def parents_of(repo: git.Repo, sha: str) -> tuple[str, ...]:
+    """The parents of commit `sha`, first parent first (none for a root commit, two or more for a merge)."""
+    full = resolve(repo, sha)
+    return tuple(run_git(repo, "rev-list", "--parents", "-n", "1", full).split()[1:])
+
+
 def log_lines(repo: git.Repo, rev: str = "HEAD") -> list[str]:
     """`<short sha> <subject>` of every commit reachable from `rev`, newest first."""
     return run_git(repo, "log", "--format=%h %s", resolve(repo, rev), "--").splitlines()

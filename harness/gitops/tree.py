@@ -98,9 +98,10 @@ def changes_between(repo: git.Repo, base: str, head: str) -> list[Change]:
     return sorted(changes, key=lambda c: c.path)
 
 
-def is_clean(repo: git.Repo, paths: Sequence[str] | None = None) -> bool:
-    """No staged, unstaged or untracked (non-ignored) change, optionally only among `paths`."""
-    args = ["status", "--porcelain=v1", "-z", "--untracked-files=all"]
+def is_clean(repo: git.Repo, paths: Sequence[str] | None = None, *, untracked: bool = True) -> bool:
+    """No staged, unstaged or (unless `untracked` is False) untracked non-ignored change, optionally only
+    among `paths`."""
+    args = ["status", "--porcelain=v1", "-z", f"--untracked-files={'all' if untracked else 'no'}"]
     if paths is not None:
         if not paths:
             return True

@@ -45,7 +45,8 @@ def _failing(run: PytestRun) -> list[dict]:
     ]
 
 
-def _stage_dict(stage: StageResult, staging: Path) -> dict:
+def stage_dict(stage: StageResult, staging: Path) -> dict:
+    """A stage as attempt.json holds it (docs/specs/evidence.md); file paths relative to `staging`."""
     selectors = []
     for outcome in stage.outcomes:
         run = outcome.run
@@ -192,7 +193,7 @@ def attempt_record(*, request: IterationRequest, proof: Proof, attempt: int, sta
         "head": request.head or "working tree",
         "evidence_dir": evidence_rel,
         "saved_ref": saved_ref,
-        "stages": [_stage_dict(s, staging) for s in stages],
+        "stages": [stage_dict(s, staging) for s in stages],
         "not_run": not_run,
         "checks": _checks(stages, expected),
         "changes": {

@@ -70,8 +70,10 @@ def run_iteration(ws: Workspace, *, item_id: str | None, use_agent: bool, keep_o
     return execute(request, ws.repo, progress=progress, use_agent=use_agent)
 
 
-def publish(ws: Workspace, result: IterationResult) -> PushResult | None:
-    """Push after a commit when `push` is configured; a failed push is kept pending, never lost."""
+def publish(ws: Workspace, result: IterationResult,
+            progress: Callable[[str], None] = lambda _: None) -> PushResult | None:
+    """Push after a commit when `push` is configured (commits replayed onto a remote that moved are proven
+    again first: harness.durability.push); a push that cannot be made is kept pending, never lost."""
     if ws.config.push is None or result.commit is None:
         return None
-    return push_branch(ws.repo, ws.config.push, identity=ws.config.commit.identity)
+    return push_branch(ws, progress=progress)

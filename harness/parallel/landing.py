@@ -3,11 +3,11 @@ repository lock is held.
 
 A proven change is merged onto the branch's current head in the object store (gitops.merge_trees); a
 textual conflict fails the stage `merge`. The gates then run again on the merged tree (`merged-gates`, in
-a temporary worktree at the merge result): every test the RED selectors select passes, the Regression
-selectors pass, the full suite fails only on known failures. A failure there is a semantic conflict: two
-changes that pass alone and break together. When nothing but harness-owned files (the ledger, evidence)
-changed since the worker's base, the merged tree is the tree the worker proved, and the gates are not run
-twice (the stage says so).
+a temporary worktree at the merge result, harness.proof.tree_gates): every test the RED selectors select
+passes, the Regression selectors pass, the full suite fails only on known failures. A failure there is a
+semantic conflict: two changes that pass alone and break together. When nothing but harness-owned files (the
+ledger, evidence) changed since the worker's base, the merged tree is the tree the worker proved, and the
+gates are not run twice (the stage says so).
 
 Then the attempt is recorded as `harness run` records one (harness.iteration write_evidence and
 record_and_commit): one commit holding the change as merged, the evidence and the ledger line, with the
@@ -29,19 +29,15 @@ from harness.gitops import (
     merge_trees,
     open_repo,
     set_ref,
-    temp_worktree,
     write_files_at_rev,
 )
 from harness.iteration.commit import record_and_commit
 from harness.iteration.records import IterationResult, Proof
 from harness.iteration.write_evidence import failed_work_ref, write_evidence
 from harness.parallel.worker import WorkerDone, WorkerJob
-from harness.proof.changes import split_owned
-from harness.proof.red_green import prove_green
 from harness.proof.stage_records import MergeDetail, StageResult, skipped_stage
-from harness.proof.suite_gates import full_suite_gate, regression_gate
-from harness.pytest_run.runner import PytestSettings, parse_selector
-from harness.pytest_run.xdist_jobs import full_suite_args
+from harness.proof.tree_gates import ProvenClaim, code_moved, gates_on_commit, gates_stage
+from harness.pytest_run.runner import PytestSettings
 from harness.workspace import Workspace
 
 MERGED_GATES = "merged-gates"
@@ -69,57 +65,25 @@ def merge_stage(ws: Workspace, job: WorkerJob, change: str | None, onto: str) ->
                        detail=MergeDetail(onto, merged.tree, ())), result
 
 
-def _code_moved(ws: Workspace, base: str, onto: str) -> list[str]:
-    """Paths other than harness-owned ones that changed between the worker's base and `onto`."""
-    work, _ = split_owned(changes_between(ws.repo, base, onto), ws.config)
-    return [c.path for c in work]
-
-
 def merged_gates_stage(ws: Workspace, job: WorkerJob, merged: str, onto: str) -> StageResult:
-    """RED selectors (as GREEN), Regression selectors and the full suite on the merged tree; the first
-    that fails stops the stage."""
+    """RED selectors (as GREEN), Regression selectors and the full suite on the merged tree
+    (harness.proof.tree_gates); the first that fails stops the stage."""
     cfg, item, base = ws.config, job.request.item, job.request.base
     if onto == base:
         return skipped_stage(MERGED_GATES, f"the merged tree is the tree the worker proved (the branch is still "
                              f"at its base {base[:10]})")
-    moved = _code_moved(ws, base, onto)
+    moved = code_moved(ws.repo, cfg, base, onto)
     if not moved:
         return skipped_stage(MERGED_GATES, f"the merged tree is the tree the worker proved (since its base "
                              f"{base[:10]} only harness-owned files changed on the branch)")
     started = time.monotonic()
-    out_dir = job.attempt.staging / "merged"
     pytest = PytestSettings.from_config(cfg).isolated_from(ws.root)
-    red = tuple(parse_selector(s) for s in item.red)
-    regression = tuple(parse_selector(s) for s in item.regression)
-    parts: list[StageResult] = []
-    with temp_worktree(ws.repo, merged) as tree:
-        steps: list[Callable[[], StageResult]] = []
-        if red or item.mode == "tdd":
-            steps.append(lambda: prove_green(red, cwd=tree, out_dir=out_dir, pytest=pytest))
-        if cfg.gates.regression:
-            steps.append(lambda: regression_gate(regression, cwd=tree, out_dir=out_dir, pytest=pytest))
-        if cfg.gates.full_suite:
-            def full_suite() -> StageResult:  # with the same xdist choice as the worker's own full suite
-                args, _ = full_suite_args(cfg.gates.full_suite_args, cfg.gates.full_suite_jobs, pytest.command, tree)
-                return full_suite_gate(cwd=tree, out_dir=out_dir, args=args, known_failures=cfg.known_failures,
-                                       pytest=pytest)
-
-            steps.append(full_suite)
-        for step in steps:
-            parts.append(step())
-            if not parts[-1].ok:
-                break
-    outcomes = tuple(o for part in parts for o in part.outcomes)
-    detail = next((p.detail for p in parts if p.name == "full_suite"), None)
+    claim = ProvenClaim.of(item.red, item.regression, item.mode)
+    parts = gates_on_commit(ws.repo, merged, config=cfg, claim=claim, out_dir=job.attempt.staging / "merged",
+                            pytest=pytest)
     where = f"on the merged tree ({len(moved)} path(s) changed on the branch since the worker's base " \
             f"{base[:10]}; merged onto {onto[:10]})"
-    failed = next((p for p in parts if not p.ok), None)
-    if failed is not None:
-        reason = f"{MERGED_GATES}: {failed.name} failed {where}: {failed.reason}"
-    else:
-        reason = f"{MERGED_GATES}: passed {where}: " + "; ".join(p.reason for p in parts)
-    return StageResult(MERGED_GATES, failed is None, reason, outcomes, time.monotonic() - started,
-                       detail=detail)
+    return gates_stage(MERGED_GATES, parts, where, started)
 
 
 def land(ws: Workspace, done: WorkerDone, *, on_merging: Callable[[str], None]) -> IterationResult:

@@ -247,7 +247,7 @@ class WorkerPool:
         for problem in dismantle(ws, job.place, self.holder):
             self.console.note(problem)
         self._landed(name, result)
-        pushed = publish(ws, result)
+        pushed = publish(ws, result, progress=self.console.note)
         if pushed is not None:
             self.console.note(f"push: {pushed.message}")
 

@@ -113,3 +113,50 @@ def test_init_repo_commits_everything_with_its_own_identity(tmp_path: Path) -> N
     info = gitops.commit_info(repo, "HEAD")
     assert (info.author_name, info.author_email, info.subject) == ("Demo Person", "demo@example.invalid", "first")
     assert gitops.is_clean(repo)
+
+
+def test_rewrite_commit_keeps_the_author_and_tree_with_folder_replaces_one_folder(repo_path: Path,
+                                                                                 tmp_path: Path) -> None:
+    repo = gitops.open_repo(repo_path)
+    head = gitops.head_sha(repo)
+    before = state(repo_path)
+    source = tmp_path / "files"
+    (source / "inner").mkdir(parents=True)
+    (source / "one.txt").write_text("one\n")
+    (source / "inner" / "two.txt").write_text("two\n")
+    tree = gitops.tree_with_folder(repo, head, "sub", source)
+    sha = gitops.rewrite_commit(repo, head, tree, head, "rewritten\n\nKey: value\n", identity=IDENTITY)
+    assert state(repo_path) == before  # only objects were written
+    listed = git(repo_path, "ls-tree", "-r", "--name-only", sha).split()
+    assert [p for p in listed if p.startswith("sub/")] == ["sub/inner/two.txt", "sub/one.txt"]
+    assert git(repo_path, "show", f"{sha}:a.txt") == "a\n"
+    assert git(repo_path, "log", "-1", "--format=%an|%ad|%cn <%ce>|%P|%B", "--date=iso-strict", sha).strip() == (
+        f"Test Author|2025-01-01T12:00:00+00:00|Harness Bot <bot@example.invalid>|{head}|rewritten\n\nKey: value")
+    removed = gitops.tree_with_folder(repo, head, "sub", None)
+    assert not [p for p in git(repo_path, "ls-tree", "-r", "--name-only", removed).split() if p.startswith("sub/")]
+
+
+def test_move_head_checks_out_the_new_commit_and_refuses_when_something_is_in_the_way(repo_path: Path) -> None:
+    repo = gitops.open_repo(repo_path)
+    old = gitops.head_sha(repo)
+    git(repo_path, "checkout", "-q", "-b", "side")
+    (repo_path / "a.txt").write_text("a on side\n")
+    (repo_path / "e.txt").write_text("e on side\n")
+    git(repo_path, "add", "-A")
+    git(repo_path, "commit", "-qm", "side")
+    new = gitops.head_sha(repo)
+    git(repo_path, "checkout", "-q", "main")
+
+    (repo_path / "e.txt").write_text("untracked here\n")  # an untracked file the move would overwrite
+    with pytest.raises(GitError, match="e.txt"):
+        gitops.move_head(repo, old, new, reason="test")
+    assert gitops.head_sha(repo) == old and (repo_path / "e.txt").read_text() == "untracked here\n"
+    (repo_path / "e.txt").unlink()
+    with pytest.raises(GitError, match="no longer at"):
+        gitops.move_head(repo, new, old, reason="test")
+
+    gitops.move_head(repo, old, new, reason="test")
+    assert git(repo_path, "symbolic-ref", "HEAD").strip() == "refs/heads/main"
+    assert git(repo_path, "rev-parse", "main").strip() == new
+    assert (repo_path / "a.txt").read_text() == "a on side\n" and (repo_path / "e.txt").read_text() == "e on side\n"
+    assert git(repo_path, "status", "--porcelain") == ""

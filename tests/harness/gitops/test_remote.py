@@ -37,19 +37,33 @@ def test_a_hanging_remote_times_out_and_is_ended(repo_path: Path, tmp_path: Path
     assert not marker.exists(), "the remote's command outlived the timeout"
 
 
-def test_an_aborted_rebase_leaves_the_branch_as_it_was(repo_path: Path) -> None:
+def test_fetch_branch_names_the_remote_head_and_a_lease_push_moves_it_only_from_that_head(
+        repo_path: Path, tmp_path: Path) -> None:
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
     repo = gitops.open_repo(repo_path)
-    assert not gitops.rebase_in_progress(repo)
-    head = git(repo_path, "rev-parse", "HEAD")
-    git(repo_path, "checkout", "-q", "-b", "other")
-    (repo_path / "a.txt").write_text("other\n")
-    git(repo_path, "commit", "-qam", "other side")
-    git(repo_path, "checkout", "-q", "main")
-    (repo_path / "a.txt").write_text("main\n")
-    git(repo_path, "commit", "-qam", "main side")
-    ours = git(repo_path, "rev-parse", "HEAD")
-    assert head != ours
-    status, _, _ = repo.git.execute(["git", "rebase", "other"], with_extended_output=True, with_exceptions=False)
-    assert status != 0 and gitops.rebase_in_progress(repo)
-    assert gitops.abort_rebase(repo).ok
-    assert not gitops.rebase_in_progress(repo) and git(repo_path, "rev-parse", "HEAD") == ours
+    assert gitops.push_ref(repo, str(remote), "HEAD:refs/heads/main").ok
+    git(tmp_path, "clone", "-q", str(remote), "other")
+    other = tmp_path / "other"
+    (other / "theirs.txt").write_text("theirs\n")
+    git(other, "add", "theirs.txt")
+    git(other, "commit", "-qm", "theirs")
+    git(other, "push", "-q", "origin", "HEAD:refs/heads/main")
+    theirs = git(other, "rev-parse", "HEAD").strip()
+
+    fetched = gitops.fetch_branch(repo, str(remote), "main")
+    assert fetched.answer.ok and fetched.head == theirs and gitops.commit_exists(repo, theirs)
+    assert not gitops.fetch_branch(repo, str(remote), "no-such-branch").head
+
+    # A commit on their head, pushed by compare-and-swap: refused once the remote moved on from that head.
+    mine = gitops.commit_tree(repo, gitops.tree_of(repo, "HEAD"), theirs, "mine", identity=("Bot", "b@x.invalid"))
+    (other / "more.txt").write_text("more\n")
+    git(other, "add", "more.txt")
+    git(other, "commit", "-qm", "more")
+    git(other, "push", "-q", "origin", "HEAD:refs/heads/main")
+    moved = git(other, "rev-parse", "HEAD").strip()
+    refused = gitops.push_ref_cas(repo, str(remote), "refs/heads/main", mine, theirs)
+    assert not refused.ok and any(line.startswith("!") for line in refused.output.splitlines())
+    assert git(remote, "rev-parse", "main").strip() == moved
+    assert gitops.push_ref_cas(repo, str(remote), "refs/heads/main", mine, moved).ok
+    assert git(remote, "rev-parse", "main").strip() == mine
