@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from harness.main import main
 from tests.conftest import git
 from tests.harness.project import (
@@ -226,3 +228,29 @@ def test_cases_inserted_before_others_shift_their_ids_and_remove_nothing(make_re
     assert code == 1 and record["failed_stage"] == "integrity"
     found = {(f["kind"], f["test"]) for f in integrity_of(record)["findings"]}
     assert found == {("test-removed", "tests/test_pairs.py::test_add_pairs[pair1-4]")}
+
+
+NARROWING = {
+    "command": HARNESS_YAML.replace("  timeout_s: 120\n", "  timeout_s: 120\n  command: ['{python}', '-m', "
+                                    "'pytest', '-k', 'not test_add_zero']\n"),
+    "env": HARNESS_YAML.replace('PYTEST_DISABLE_PLUGIN_AUTOLOAD: "1"\n',
+                                'PYTEST_DISABLE_PLUGIN_AUTOLOAD: "1"\n    PYTEST_ADDOPTS: "-k=\'not test_add_zero\'"\n'),
+}
+
+
+@pytest.mark.parametrize(("where", "test"), [("command", "pytest.command"), ("env", "pytest.env.PYTEST_ADDOPTS")])
+def test_a_filter_added_to_the_pytest_command_or_env_is_refused_as_selection_narrowed(make_repo, where: str,
+                                                                                       test: str) -> None:
+    """`-k` in `pytest.command`, or in PYTEST_ADDOPTS of `pytest.env`, would run fewer tests in every later
+    proof (here it keeps every test of this change running, so only the integrity gate can see it)."""
+    repo = project(make_repo)
+    apply_change(repo, {"harness.yaml": NARROWING[where], "tests/test_mul.py": MUL_TEST, "pkg/calc.py": MUL_IMPL})
+
+    code, record, summary = run(repo)
+
+    assert code == 1 and record["failed_stage"] == "integrity", record["reason"]
+    found = [(f["kind"], f["test"], f["detail"]) for f in integrity_of(record)["findings"]]
+    where_text = "`pytest.command`" if where == "command" else "`pytest.env` PYTEST_ADDOPTS"
+    assert found == [("selection-narrowed", test, f"{where_text} gains `-k not test_add_zero`, so fewer tests run")]
+    assert f"**refused** selection-narrowed: `{test}`" in summary
+
