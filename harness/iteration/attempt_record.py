@@ -212,6 +212,7 @@ def attempt_record(*, request: IterationRequest, proof: Proof, attempt: int, sta
                    "stages_span_s": round(max((s.start_s + s.wall_s for s in stages), default=0.0), 3),
                    "concurrent_stages": request.config.concurrent_stages},
         "agent": _agent_facts(stages),
+        "settings": request.judged.record() if request.judged is not None else None,
         "pytest_environment": {"removed": list(removed_variables(os.environ, request.config.pytest.env)),
                                "set_by_harness_yaml": sorted(request.config.pytest.env)},
     }

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from harness.clock import utc_now
+from harness.config import Config, judging_settings
 from harness.gitops import (
     changes_between,
     commit_tree,
@@ -69,20 +70,22 @@ def merge_stage(ws: Workspace, job: WorkerJob, change: str | None, onto: str) ->
                        detail=MergeDetail(onto, merged.tree, ())), result
 
 
-def _code_moved(ws: Workspace, base: str, onto: str) -> list[str]:
+def _code_moved(ws: Workspace, config: Config, base: str, onto: str) -> list[str]:
     """Paths other than harness-owned ones that changed between the worker's base and `onto`."""
-    work, _ = split_owned(changes_between(ws.repo, base, onto), ws.config)
+    work, _ = split_owned(changes_between(ws.repo, base, onto), config)
     return [c.path for c in work]
 
 
 def merged_gates_stage(ws: Workspace, job: WorkerJob, merged: str, onto: str) -> StageResult:
-    """RED selectors (as GREEN), Regression selectors and the full suite on the merged tree; the first
-    that fails stops the stage."""
-    cfg, item, base = ws.config, job.request.item, job.request.base
+    """RED selectors (as GREEN), Regression selectors and the full suite on the merged tree, under the
+    harness.yaml of `onto` (the settings in force on the branch it lands on; harness.config.judging); the
+    first that fails stops the stage."""
+    item, base = job.request.item, job.request.base
     if onto == base:
         return skipped_stage(MERGED_GATES, f"the merged tree is the tree the worker proved (the branch is still "
                              f"at its base {base[:10]})")
-    moved = _code_moved(ws, base, onto)
+    cfg = judging_settings(ws.repo, onto, ws.config).config
+    moved = _code_moved(ws, cfg, base, onto)
     if not moved:
         return skipped_stage(MERGED_GATES, f"the merged tree is the tree the worker proved (since its base "
                              f"{base[:10]} only harness-owned files changed on the branch)")

@@ -21,7 +21,7 @@ from pathlib import Path
 import git
 
 from harness.atomic import atomic_write_json
-from harness.config import CONFIG_FILENAME, Config, parse_config
+from harness.config import CONFIG_FILENAME, Config, config_at, parse_config
 from harness.errors import ConfigError
 from harness.gates.integrity.config_scan import (
     CONFIG_NAMES,
@@ -70,17 +70,6 @@ def _is_test_module(path: str, test_globs: Sequence[str]) -> bool:
             and matches_any(path, test_globs))
 
 
-def base_config(repo: git.Repo, base: str) -> Config:
-    """harness.yaml as the base commit has it (its defaults where it has none or an unusable one)."""
-    text = blob_text(repo, base, CONFIG_FILENAME)
-    if text is None:
-        return Config()
-    try:
-        return parse_config(text, f"{CONFIG_FILENAME} at the base commit")
-    except ConfigError:
-        return Config()  # the base's file was unusable; its defaults are the fairest reading
-
-
 def _changed_config(inputs: IntegrityInputs) -> Config | None:
     """harness.yaml as the change leaves it; None where that does not parse (the harness refuses it)."""
     text = inputs.new_text(CONFIG_FILENAME)
@@ -99,13 +88,14 @@ def _static_findings(inputs: IntegrityInputs, modules: Sequence[str]) -> list[In
     for change in inputs.changeset.changes:
         if posixpath.basename(change.path) in CONFIG_NAMES:
             findings += selection_findings(change.path, inputs.old_text(change.path), inputs.new_text(change.path))
-    base = base_config(inputs.repo, inputs.base)  # harness.yaml at B, read and parsed once
+    base = config_at(inputs.repo, inputs.base) or Config()  # harness.yaml at B, read and parsed once
+    changed: Config | None = base
     if any(change.path == CONFIG_FILENAME for change in inputs.changeset.changes):
         changed = _changed_config(inputs)
         if changed is not None:
             findings += gate_findings(base, changed, CONFIG_FILENAME)
     base_known = base.known_failures
-    new_known = inputs.config.known_failures
+    new_known = changed.known_failures if changed is not None else base_known
     findings += known_failure_findings(base_known, inputs.old_text(base_known), new_known,
                                        inputs.new_text(new_known))
     return findings

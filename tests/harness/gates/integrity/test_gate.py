@@ -254,3 +254,28 @@ def test_a_filter_added_to_the_pytest_command_or_env_is_refused_as_selection_nar
     assert found == [("selection-narrowed", test, f"{where_text} gains `-k not test_add_zero`, so fewer tests run")]
     assert f"**refused** selection-narrowed: `{test}`" in summary
 
+
+def test_a_narrowing_the_item_allows_is_still_judged_under_the_base_commits_settings(make_repo) -> None:
+    """The item allows selection-narrowed, and its harness.yaml deselects the very test it adds: the proof
+    runs under the base commit's harness.yaml, so RED and GREEN still run test_mul (under the change's own
+    settings nothing would be selected and the proof would stop at collect)."""
+    repo = project(make_repo, allow="selection-narrowed")
+    base = git(repo, "rev-parse", "HEAD").strip()
+    narrowed = HARNESS_YAML.replace("  timeout_s: 120\n", "  timeout_s: 120\n  command: ['{python}', '-m', "
+                                    "'pytest', '--deselect', 'tests/test_mul.py::test_mul']\n")
+    apply_change(repo, {"harness.yaml": narrowed, "tests/test_mul.py": MUL_TEST, "pkg/calc.py": MUL_IMPL})
+
+    code, record, summary = run(repo)
+
+    assert code == 0, record["reason"]
+    assert [(f["kind"], f["allowed"]) for f in integrity_of(record)["findings"]] == [("selection-narrowed", True)]
+    stages = {s["name"]: s for s in record["stages"]}
+    assert stages["red"]["ok"] and stages["red"]["selectors"][0]["failing"][0]["nodeid"].startswith("tests/test_mul.py")
+    assert stages["green"]["counts"] == {"passed": 1}
+    assert not any("--deselect" in s["command"] for stage in stages.values() for s in stage["selectors"])
+    assert record["settings"] == {"harness_yaml_from": base, "harness_yaml_found": True, "working_tree_differs": True,
+                                  "working_tree_not_applied": ["pytest.command"],
+                                  "from_working_tree": ["agent", "commit", "push", "workers"]}
+    assert f"Judged by the harness.yaml of `{base[:10]}` (the base commit)" in summary
+    assert "The working tree's harness.yaml sets otherwise: `pytest.command` (not applied" in summary
+    assert "--deselect" in (repo / "harness.yaml").read_text()  # committed with the change: it applies from now on
