@@ -70,13 +70,13 @@ def _is_test_module(path: str, test_globs: Sequence[str]) -> bool:
             and matches_any(path, test_globs))
 
 
-def _changed_config(inputs: IntegrityInputs) -> Config | None:
-    """harness.yaml as the change leaves it; None where that does not parse (the harness refuses it)."""
+def _changed_config(inputs: IntegrityInputs) -> Config | ConfigError:
+    """harness.yaml as the change leaves it, or why it does not parse."""
     text = inputs.new_text(CONFIG_FILENAME)
     try:
         return Config() if text is None else parse_config(text, f"{CONFIG_FILENAME} with the change")
-    except ConfigError:
-        return None
+    except ConfigError as exc:
+        return exc
 
 
 def _static_findings(inputs: IntegrityInputs, modules: Sequence[str]) -> list[IntegrityFinding]:
@@ -91,8 +91,15 @@ def _static_findings(inputs: IntegrityInputs, modules: Sequence[str]) -> list[In
     base = config_at(inputs.repo, inputs.base) or Config()  # harness.yaml at B, read and parsed once
     changed: Config | None = base
     if any(change.path == CONFIG_FILENAME for change in inputs.changeset.changes):
-        changed = _changed_config(inputs)
-        if changed is not None:
+        read = _changed_config(inputs)
+        if isinstance(read, ConfigError):  # committed, it would stop every later proof before it starts
+            first = str(read).splitlines()[0]
+            findings.append(IntegrityFinding("gates-weakened", CONFIG_FILENAME, CONFIG_FILENAME,
+                                             f"{CONFIG_FILENAME} does not parse with the change ({first}): "
+                                             "once committed, every later proof stops before it starts"))
+            changed = None
+        else:
+            changed = read
             findings += gate_findings(base, changed, CONFIG_FILENAME)
     base_known = base.known_failures
     new_known = changed.known_failures if changed is not None else base_known

@@ -279,3 +279,28 @@ def test_a_narrowing_the_item_allows_is_still_judged_under_the_base_commits_sett
     assert f"Judged by the harness.yaml of `{base[:10]}` (the base commit)" in summary
     assert "The working tree's harness.yaml sets otherwise: `pytest.command` (not applied" in summary
     assert "--deselect" in (repo / "harness.yaml").read_text()  # committed with the change: it applies from now on
+
+
+def test_a_harness_yaml_that_no_longer_parses_is_refused(make_repo) -> None:
+    """Only a worker's or an older commit's change gets this far (the harness reads the working tree's file
+    first); committed, it would stop every later proof. Here: verify a commit that broke harness.yaml and
+    was fixed by the next one."""
+    repo = project(make_repo)
+    base = git(repo, "rev-parse", "HEAD").strip()
+    apply_change(repo, {"harness.yaml": HARNESS_YAML + "gates:\n  ful_suite: false\n", "tests/test_mul.py": MUL_TEST,
+                        "pkg/calc.py": MUL_IMPL})
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "add mul, and a typo")
+    broken = git(repo, "rev-parse", "HEAD").strip()
+    apply_change(repo, {"harness.yaml": HARNESS_YAML})
+    git(repo, "commit", "-qam", "fix the typo")
+
+    code = main(["verify", "-C", str(repo), "--base", base, "--head", broken, "--item", "CALC-001"])
+
+    assert code == 1
+    folder = repo / git(repo, "log", "-1", "--format=%(trailers:key=Harness-Evidence,valueonly)").strip()
+    record = json.loads((folder / "attempt.json").read_text())
+    assert record["failed_stage"] == "integrity"
+    [finding] = integrity_of(record)["findings"]
+    assert (finding["kind"], finding["test"]) == ("gates-weakened", "harness.yaml")
+    assert "does not parse with the change" in finding["detail"] and "gates.ful_suite" in finding["detail"]
