@@ -1,4 +1,8 @@
-"""The repository a command works on: git repo, root, config and ledger path, opened once."""
+"""The repository a command works on: git repo, root, config and ledger path, opened once.
+
+`config` is the working tree's harness.yaml. An attempt runs under the base commit's instead (with the
+working tree's operator settings: harness.config.judging); the commands that prove make that Workspace
+with `dataclasses.replace(ws, config=judging_settings(...).config)`."""
 from __future__ import annotations
 
 import sys

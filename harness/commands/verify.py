@@ -1,9 +1,11 @@
 """`harness verify --base REV [--head REV] [--item ITEM]`: the same proof for committed changes."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from harness.commands._shared import print_result, repo_lock
+from harness.config import judging_settings
 from harness.errors import HarnessError
 from harness.gitops import commits_between, head_sha, is_ancestor, resolve, trailers_of, working_changes
 from harness.iteration import IterationRequest, execute
@@ -30,6 +32,8 @@ def verify(*, repo: Path, base: str, head: str = "HEAD", item_id: str | None = N
             raise HarnessError(f"--base {base} and --head {head} are the same commit: there is no change")
         if not is_ancestor(ws.repo, base_sha, head_sha_):
             raise HarnessError(f"--base {base} is not an ancestor of --head {head}")
+        judged = judging_settings(ws.repo, base_sha, ws.config)  # B's harness.yaml judges, not the change's
+        ws = replace(ws, config=judged.config)
         if not dry_run:
             dirty = [c.path for c in working_changes(ws.repo)
                      if c.path == ws.config.ledger or c.path.startswith(ws.config.evidence_root.rstrip("/") + "/")]
@@ -43,7 +47,7 @@ def verify(*, repo: Path, base: str, head: str = "HEAD", item_id: str | None = N
         item = ledger.get(item_id or _item_from_trailers(ws, ledger, base_sha, head_sha_))
         ensure_plain_names(item)
         request = IterationRequest(root=ws.root, config=ws.config, item=item, base=base_sha, head=head_sha_,
-                                   keep_open=keep_open, dry_run=dry_run, ledger=ledger)
+                                   keep_open=keep_open, dry_run=dry_run, ledger=ledger, judged=judged)
         result = execute(request, ws.repo)
     print_result(result)
     return 0 if result.succeeded else 1

@@ -1,9 +1,10 @@
 """harness.yaml: the settings (`model`, the gates' in `gates`), the reader that validates them (`reader`,
-`load`), and the commented default `harness init` writes (`defaults`). The names below are the package's
-public face; import them from here."""
+`load`), the commented default `harness init` writes (`defaults`), and which harness.yaml judges a change
+(`judging`: the base commit's). The names below are the package's public face; import them from here."""
 from __future__ import annotations
 
 from harness.config.defaults import DEFAULT_CONFIG_YAML
+from harness.config.judging import OPERATOR_SETTINGS, JudgingSettings, config_at, judging_settings
 from harness.config.load import load_config, parse_config
 from harness.config.model import (
     AGENT_PHASES,
@@ -22,7 +23,7 @@ from harness.config.model import (
 )
 
 __all__ = [
-    "AGENT_PHASES", "CONFIG_FILENAME", "DEFAULT_CONFIG_YAML", "PYTHON_PLACEHOLDER", "AgentConfig", "CapsConfig",
-    "CommitConfig", "Config", "ExtraSelector", "GatesConfig", "LintSettings", "PushConfig", "PytestConfig",
-    "SelectorsConfig", "load_config", "parse_config",
+    "AGENT_PHASES", "CONFIG_FILENAME", "DEFAULT_CONFIG_YAML", "OPERATOR_SETTINGS", "PYTHON_PLACEHOLDER", "AgentConfig",
+    "CapsConfig", "CommitConfig", "Config", "ExtraSelector", "GatesConfig", "JudgingSettings", "LintSettings",
+    "PushConfig", "PytestConfig", "SelectorsConfig", "config_at", "judging_settings", "load_config", "parse_config",
 ]

@@ -4,6 +4,8 @@ from __future__ import annotations
 DEFAULT_CONFIG_YAML = """\
 # harness.yaml: configuration of the TDD loop harness. Every key is optional; the values below are
 # the defaults. Unknown keys are rejected. Paths are relative to the repository root.
+# A change is proven under the harness.yaml of its base commit: an edit here takes effect once it is
+# committed (agent, commit, push and workers are read from the working tree at once).
 
 ledger: docs/fix_plan.md            # the fix plan: items, status, attempts
 evidence_root: plans/active         # evidence goes to <evidence_root>/<initiative>/reports/<stamp>/<slug>/
@@ -16,7 +18,8 @@ test_globs:                         # changed files matching these are "test cha
 pytest:
   command: ["{python}", "-m", "pytest"]   # "{python}" is the harness's own interpreter
   args: []                                 # extra arguments for every pytest run
-  env: {}                                  # extra environment, e.g. {PYTHONPATH: src}
+  env: {}                                  # extra environment, e.g. {PYTHONPATH: src}; your shell's
+                                           # PYTEST_* variables never reach pytest: set them here
   timeout_s: 1800
 
 known_failures: ci/known_failures.txt   # node ids allowed to fail in the full suite (null: none)

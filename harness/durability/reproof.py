@@ -34,6 +34,7 @@ from pathlib import Path
 from harness import __version__
 from harness.atomic import atomic_write_json
 from harness.clock import iso, utc_now
+from harness.config import judging_settings
 from harness.durability.evidence import (
     compress_large_files,
     machine_prefixes,
@@ -176,7 +177,8 @@ def _claim_of(ws: Workspace, sha: str) -> _Claim | str | None:
 def _reprove(ws: Workspace, original: str, candidate: str, onto: str, claim: _Claim) -> Path | Refused:
     """The gates on `candidate` (commit `original` replayed onto `onto`): the sealed evidence folder to
     commit when they hold, else the refusal (its evidence moved to the failed-re-proof folder)."""
-    cfg, git_dir = ws.config, common_git_dir(ws.repo)
+    # under the harness.yaml of the head it lands on, as the merge queue's gates (harness.config.judging)
+    cfg, git_dir = judging_settings(ws.repo, onto, ws.config).config, common_git_dir(ws.repo)
     parent = git_dir / "harness" / "staging"
     parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f"reproof-{claim.item}-", dir=parent))

@@ -1,6 +1,7 @@
 """Facts of an attempt for machines (attempt.json) and people (analysis/summary.md), and commit trailers."""
 from __future__ import annotations
 
+import os
 import platform
 from collections.abc import Sequence
 from datetime import datetime
@@ -24,6 +25,7 @@ from harness.proof.stage_records import (
     StageDetail,
     StageResult,
 )
+from harness.pytest_run.environment import removed_variables
 from harness.pytest_run.results import PytestRun
 
 
@@ -211,6 +213,9 @@ def attempt_record(*, request: IterationRequest, proof: Proof, attempt: int, sta
                    "stages_span_s": round(max((s.start_s + s.wall_s for s in stages), default=0.0), 3),
                    "concurrent_stages": request.config.concurrent_stages},
         "agent": _agent_facts(stages),
+        "settings": request.judged.record() if request.judged is not None else None,
+        "pytest_environment": {"removed": list(removed_variables(os.environ, request.config.pytest.env)),
+                               "set_by_harness_yaml": sorted(request.config.pytest.env)},
     }
 
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import git
 
-from harness.config import CONFIG_FILENAME
+from harness.config import CONFIG_FILENAME, Config, config_at
 from harness.errors import HarnessError
 from harness.gates.acceptance import acceptance_stage, check_acceptance
-from harness.gates.integrity.gate import IntegrityInputs, base_config, integrity_gate
+from harness.gates.integrity.gate import IntegrityInputs, integrity_gate
 from harness.gates.mutation.gate import MutationInputs, mutation_gate
 from harness.iteration.records import IterationRequest
 from harness.ledger import INTEGRITY_KINDS, MUTATION_VALUES, Item
@@ -33,14 +33,15 @@ def mutation_wanted(item: Item, enabled: bool) -> bool:
 
 
 def integrity_wanted(request: IterationRequest, changeset: ChangeSet, repo: git.Repo) -> bool:
-    """The integrity gate runs when harness.yaml has it on, or when the base commit's harness.yaml had it on
-    and the change edits harness.yaml: a change cannot switch the gate off for its own proof (it runs, and
+    """The integrity gate runs when the base commit's harness.yaml has it on (the settings the attempt runs
+    under, harness.config.judging): a change cannot switch the gate off for its own proof (it runs, and
     reports the change as gates-weakened)."""
     if request.config.gates.integrity:
         return True
     if not any(change.path == CONFIG_FILENAME for change in changeset.changes):
         return False
-    return base_config(repo, request.base).gates.integrity
+    at_base = config_at(repo, request.base)  # for a caller that gave the working tree's settings
+    return (at_base or Config()).gates.integrity
 
 
 def proof_plans(request: IterationRequest, changeset: ChangeSet, staging: Path, green_cwd: Path,

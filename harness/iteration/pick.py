@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
+from harness.config import judging_settings
 from harness.durability.push import PushResult, push_branch
 from harness.errors import HarnessError, LedgerError, NothingActionable
 from harness.gitops import commit_paths, head_sha, working_changes
@@ -51,7 +53,10 @@ def pick_item(ws: Workspace, item_id: str | None, progress: Callable[[str], None
 
 def run_iteration(ws: Workspace, *, item_id: str | None, use_agent: bool, keep_open: bool = False,
                   allow_dirty: bool = False, progress: Callable[[str], None] = print) -> IterationResult:
-    """Pick, check preconditions, execute one attempt. The caller holds the lock (and has recovered)."""
+    """Pick, check preconditions, execute one attempt under HEAD's harness.yaml (harness.config.judging).
+    The caller holds the lock (and has recovered)."""
+    judged = judging_settings(ws.repo, head_sha(ws.repo), ws.config)
+    ws = replace(ws, config=judged.config)
     item, ledger = pick_item(ws, item_id, progress)
     dirty, _ = split_owned(working_changes(ws.repo), ws.config)  # the ledger, evidence: the harness's
     if use_agent:
@@ -65,8 +70,8 @@ def run_iteration(ws: Workspace, *, item_id: str | None, use_agent: bool, keep_o
     elif not dirty:
         raise HarnessError("the working tree holds no change to prove; make the change (test first) and run "
                            "again, or use `harness verify --base REV` for committed work")
-    request = IterationRequest(root=ws.root, config=ws.config, item=item, base=head_sha(ws.repo),
-                               keep_open=keep_open, ledger=ledger)
+    request = IterationRequest(root=ws.root, config=ws.config, item=item, base=judged.commit,
+                               keep_open=keep_open, ledger=ledger, judged=judged)
     return execute(request, ws.repo, progress=progress, use_agent=use_agent)
 
 

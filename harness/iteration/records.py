@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from harness.config import Config
+from harness.config import Config, JudgingSettings
 from harness.durability.journal import Journal
 from harness.ledger import Item, Ledger
 from harness.proof.changes import ChangeSet
@@ -18,7 +18,9 @@ Progress = Callable[[str], None]
 
 @dataclass(frozen=True)
 class IterationRequest:
-    """What to prove. `head` None: the change is the working tree; otherwise the commits base..head."""
+    """What to prove. `head` None: the change is the working tree; otherwise the commits base..head.
+    `config`: the settings the attempt runs under; `judged`: where they came from (harness.config.judging:
+    the base commit's harness.yaml), None where the caller gave `config` as it is."""
 
     root: Path
     config: Config
@@ -29,6 +31,7 @@ class IterationRequest:
     dry_run: bool = False
     ledger: Ledger | None = field(default=None, repr=False)  # the parse the item came from, reused if current
     trailers: tuple[tuple[str, str], ...] = ()  # added to the recording commit's (Harness-Merged-Onto)
+    judged: JudgingSettings | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from harness.clock import utc_now
+from harness.config import judging_settings
 from harness.gitops import (
     changes_between,
     commit_tree,
@@ -67,11 +68,13 @@ def merge_stage(ws: Workspace, job: WorkerJob, change: str | None, onto: str) ->
 
 def merged_gates_stage(ws: Workspace, job: WorkerJob, merged: str, onto: str) -> StageResult:
     """RED selectors (as GREEN), Regression selectors and the full suite on the merged tree
-    (harness.proof.tree_gates); the first that fails stops the stage."""
-    cfg, item, base = ws.config, job.request.item, job.request.base
+    (harness.proof.tree_gates), under the harness.yaml of `onto` (the settings in force on the branch it
+    lands on; harness.config.judging); the first that fails stops the stage."""
+    item, base = job.request.item, job.request.base
     if onto == base:
         return skipped_stage(MERGED_GATES, f"the merged tree is the tree the worker proved (the branch is still "
                              f"at its base {base[:10]})")
+    cfg = judging_settings(ws.repo, onto, ws.config).config
     moved = code_moved(ws.repo, cfg, base, onto)
     if not moved:
         return skipped_stage(MERGED_GATES, f"the merged tree is the tree the worker proved (since its base "

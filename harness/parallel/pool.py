@@ -22,12 +22,13 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from harness.clock import utc_now
+from harness.config import judging_settings
 from harness.errors import ExitCode, HarnessError
-from harness.gitops import working_changes
+from harness.gitops import head_sha, working_changes
 from harness.iteration.pick import block_exhausted, publish
 from harness.iteration.records import IterationResult
 from harness.ledger import Item, Ledger, ensure_plain_names, load_ledger
@@ -149,7 +150,8 @@ class WorkerPool:
 
     def _fill(self) -> str | None:
         """Start workers on free slots; returns why nothing could start when nothing did, else None."""
-        ws, cfg = self.ws, self.ws.config
+        ws = replace(self.ws, config=judging_settings(self.ws.repo, head_sha(self.ws.repo), self.ws.config).config)
+        cfg = ws.config  # the head's harness.yaml: max_attempts and the ledger's path (harness.config.judging)
         ledger = load_ledger(ws.ledger_path)
         selection = select_next(ledger, max_attempts=cfg.max_attempts)
         to_block = tuple(b for b in selection.to_block if b[0] not in self._busy())

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from harness import proc
+from harness.config import judging_settings
 from harness.durability.journal import Journal
 from harness.gitops import add_branch_worktree, commit_paths, head_sha, open_repo, snapshot_to_ref
 from harness.iteration.execute import begin_attempt
@@ -68,8 +69,10 @@ def start_worker(ws: Workspace, *, name: str, item: Item, ledger: Ledger, lease:
     """Journal, evidence folder and worktree of a new attempt on `item`, from the current head."""
     place = place_for(ws.git_dir, ws.root.name, item.id)
     base = head_sha(ws.repo)
+    judged = judging_settings(ws.repo, base, ws.config)  # the head's harness.yaml judges the worker's change
     journal = Journal(ws.git_dir, place.journal_name)
-    request = IterationRequest(root=place.worktree, config=ws.config, item=item, base=base, ledger=ledger)
+    request = IterationRequest(root=place.worktree, config=judged.config, item=item, base=base, ledger=ledger,
+                               judged=judged)
     attempt = begin_attempt(replace(request, root=ws.root), ws.repo, now(), journal=journal)
     journal.update(stage="setup", worker=name, worktree=str(place.worktree), branch=place.branch,
                    lease=lease.ref)

@@ -24,6 +24,7 @@ from harness import proc
 from harness.atomic import atomic_write_text
 from harness.config import Config
 from harness.errors import SelectorError
+from harness.pytest_run.environment import pytest_environ, removed_variables
 from harness.pytest_run.events import error_lines, fold_events, read_events, results_document
 from harness.pytest_run.results import PytestRun
 
@@ -41,17 +42,6 @@ EXIT_MEANINGS = {
     4: "usage error",
     5: "no tests collected",
 }
-# Set by an outer pytest (e.g. the harness's own suite under xdist); the project's tests may branch on them.
-_INHERITED_PYTEST_VARS = (
-    ISOLATE_ENV,
-    "PYTEST_XDIST_WORKER",
-    "PYTEST_XDIST_WORKER_COUNT",
-    "PYTEST_XDIST_TESTRUNUID",
-    "PYTEST_CURRENT_TEST",
-    RECORDER_OUTPUT_ENV,
-)
-
-
 @dataclass(frozen=True)
 class Selector:
     """A pytest selector as configured: a node id, a path, or a path with pytest args."""
@@ -119,8 +109,10 @@ def run_pytest(
 
     argv = command + extra_args + recorder args + args. `command` defaults to `python -m pytest` for
     the harness's own python; "{python}" inside a configured command is replaced by it. `env` holds
-    variables added to (or overriding) the harness's environment. On timeout the whole process group
-    is killed and the run is returned with `timed_out=True` and its log kept.
+    variables added to (or overriding) the harness's environment, from which the variables that change
+    what pytest selects or how tests end are first removed (harness.pytest_run.environment; their names
+    go into `{name}.command.txt`). On timeout the whole process group is killed and the run is
+    returned with `timed_out=True` and its log kept.
     Raises SelectorError when pytest could not be started or its recorder left no usable output.
     """
     if isinstance(args, str):
@@ -155,7 +147,8 @@ def run_pytest(
         )
         events_path = plugin_dir / "events.jsonl"
         child_env = _child_env(env, plugin_dir, events_path)
-        atomic_write_text(out_dir / f"{name}.command.txt", _command_text(argv, cwd, env, plugin_dir))
+        atomic_write_text(out_dir / f"{name}.command.txt", _command_text(argv, cwd, env, plugin_dir,
+                                                                          removed_variables(os.environ, env)))
         finished = _run_logged(argv, cwd, child_env, log_path, timeout_s)
         returncode, timed_out = finished.returncode, finished.timed_out
         events = read_events(events_path, log_path, argv, returncode, timed_out)
@@ -189,8 +182,7 @@ def run_pytest(
 
 
 def _child_env(env: Mapping[str, str] | None, plugin_dir: Path, events_path: Path) -> dict[str, str]:
-    child = {k: v for k, v in os.environ.items() if k not in _INHERITED_PYTEST_VARS}
-    child.update(env or {})
+    child = pytest_environ(os.environ, env)
     pythonpath = child.get("PYTHONPATH")
     child["PYTHONPATH"] = f"{plugin_dir}{os.pathsep}{pythonpath}" if pythonpath else str(plugin_dir)
     child["PYTHONDONTWRITEBYTECODE"] = "1"
@@ -198,7 +190,8 @@ def _child_env(env: Mapping[str, str] | None, plugin_dir: Path, events_path: Pat
     return child
 
 
-def _command_text(argv: Sequence[str], cwd: Path, env: Mapping[str, str] | None, plugin_dir: Path) -> str:
+def _command_text(argv: Sequence[str], cwd: Path, env: Mapping[str, str] | None, plugin_dir: Path,
+                  removed: Sequence[str]) -> str:
     lines = [
         f"cd {shlex.quote(str(cwd))}",
         shlex.join(argv),
@@ -208,6 +201,9 @@ def _command_text(argv: Sequence[str], cwd: Path, env: Mapping[str, str] | None,
     ]
     if env:
         lines.append(f"# variables set by the caller (values not recorded): {', '.join(sorted(env))}")
+    if removed:
+        lines.append(f"# removed from the harness's environment (harness/pytest_run/environment.py): "
+                     f"{', '.join(removed)}")
     return "\n".join(lines) + "\n"
 
 

@@ -5,6 +5,7 @@ stage says so. Arguments that already choose (`-n`, `--numprocesses`, `-p no:xdi
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from collections.abc import Sequence
 from functools import lru_cache
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from harness import proc
 from harness.config.gates import AUTO, Jobs
+from harness.pytest_run.environment import pytest_environ
 
 PROBE_TIMEOUT_S = 120
 
@@ -28,8 +30,8 @@ def xdist_available(command: tuple[str, ...], cwd: str) -> bool:
     if command[:1] == (sys.executable,):
         return importlib.util.find_spec("xdist") is not None
     try:
-        done = proc.run([*command, "-p", "xdist", "--version"], cwd=Path(cwd), timeout_s=PROBE_TIMEOUT_S,
-                        capture=True)
+        done = proc.run([*command, "-p", "xdist", "--version"], cwd=Path(cwd), env=pytest_environ(os.environ),
+                        timeout_s=PROBE_TIMEOUT_S, capture=True)
     except proc.StartError:
         return False
     return done.ok

@@ -8,17 +8,20 @@ tests that prove it. Each finding names its kind, the file and the test node id:
     assertions-removed    a test ends with fewer checks than at B (assert, pytest.raises/warns/approx,
                           numpy.testing and torch.testing asserts, unittest's self.assert*)
     known-failures-added  the known-failures file gains an entry
-    selection-narrowed    pytest's configuration or harness.yaml's pytest arguments gain a filter
-                          (-k, -m, --deselect, --ignore, ...), or a conftest.py gains collect_ignore
-                          entries or a collection/run hook
+    selection-narrowed    pytest's configuration or harness.yaml's pytest arguments, pytest.command or
+                          PYTEST_ADDOPTS in pytest.env gain a filter (-k, -m, --deselect, --ignore, a path,
+                          -x, ...), or a conftest.py gains collect_ignore entries or a collection/run hook
     gates-weakened        harness.yaml switches a gate off or loosens it (collect, regression, full suite,
-                          integrity, mutation, lint, holdout); judged against B's harness.yaml, and the
-                          stage runs whenever B had it on, whatever the change says
+                          integrity, mutation, lint, holdout), loads or disables a plugin, starts pytest
+                          through another program, sets a variable pytest reads (PYTEST_PLUGINS, PYTHONPATH,
+                          ...) or no longer parses; judged against B's harness.yaml, which the whole proof
+                          runs under (harness.config.judging), so the stage runs whenever B had it on
 
-    test_facts    what a test module's source says about each test (pure, from `ast`)
-    config_scan   selection-narrowed, known-failures-added and gates-weakened, from the changed files (pure)
-    gate          the stage: reads both versions, runs the touched test files at B and with the change,
-                  writes gates/integrity.json
+    test_facts      what a test module's source says about each test (pure, from `ast`)
+    pytest_options  what pytest options do, read as pytest reads them (pure)
+    config_scan     selection-narrowed, known-failures-added and gates-weakened, from the changed files (pure)
+    gate            the stage: reads both versions, runs the touched test files at B and with the change,
+                    writes gates/integrity.json
 
 The kinds are the ledger's INTEGRITY_KINDS; an item lifts named kinds with `- Allow: kind, kind`.
 """

@@ -3,30 +3,35 @@ decide which tests run, which failures are tolerated and which gates judge them.
 versions (text, or harness.yaml parsed).
 
 Read: pytest's section of pyproject.toml (`[tool.pytest.ini_options]`), pytest.ini and tox.ini
-(`[pytest]`), setup.cfg (`[tool:pytest]`); every conftest.py; harness.yaml's `pytest.args` and full-suite
-arguments and gates; the known-failures file.
+(`[pytest]`), setup.cfg (`[tool:pytest]`); every conftest.py; harness.yaml's `pytest.args`, `pytest.command`
+(the options after `-m pytest`, and the program), `pytest.env` (PYTEST_ADDOPTS's options, and every
+variable harness.pytest_run.environment names, or PYTHONPATH, set or changed), full-suite arguments and
+gates; the known-failures file. Options are judged by what they do, however spelt
+(harness.gates.integrity.pytest_options).
 """
 from __future__ import annotations
 
 import ast
 import configparser
 import posixpath
-import shlex
 import tomllib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import yaml
 
-from harness.config import Config
+from harness.config import CONFIG_FILENAME, Config, PytestConfig
+from harness.gates.integrity.pytest_options import (
+    COLLECTION_KEYS,
+    SELECTION,
+    WEAKENED,
+    gained,
+    split_command,
+    tokens_of,
+)
 from harness.gates.records import IntegrityFinding
+from harness.pytest_run.environment import changes_a_run
 
-# Arguments that run fewer tests, or none, when added to pytest's options.
-SELECTION_ARGS = ("-k", "-m", "--deselect", "--ignore", "--ignore-glob", "--lf", "--last-failed", "--sw",
-                  "--stepwise", "--co", "--collect-only", "--setup-only", "--setup-plan", "--confcutdir")
-_VALUE_FLAGS = frozenset({"-k", "-m", "--deselect", "--ignore", "--ignore-glob", "--confcutdir"})
-# ini keys that decide which files, classes and functions are collected at all.
-COLLECTION_KEYS = ("testpaths", "python_files", "python_classes", "python_functions", "norecursedirs")
 # conftest.py hooks that can deselect, ignore, skip or re-judge tests.
 COLLECTION_HOOKS = frozenset({
     "pytest_collection_modifyitems", "pytest_ignore_collect", "pytest_collect_file", "pytest_collect_directory",
@@ -34,37 +39,10 @@ COLLECTION_HOOKS = frozenset({
     "pytest_runtest_call", "pytest_runtest_protocol", "pytest_runtest_makereport", "pytest_report_teststatus",
     "pytest_configure", "pytest_load_initial_conftests", "pytest_cmdline_main"})
 CONFIG_NAMES = frozenset({"pyproject.toml", "pytest.ini", "tox.ini", "setup.cfg", "conftest.py", "harness.yaml"})
+DEFAULT_PYTEST_COMMAND = PytestConfig().command
 _INI_SECTIONS = {"pytest.ini": "pytest", "tox.ini": "pytest", "setup.cfg": "tool:pytest"}
 
-Finding = Callable[[str, str], None]
-
-
-def _selection_args(tokens: Iterable[str]) -> list[str]:
-    """The selection arguments among pytest arguments, each with its value (`-k slow`, `--ignore x`)."""
-    tokens = list(tokens)
-    found = []
-    for i, token in enumerate(tokens):
-        flag, eq, value = token.partition("=")
-        if flag in _VALUE_FLAGS:
-            if not eq:
-                value = tokens[i + 1] if i + 1 < len(tokens) else ""
-            found.append(f"{flag} {value}".strip())
-        elif flag in SELECTION_ARGS:
-            found.append(flag)
-        elif token[:2] in ("-k", "-m") and len(token) > 2:  # -kslow
-            found.append(f"{token[:2]} {token[2:]}")
-    return found
-
-
-def _tokens(value: Any) -> list[str]:
-    if isinstance(value, list):
-        return [str(v) for v in value]
-    if isinstance(value, str):
-        try:
-            return shlex.split(value)
-        except ValueError:
-            return value.split()
-    return []
+Finding = Callable[..., None]  # (where, detail, kind=SELECTION, test=None)
 
 
 def _ini_options(name: str, text: str | None) -> dict[str, Any]:
@@ -85,18 +63,19 @@ def _ini_options(name: str, text: str | None) -> dict[str, Any]:
     return dict(parser[section]) if parser.has_section(section) else {}
 
 
-def _compare_args(old: list[str], new: list[str], where: str, add: Finding, *, plural: bool = False) -> None:
-    gained = [a for a in _selection_args(new) if a not in _selection_args(old)]
-    for arg in gained:
-        add(where, f"{'gain' if plural else 'gains'} `{arg}`, so fewer tests run")
+def _compare_args(old: list[str], new: list[str], where: str, add: Finding, *, plural: bool = False,
+                  test: str | None = None) -> None:
+    """A finding per option `new` gains that narrows the selection or weakens the gates (pytest_options)."""
+    for effect in gained(old, new):
+        add(where, f"{'gain' if plural else 'gains'} `{effect.text}`, {effect.why}", kind=effect.kind, test=test)
 
 
 def _ini_findings(name: str, old: str | None, new: str | None, add: Finding) -> None:
     before, after = _ini_options(name, old), _ini_options(name, new)
-    _compare_args(_tokens(before.get("addopts")), _tokens(after.get("addopts")), "addopts", add)
+    _compare_args(tokens_of(before.get("addopts")), tokens_of(after.get("addopts")), "addopts", add)
     for key in COLLECTION_KEYS:
-        if key in after and _tokens(after.get(key)) != _tokens(before.get(key)):
-            add(key, f"changed from {_tokens(before.get(key))} to {_tokens(after.get(key))}, which decides what "
+        if key in after and tokens_of(after.get(key)) != tokens_of(before.get(key)):
+            add(key, f"changed from {tokens_of(before.get(key))} to {tokens_of(after.get(key))}, which decides what "
                 "is collected")
 
 
@@ -137,34 +116,85 @@ def _conftest_findings(old: str | None, new: str | None, add: Finding) -> None:
                 "skip tests")
 
 
-def _harness_args(text: str | None) -> list[str]:
+def _harness_pytest(text: str | None) -> tuple[list[str], list[str], dict[str, str]]:
+    """(pytest.args + the full suite's args, pytest.command, pytest.env) of a harness.yaml's text, read
+    leniently: what does not parse reads as nothing (the config loader refuses it elsewhere)."""
     try:
         data = yaml.safe_load(text or "") or {}
     except yaml.YAMLError:
-        return []
-    if not isinstance(data, dict):
-        return []
+        data = {}
+    data = data if isinstance(data, dict) else {}
     pytest = data.get("pytest") if isinstance(data.get("pytest"), dict) else {}
     gates = data.get("gates") if isinstance(data.get("gates"), dict) else {}
     suite = gates.get("full_suite") if isinstance(gates.get("full_suite"), dict) else {}
-    return _tokens(pytest.get("args")) + _tokens(gates.get("full_suite_args")) + _tokens(suite.get("args"))
+    args = tokens_of(pytest.get("args")) + tokens_of(gates.get("full_suite_args")) + tokens_of(suite.get("args"))
+    command = tokens_of(pytest.get("command", list(DEFAULT_PYTEST_COMMAND)))
+    env = pytest.get("env") if isinstance(pytest.get("env"), dict) else {}
+    return args, command, {str(k): "" if v is None else str(v) for k, v in env.items()}
+
+
+_ENV_WHY = {
+    "PYTEST_PLUGINS": "pytest loads the plugins it names, which can deselect tests or rewrite their outcomes",
+    "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "it decides whether the installed pytest plugins load",
+    "PYTHONPATH": "it decides where the tests import code from (a folder ahead of the project can stand in "
+                  "for it)",
+    "PYTHONOPTIMIZE": "it strips the assert statements of the code under test",
+    "PYTHONWARNINGS": "it turns warnings into errors, or hides them",
+    "PY_IGNORE_IMPORTMISMATCH": "pytest no longer fails on a test module imported from another place",
+}
+
+
+def _env_findings(old: Mapping[str, str], new: Mapping[str, str], add: Finding) -> None:
+    """`pytest.env`: PYTEST_ADDOPTS judged by its options; any other variable that changes what pytest
+    selects or how tests end (harness.pytest_run.environment), or PYTHONPATH, set, changed or removed."""
+    _compare_args(tokens_of(old.get("PYTEST_ADDOPTS", "")), tokens_of(new.get("PYTEST_ADDOPTS", "")),
+                  "`pytest.env` PYTEST_ADDOPTS", add, test="pytest.env.PYTEST_ADDOPTS")
+    for name in sorted(set(old) | set(new)):
+        if name == "PYTEST_ADDOPTS" or not (changes_a_run(name) or name == "PYTHONPATH"):
+            continue
+        before, after = old.get(name), new.get(name)
+        if before == after:
+            continue
+        change = (f"set to {after!r}" if before is None else f"removed (was {before!r})" if after is None
+                  else f"changed from {before!r} to {after!r}")
+        why = _ENV_WHY.get(name, "pytest and its plugins read PYTEST_* variables (harness/pytest_run/environment.py)")
+        add(f"`pytest.env` {name}", f"{change}: {why}", kind=WEAKENED, test=f"pytest.env.{name}")
+
+
+def _command_findings(old: list[str], new: list[str], add: Finding) -> None:
+    """`pytest.command`: the options it gains, judged as pytest reads them, and the program that starts pytest."""
+    old_program, old_args = split_command(old)
+    new_program, new_args = split_command(new)
+    _compare_args(old_args, new_args, "`pytest.command`", add, test="pytest.command")
+    if new_program != old_program:
+        add("`pytest.command`", f"starts pytest through `{' '.join(new_program)}` instead of "
+            f"`{' '.join(old_program)}`, which decides what runs the tests", kind=WEAKENED, test="pytest.command")
+
+
+def _harness_yaml_findings(old: str | None, new: str | None, add: Finding) -> None:
+    old_args, old_command, old_env = _harness_pytest(old)
+    new_args, new_command, new_env = _harness_pytest(new)
+    _compare_args(old_args, new_args, "the pytest arguments in harness.yaml", add, plural=True)
+    _command_findings(old_command, new_command, add)
+    _env_findings(old_env, new_env, add)
 
 
 def selection_findings(path: str, old: str | None, new: str | None) -> list[IntegrityFinding]:
-    """`selection-narrowed` findings for one changed file (any other file gives none)."""
+    """`selection-narrowed` (and, for an option that changes what judges the tests, `gates-weakened`)
+    findings for one changed file (any other file gives none). A finding's test field is the file, or for
+    harness.yaml's `pytest.command` and `pytest.env` the key (`pytest.env.PYTEST_ADDOPTS`)."""
     name = posixpath.basename(path)
     findings: list[IntegrityFinding] = []
 
-    def add(where: str, detail: str) -> None:
-        findings.append(IntegrityFinding("selection-narrowed", path, path, f"{where} {detail}"))
+    def add(where: str, detail: str, kind: str = SELECTION, test: str | None = None) -> None:
+        findings.append(IntegrityFinding(kind, path, test or path, f"{where} {detail}"))
 
-    if new is None or name not in CONFIG_NAMES:
+    if path == CONFIG_FILENAME:  # the harness's own (at the root); deleted, it leaves the defaults in force
+        _harness_yaml_findings(old, new or "", add)
+    elif new is None or name not in CONFIG_NAMES:
         return findings
-    if name == "conftest.py":
+    elif name == "conftest.py":
         _conftest_findings(old, new, add)
-    elif name == "harness.yaml":
-        _compare_args(_harness_args(old), _harness_args(new), "the pytest arguments in harness.yaml", add,
-                      plural=True)
     elif name == "pyproject.toml" or name in _INI_SECTIONS:
         _ini_findings(name, old, new, add)
     return findings

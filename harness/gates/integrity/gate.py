@@ -21,7 +21,7 @@ from pathlib import Path
 import git
 
 from harness.atomic import atomic_write_json
-from harness.config import CONFIG_FILENAME, Config, parse_config
+from harness.config import CONFIG_FILENAME, Config, config_at, parse_config
 from harness.errors import ConfigError
 from harness.gates.integrity.config_scan import (
     CONFIG_NAMES,
@@ -70,24 +70,13 @@ def _is_test_module(path: str, test_globs: Sequence[str]) -> bool:
             and matches_any(path, test_globs))
 
 
-def base_config(repo: git.Repo, base: str) -> Config:
-    """harness.yaml as the base commit has it (its defaults where it has none or an unusable one)."""
-    text = blob_text(repo, base, CONFIG_FILENAME)
-    if text is None:
-        return Config()
-    try:
-        return parse_config(text, f"{CONFIG_FILENAME} at the base commit")
-    except ConfigError:
-        return Config()  # the base's file was unusable; its defaults are the fairest reading
-
-
-def _changed_config(inputs: IntegrityInputs) -> Config | None:
-    """harness.yaml as the change leaves it; None where that does not parse (the harness refuses it)."""
+def _changed_config(inputs: IntegrityInputs) -> Config | ConfigError:
+    """harness.yaml as the change leaves it, or why it does not parse."""
     text = inputs.new_text(CONFIG_FILENAME)
     try:
         return Config() if text is None else parse_config(text, f"{CONFIG_FILENAME} with the change")
-    except ConfigError:
-        return None
+    except ConfigError as exc:
+        return exc
 
 
 def _static_findings(inputs: IntegrityInputs, modules: Sequence[str]) -> list[IntegrityFinding]:
@@ -99,13 +88,21 @@ def _static_findings(inputs: IntegrityInputs, modules: Sequence[str]) -> list[In
     for change in inputs.changeset.changes:
         if posixpath.basename(change.path) in CONFIG_NAMES:
             findings += selection_findings(change.path, inputs.old_text(change.path), inputs.new_text(change.path))
-    base = base_config(inputs.repo, inputs.base)  # harness.yaml at B, read and parsed once
+    base = config_at(inputs.repo, inputs.base) or Config()  # harness.yaml at B, read and parsed once
+    changed: Config | None = base
     if any(change.path == CONFIG_FILENAME for change in inputs.changeset.changes):
-        changed = _changed_config(inputs)
-        if changed is not None:
+        read = _changed_config(inputs)
+        if isinstance(read, ConfigError):  # committed, it would stop every later proof before it starts
+            first = str(read).splitlines()[0]
+            findings.append(IntegrityFinding("gates-weakened", CONFIG_FILENAME, CONFIG_FILENAME,
+                                             f"{CONFIG_FILENAME} does not parse with the change ({first}): "
+                                             "once committed, every later proof stops before it starts"))
+            changed = None
+        else:
+            changed = read
             findings += gate_findings(base, changed, CONFIG_FILENAME)
     base_known = base.known_failures
-    new_known = inputs.config.known_failures
+    new_known = changed.known_failures if changed is not None else base_known
     findings += known_failure_findings(base_known, inputs.old_text(base_known), new_known,
                                        inputs.new_text(new_known))
     return findings

@@ -1,10 +1,14 @@
 """`harness verify`: the same proof for committed work."""
 from __future__ import annotations
 
+import json
+
 from harness.ledger import load_ledger
 from harness.main import main
 from tests.conftest import git
 from tests.harness.project import (
+    HARNESS_YAML,
+    LEDGER,
     MUL_IMPL,
     MUL_TEST,
     apply_change,
@@ -43,3 +47,29 @@ def test_verify_rejects_a_commit_whose_test_passes_at_base(make_repo) -> None:
     git(repo, "commit", "-qm", "a test that proves nothing")
     assert main(["verify", "-C", str(repo), "--base", base, "--item", "CALC-001"]) == 1
     assert head_subject(repo) == "[CALC-001] calc gains mul: FAILED at red"
+
+
+def test_verify_proves_a_commit_that_edits_harness_yaml_under_the_base_commits_harness_yaml(make_repo) -> None:
+    """The verified commit deselects its own new test and turns concurrent stages off in harness.yaml; B's
+    harness.yaml judges it, so test_mul runs in RED and GREEN and the stages run at once, as B says."""
+    ledger = LEDGER.replace("- Exit-Criteria: mul multiplies", "- Exit-Criteria: mul multiplies\n"
+                            "- Allow: selection-narrowed")
+    repo = make_project(make_repo, ledger=ledger)
+    base = git(repo, "rev-parse", "HEAD").strip()
+    own = HARNESS_YAML.replace("  timeout_s: 120\n", "  timeout_s: 120\n  args: [--deselect, tests/test_mul.py::test_mul]\n")
+    apply_change(repo, {"harness.yaml": own + "concurrent_stages: false\n", "tests/test_mul.py": MUL_TEST,
+                        "pkg/calc.py": MUL_IMPL})
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "add mul, and judge it more kindly")
+
+    assert main(["verify", "-C", str(repo), "--base", base, "--item", "CALC-001"]) == 0
+
+    folder = repo / git(repo, "log", "-1", "--format=%(trailers:key=Harness-Evidence,valueonly)").strip()
+    record = json.loads((folder / "attempt.json").read_text())
+    stages = {s["name"]: s for s in record["stages"]}
+    assert stages["green"]["counts"] == {"passed": 1} and stages["red"]["ok"]
+    assert record["timing"]["concurrent_stages"] is True
+    assert record["settings"]["harness_yaml_from"] == base
+    assert record["settings"]["working_tree_not_applied"] == ["pytest.args", "concurrent_stages"]
+    integrity = stages["integrity"]["findings"]
+    assert [(f["kind"], f["allowed"]) for f in integrity] == [("selection-narrowed", True)]

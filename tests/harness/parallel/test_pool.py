@@ -21,6 +21,7 @@ from tests.harness.parallel.project import (
     green_commits,
     item,
     parallel_project,
+    set_plan,
 )
 
 
@@ -177,3 +178,26 @@ def test_a_worker_that_stops_with_an_error_is_recorded_as_aborted_and_the_others
     assert record["reason"].startswith("the worker stopped with an error: SelectorError")
     assert git(repo, "show", "refs/harness/aborted/ER/1:pkg/er.py") == function_change("er")["pkg/er.py"]
     assert_nothing_left(repo)
+
+
+def test_a_worker_is_judged_by_the_harness_yaml_of_the_head_it_starts_from(make_repo, tmp_path, capsys) -> None:
+    """FA's change turns concurrent stages off in harness.yaml; FB starts after FA landed, so the head's
+    harness.yaml (FA's) judges FB, while FA's own proof ran under the one before it."""
+    ledger = [item("FA", "add fa", "tests/test_fa.py"), item("FB", "add fb", "tests/test_fb.py", depends="FA")]
+    repo = parallel_project(make_repo, tmp_path, ledger, {})
+    serial = (repo / "harness.yaml").read_text() + "concurrent_stages: false\n"
+    set_plan(tmp_path, {"FA": {"files": {**function_change("fa"), "harness.yaml": serial}},
+                        "FB": {"files": function_change("fb", "2")}})
+
+    assert main(["loop", "-C", str(repo), "--workers", "2", "--until-empty", "--json"]) == 0
+
+    records, bases = {}, {}
+    for sha in green_commits(repo):
+        trailers = dict(line.split(": ", 1) for line in git(repo, "log", "-1", "--format=%B", sha).splitlines()
+                        if line.startswith("Harness-"))
+        record = json.loads(git(repo, "show", f"{sha}:{trailers['Harness-Evidence']}/attempt.json"))
+        records[record["item"]["id"]], bases[record["item"]["id"]] = record, trailers["Harness-Base"]
+    assert records["FA"]["timing"]["concurrent_stages"] is True
+    assert records["FB"]["timing"]["concurrent_stages"] is False
+    assert [records[i]["settings"]["harness_yaml_from"] for i in ("FA", "FB")] == [bases["FA"], bases["FB"]]
+    assert "concurrent_stages: false" in git(repo, "show", f"{bases['FB']}:harness.yaml")

@@ -37,7 +37,8 @@ def test_added_filters_are_named_with_their_values(path: str, old: str, new: str
 
 def test_filters_already_there_and_other_options_are_no_finding() -> None:
     old = '[tool.pytest.ini_options]\naddopts = "-k fast"\n'
-    assert details("pyproject.toml", old, '[tool.pytest.ini_options]\naddopts = "-k fast -ra -x"\n') == []
+    assert details("pyproject.toml", old, '[tool.pytest.ini_options]\naddopts = "-k fast -ra -v --tb=short '
+                   '-p no:cacheprovider -n 4"\n') == []
     assert details("pyproject.toml", "", "[project]\nname = 'x'\n") == []
     assert details("README.md", "", "addopts = -k x\n") == []
 
@@ -97,3 +98,69 @@ def test_stricter_or_equal_gates_are_no_finding() -> None:
     stricter = STRICT.replace("min_score: 0.9", "min_score: 0.95").replace("max_mutants: 40", "max_mutants: 60")
     assert gate_findings(parse_config(STRICT), parse_config(stricter)) == []
     assert gate_findings(parse_config(""), parse_config(STRICT)) == []
+
+
+def harness_yaml_findings(old: str, new: str | None) -> list[tuple[str, str, str]]:
+    return [(f.kind, f.test, f.detail) for f in selection_findings("harness.yaml", old, new)]
+
+
+BASE_YAML = "pytest:\n  env:\n    PYTEST_DISABLE_PLUGIN_AUTOLOAD: '1'\n"
+
+
+@pytest.mark.parametrize("spelling", [["-k", "x"], ["-kx"], ["-k=x"], ["-vk", "x"], ["-vkx"]])
+def test_a_keyword_filter_added_to_pytest_command_is_selection_narrowed_however_spelt(spelling: list[str]) -> None:
+    command = ", ".join(repr(t) for t in ["{python}", "-m", "pytest", *spelling])
+    found = harness_yaml_findings(BASE_YAML, BASE_YAML + f"  command: [{command}]\n")
+    assert found == [("selection-narrowed", "pytest.command", "`pytest.command` gains `-k x`, so fewer tests run")]
+
+
+@pytest.mark.parametrize(("added", "kind", "detail"), [
+    ("--deselect tests/a.py::t", "selection-narrowed", "gains `--deselect tests/a.py::t`, so fewer tests run"),
+    ("--ignore-glob=*slow*", "selection-narrowed", "gains `--ignore-glob *slow*`, so fewer tests run"),
+    ("-m 'not slow'", "selection-narrowed", "gains `-m not slow`, so fewer tests run"),
+    ("--last-failed", "selection-narrowed", "gains `--lf`, so fewer tests run"),
+    ("--exitfirst", "selection-narrowed", "gains `-x`, so the run stops at the first failure"),
+    ("--maxfail=3", "selection-narrowed", "gains `--maxfail 3`, so the run stops after that many failures"),
+    ("tests/unit", "selection-narrowed", "gains `tests/unit`, so only that path is collected"),
+    ("-o 'addopts=-k fast'", "selection-narrowed", "gains `-k fast`, so fewer tests run"),
+    ("-p no:randomly", "gates-weakened", "gains `-p no:randomly`, so the plugin randomly is not loaded"),
+    ("-p rewriter", "gates-weakened", "gains `-p rewriter`, which loads the plugin rewriter"),
+])
+def test_pytest_addopts_set_in_pytest_env_is_judged_by_its_options(added: str, kind: str, detail: str) -> None:
+    found = harness_yaml_findings(BASE_YAML, BASE_YAML + f'    PYTEST_ADDOPTS: "-v {added}"\n')
+    assert [(k, t) for k, t, _ in found] == [(kind, "pytest.env.PYTEST_ADDOPTS")]
+    assert found[0][2].startswith(f"`pytest.env` PYTEST_ADDOPTS {detail}")
+
+
+def test_variables_pytest_reads_set_or_changed_in_pytest_env_weaken_the_gates() -> None:
+    new = ("pytest:\n  env:\n    PYTEST_PLUGINS: rewriter\n    PYTHONPATH: fake\n    PYTHONOPTIMIZE: '1'\n"
+           "    PYTEST_TIMEOUT: '1'\n    CALC_FLAVOUR: plain\n")
+    found = harness_yaml_findings(BASE_YAML, new)
+    assert {(k, t) for k, t, _ in found} == {
+        ("gates-weakened", "pytest.env.PYTEST_PLUGINS"), ("gates-weakened", "pytest.env.PYTHONPATH"),
+        ("gates-weakened", "pytest.env.PYTHONOPTIMIZE"), ("gates-weakened", "pytest.env.PYTEST_TIMEOUT"),
+        ("gates-weakened", "pytest.env.PYTEST_DISABLE_PLUGIN_AUTOLOAD")}  # CALC_FLAVOUR: pytest does not read it
+    details = {t: d for _, t, d in found}
+    assert details["pytest.env.PYTEST_DISABLE_PLUGIN_AUTOLOAD"] == (
+        "`pytest.env` PYTEST_DISABLE_PLUGIN_AUTOLOAD removed (was '1'): it decides whether the installed pytest "
+        "plugins load")
+    assert details["pytest.env.PYTEST_PLUGINS"].startswith("`pytest.env` PYTEST_PLUGINS set to 'rewriter': ")
+
+
+def test_the_program_that_starts_pytest_changed_weakens_the_gates_and_harmless_options_are_no_finding() -> None:
+    other = ("`pytest.command` starts pytest through `/opt/other/python -m pytest` instead of `{python} -m pytest`, "
+             "which decides what runs the tests")
+    assert harness_yaml_findings(BASE_YAML, BASE_YAML + "  command: [/opt/other/python, -m, pytest]\n") == [
+        ("gates-weakened", "pytest.command", other)]
+    harmless = (BASE_YAML + "    PYTEST_ADDOPTS: -ra --tb=short\n    CALC_FLAVOUR: plain\n"
+                "  command: ['{python}', '-m', 'pytest', '-v', '-p', 'no:cacheprovider']\n")
+    assert harness_yaml_findings(BASE_YAML, harmless) == []
+    narrowed = BASE_YAML + "    PYTEST_ADDOPTS: -k x\n"
+    assert harness_yaml_findings(narrowed, narrowed + "  timeout_s: 60\n") == []  # already there at the base
+
+
+def test_harness_yaml_deleted_leaves_the_defaults_and_that_is_judged_too() -> None:
+    old = "pytest:\n  command: [uv, run, pytest]\n  env: {PYTEST_DISABLE_PLUGIN_AUTOLOAD: '1'}\n"
+    assert {(k, t) for k, t, _ in harness_yaml_findings(old, None)} == {
+        ("gates-weakened", "pytest.command"), ("gates-weakened", "pytest.env.PYTEST_DISABLE_PLUGIN_AUTOLOAD")}
+    assert selection_findings("sub/harness.yaml", "", "pytest:\n  args: [-k, x]\n") == []  # not the harness's

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from harness.main import main
 from tests.conftest import git
 from tests.harness.project import (
@@ -226,3 +228,79 @@ def test_cases_inserted_before_others_shift_their_ids_and_remove_nothing(make_re
     assert code == 1 and record["failed_stage"] == "integrity"
     found = {(f["kind"], f["test"]) for f in integrity_of(record)["findings"]}
     assert found == {("test-removed", "tests/test_pairs.py::test_add_pairs[pair1-4]")}
+
+
+NARROWING = {
+    "command": HARNESS_YAML.replace("  timeout_s: 120\n", "  timeout_s: 120\n  command: ['{python}', '-m', "
+                                    "'pytest', '-k', 'not test_add_zero']\n"),
+    "env": HARNESS_YAML.replace('PYTEST_DISABLE_PLUGIN_AUTOLOAD: "1"\n',
+                                'PYTEST_DISABLE_PLUGIN_AUTOLOAD: "1"\n    PYTEST_ADDOPTS: "-k=\'not test_add_zero\'"\n'),
+}
+
+
+@pytest.mark.parametrize(("where", "test"), [("command", "pytest.command"), ("env", "pytest.env.PYTEST_ADDOPTS")])
+def test_a_filter_added_to_the_pytest_command_or_env_is_refused_as_selection_narrowed(make_repo, where: str,
+                                                                                       test: str) -> None:
+    """`-k` in `pytest.command`, or in PYTEST_ADDOPTS of `pytest.env`, would run fewer tests in every later
+    proof (here it keeps every test of this change running, so only the integrity gate can see it)."""
+    repo = project(make_repo)
+    apply_change(repo, {"harness.yaml": NARROWING[where], "tests/test_mul.py": MUL_TEST, "pkg/calc.py": MUL_IMPL})
+
+    code, record, summary = run(repo)
+
+    assert code == 1 and record["failed_stage"] == "integrity", record["reason"]
+    found = [(f["kind"], f["test"], f["detail"]) for f in integrity_of(record)["findings"]]
+    where_text = "`pytest.command`" if where == "command" else "`pytest.env` PYTEST_ADDOPTS"
+    assert found == [("selection-narrowed", test, f"{where_text} gains `-k not test_add_zero`, so fewer tests run")]
+    assert f"**refused** selection-narrowed: `{test}`" in summary
+
+
+def test_a_narrowing_the_item_allows_is_still_judged_under_the_base_commits_settings(make_repo) -> None:
+    """The item allows selection-narrowed, and its harness.yaml deselects the very test it adds: the proof
+    runs under the base commit's harness.yaml, so RED and GREEN still run test_mul (under the change's own
+    settings nothing would be selected and the proof would stop at collect)."""
+    repo = project(make_repo, allow="selection-narrowed")
+    base = git(repo, "rev-parse", "HEAD").strip()
+    narrowed = HARNESS_YAML.replace("  timeout_s: 120\n", "  timeout_s: 120\n  command: ['{python}', '-m', "
+                                    "'pytest', '--deselect', 'tests/test_mul.py::test_mul']\n")
+    apply_change(repo, {"harness.yaml": narrowed, "tests/test_mul.py": MUL_TEST, "pkg/calc.py": MUL_IMPL})
+
+    code, record, summary = run(repo)
+
+    assert code == 0, record["reason"]
+    assert [(f["kind"], f["allowed"]) for f in integrity_of(record)["findings"]] == [("selection-narrowed", True)]
+    stages = {s["name"]: s for s in record["stages"]}
+    assert stages["red"]["ok"] and stages["red"]["selectors"][0]["failing"][0]["nodeid"].startswith("tests/test_mul.py")
+    assert stages["green"]["counts"] == {"passed": 1}
+    assert not any("--deselect" in s["command"] for stage in stages.values() for s in stage["selectors"])
+    assert record["settings"] == {"harness_yaml_from": base, "harness_yaml_found": True, "working_tree_differs": True,
+                                  "working_tree_not_applied": ["pytest.command"],
+                                  "from_working_tree": ["agent", "commit", "push", "workers"]}
+    assert f"Judged by the harness.yaml of `{base[:10]}` (the base commit)" in summary
+    assert "The working tree's harness.yaml sets otherwise: `pytest.command` (not applied" in summary
+    assert "--deselect" in (repo / "harness.yaml").read_text()  # committed with the change: it applies from now on
+
+
+def test_a_harness_yaml_that_no_longer_parses_is_refused(make_repo) -> None:
+    """Only a worker's or an older commit's change gets this far (the harness reads the working tree's file
+    first); committed, it would stop every later proof. Here: verify a commit that broke harness.yaml and
+    was fixed by the next one."""
+    repo = project(make_repo)
+    base = git(repo, "rev-parse", "HEAD").strip()
+    apply_change(repo, {"harness.yaml": HARNESS_YAML + "gates:\n  ful_suite: false\n", "tests/test_mul.py": MUL_TEST,
+                        "pkg/calc.py": MUL_IMPL})
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "add mul, and a typo")
+    broken = git(repo, "rev-parse", "HEAD").strip()
+    apply_change(repo, {"harness.yaml": HARNESS_YAML})
+    git(repo, "commit", "-qam", "fix the typo")
+
+    code = main(["verify", "-C", str(repo), "--base", base, "--head", broken, "--item", "CALC-001"])
+
+    assert code == 1
+    folder = repo / git(repo, "log", "-1", "--format=%(trailers:key=Harness-Evidence,valueonly)").strip()
+    record = json.loads((folder / "attempt.json").read_text())
+    assert record["failed_stage"] == "integrity"
+    [finding] = integrity_of(record)["findings"]
+    assert (finding["kind"], finding["test"]) == ("gates-weakened", "harness.yaml")
+    assert "does not parse with the change" in finding["detail"] and "gates.ful_suite" in finding["detail"]
