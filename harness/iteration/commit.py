@@ -1,5 +1,6 @@
 """Step 3 of an iteration, record and commit: the evidence into the tree, the ledger's attempt line, one
-commit with trailers; a failed attempt's work saved on a ref first and then taken out of the tree.
+commit with trailers; a failed attempt's work saved on a ref first and then taken out of the tree (the
+files the commit leaves out stay in the tree, and are on the ref too).
 
 A dry run (`harness verify --dry-run`) moves the evidence to a temporary folder instead and records nothing.
 """
@@ -93,6 +94,7 @@ def record_and_commit(request: IterationRequest, proof: Proof, attempt: AttemptC
     sha = commit_paths(repo, paths, f"[{item.id}] {item.title}: {proof.outcome}", identity=identity,
                        trailers=trailers)
     if not proof.succeeded and request.head is None and not work_saved:
-        discard_changes(repo, list(proof.changeset.changes))  # saved on the ref; harness-owned files stay
+        # saved on the ref; harness-owned files and the files the commit leaves out stay
+        discard_changes(repo, list(proof.changeset.changes))
     attempt.journal.clear()
     return _result(request, proof, attempt, evidence, attempt.evidence_dir, sha, saved_ref)

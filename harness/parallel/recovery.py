@@ -2,8 +2,9 @@
 
 Called under the repository lock at every start (harness.commands._shared.repo_lock) and by the pool
 after it stopped its threads. For each worker folder under `<git dir>/harness/workers/` with a journal:
-its process groups are ended (the agent's and every pytest it started), a change the main checkout
-received from an unfinished landing is taken out again, its work is saved on
+its process groups are ended (the agent's and every pytest it started), the files its proof had set aside
+(left out of the commit) are put back into its worktree, a change the main checkout received from an
+unfinished landing is taken out again, its work is saved on
 `refs/harness/aborted/<ITEM>/<n>` (the proven change commit when there is one, else a snapshot of its
 worktree), and the attempt is recorded as `ABORTED at <stage>` (harness.durability.recovery.record_aborted). An
 attempt whose recording commit exists finished: nothing is recorded twice. Then the worktree, the branch,
@@ -21,6 +22,7 @@ from typing import Any
 
 from harness.durability.journal import Journal
 from harness.durability.recovery import record_aborted
+from harness.durability.set_aside import put_back
 from harness.errors import GitError
 from harness.gitops import (
     branches_under,
@@ -105,9 +107,10 @@ def _save_work(ws: Workspace, place: WorkerPlace, entry: dict[str, Any], ref: st
     return ref
 
 
-def _recover_attempt(ws: Workspace, place: WorkerPlace, entry: dict[str, Any],
+def _recover_attempt(ws: Workspace, place: WorkerPlace, journal: Journal, entry: dict[str, Any],
                      reason: str | None) -> WorkerRecovery | None:
     agent, ended = _end_groups(entry)
+    put_back(journal, entry)  # the files its proof had set aside, into its worktree: saved with the work
     evidence_rel = entry.get("evidence_dir")
     if evidence_rel and find_commits_with_trailer(ws.repo, "Harness-Evidence", evidence_rel):
         return None  # the attempt was recorded before the harness stopped
@@ -148,7 +151,7 @@ def recover_worker(ws: Workspace, item_id: str, holder: leases.Holder | None = N
     place = place_for(ws.git_dir, ws.root.name, item_id)
     journal = Journal(ws.git_dir, place.journal_name)
     entry = journal.load()
-    found = _recover_attempt(ws, place, entry, reason) if entry is not None else None
+    found = _recover_attempt(ws, place, journal, entry, reason) if entry is not None else None
     journal.clear()
     problems = dismantle(ws, place, holder)
     if found is not None and problems:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.errors import ExitCode
 from harness.ledger import load_ledger
 from harness.main import main
 from tests.conftest import git
@@ -134,4 +135,22 @@ def test_sigterm_stops_every_worker_records_their_attempts_and_exits_130(make_re
         assert [a.outcome for a in load_ledger(repo / "docs/fix_plan.md").get(name).attempts] == ["ABORTED at agent"]
         assert git(repo, "show", f"refs/harness/aborted/{name}/1:pkg/{module}.py") == \
             FAST[name]["files"][f"pkg/{module}.py"]
+    assert_nothing_left(repo)
+
+
+@pytest.mark.slow
+def test_kill_9_while_a_worker_has_files_set_aside_saves_them_with_its_work(make_repo, tmp_path, capsys) -> None:
+    plan = {"KA": {"files": {**function_change("ka"), "data/ka.bin": "a" * 3000}}}  # over the cap: left out
+    repo = parallel_project(make_repo, tmp_path, LEDGER[:1], plan, extra_yaml="caps:\n  changed_file_bytes: 2000\n")
+    proc = subprocess.run([sys.executable, "-m", "harness", "loop", "-C", str(repo), "--workers", "2"],
+                          capture_output=True, text=True, env={**os.environ, "HARNESS_CRASH_AT": "green"},
+                          timeout=300, check=False)
+    assert proc.returncode == -signal.SIGKILL, proc.stdout + proc.stderr
+    worktree = repo / ".git" / "harness" / "workers" / "KA" / repo.name
+    assert (worktree / "pkg/ka.py").exists() and not (worktree / "data/ka.bin").exists()  # set aside
+
+    assert main(["run", "-C", str(repo), "--no-agent", "KA"]) == ExitCode.ERROR  # recovers, then no work here
+    assert "recovered worker [KA] attempt #1: ABORTED at green" in capsys.readouterr().err
+    assert git(repo, "show", "refs/harness/aborted/KA/1:data/ka.bin") == "a" * 3000  # not lost with the worktree
+    assert git(repo, "show", "refs/harness/aborted/KA/1:pkg/ka.py") == plan["KA"]["files"]["pkg/ka.py"]
     assert_nothing_left(repo)
