@@ -4,10 +4,11 @@ attempt is left uncommitted.
 Called at every start while holding the repository lock, so the journal's writer is certainly gone. In
 order: the recorded agent process group is ended; the files the attempt set aside (the ones the commit
 leaves out) are put back; if the attempt's recording commit exists it had finished and nothing more is
-done. Otherwise the ledger is reset to HEAD (a half-recorded attempt line), the dead attempt's evidence
-folder is removed, its work (every change a commit would hold) is saved on
-`refs/harness/aborted/<ITEM>/<n>` and taken out of the tree, and the attempt is recorded as
-`ABORTED at <stage>` in one commit holding its evidence and the ledger. Left in the tree as they are: the
+done. Otherwise the harness's uncommitted write to the ledger is taken out (the person's own uncommitted
+ledger edits stay: harness.durability.set_aside), the dead attempt's evidence folder is removed, its work
+(every change a commit would hold) is saved on `refs/harness/aborted/<ITEM>/<n>` and taken out of the
+tree, and the attempt is recorded as `ABORTED at <stage>` in one commit holding its evidence and the
+ledger (with the person's edits, as every attempt's commit does). Left in the tree as they are: the
 files the commit leaves out (`ignore` rules, the size cap; they are on the ref too) and edits of the
 other harness-owned files (the selector history, other evidence folders), which no attempt touches.
 """
@@ -21,7 +22,7 @@ from harness.atomic import atomic_write_json, atomic_write_text
 from harness.clock import iso, utc_now
 from harness.durability.evidence import write_sha256sums
 from harness.durability.journal import Journal
-from harness.durability.set_aside import put_back
+from harness.durability.set_aside import put_back, put_back_ledger
 from harness.gitops import (
     commit_paths,
     discard_changes,
@@ -44,7 +45,7 @@ class Recovery:
     saved_ref: str | None
     commit: str | None
     agent: str | None
-    notes: tuple[str, ...] = ()  # what the user should know (files put back)
+    notes: tuple[str, ...] = ()  # what the user should know or do (files put back, a ledger left as is)
 
     def describe(self) -> str:
         text = f"recovered an interrupted attempt: [{self.item_id}] #{self.attempt}, aborted at {self.stage}"
@@ -87,15 +88,17 @@ def recover(ws: Workspace) -> Recovery | None:
         _clean_staging(ws)
         return None
 
-    discard_changes(ws.repo, [c for c in working_changes(ws.repo) if c.path == cfg.ledger])  # a half-recorded line
+    ledger_note = put_back_ledger(ws.repo, journal, ws.ledger_path, entry)
+    notes += (ledger_note,) if ledger_note else ()
     if evidence_rel and (ws.root / evidence_rel).exists():
         shutil.rmtree(ws.root / evidence_rel)  # uncommitted evidence of the dead run; rewritten below
-    saved_ref = None
+    saved_ref = entry.get("saved_ref")
     work = work_to_commit(working_changes(ws.repo), cfg)
     if work and entry.get("head", "working tree") == "working tree":
         saved_ref = f"refs/harness/aborted/{item_id}/{attempt}"
         snapshot_to_ref(ws.repo, saved_ref, f"[{item_id}] attempt {attempt}: work saved after an interrupted "
                         f"run (aborted at {stage})", identity=cfg.commit.identity)
+        journal.update(saved_ref=saved_ref)  # a recovery stopped below (a broken ledger) keeps the ref
         discard_changes(ws.repo, work)
 
     commit = record_aborted(ws, entry, stage=stage, saved_ref=saved_ref, agent=agent)
