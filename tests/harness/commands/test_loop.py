@@ -127,6 +127,18 @@ def test_files_left_out_of_the_commit_do_not_stop_the_loop_and_stay_in_the_tree(
     assert status_porcelain(repo) == "?? data/big.bin\n?? out/gen.txt\n?? scratch/notes.md\n"
 
 
+def test_an_error_between_iterations_still_prints_the_loops_summary(make_repo, tmp_path, capsys) -> None:
+    stray = MUL_TEST + "\n\ndef test_writes_into_the_tree():\n    open('stray.txt', 'w').write('x')\n"
+    plan = {"CALC-001": {"files": {"tests/test_mul.py": stray, "pkg/calc.py": MUL_IMPL}},
+            "CALC-002": {"files": {"tests/test_sub.py": SUB_TEST, "pkg/calc.py": SUB_IMPL}}}
+    repo = agent_project(make_repo, tmp_path, plan)
+    assert main(["loop", "-C", str(repo), "--until-empty"]) == ExitCode.ERROR
+    captured = capsys.readouterr()
+    assert "[CALC-001] GREEN" in captured.out
+    assert "  1  CALC-001" in captured.out  # the summary row of the iteration that ran
+    assert "loop stopped: the working tree is not clean (stray.txt)" in captured.err
+
+
 def test_iterations_limit_and_budget(make_repo, tmp_path, capsys) -> None:
     plan = {"CALC-001": {"files": {"tests/test_mul.py": MUL_TEST, "pkg/calc.py": MUL_IMPL}},
             "CALC-002": {"files": {"tests/test_sub.py": SUB_TEST, "pkg/calc.py": SUB_IMPL}}}
