@@ -122,6 +122,8 @@ def loop(*, repo: Path, iterations: int | None = None, until_empty: bool = False
             if recovery:
                 why += f"; {recovery.describe()}"
             code = ExitCode.INTERRUPTED
+        except HarnessError as exc:  # the iterations that ran are still reported
+            code, why = exc.exit_code, str(exc)
     print()
     if rows:
         print(_table(rows))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 from pathlib import Path
 from typing import Any
@@ -21,15 +22,18 @@ class Journal:
     """The current iteration's facts, `<git-dir>/harness/journal.json`, rewritten atomically on each step.
 
     A harness killed with kill -9 leaves it behind; the next start reads it (`load`) to clean up:
-    end the recorded agent process group, save or discard the work, then `clear`.
+    end the recorded agent process group, put back what was set aside, save or discard the work, then
+    `clear`. `keep_dir` holds the copies the journal names (harness.durability.set_aside).
     """
 
     def __init__(self, git_dir: Path, name: str = JOURNAL_NAME) -> None:
         """`name`: the journal's path under `<git-dir>/harness/` (a parallel worker keeps its own)."""
         self.path = Path(git_dir) / STATE_DIR / name
+        self.keep_dir = self.path.with_suffix(".kept")
 
     def begin(self, **facts: Any) -> dict[str, Any]:
         """Start a new iteration's journal (item, attempt, base, evidence_dir, started, ...)."""
+        shutil.rmtree(self.keep_dir, ignore_errors=True)  # copies no journal names: a crash before begin
         now = iso(utc_now())
         record = {"started": now, "stage": "begin", **facts, "pid": os.getpid(), "updated": now}
         atomic_write_json(self.path, record)
@@ -68,4 +72,6 @@ class Journal:
         return record
 
     def clear(self) -> None:
+        """Forget the attempt, then its copies (in this order: a journal never names a missing copy)."""
         self.path.unlink(missing_ok=True)
+        shutil.rmtree(self.keep_dir, ignore_errors=True)

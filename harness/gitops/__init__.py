@@ -19,7 +19,7 @@ unless the function says otherwise. Paths are repo-relative posix strings.
     remote      push and fetch, with a timeout (through harness.proc)
     refs        reading refs, compare-and-swap updates, message-only commits (leases)
     merge       merging a change onto a head, or replaying a commit, in the object store
-                (`git merge-tree --write-tree`)
+                (`git merge-tree --write-tree`); three versions of a file's text (`git merge-file`)
     branch_worktrees  long-lived checkouts on a branch of their own (parallel workers)
 """
 from __future__ import annotations
@@ -44,7 +44,7 @@ from harness.gitops.commits import (
 from harness.gitops.content import blob_bytes, blob_text, changed_lines
 from harness.gitops.diffs import MAX_PATCH_CHARS, Patch, patches, range_patch
 from harness.gitops.lookups import CommitSummary, commit_summaries, existing_commits, trailer_index
-from harness.gitops.merge import TreeMerge, commit_tree, merge_trees, replay_tree, tree_of
+from harness.gitops.merge import TreeMerge, commit_tree, merge_texts, merge_trees, replay_tree, tree_of
 from harness.gitops.refs import (
     ZERO_SHA,
     delete_ref_cas,
@@ -139,6 +139,7 @@ __all__ = [  # one name per line: branches that add names merge without conflict
     "is_ancestor",
     "is_clean",
     "log_lines",
+    "merge_texts",
     "merge_trees",
     "message_commit",
     "move_head",

@@ -87,6 +87,19 @@ def git_status(repo: git.Repo, *args: str) -> tuple[int, str, str]:
     return int(status or 0), str(out), str(err)
 
 
+def git_status_bytes(repo: git.Repo, *args: str) -> tuple[int, bytes, str]:
+    """Like git_status, with stdout as bytes (file contents)."""
+    status, out, err = repo.git.execute(
+        ["git", *args],
+        env={"GIT_LITERAL_PATHSPECS": "1"},
+        with_extended_output=True,
+        with_exceptions=False,
+        stdout_as_string=False,
+        strip_newline_in_stdout=False,
+    )
+    return int(status or 0), bytes(out), err.decode("utf-8", "replace") if isinstance(err, bytes) else str(err)
+
+
 def chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
     for start in range(0, len(items), _PATHS_PER_CALL):
         yield items[start : start + _PATHS_PER_CALL]

@@ -1,5 +1,5 @@
 """Merging one change onto the branch's current head, or replaying one commit onto another, without
-touching any checkout.
+touching any checkout; merging three versions of one file's text (`merge_texts`).
 
 `git merge-tree --write-tree` (git 2.38 or later) computes the merge of two commits in the object store
 alone: the branch, the index and every working tree stay as they are, so a merge that conflicts leaves
@@ -9,12 +9,14 @@ commit's parent the merge base.
 """
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import git
 
 from harness.errors import GitError
-from harness.gitops.command import git_status, run_git
+from harness.gitops.command import git_status, git_status_bytes, run_git
 from harness.gitops.commits import _commit_tree
 from harness.gitops.revisions import parents_of, resolve
 
@@ -73,3 +75,17 @@ def replay_tree(repo: git.Repo, commit: str, onto: str, *, identity: tuple[str, 
     ours = _commit_tree(repo, tree_of(repo, onto), parents[0], "harness: replay target", identity)
     theirs = _commit_tree(repo, tree_of(repo, sha), parents[0], "harness: replayed change", identity)
     return merge_trees(repo, ours, theirs)
+
+
+def merge_texts(repo: git.Repo, *, ours: bytes, base: bytes, theirs: bytes) -> bytes | None:
+    """`ours` with the change from `base` to `theirs` applied (`git merge-file`), or None when they conflict."""
+    with tempfile.TemporaryDirectory(prefix="harness-merge-") as tmp:
+        files = []
+        for name, data in (("ours", ours), ("base", base), ("theirs", theirs)):
+            path = Path(tmp) / name
+            path.write_bytes(data)
+            files.append(str(path))
+        status, out, err = git_status_bytes(repo, "merge-file", "-p", "--quiet", *files)
+    if status < 0 or status > 127:
+        raise GitError(f"`git merge-file` failed (exit {status}):\n{err.strip()}")
+    return out if status == 0 else None

@@ -202,6 +202,7 @@ def attempt_record(*, request: IterationRequest, proof: Proof, attempt: int, sta
             "files": [{"path": c.path, "kind": c.kind, "bytes": c.size_bytes, "test": c.path in test_paths}
                       for c in changeset.changes],
             "left_out": [{"path": p, "reason": why} for p, why in changeset.left_out],
+            "left_out_ref": proof.left_out_ref,
             "harness_owned_edits": list(changeset.harness_owned),
             "tests_changed": len(test_paths),
             "lines_added": added,

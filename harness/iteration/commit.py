@@ -1,5 +1,6 @@
 """Step 3 of an iteration, record and commit: the evidence into the tree, the ledger's attempt line, one
-commit with trailers; a failed attempt's work saved on a ref first and then taken out of the tree.
+commit with trailers; a failed attempt's work saved on a ref first and then taken out of the tree (the
+files the commit leaves out stay in the tree, and are on the ref too).
 
 A dry run (`harness verify --dry-run`) moves the evidence to a temporary folder instead and records nothing.
 """
@@ -13,6 +14,7 @@ from pathlib import Path
 import git
 
 from harness.clock import iso
+from harness.durability.set_aside import keep_ledger
 from harness.gitops import commit_paths, discard_changes, snapshot_to_ref
 from harness.iteration.attempt_record import trailer_green, trailer_red
 from harness.iteration.records import AttemptContext, IterationRequest, IterationResult, Proof, StagedEvidence
@@ -47,9 +49,13 @@ def set_aside(request: IterationRequest, proof: Proof, attempt: AttemptContext,
 
 
 def _record_in_ledger(request: IterationRequest, proof: Proof, attempt: AttemptContext) -> None:
+    """Add the attempt line (and the new Status) to the ledger as it is now, the person's uncommitted edits
+    included; the bytes it replaces are kept beside the journal first, so a crash before the commit can
+    take out this write and nothing else (harness.durability.set_aside.put_back_ledger)."""
     cfg, item = request.config, request.item
     ledger_path = request.root / cfg.ledger
-    current = ledger_path.read_text(encoding="utf-8")
+    before = ledger_path.read_bytes()
+    current = before.decode("utf-8")
     ledger = request.ledger if request.ledger and request.ledger.text == current else \
         parse_ledger(current, cfg.ledger)
     if proof.succeeded:
@@ -59,6 +65,7 @@ def _record_in_ledger(request: IterationRequest, proof: Proof, attempt: AttemptC
     text = record_attempt(ledger, item.id, timestamp=iso(attempt.started), number=attempt.number,
                           outcome=proof.outcome, base_commit=request.base[:10],
                           evidence=f"{attempt.evidence_rel}/analysis/summary.md", status=status)
+    keep_ledger(attempt.journal, before, text.encode("utf-8"))
     write_ledger_atomic(ledger_path, text, check=False)  # record_attempt re-read the edited item
 
 
@@ -93,6 +100,7 @@ def record_and_commit(request: IterationRequest, proof: Proof, attempt: AttemptC
     sha = commit_paths(repo, paths, f"[{item.id}] {item.title}: {proof.outcome}", identity=identity,
                        trailers=trailers)
     if not proof.succeeded and request.head is None and not work_saved:
-        discard_changes(repo, list(proof.changeset.changes))  # saved on the ref; harness-owned files stay
+        # saved on the ref; harness-owned files and the files the commit leaves out stay
+        discard_changes(repo, list(proof.changeset.changes))
     attempt.journal.clear()
     return _result(request, proof, attempt, evidence, attempt.evidence_dir, sha, saved_ref)

@@ -11,7 +11,7 @@ from harness.gitops import commit_paths, head_sha, working_changes
 from harness.iteration import IterationRequest, IterationResult, execute
 from harness.ledger import Item, Ledger, ensure_plain_names, with_status, write_ledger_atomic
 from harness.ledger.selection import explain, select_next
-from harness.proof.changes import split_owned
+from harness.proof.changes import work_to_commit
 from harness.workspace import Workspace
 
 
@@ -58,7 +58,8 @@ def run_iteration(ws: Workspace, *, item_id: str | None, use_agent: bool, keep_o
     judged = judging_settings(ws.repo, head_sha(ws.repo), ws.config)
     ws = replace(ws, config=judged.config)
     item, ledger = pick_item(ws, item_id, progress)
-    dirty, _ = split_owned(working_changes(ws.repo), ws.config)  # the ledger, evidence: the harness's
+    # the ledger and evidence are the harness's; files the commit leaves out are set aside from every proof
+    dirty = work_to_commit(working_changes(ws.repo), ws.config)
     if use_agent:
         if not ws.config.agent.command:
             raise HarnessError("no agent is configured: set `agent.command` in harness.yaml, or make the change "

@@ -50,10 +50,13 @@ class AttemptContext:
 @dataclass(frozen=True)
 class Proof:
     """What the prove step established: the stages in the order they ran (at least one: the agent's turn
-    or RED, run or skipped), and the change set they proved, which is the one to commit."""
+    or RED, run or skipped), and the change set they proved, which is the one to commit. `left_out_ref`:
+    where the files the commit leaves out were saved when they do not stay in the working tree (a
+    parallel worker's worktree goes away)."""
 
     stages: tuple[StageResult, ...]
     changeset: ChangeSet
+    left_out_ref: str | None = None
 
     def __post_init__(self) -> None:
         if not self.stages:

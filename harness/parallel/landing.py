@@ -33,7 +33,7 @@ from harness.gitops import (
     write_files_at_rev,
 )
 from harness.iteration.commit import record_and_commit
-from harness.iteration.records import IterationResult, Proof
+from harness.iteration.records import IterationResult
 from harness.iteration.write_evidence import failed_work_ref, write_evidence
 from harness.parallel.worker import WorkerDone, WorkerJob
 from harness.proof.stage_records import MergeDetail, StageResult, skipped_stage
@@ -105,7 +105,7 @@ def land(ws: Workspace, done: WorkerDone, *, on_merging: Callable[[str], None]) 
         if stage.ok and merged is not None and merged != onto:
             journal.update(stage=MERGED_GATES)
             stages.append(merged_gates_stage(ws, job, merged, onto))
-    proof = Proof(tuple(stages), done.proof.changeset)
+    proof = replace(done.proof, stages=tuple(stages))
     saved_ref = failed_work_ref(job.request, proof, job.attempt)
     if saved_ref and done.change_commit is not None:  # proven alone, refused at merge: keep the change
         set_ref(ws.repo, saved_ref, done.change_commit, reason=f"harness: {item.id} {proof.outcome}")
@@ -118,6 +118,6 @@ def land(ws: Workspace, done: WorkerDone, *, on_merging: Callable[[str], None]) 
         write_files_at_rev(ws.repo, merged or onto, landed, ws.root)
         # What the merge changed on the branch is what lands: the merge may also have moved a change along
         # a rename, and a path both sides changed alike differs in nothing.
-        proof = Proof(proof.stages, replace(proof.changeset, commit_paths=tuple(c.path for c in landed)))
+        proof = replace(proof, changeset=replace(proof.changeset, commit_paths=tuple(c.path for c in landed)))
         request = replace(request, trailers=(("Harness-Merged-Onto", onto),))
     return record_and_commit(request, proof, job.attempt, evidence, ws.repo, work_saved=True)

@@ -8,6 +8,8 @@ a crash finds every one of them without any other record:
     refs/harness/lease/<ITEM>                          the lease on the item (harness.parallel.lease)
     refs/harness/failed/<ITEM>/<n>                     a failed attempt's change (parent: its base)
     refs/harness/aborted/<ITEM>/<n>                    an interrupted attempt's work
+    refs/harness/left-out/<ITEM>/<n>                   the files a GREEN attempt's commit left out (a child
+                                                       of its change commit)
 """
 from __future__ import annotations
 
@@ -48,3 +50,7 @@ def place_for(git_dir: Path, repo_folder_name: str, item_id: str) -> WorkerPlace
 
 def aborted_ref(item_id: str, attempt: int) -> str:
     return f"refs/harness/aborted/{item_id}/{attempt}"
+
+
+def left_out_ref(item_id: str, attempt: int) -> str:
+    return f"refs/harness/left-out/{item_id}/{attempt}"

@@ -2,8 +2,10 @@
 
 Called under the repository lock at every start (harness.commands._shared.repo_lock) and by the pool
 after it stopped its threads. For each worker folder under `<git dir>/harness/workers/` with a journal:
-its process groups are ended (the agent's and every pytest it started), a change the main checkout
-received from an unfinished landing is taken out again, its work is saved on
+its process groups are ended (the agent's and every pytest it started), the files its proof had set aside
+(left out of the commit) are put back into its worktree, what the main checkout received from an
+unfinished landing is taken out again (the merged files and the landing's write to the ledger; the
+person's own uncommitted ledger edits stay: harness.durability.set_aside), its work is saved on
 `refs/harness/aborted/<ITEM>/<n>` (the proven change commit when there is one, else a snapshot of its
 worktree), and the attempt is recorded as `ABORTED at <stage>` (harness.durability.recovery.record_aborted). An
 attempt whose recording commit exists finished: nothing is recorded twice. Then the worktree, the branch,
@@ -21,6 +23,7 @@ from typing import Any
 
 from harness.durability.journal import Journal
 from harness.durability.recovery import record_aborted
+from harness.durability.set_aside import put_back, put_back_ledger
 from harness.errors import GitError
 from harness.gitops import (
     branches_under,
@@ -50,7 +53,7 @@ class WorkerRecovery:
     saved_ref: str | None
     commit: str | None
     ended: tuple[str, ...]  # "<pgid> (<how>)" of each process group that was still there
-    problems: tuple[str, ...] = ()  # what could not be cleaned up (a remote lease)
+    problems: tuple[str, ...] = ()  # what could not be cleaned up (a remote lease, the ledger)
 
     def describe(self) -> str:
         text = f"recovered worker [{self.item_id}] attempt #{self.attempt}: ABORTED at {self.stage}"
@@ -75,14 +78,17 @@ def _end_groups(entry: dict[str, Any]) -> tuple[str | None, tuple[str, ...]]:
     return agent, tuple(ended)
 
 
-def _take_back_landing(ws: Workspace, entry: dict[str, Any]) -> None:
-    """Undo what an unfinished landing wrote into the main checkout: merged files, ledger line, evidence."""
-    cfg = ws.config
-    touched = set(entry.get("main_paths", [])) | {cfg.ledger}
+def _take_back_landing(ws: Workspace, journal: Journal, entry: dict[str, Any]) -> str | None:
+    """Undo what an unfinished landing wrote into the main checkout: merged files, its write to the ledger
+    (the person's own uncommitted ledger edits stay), evidence. Returns a note when the ledger could not
+    be put back."""
+    touched = set(entry.get("main_paths", []))
     discard_changes(ws.repo, [c for c in working_changes(ws.repo) if c.path in touched])
+    note = put_back_ledger(ws.repo, journal, ws.ledger_path, entry)
     evidence_rel = entry.get("evidence_dir")
     if evidence_rel and (ws.root / evidence_rel).exists():
         shutil.rmtree(ws.root / evidence_rel)  # uncommitted evidence of the dead attempt; rewritten as ABORTED
+    return note
 
 
 def _save_work(ws: Workspace, place: WorkerPlace, entry: dict[str, Any], ref: str) -> str | None:
@@ -105,17 +111,18 @@ def _save_work(ws: Workspace, place: WorkerPlace, entry: dict[str, Any], ref: st
     return ref
 
 
-def _recover_attempt(ws: Workspace, place: WorkerPlace, entry: dict[str, Any],
+def _recover_attempt(ws: Workspace, place: WorkerPlace, journal: Journal, entry: dict[str, Any],
                      reason: str | None) -> WorkerRecovery | None:
     agent, ended = _end_groups(entry)
+    put_back(journal, entry)  # the files its proof had set aside, into its worktree: saved with the work
     evidence_rel = entry.get("evidence_dir")
     if evidence_rel and find_commits_with_trailer(ws.repo, "Harness-Evidence", evidence_rel):
         return None  # the attempt was recorded before the harness stopped
     attempt, stage = int(entry.get("attempt", 0)), str(entry.get("stage", "begin"))
-    _take_back_landing(ws, entry)
+    note = _take_back_landing(ws, journal, entry)
     saved = _save_work(ws, place, entry, aborted_ref(place.item_id, attempt))
     commit = record_aborted(ws, entry, stage=stage, saved_ref=saved, agent=agent, reason=reason)
-    return WorkerRecovery(place.item_id, attempt, stage, saved, commit, ended)
+    return WorkerRecovery(place.item_id, attempt, stage, saved, commit, ended, (note,) if note else ())
 
 
 def dismantle(ws: Workspace, place: WorkerPlace, holder: leases.Holder | None = None) -> list[str]:
@@ -148,11 +155,11 @@ def recover_worker(ws: Workspace, item_id: str, holder: leases.Holder | None = N
     place = place_for(ws.git_dir, ws.root.name, item_id)
     journal = Journal(ws.git_dir, place.journal_name)
     entry = journal.load()
-    found = _recover_attempt(ws, place, entry, reason) if entry is not None else None
+    found = _recover_attempt(ws, place, journal, entry, reason) if entry is not None else None
     journal.clear()
     problems = dismantle(ws, place, holder)
     if found is not None and problems:
-        found = replace(found, problems=tuple(problems))
+        found = replace(found, problems=found.problems + tuple(problems))
     return found
 
 

@@ -6,7 +6,9 @@ at the current head, under the git dir. The thread (`worker_thread`) runs the ag
 the usual HARNESS_* environment and proves the change there exactly as `harness run` does
 (harness.iteration.prove: collect, RED at the base with the test files only, GREEN, gates). A proven change
 is committed on the worker's branch for the merge queue (harness.parallel.landing); a failed one is saved
-on `refs/harness/failed/<ITEM>/<n>`. Nothing is recorded in the ledger here: the main thread does that.
+on `refs/harness/failed/<ITEM>/<n>`. The files the commit leaves out (set aside while the stages ran) would
+go away with the worktree: they are on the failed ref, or for a proven change on
+`refs/harness/left-out/<ITEM>/<n>`. Nothing is recorded in the ledger here: the main thread does that.
 
 The thread never prints: the agent's output goes to its log only, and the stages' progress is dropped
 (the evidence holds all of it). A stop asked for through `cancel` takes effect before the next stage; the
@@ -20,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+import git
+
 from harness import proc
 from harness.config import judging_settings
 from harness.durability.journal import Journal
@@ -30,7 +34,7 @@ from harness.iteration.records import AttemptContext, IterationRequest, Proof
 from harness.iteration.write_evidence import failed_work_ref
 from harness.ledger import Item, Ledger
 from harness.parallel.lease import Lease
-from harness.parallel.places import WorkerPlace, place_for
+from harness.parallel.places import WorkerPlace, left_out_ref, place_for
 from harness.workspace import Workspace
 
 
@@ -96,18 +100,33 @@ def run_worker(job: WorkerJob, cancel: threading.Event, groups: list[int]) -> Wo
     with proc.watching_groups(watch):
         proof = prove(job.request, repo, job.attempt, use_agent=True, progress=checkpoint, echo=False)
     checkpoint()
+    change = saved = None
     if proof.succeeded:
         paths = proof.changeset.commit_paths
         change = commit_paths(repo, paths, f"[{item.id}] {item.title}: change proven by worker {job.name}",
                               identity=cfg.commit.identity) if paths else None
-        journal.update(stage="proven", change_commit=change)
-        return WorkerDone(job, proof, change_commit=change)
-    saved = failed_work_ref(job.request, proof, job.attempt)
+    else:
+        saved = failed_work_ref(job.request, proof, job.attempt)
+        if saved:
+            snapshot_to_ref(repo, saved, f"[{item.id}] attempt {job.attempt.number}: work saved by the "
+                            f"harness ({proof.outcome})", identity=cfg.commit.identity)
+    proof = replace(proof, left_out_ref=_save_left_out(job, repo, proof, saved))
+    journal.update(stage="proven", change_commit=change, saved_ref=saved)
+    return WorkerDone(job, proof, change_commit=change, saved_ref=saved)
+
+
+def _save_left_out(job: WorkerJob, repo: git.Repo, proof: Proof, saved: str | None) -> str | None:
+    """The ref holding the files the commit left out (the worktree goes away after landing): the failed
+    attempt's saved ref when there is one (a snapshot of the whole worktree), else a snapshot on top of
+    the change commit on `refs/harness/left-out/<ITEM>/<n>`. None when nothing was left out."""
+    if not proof.changeset.left_out:
+        return None
     if saved:
-        snapshot_to_ref(repo, saved, f"[{item.id}] attempt {job.attempt.number}: work saved by the harness "
-                        f"({proof.outcome})", identity=cfg.commit.identity)
-    journal.update(stage="proven", saved_ref=saved)
-    return WorkerDone(job, proof, saved_ref=saved)
+        return saved
+    ref = left_out_ref(job.request.item.id, job.attempt.number)
+    snapshot_to_ref(repo, ref, f"[{job.request.item.id}] attempt {job.attempt.number}: files left out of the "
+                    f"commit ({proof.outcome})", identity=job.request.config.commit.identity)
+    return ref
 
 
 def worker_thread(job: WorkerJob, cancel: threading.Event, groups: list[int],

@@ -12,13 +12,18 @@ from harness.globs import matches_any
 
 @dataclass(frozen=True)
 class ChangeSet:
-    """The change under proof, partitioned. Paths are repo-relative posix strings."""
+    """The change under proof, partitioned. Paths are repo-relative posix strings.
+
+    `changes` is the change the stages prove and the commit holds (`commit_paths`), `tests` the test files
+    among them; `left_out` names the files the commit leaves out, with the reason, and `left_out_changes`
+    are those files' changes (set aside while the stages run: harness.durability.set_aside)."""
 
     changes: tuple[Change, ...]
     tests: tuple[Change, ...]
     commit_paths: tuple[str, ...]
     left_out: tuple[tuple[str, str], ...]
     harness_owned: tuple[str, ...]
+    left_out_changes: tuple[Change, ...] = ()
 
     @property
     def has_test_changes(self) -> bool:
@@ -49,19 +54,38 @@ def split_owned(changes: Iterable[Change], config: Config) -> tuple[tuple[Change
     return tuple(c for c in ordered if not owned_by_harness(c.path, config)), owned
 
 
-def classify_changes(changes: Iterable[Change], config: Config) -> ChangeSet:
-    """Partition changes: harness-owned paths (never part of the change), tests (`test_globs`), and the
-    files left out of the commit (`ignore` rules, the size cap) with the reason."""
-    kept, owned = split_owned(changes, config)
+def _left_out_reason(change: Change, config: Config) -> str | None:
+    """Why the commit leaves `change` out (an `ignore` rule, the size cap), or None when it is committed."""
+    if config.ignore and matches_any(change.path, config.ignore):
+        return "matches an ignore rule in harness.yaml"
     cap_bytes = config.caps.changed_file_bytes
+    if change.kind != "deleted" and change.size_bytes > cap_bytes:
+        return f"{change.size_bytes} bytes, over the {cap_bytes}-byte cap"
+    return None
+
+
+def classify_changes(changes: Iterable[Change], config: Config, *, leave_out: bool = True) -> ChangeSet:
+    """Partition changes: harness-owned paths (never part of the change), the files left out of the commit
+    (`ignore` rules, the size cap) with the reason, and the change itself with its tests (`test_globs`).
+
+    `leave_out` False: nothing is left out (committed work proven as it is, `harness verify`)."""
+    kept, owned = split_owned(changes, config)
     left_out: list[tuple[str, str]] = []
-    commit: list[str] = []
+    left_out_changes: list[Change] = []
+    work: list[Change] = []
     for change in kept:
-        if config.ignore and matches_any(change.path, config.ignore):
-            left_out.append((change.path, "matches an ignore rule in harness.yaml"))
-        elif change.kind != "deleted" and change.size_bytes > cap_bytes:
-            left_out.append((change.path, f"{change.size_bytes} bytes, over the {cap_bytes}-byte cap"))
+        why = _left_out_reason(change, config) if leave_out else None
+        if why is None:
+            work.append(change)
         else:
-            commit.append(change.path)
-    tests = tuple(c for c in kept if matches_any(c.path, config.test_globs))
-    return ChangeSet(kept, tests, tuple(commit), tuple(left_out), tuple(c.path for c in owned))
+            left_out.append((change.path, why))
+            left_out_changes.append(change)
+    tests = tuple(c for c in work if matches_any(c.path, config.test_globs))
+    return ChangeSet(tuple(work), tests, tuple(c.path for c in work), tuple(left_out),
+                     tuple(c.path for c in owned), tuple(left_out_changes))
+
+
+def work_to_commit(changes: Iterable[Change], config: Config) -> tuple[Change, ...]:
+    """The changes a working-tree attempt would commit: neither harness-owned nor left out. A tree whose
+    only changes are files the commit leaves out holds no work (they are set aside from every proof)."""
+    return classify_changes(changes, config).changes

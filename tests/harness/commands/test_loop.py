@@ -98,6 +98,47 @@ def test_circuit_breaker_stops_after_consecutive_failures(make_repo, tmp_path, c
     assert git(repo, "show", "refs/harness/failed/CALC-001/2:tests/test_mul.py").startswith("def test_mul")
 
 
+LEFT_OUT_YAML = "caps:\n  changed_file_bytes: 2000\nignore:\n  - 'scratch/**'\n"
+
+
+def test_files_left_out_of_the_commit_do_not_stop_the_loop_and_stay_in_the_tree(make_repo, tmp_path, capsys) -> None:
+    big, generated = b"\x00" * 5000, "g" * 3000
+    plan = {"CALC-001": {"files": {"tests/test_mul.py": MUL_TEST, "pkg/calc.py": MUL_IMPL, "out/gen.txt": generated}},
+            "CALC-002": {"files": {"tests/test_sub.py": SUB_TEST, "pkg/calc.py": SUB_IMPL}}}
+    repo = agent_project(make_repo, tmp_path, plan, extra_yaml=LEFT_OUT_YAML)
+    (repo / "data").mkdir()
+    (repo / "data/big.bin").write_bytes(big)  # a person's files the commit leaves out: over the cap, ignored
+    (repo / "scratch").mkdir()
+    (repo / "scratch/notes.md").write_text("a person's scratch notes\n")
+
+    assert main(["loop", "-C", str(repo), "--until-empty"]) == 0
+    out = capsys.readouterr().out
+    assert "nothing actionable" in out
+    assert [i.status for i in load_ledger(repo / "docs/fix_plan.md").items] == ["done", "done"]
+    table = out[out.index("  #  item"):]  # the loop's summary
+    assert "CALC-001" in table and "CALC-002" in table
+    assert out.count("set aside while the stages run: data/big.bin") == 2  # named at each iteration
+    assert out.count("set aside while the stages run: out/gen.txt") == 2  # made by the first, kept after
+    assert (repo / "data/big.bin").read_bytes() == big
+    assert (repo / "scratch/notes.md").read_text() == "a person's scratch notes\n"
+    assert (repo / "out/gen.txt").read_text() == generated
+    committed = git(repo, "log", "--all", "--format=", "--name-only").split()
+    assert not {"data/big.bin", "scratch/notes.md", "out/gen.txt"} & set(committed)
+    assert status_porcelain(repo) == "?? data/big.bin\n?? out/gen.txt\n?? scratch/notes.md\n"
+
+
+def test_an_error_between_iterations_still_prints_the_loops_summary(make_repo, tmp_path, capsys) -> None:
+    stray = MUL_TEST + "\n\ndef test_writes_into_the_tree():\n    open('stray.txt', 'w').write('x')\n"
+    plan = {"CALC-001": {"files": {"tests/test_mul.py": stray, "pkg/calc.py": MUL_IMPL}},
+            "CALC-002": {"files": {"tests/test_sub.py": SUB_TEST, "pkg/calc.py": SUB_IMPL}}}
+    repo = agent_project(make_repo, tmp_path, plan)
+    assert main(["loop", "-C", str(repo), "--until-empty"]) == ExitCode.ERROR
+    captured = capsys.readouterr()
+    assert "[CALC-001] GREEN" in captured.out
+    assert "  1  CALC-001" in captured.out  # the summary row of the iteration that ran
+    assert "loop stopped: the working tree is not clean (stray.txt)" in captured.err
+
+
 def test_iterations_limit_and_budget(make_repo, tmp_path, capsys) -> None:
     plan = {"CALC-001": {"files": {"tests/test_mul.py": MUL_TEST, "pkg/calc.py": MUL_IMPL}},
             "CALC-002": {"files": {"tests/test_sub.py": SUB_TEST, "pkg/calc.py": SUB_IMPL}}}

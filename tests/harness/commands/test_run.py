@@ -283,6 +283,30 @@ def test_oversized_changed_file_is_left_out_and_big_evidence_is_gzipped(make_rep
     assert check.returncode == 0 and ".log.gz: OK" in check.stdout
 
 
+def test_a_test_that_needs_a_file_left_out_of_the_commit_fails_and_the_reason_names_it(make_repo, capsys) -> None:
+    repo = make_project(make_repo)
+    (repo / "harness.yaml").write_text((repo / "harness.yaml").read_text() + "caps:\n  changed_file_bytes: 2000\n")
+    git(repo, "commit", "-qam", "small cap")
+    table = "6\n" + "#" * 3000 + "\n"  # over the cap: never committed
+    reads_table = ("from pathlib import Path\n\nfrom pkg.calc import mul\n\n\ndef test_mul():\n"
+                   "    assert mul(2, 3) == int(Path('data/table.txt').read_text().split()[0])\n")
+    apply_change(repo, {"tests/test_mul.py": reads_table, "pkg/calc.py": MUL_IMPL, "data/table.txt": table})
+
+    assert run_item(repo, "CALC-001") == 1  # GREEN would commit a tree its test cannot pass in
+    out = capsys.readouterr().out
+    assert "left out of the commit, set aside while the stages run: data/table.txt" in out
+    attempt = load_ledger(repo / "docs/fix_plan.md").get("CALC-001").attempts[-1]
+    assert attempt.outcome == "FAILED at green"
+    record = json.loads((repo / attempt.evidence).parent.parent.joinpath("attempt.json").read_text())
+    assert f"left out of the commit: data/table.txt ({len(table)} bytes, over the 2000-byte cap)" in record["reason"]
+    assert "caps.changed_file_bytes" in record["reason"]
+    summary = (repo / attempt.evidence).read_text()
+    assert f"data/table.txt ({len(table)} bytes, over the 2000-byte cap)" in summary
+    assert (repo / "data/table.txt").read_text() == table  # put back, byte for byte
+    assert status_porcelain(repo) == "?? data/table.txt\n"  # the change is on the failed ref; this stays
+    assert git(repo, "show", "refs/harness/failed/CALC-001/1:tests/test_mul.py") == reads_table
+
+
 EDITABLE_FINDER = '''\
 import importlib.util, os, sys
 ELSEWHERE = {elsewhere!r}

@@ -10,6 +10,7 @@ from tests.conftest import git
 from tests.harness.parallel.project import (
     MARKER,
     assert_nothing_left,
+    function_change,
     green_commits,
     item,
     parallel_project,
@@ -71,4 +72,34 @@ def test_two_changes_that_pass_alone_and_break_together_are_refused_by_the_merge
     for n, sha in enumerate(green_commits(repo)):  # every GREEN commit passes its own suite when checked out
         done = suite_passes_at(repo, sha, tmp_path / f"check{n}")
         assert done.returncode == 0, done.stdout + done.stderr
+    assert_nothing_left(repo)
+
+
+def test_a_workers_files_left_out_of_the_commit_are_set_aside_from_its_proof_and_saved_on_a_ref(
+        make_repo, tmp_path) -> None:
+    table = "4\n" + "#" * 3000 + "\n"  # over the cap: never committed
+    needs_table = {"pkg/lb.py": "def lb():\n    return 4\n", "data/lb.txt": table,
+                   "tests/test_lb.py": "from pathlib import Path\n\nfrom pkg.lb import lb\n\n\ndef test_lb():\n"
+                                       "    assert lb() == int(Path('data/lb.txt').read_text().split()[0])\n"}
+    plan = {"LA": {"files": {**function_change("la"), "data/la.bin": "a" * 3000}}, "LB": {"files": needs_table}}
+    ledger = [item("LA", "add la", "tests/test_la.py"), item("LB", "add lb", "tests/test_lb.py")]
+    repo = parallel_project(make_repo, tmp_path, ledger, plan, extra_yaml="caps:\n  changed_file_bytes: 2000\n")
+    assert main(["loop", "-C", str(repo), "--workers", "2", "--iterations", "2"]) in (0, 1)  # landing order
+    items = {i.id: i for i in load_ledger(repo / "docs/fix_plan.md").items}
+
+    green = json.loads((repo / items["LA"].attempts[0].evidence).parent.parent.joinpath("attempt.json").read_text())
+    assert green["outcome"] == "GREEN"
+    assert green["changes"]["left_out_ref"] == "refs/harness/left-out/LA/1"
+    assert git(repo, "show", "refs/harness/left-out/LA/1:data/la.bin") == "a" * 3000  # not lost with the worktree
+    assert "`refs/harness/left-out/LA/1`" in (repo / items["LA"].attempts[0].evidence).read_text()
+
+    failed = items["LB"].attempts[0]  # its test needs the left-out file: the proven tree is the committed one
+    assert failed.outcome == "FAILED at green"
+    record = json.loads((repo / failed.evidence).parent.parent.joinpath("attempt.json").read_text())
+    assert "left out of the commit: data/lb.txt" in record["reason"]
+    assert record["changes"]["left_out_ref"] == "refs/harness/failed/LB/1"
+    assert git(repo, "show", "refs/harness/failed/LB/1:data/lb.txt") == table
+
+    committed = git(repo, "log", "--format=", "--name-only").split()
+    assert "data/la.bin" not in committed and "data/lb.txt" not in committed and "pkg/la.py" in committed
     assert_nothing_left(repo)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.errors import ExitCode
 from harness.ledger import load_ledger
 from harness.main import main
 from tests.conftest import git
@@ -26,6 +27,7 @@ from tests.harness.parallel.project import (
 
 LEDGER = [item("KA", "add ka", "tests/test_ka.py"), item("KB", "add kb", "tests/test_kb.py")]
 FAST = {"KA": {"files": function_change("ka")}, "KB": {"files": function_change("kb", "2")}}
+PERSON_ITEM = "\n## [KZ] a person's item for later\n- Status: blocked\n- RED: tests/test_kz.py\n"
 
 
 def _gone(pid: int) -> bool:
@@ -98,18 +100,24 @@ def test_kill_9_while_a_change_lands_is_recovered_without_a_trace_in_the_main_ch
     assert git(repo, "rev-parse", "HEAD").strip() == head  # nothing was committed
     if stage == "commit":
         assert git(repo, "status", "--porcelain") != ""  # the landing had written into the main checkout
+    ledger_path = repo / "docs/fix_plan.md"
+    written = ledger_path.read_text()  # with the landing's uncommitted attempt line at `commit`
+    ledger_path.write_text(written.replace("# Fix Plan\n", "# Fix Plan\n\nA person's note.\n", 1) + PERSON_ITEM)
 
     # any command that takes the lock recovers: here one that then finds no change to prove
-    assert main(["run", "-C", str(repo), "--no-agent", crashed]) == 1
+    assert main(["run", "-C", str(repo), "--no-agent", crashed]) == ExitCode.ERROR
     assert f"recovered worker [{crashed}] attempt #1: ABORTED at {stage}" in capsys.readouterr().err
     assert_nothing_left(repo)
+    recovered = load_ledger(ledger_path)  # the person's edits stay, the landing's line does not
+    assert "A person's note." in recovered.text and recovered.get("KZ").status == "blocked"
+    assert [a.outcome for a in recovered.get(crashed).attempts] == [f"ABORTED at {stage}"]
     assert main(["loop", "-C", str(repo), "--workers", "2", "--until-empty"]) == 0
     ledger = load_ledger(repo / "docs/fix_plan.md")
     assert [a.outcome for a in ledger.get(crashed).attempts] == [f"ABORTED at {stage}", "GREEN"]
     module = crashed.lower()
     assert git(repo, "show", f"refs/harness/aborted/{crashed}/1:pkg/{module}.py") == \
         FAST[crashed]["files"][f"pkg/{module}.py"]
-    assert all(i.status == "done" for i in ledger.items)
+    assert all(i.status == "done" for i in ledger.items if i.id != "KZ")
     assert main(["ledger", "-C", str(repo), "verify"]) == 0
     assert_nothing_left(repo)
 
@@ -134,4 +142,22 @@ def test_sigterm_stops_every_worker_records_their_attempts_and_exits_130(make_re
         assert [a.outcome for a in load_ledger(repo / "docs/fix_plan.md").get(name).attempts] == ["ABORTED at agent"]
         assert git(repo, "show", f"refs/harness/aborted/{name}/1:pkg/{module}.py") == \
             FAST[name]["files"][f"pkg/{module}.py"]
+    assert_nothing_left(repo)
+
+
+@pytest.mark.slow
+def test_kill_9_while_a_worker_has_files_set_aside_saves_them_with_its_work(make_repo, tmp_path, capsys) -> None:
+    plan = {"KA": {"files": {**function_change("ka"), "data/ka.bin": "a" * 3000}}}  # over the cap: left out
+    repo = parallel_project(make_repo, tmp_path, LEDGER[:1], plan, extra_yaml="caps:\n  changed_file_bytes: 2000\n")
+    proc = subprocess.run([sys.executable, "-m", "harness", "loop", "-C", str(repo), "--workers", "2"],
+                          capture_output=True, text=True, env={**os.environ, "HARNESS_CRASH_AT": "green"},
+                          timeout=300, check=False)
+    assert proc.returncode == -signal.SIGKILL, proc.stdout + proc.stderr
+    worktree = repo / ".git" / "harness" / "workers" / "KA" / repo.name
+    assert (worktree / "pkg/ka.py").exists() and not (worktree / "data/ka.bin").exists()  # set aside
+
+    assert main(["run", "-C", str(repo), "--no-agent", "KA"]) == ExitCode.ERROR  # recovers, then no work here
+    assert "recovered worker [KA] attempt #1: ABORTED at green" in capsys.readouterr().err
+    assert git(repo, "show", "refs/harness/aborted/KA/1:data/ka.bin") == "a" * 3000  # not lost with the worktree
+    assert git(repo, "show", "refs/harness/aborted/KA/1:pkg/ka.py") == plan["KA"]["files"]["pkg/ka.py"]
     assert_nothing_left(repo)
