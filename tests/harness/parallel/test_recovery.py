@@ -57,8 +57,8 @@ def test_kill_9_while_agents_run_second_harness_refused_then_recovered_and_the_l
     _wait_for(lambda: all(p.exists() and p.read_text() for p in pids.values()), "both agents at work", proc)
 
     # a second harness is refused while the first holds the repository: it never takes the same item
-    assert main(["run", "-C", str(repo), "KA"]) == 1
-    assert main(["loop", "-C", str(repo), "--workers", "2"]) == 1
+    assert main(["run", "-C", str(repo), "KA"]) == ExitCode.BUSY
+    assert main(["loop", "-C", str(repo), "--workers", "2"]) == ExitCode.BUSY
     assert capsys.readouterr().err.count("another harness") == 2
 
     os.kill(proc.pid, signal.SIGKILL)
