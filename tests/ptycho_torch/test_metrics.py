@@ -54,6 +54,7 @@ def test_identical_images_give_ssim_one_and_infinite_psnr() -> None:
     truth = _truth()
     result = evaluate(truth, truth)
     for scores in (result.amplitude, result.phase):
+        assert set(scores.to_dict()) == {"mae", "psnr", "ssim", "frc_resolution"}
         assert scores.psnr == math.inf
         assert scores.mae == 0.0
         assert scores.ssim == pytest.approx(1.0, abs=1e-12)
@@ -255,6 +256,8 @@ def test_bad_inputs_raise_clear_errors() -> None:
         evaluate([["a", "b"]], truth)
     with pytest.raises(MetricsError, match="mask shape"):
         constant_baseline(truth, np.ones((3, 3), dtype=bool))
+    with pytest.raises(MetricsError, match="upsample_factor"):
+        evaluate(truth, truth, options=AlignOptions(upsample_factor=0))
 
 
 def test_align_returns_the_reconstruction_as_it_was_scored() -> None:
