@@ -17,15 +17,11 @@ from pathlib import Path
 from harness.commands._console import say
 from harness.commands._shared import repo_lock
 from harness.durability.recovery import recover
-from harness.errors import ExitCode, HarnessError, NothingActionable
+from harness.errors import ExitCode, HarnessError, Interrupted, NothingActionable
 from harness.iteration.pick import publish, run_iteration
 from harness.parallel.events import Console, SummaryRow
 from harness.parallel.pool import Limits, WorkerPool
 from harness.workspace import Workspace, open_workspace
-
-
-class Interrupted(Exception):
-    """SIGINT or SIGTERM arrived; the current step is abandoned and recorded."""
 
 
 @dataclass(frozen=True)
@@ -122,13 +118,20 @@ def loop(*, repo: Path, iterations: int | None = None, until_empty: bool = False
             if recovery:
                 why += f"; {recovery.describe()}"
             code = ExitCode.INTERRUPTED
-        except HarnessError as exc:  # the iterations that ran are still reported
+        except HarnessError as exc:  # not the change's fault (its attempt was not recorded); the summary stays
             code, why = exc.exit_code, str(exc)
+        except Exception:
+            _print_summary(rows, "a bug in the harness (see below)", ExitCode.INTERNAL)
+            raise
+    _print_summary(rows, why, code)
+    return code
+
+
+def _print_summary(rows: list[Row], why: str, code: int) -> None:
     print()
     if rows:
         print(_table(rows))
     print(f"loop stopped: {why}", file=sys.stderr if code else sys.stdout)
-    return code
 
 
 def _parallel(ws: Workspace, *, workers: int, limits: Limits, console: Console) -> int:
@@ -142,6 +145,8 @@ def _parallel(ws: Workspace, *, workers: int, limits: Limits, console: Console) 
             code = ExitCode.INTERRUPTED
             why = (f"interrupted ({exc or 'SIGINT'}); the workers' attempts were recorded as aborted, "
                    "their work saved")
+        except HarnessError as exc:  # the pool stopped and recovered its workers first
+            code, why = exc.exit_code, str(exc)
     console.summary(rows)
     console.stopped(why, code)
     return code

@@ -139,6 +139,27 @@ def test_an_error_between_iterations_still_prints_the_loops_summary(make_repo, t
     assert "loop stopped: the working tree is not clean (stray.txt)" in captured.err
 
 
+def test_an_error_stops_the_loop_with_its_summary_and_exit_4_and_costs_no_attempt(make_repo, tmp_path,
+                                                                                  capsys) -> None:
+    plan = {"CALC-001": {"files": {"tests/test_mul.py": MUL_TEST, "pkg/calc.py": MUL_IMPL}},
+            "CALC-002": {"files": {"tests/test_sub.py": SUB_TEST, "pkg/calc.py": SUB_IMPL}}}
+    repo = agent_project(make_repo, tmp_path, plan)
+    ledger_path = repo / "docs/fix_plan.md"
+    ledger_path.write_text(ledger_path.read_text().replace("- RED: tests/test_sub.py", '- RED: tests/test_sub.py -k "x'))
+    git(repo, "commit", "-q", "-am", "CALC-002's selector is broken")
+
+    assert main(["loop", "-C", str(repo)]) == ExitCode.ERROR
+
+    captured = capsys.readouterr()
+    table = captured.out[captured.out.index("#  item"):]
+    assert "CALC-001" in table and "GREEN" in table  # the summary of what ran before the error
+    assert "loop stopped: docs/fix_plan.md:20: item CALC-002, `- RED:` selector" in captured.err
+    ledger = load_ledger(ledger_path)
+    assert ledger.get("CALC-001").status == "done" and ledger.get("CALC-002").attempts == ()
+    assert status_porcelain(repo) == "" and not (repo / ".git/harness/journal.json").exists()
+    assert "agent working on CALC-002" not in captured.out  # checked before the agent's turn
+
+
 def test_iterations_limit_and_budget(make_repo, tmp_path, capsys) -> None:
     plan = {"CALC-001": {"files": {"tests/test_mul.py": MUL_TEST, "pkg/calc.py": MUL_IMPL}},
             "CALC-002": {"files": {"tests/test_sub.py": SUB_TEST, "pkg/calc.py": SUB_IMPL}}}
