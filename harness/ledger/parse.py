@@ -315,6 +315,12 @@ def parse_ledger(text: str, path: str | os.PathLike[str] = DEFAULT_LEDGER_PATH) 
 
 def load_ledger(path: Path) -> Ledger:
     path = Path(path)
+    return parse_ledger(read_ledger_text(path), path)
+
+
+def read_ledger_text(path: Path) -> str:
+    """The ledger file's text; LedgerError saying what to do when it is missing, unreadable or not UTF-8."""
+    path = Path(path)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -328,5 +334,5 @@ def load_ledger(path: Path) -> Ledger:
         line = data[:exc.start].count(b"\n") + 1
         raise LedgerError(f"{path}:{line}: the ledger is not UTF-8 (byte {exc.start}); save it as UTF-8"
                           ) from None
-    return parse_ledger(text, path)
+    return text
 
