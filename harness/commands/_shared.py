@@ -1,4 +1,4 @@
-"""Pieces shared by the commands that record attempts (run, verify)."""
+"""Pieces shared by the commands that take the repository lock (run, loop, verify, next)."""
 from __future__ import annotations
 
 import sys

@@ -299,10 +299,10 @@ def test_kill_9_at_each_stage_is_recovered_at_the_next_start(make_repo, tmp_path
     assert proc.returncode == -signal.SIGKILL
     if stage != "commit":
         assert (repo / "docs/fix_plan.md").read_bytes() == ledger_before  # never half-written
-    assert main(["next", "-C", str(repo)]) == 0  # a read-only command does not need to recover
-
-    # the next start recovers: the attempt is ABORTED, the work is on a ref, the tree is clean
-    assert main(["run", "-C", str(repo), "--no-agent", "CALC-001"]) == ExitCode.ERROR  # then: nothing left to prove
+    # the next start (here `next`, which takes the lock) recovers: the attempt is ABORTED, the work is on a
+    # ref, the tree is clean
+    assert main(["next", "-C", str(repo)]) == 0
+    assert main(["run", "-C", str(repo), "--no-agent", "CALC-001"]) == ExitCode.ERROR  # nothing left to prove
     item = load_ledger(repo / "docs/fix_plan.md").get("CALC-001")
     assert item.attempts[-1].outcome == f"ABORTED at {stage}"
     assert git(repo, "show", "refs/harness/aborted/CALC-001/1:tests/test_mul.py") == MUL_TEST
