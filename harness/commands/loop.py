@@ -53,14 +53,14 @@ def _table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def _loop_body(ws: Workspace, *, iterations: int | None, until_empty: bool, max_failures: int,
+def _loop_body(ws: Workspace, *, iterations: int | None, max_failures: int,
                budget_minutes: float | None, no_agent: bool, allow_dirty: bool,
                rows: list[Row]) -> tuple[int, str]:
     started = time.monotonic()
     failures_in_a_row = 0
     number = 0
     while True:
-        if iterations is not None and number >= iterations and not until_empty:
+        if iterations is not None and number >= iterations:
             last_ok = bool(rows) and rows[-1].outcome == "GREEN"
             return (ExitCode.OK if last_ok else ExitCode.REFUSED), f"ran {number} iteration(s)"
         if budget_minutes is not None and time.monotonic() - started >= budget_minutes * 60:
@@ -91,6 +91,9 @@ def loop(*, repo: Path, iterations: int | None = None, until_empty: bool = False
          workers: int | None = None, as_json: bool = False) -> int:
     if iterations is not None and iterations < 1:
         raise HarnessError("--iterations must be at least 1")
+    if iterations is not None and until_empty:
+        raise HarnessError("--iterations and --until-empty exclude each other: without --iterations the loop "
+                           "runs until nothing is actionable")
     if max_failures < 1:
         raise HarnessError("--max-failures must be at least 1")
     if workers is not None and workers < 1:
@@ -103,15 +106,15 @@ def loop(*, repo: Path, iterations: int | None = None, until_empty: bool = False
                 raise HarnessError(f"{flag} works on the change in this working tree, one iteration at a time; "
                                    f"it cannot be combined with --workers {count}{' or --json' if as_json else ''}"
                                    " (workers start from HEAD in worktrees of their own): drop one of them")
-        limits = Limits(iterations, until_empty, max_failures, budget_minutes)
+        limits = Limits(iterations, max_failures, budget_minutes)
         return _parallel(ws, workers=count, limits=limits, console=Console(as_json=as_json))
     rows: list[Row] = []
     with repo_lock(ws, "harness loop"):
         try:
             with _signals_interrupt():
-                code, why = _loop_body(ws, iterations=iterations, until_empty=until_empty,
-                                       max_failures=max_failures, budget_minutes=budget_minutes,
-                                       no_agent=no_agent, allow_dirty=allow_dirty, rows=rows)
+                code, why = _loop_body(ws, iterations=iterations, max_failures=max_failures,
+                                       budget_minutes=budget_minutes, no_agent=no_agent, allow_dirty=allow_dirty,
+                                       rows=rows)
         except (Interrupted, KeyboardInterrupt) as exc:
             recovery = recover(ws)  # records the abandoned attempt, saves its work, cleans the tree
             why = f"interrupted ({exc or 'SIGINT'})"

@@ -52,8 +52,9 @@ STOP_GRACE_S = 60.0
 
 @dataclass(frozen=True)
 class Limits:
+    """When the loop stops starting attempts; `iterations` None: until nothing is actionable."""
+
     iterations: int | None = None
-    until_empty: bool = False
     max_failures: int = 3
     budget_minutes: float | None = None
 
@@ -139,7 +140,7 @@ class WorkerPool:
 
     def _limit_reached(self, began: float) -> tuple[int, str] | None:
         limits = self.limits
-        if limits.iterations is not None and not limits.until_empty and self.started >= limits.iterations:
+        if limits.iterations is not None and self.started >= limits.iterations:
             return ExitCode.OK, f"ran {self.started} iteration(s)"
         if limits.budget_minutes is not None and time.monotonic() - began >= limits.budget_minutes * 60:
             return ExitCode.REFUSED, f"time budget of {limits.budget_minutes:g} min spent"
@@ -167,7 +168,7 @@ class WorkerPool:
                      for held in leases.all_leases(ws.repo, skip=busy) if held.holder != self.holder}
         elsewhere.update({item_id: why for item_id, why in self.refused.items() if item_id not in elsewhere})
         free = self.workers - len(self.running)
-        if self.limits.iterations is not None and not self.limits.until_empty:
+        if self.limits.iterations is not None:
             free = min(free, self.limits.iterations - self.started)
         items = startable(ledger, max_attempts=cfg.max_attempts, running=busy, unavailable=tuple(elsewhere),
                           limit=free)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import ExitCode
+from harness.commands.loop import loop
+from harness.errors import ExitCode, HarnessError
 from harness.ledger import load_ledger
 from harness.main import main
 from tests.conftest import git
@@ -169,6 +170,17 @@ def test_iterations_limit_and_budget(make_repo, tmp_path, capsys) -> None:
     assert load_ledger(repo / "docs/fix_plan.md").get("CALC-002").status == "pending"
     assert main(["loop", "-C", str(repo), "--budget-minutes", "0"]) == 1
     assert "time budget" in capsys.readouterr().err
+
+
+def test_iterations_and_until_empty_exclude_each_other_on_every_path(make_repo, tmp_path, capsys) -> None:
+    repo = agent_project(make_repo, tmp_path, {})
+    with pytest.raises(SystemExit):  # the command line refuses the pair
+        main(["loop", "-C", str(repo), "--iterations", "1", "--until-empty"])
+    capsys.readouterr()
+    for workers in (1, 2):  # and so does the command's function, serial or parallel, before anything runs
+        with pytest.raises(HarnessError, match="--iterations and --until-empty exclude each other"):
+            loop(repo=repo, iterations=1, until_empty=True, workers=workers)
+    assert load_ledger(repo / "docs/fix_plan.md").get("CALC-001").attempts == ()
 
 
 def test_agent_timeout_kills_its_whole_process_group(make_repo, tmp_path) -> None:
