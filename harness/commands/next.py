@@ -1,7 +1,8 @@
 """`harness next`: which item runs next and why (and why the ones before it do not).
 
 It takes the repository lock like the commands that run attempts, so an attempt left behind by a harness
-that was killed is recovered (recorded as ABORTED, its work saved) and reported before the answer. When
+that was killed is recovered (recorded as ABORTED, its work saved) and reported before the answer (a
+pending push is left to the commands that run attempts: it may re-prove commits). When
 another harness holds the lock, the answer is read without it: it says so, and that it may change when the
 other harness finishes."""
 from __future__ import annotations
@@ -21,7 +22,7 @@ def next_item(*, repo: Path, as_json: bool = False) -> int:
     ws = open_workspace(repo)
     with ExitStack() as stack:
         try:
-            stack.enter_context(repo_lock(ws, "harness next"))
+            stack.enter_context(repo_lock(ws, "harness next", retry_push=False))
             busy = None
         except RepositoryBusy as exc:
             busy = f"{exc}; this answer was read while that harness runs and may change when it finishes"

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from harness.durability.lock import RepoLock
+from harness.errors import ExitCode
 from harness.gitops import common_git_dir, open_repo
 from harness.ledger import load_ledger
 from harness.main import main
@@ -71,3 +72,15 @@ def test_next_answers_read_only_while_another_harness_holds_the_lock(make_repo, 
     assert "may change when it finishes" in captured.err and "recovered" not in captured.err
     assert (repo / "docs/fix_plan.md").read_bytes() == ledger_before  # the holder's attempt is not touched
     assert (repo / ".git" / "harness" / "journal.json").exists()
+
+
+def test_next_leaves_a_pending_push_to_the_commands_that_run_attempts(make_repo, capsys) -> None:
+    repo = make_project(make_repo)
+    pending = repo / ".git" / "harness" / "pending_push.json"
+    pending.parent.mkdir(parents=True, exist_ok=True)
+    pending.write_text('{"sha": "0000000000000000000000000000000000000000"}\n')
+    assert main(["next", "-C", str(repo)]) == 0
+    assert "pending push" not in capsys.readouterr().err  # not retried: a push may re-prove commits
+    assert pending.exists()
+    assert main(["run", "-C", str(repo), "--no-agent"]) == ExitCode.ERROR  # nothing to prove, but it tried
+    assert "harness: pending push from an earlier run: a push is pending" in capsys.readouterr().err
