@@ -4,10 +4,11 @@ evidence, record and commit. The caller holds the repository lock.
 What a failure leaves behind is decided where it happens:
 - an error found by preflight (harness.iteration.preflight) stops before anything is claimed;
 - an error after the claim (a HarnessError, or any other Exception: a bug) unwinds the attempt at once:
-  its journal, staging folder and (empty or uncommitted) evidence folder go, the ledger is put back as it
-  was, nothing is recorded, and the error goes on to the caller (exit 4, or 70 for a bug). What the agent
-  already wrote stays in the tree: nothing a person or an agent wrote is lost. An attempt whose recording
-  commit exists is recorded: only its journal and staging folder go;
+  the files set aside go back, the harness's attempt line (if it was written) is taken out of the ledger,
+  its staging folder, (empty or uncommitted) evidence folder and journal go, nothing is recorded, and the
+  error goes on to the caller (exit 4, or 70 for a bug). What the agent already wrote stays in the tree,
+  and a person's edits to the ledger stay: nothing a person or an agent wrote is lost. An attempt whose
+  recording commit exists is recorded: only its journal and staging folder go;
 - Ctrl-C, SIGTERM (`harness.errors.Interrupted`) and kill -9 are crashes: the journal stays, and the next
   start records the attempt as ABORTED with its work saved on a ref (harness.durability.recovery).
 """
@@ -23,10 +24,10 @@ from pathlib import Path
 
 import git
 
-from harness.atomic import atomic_write_bytes
 from harness.clock import iso, stamp, utc_now
 from harness.durability.evidence import evidence_dir
 from harness.durability.journal import Journal
+from harness.durability.set_aside import put_back, put_back_ledger
 from harness.gitops import common_git_dir, find_commits_with_trailer
 from harness.iteration.commit import record_and_commit, set_aside
 from harness.iteration.preflight import preflight
@@ -75,40 +76,37 @@ def begin_attempt(request: IterationRequest, repo: git.Repo, started: datetime, 
     return AttemptContext(number, started, final_dir, evidence_rel, staging, journal)
 
 
-def unwind_attempt(request: IterationRequest, repo: git.Repo, attempt: AttemptContext,
-                   ledger_before: bytes | None) -> None:
-    """Take back a claimed attempt that an error stopped (see the module docstring); `ledger_before` is the
-    ledger's content when the attempt was claimed (None: there was no ledger file)."""
-    root, cfg = request.root, request.config
+def unwind_attempt(request: IterationRequest, repo: git.Repo, attempt: AttemptContext) -> str | None:
+    """Take back a claimed attempt that an error stopped (see the module docstring): the files set aside go
+    back, the harness's own write to the ledger is taken out (a person's edits stay), the evidence and
+    staging folders go, then the journal. Returns a note for the user when the ledger line could not be
+    taken out without touching a person's edits (harness.durability.set_aside.put_back_ledger)."""
+    root, cfg, journal = request.root, request.config, attempt.journal
+    note = None
     if not find_commits_with_trailer(repo, "Harness-Evidence", attempt.evidence_rel):
-        ledger_path = root / cfg.ledger
-        if ledger_before is not None and _read_bytes(ledger_path) != ledger_before:
-            atomic_write_bytes(ledger_path, ledger_before)
+        put_back(journal)
+        note = put_back_ledger(repo, journal, root / cfg.ledger)
         _release_evidence_dir(attempt.evidence_dir, root)
     shutil.rmtree(attempt.staging, ignore_errors=True)
-    attempt.journal.clear()
-
-
-def _read_bytes(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
+    journal.clear()  # last: until here the journal names what a crash would leave to recover
+    return note
 
 
 @contextmanager
 def unwound_on_error(request: IterationRequest, repo: git.Repo, attempt: AttemptContext) -> Iterator[None]:
     """Run the body of a claimed attempt; on an Exception unwind the attempt, then re-raise it. An
     interruption (BaseException: Ctrl-C, SIGTERM) passes untouched: the next start recovers it."""
-    ledger_before = _read_bytes(request.root / request.config.ledger)
     try:
         yield
     except Exception as exc:
         try:
-            unwind_attempt(request, repo, attempt, ledger_before)
+            note = unwind_attempt(request, repo, attempt)
         except Exception as problem:  # noqa: BLE001 - the first error is the one to report
             exc.add_note(f"the attempt could not be taken back ({type(problem).__name__}: {problem}); its "
                          "journal is kept and the next start recovers it")
+        else:
+            if note:
+                exc.add_note(note)
         raise
 
 

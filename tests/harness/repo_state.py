@@ -26,10 +26,10 @@ def repo_state(repo: Path) -> RepoState:
 
 
 def leftovers(repo: Path, evidence_root: str = "plans/active") -> list[str]:
-    """An attempt's state files that should not be there when no attempt is running: the journal, staging
-    folders, evidence folders (empty ones too) and refs of aborted attempts."""
+    """An attempt's state files that should not be there when no attempt is running: the journal and what
+    it keeps, staging folders, evidence folders (empty ones too) and refs of aborted attempts."""
     state = repo / ".git" / "harness"
-    found = [str(p) for p in (state / "journal.json",) if p.exists()]
+    found = [str(p) for p in (state / "journal.json", state / "journal.kept") if p.exists()]
     found += [str(p) for p in (state / "staging").glob("*")] if (state / "staging").is_dir() else []
     found += [str(p) for p in (repo / evidence_root).rglob("*")] if (repo / evidence_root).exists() else []
     found += git(repo, "for-each-ref", "--format=%(refname)", "refs/harness/aborted").split()

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.clock import utc_now
+from harness.durability.set_aside import keep_ledger
 from harness.errors import ExitCode, GitError, Interrupted
 from harness.iteration.execute import begin_attempt, unwound_on_error
 from harness.iteration.records import IterationRequest
@@ -103,7 +104,8 @@ def test_verify_checks_selectors_before_claiming(make_repo, capsys) -> None:
 
 @pytest.mark.parametrize("error", [GitError("git failed"), RuntimeError("a bug")])
 def test_a_claimed_attempt_is_taken_back_whatever_the_error(make_repo, error) -> None:
-    """Any Exception (a HarnessError or a bug) unwinds the claim, including a ledger line written already."""
+    """Any Exception (a HarnessError or a bug) unwinds the claim, the attempt line the harness had written
+    included, and keeps the edit a person made to the ledger meanwhile."""
     repo = make_project(make_repo)
     apply_change(repo, USERS_FIX)
     before = repo_state(repo)
@@ -113,13 +115,18 @@ def test_a_claimed_attempt_is_taken_back_whatever_the_error(make_repo, error) ->
                                ledger=ledger)
     attempt = begin_attempt(request, ws.repo, utc_now())
     assert attempt.evidence_dir.is_dir() and attempt.journal.load() is not None  # claimed
+    ledger_path = repo / "docs/fix_plan.md"
     with pytest.raises(type(error)), unwound_on_error(request, ws.repo, attempt):
         (attempt.staging / "red").mkdir()
-        with_line = with_attempt(ledger.text, "CALC-001", timestamp="2026-01-01T00:00:00Z", number=1,
-                                 outcome="FAILED at red", base_commit=before.head[:10], evidence="x/summary.md")
-        (repo / "docs/fix_plan.md").write_text(with_line)
+        written = with_attempt(ledger.text, "CALC-001", timestamp="2026-01-01T00:00:00Z", number=1,
+                               outcome="FAILED at red", base_commit=before.head[:10], evidence="x/summary.md")
+        keep_ledger(attempt.journal, ledger_path.read_bytes(), written.encode())  # as commit.py writes it
+        ledger_path.write_text(written)
+        ledger_path.write_text(ledger_path.read_text() + "\nA person's note.\n")  # edited meanwhile
         raise error
-    assert repo_state(repo) == before
+    after = repo_state(repo)
+    assert after.files.pop("docs/fix_plan.md") == before.files.pop("docs/fix_plan.md") + b"\nA person's note.\n"
+    assert after.files == before.files and after.refs == before.refs and after.head == before.head
     assert leftovers(repo) == []
 
 
