@@ -15,8 +15,9 @@ Stop conditions are those of the serial loop: nothing left to start and nothing 
 row or the time budget spent (exit 1); an item that fails preflight (harness.iteration.preflight: a selector
 that does not parse, a missing agent or prompt template; checked before its lease is taken) is not started
 and not counted, and stops the loop with exit 4 and what to fix. After a stop no new worker starts and the
-running ones finish and land. On Ctrl-C or SIGTERM (an exception in the main thread) every worker is stopped, its process groups
-ended, and its attempt recorded as aborted with its work saved (harness.parallel.recovery).
+running ones finish and land. On Ctrl-C or SIGTERM (an exception in the main thread) every worker is
+stopped, its process groups ended, and its attempt recorded as aborted with its work saved
+(harness.parallel.recovery).
 """
 from __future__ import annotations
 
@@ -194,8 +195,9 @@ class WorkerPool:
         ws = self.ws
         ensure_plain_names(item)
         try:
-            preflight(IterationRequest(root=ws.root, config=ws.config, item=item, base=head_sha(ws.repo),
-                                       ledger=ledger), use_agent=True)
+            base = head_sha(ws.repo)  # judged as start_worker will judge it: under the head's harness.yaml
+            preflight(IterationRequest(root=ws.root, config=judging_settings(ws.repo, base, ws.config).config,
+                                       item=item, base=base, ledger=ledger), use_agent=True)
         except HarnessError as exc:  # not started, not counted: the stop says what to fix
             self.error = (exc.exit_code, f"[{item.id}] cannot start: {exc}")
             self.console.note(f"[{item.id}] not started: {exc}")
