@@ -95,7 +95,8 @@ def check_agent(cfg: Config, item: Item, root: Path, *, ledger_text: str) -> Non
     mode = "tdd" if item.mode == "tdd" else "chore"
     for phase in tuple(cfg.agent.phases) if cfg.agent.phases else (None,):
         context = build_prompt_context(repo_root=root, item=item, ledger_text=ledger_text, phase=phase,
-                                       ledger_path=cfg.ledger, evidence_root=cfg.evidence_root)
+                                       ledger_path=cfg.ledger, evidence_root=cfg.evidence_root,
+                                       findings_path=cfg.agent.findings)
         render_prompt(context, template_path=cfg.agent.prompt_template, mode=mode)
 
 
