@@ -7,7 +7,10 @@ for), the load average before and after, the cores, the torch threads per worker
 Target (issue 19): at most 150 s of wall time on 2 idle cores. CPU time is the figure to compare on a
 shared machine; the wall time means something only when the load average stays near 0.
 
-    python benchmarks/bench_suite.py [--label TEXT] [--no-write] [-- extra pytest args]
+    python benchmarks/bench_suite.py [--label TEXT] [--root CHECKOUT] [--no-write] [-- extra pytest args]
+
+`--root` runs the suite of another checkout (e.g. a worktree of the base commit, for a before/after pair
+on the same machine); its harness is imported from there (PYTHONPATH).
 """
 from __future__ import annotations
 
@@ -41,11 +44,12 @@ def torch_threads() -> str:
             + (f", OMP_NUM_THREADS={omp}" if omp else ""))
 
 
-def run_suite(extra: list[str]) -> dict:
+def run_suite(root: Path, extra: list[str]) -> dict:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     load_before = os.getloadavg()
     start = time.perf_counter()
-    proc = subprocess.run([*COMMAND, *extra], cwd=ROOT, capture_output=True, text=True, check=False)
+    proc = subprocess.run([*COMMAND, *extra], cwd=root, env=env, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - start
     load_after = os.getloadavg()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -58,15 +62,15 @@ def run_suite(extra: list[str]) -> dict:
             "tally": tally, "slowest": slowest[:5], "tail": "\n".join(lines[-15:]) + proc.stderr[-2000:]}
 
 
-def commit() -> str:
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+def commit(root: Path) -> str:
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
                           check=False).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
                            capture_output=True, text=True, check=False).stdout.strip()
     return f"{head or 'unknown'}{' with uncommitted changes' if dirty else ''}"
 
 
-def section(result: dict, label: str, extra: list[str]) -> str:
+def section(result: dict, label: str, root: Path, extra: list[str]) -> str:
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     cpu = result["user"] + result["sys"]
     cores = len(os.sched_getaffinity(0))
@@ -75,7 +79,8 @@ def section(result: dict, label: str, extra: list[str]) -> str:
     lines = [
         f"## bench_suite: the quick suite's wall time and CPU time ({stamp})",
         "",
-        f"- Command: `python benchmarks/bench_suite.py` running `{shown}` at {commit()}",
+        (f"- Command: `python benchmarks/bench_suite.py{'' if root == ROOT else ' --root ' + str(root)}` running "
+         f"`{shown}` at {commit(root)}"),
         (f"- Machine: {platform.platform()}, {os.cpu_count()} logical CPU(s), {cores} usable; python "
          f"{platform.python_version()}; torch threads: {torch_threads()}"),
         (f"- Load average (1, 5, 15 min): {', '.join(f'{v:.1f}' for v in result['load_before'])} before, "
@@ -113,12 +118,14 @@ def append_section(results: Path, text: str) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--label", default="", help="the conditions of this run, written into the section")
+    parser.add_argument("--root", type=Path, default=ROOT, help="the checkout whose suite runs (default: this one)")
     parser.add_argument("--results", type=Path, default=Path(__file__).resolve().parent / "RESULTS.md")
     parser.add_argument("--no-write", action="store_true", help="print the section; do not append it")
     parser.add_argument("extra", nargs="*", help="more pytest arguments (after --)")
     args = parser.parse_args()
-    result = run_suite(args.extra)
-    text = section(result, args.label, args.extra)
+    root = args.root.resolve()
+    result = run_suite(root, args.extra)
+    text = section(result, args.label, root, args.extra)
     print(text)
     if result["returncode"] not in (0, 1):
         print(result["tail"], file=sys.stderr)
