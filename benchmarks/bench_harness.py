@@ -10,7 +10,8 @@ project whose suite has `--suite-modules` slow modules, proven with stages one a
 (`concurrent_stages: false`) and with stages in different trees at once (`true`), `--rounds` times each,
 interleaved. Each iteration's attempt.json gives its stages' wall times; their sum is what running them
 one after another costs. `--cores N` pins the benchmark (and so every process it starts) to N of this
-machine's cores and tells pytest-xdist's `-n auto` the same (PYTEST_XDIST_AUTO_NUM_WORKERS), to see
+machine's cores and tells pytest-xdist's `-n auto` the same (PYTEST_XDIST_AUTO_NUM_WORKERS in the
+project's `pytest.env`), to see
 what `concurrent_stages: auto` should do on a machine of that size.
 
     python benchmarks/bench_harness.py [--items 2000] [--table-items 5000] [--attempts 20] [--repeat 3]
@@ -108,8 +109,11 @@ SLOW_MODULE = ("import time\n\n\ndef test_part():\n    time.sleep(0.2)\n"
                "    assert sum(i * i for i in range(200_000)) > 0\n")
 
 
-def stage_timing(workdir: Path, suite_modules: int, concurrent: bool) -> tuple[float, dict]:
-    """One iteration on the timing project; (wall time of `harness run`, its attempt.json)."""
+def stage_timing(workdir: Path, suite_modules: int, concurrent: bool, xdist_workers: int | None = None
+                 ) -> tuple[float, dict]:
+    """One iteration on the timing project; (wall time of `harness run`, its attempt.json). `xdist_workers`:
+    what the full suite's `-n auto` resolves to (pytest.env: the harness runs pytest without the
+    operator's PYTEST_* variables)."""
     ledger = ("# Fix Plan\n\n## [ITEM-00000] calc gains mul\n- RED: tests/test_mul.py::test_mul\n"
               "- Regression: tests/test_calc.py\n- Mutation: required\n")
     name = "concurrent" if concurrent else "sequential"
@@ -121,6 +125,10 @@ def stage_timing(workdir: Path, suite_modules: int, concurrent: bool) -> tuple[f
     files = {**PROJECT, "docs/fix_plan.md": ledger,
              **{f"tests/test_part_{i:02d}.py": SLOW_MODULE for i in range(suite_modules)}}
     files["harness.yaml"] = files["harness.yaml"].replace("concurrent_stages: false", f"concurrent_stages: {str(concurrent).lower()}")
+    if xdist_workers:
+        files["harness.yaml"] = files["harness.yaml"].replace(
+            '    PYTEST_DISABLE_PLUGIN_AUTOLOAD: "1"\n',
+            f'    PYTEST_DISABLE_PLUGIN_AUTOLOAD: "1"\n    PYTEST_XDIST_AUTO_NUM_WORKERS: "{xdist_workers}"\n')
     for rel, text in files.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(text)
@@ -158,7 +166,7 @@ def stages_section(workdir: Path, suite_modules: int, rounds: int, cores: int | 
     runs: dict[bool, list[tuple[float, dict]]] = {False: [], True: []}
     for n in range(rounds):  # interleaved, so a change in the machine's load falls on both
         for concurrent in (False, True):
-            runs[concurrent].append(stage_timing(workdir / f"round{n}", suite_modules, concurrent))
+            runs[concurrent].append(stage_timing(workdir / f"round{n}", suite_modules, concurrent, cores))
     load_after = os.getloadavg()[0]
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     record = runs[True][0][1]
@@ -241,7 +249,6 @@ def main_bench() -> None:
     args = parser.parse_args()
     if args.cores:
         os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:args.cores])
-        os.environ["PYTEST_XDIST_AUTO_NUM_WORKERS"] = str(args.cores)
     if args.what in ("all", "stages"):
         with tempfile.TemporaryDirectory() as tmp:
             section = stages_section(Path(tmp), args.suite_modules, args.rounds, args.cores)
