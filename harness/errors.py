@@ -77,3 +77,10 @@ class NothingActionable(HarnessError):
     """No ledger item can run now."""
 
     exit_code = ExitCode.NOTHING_ACTIONABLE
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived while `harness loop` ran: the current step is abandoned, and the attempt
+    is recovered as ABORTED with its work saved, as after Ctrl-C. A BaseException, as KeyboardInterrupt
+    is, so that code taking back an attempt after an ordinary error lets it pass (an interruption is a
+    crash, not an error)."""

@@ -267,6 +267,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args))
     except HarnessError as exc:
         print(f"harness: error: {exc}", file=sys.stderr)
+        for note in getattr(exc, "__notes__", ()):
+            print(f"harness: {note}", file=sys.stderr)
         return int(exc.exit_code)
     except KeyboardInterrupt:
         print("harness: interrupted", file=sys.stderr)

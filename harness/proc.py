@@ -11,8 +11,10 @@ alike:
   lines after the command's last output;
 - a thread may watch the groups it starts (`watching_groups`): a parallel worker records them, so that the
   commands of a worker that is stopped, or whose harness died, can be ended;
-- every running group is registered, so commands run from other threads (stages that overlap) can be
-  ended together when the iteration is interrupted (`stop_all`); until `resume`, no new command starts.
+- threads that work together (the overlapping stages of one proof) share a `CommandScope`: its `stop` ends
+  the commands still running in it and refuses new ones there, when one stage fails or the iteration is
+  interrupted, and leaves the commands of other scopes (another parallel worker's proof) alone. Commands
+  started in a scope's threads are also reported to the watcher of the thread that made the scope.
 """
 from __future__ import annotations
 
@@ -36,10 +38,7 @@ KILL_GRACE_S = 5.0
 # left the group (setsid) can hold it open longer, and the harness must not hang on it.
 DRAIN_TIMEOUT_S = 5.0
 _watchers = threading.local()  # per thread: the callback of `watching_groups`
-
-_running: set[int] = set()
-_running_lock = threading.Lock()
-_stopping = threading.Event()
+_scopes = threading.local()  # per thread: the CommandScope it runs in (`CommandScope.entered`)
 
 
 class StartError(HarnessError):
@@ -144,8 +143,10 @@ def run(
     cwd = Path(cwd)
     if not cwd.is_dir():
         raise StartError(argv, cwd, "no such directory")
-    if _stopping.is_set():
-        raise StartError(argv, cwd, "the harness is stopping (interrupted), so no new command starts")
+    scope: CommandScope | None = getattr(_scopes, "scope", None)
+    if scope is not None and scope.stopping:
+        raise StartError(argv, cwd, "the harness is stopping these commands (a stage failed or it was "
+                         "interrupted), so no new command starts")
     subject, group = (f"{label} ", f"{label}'s group") if label else ("", "its group")
     log_cm: contextlib.AbstractContextManager[IO[bytes] | None] = contextlib.nullcontext()
     if log_path is not None:
@@ -165,8 +166,8 @@ def run(
         except OSError as exc:
             raise StartError(argv, cwd, str(exc.strerror or exc)) from None
         pgid = child.pid  # start_new_session: the command leads a new group whose id is its pid
-        with _running_lock:
-            _running.add(pgid)
+        if scope is not None:
+            scope.add(pgid)
         assert child.stdout is not None
         reader = threading.Thread(target=sink.pump, args=(child.stdout,), daemon=True)
         reader.start()
@@ -200,8 +201,8 @@ def run(
                 notes.append(f"output is still held open by a process outside {group}; stopped reading it")
             for note in notes:  # after the drain, so they follow the command's last output
                 sink.write(f"[harness] {note}\n".encode())
-            with _running_lock:
-                _running.discard(pgid)
+            if scope is not None:
+                scope.discard(pgid)
     output = None
     if sink.memory is not None:
         output = sink.memory.getvalue().decode("utf-8", errors="replace")
@@ -220,22 +221,59 @@ def watching_groups(callback: Callable[[int], None]) -> Iterator[None]:
         _watchers.callback = previous
 
 
-def stop_all(grace_s: float = KILL_GRACE_S) -> int:
-    """Refuse new commands and end the process group of every command still running through `run` (in
-    any thread); returns how many were signalled. Their `run` calls return as for a killed command."""
-    _stopping.set()
-    with _running_lock:
-        groups = sorted(_running)
-    ended = 0
-    for pgid in groups:
-        if kill_process_group(pgid, grace_s) != "gone":
-            ended += 1
-    return ended
+class CommandScope:
+    """The commands that threads working together start (the stages of one proof), to be ended together.
 
+    Made in one thread; each thread that runs commands for it enters it (`entered`), which also hands it
+    the maker's `watching_groups` callback. `stop` is for an error or an interruption: it ends the groups
+    still running in the scope and refuses new commands there; other scopes' commands go on."""
 
-def resume() -> None:
-    """Let commands start again after `stop_all` (once the threads that ran them have returned)."""
-    _stopping.clear()
+    def __init__(self) -> None:
+        self._groups: set[int] = set()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._watcher: Callable[[int], None] | None = getattr(_watchers, "callback", None)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    @property
+    def running(self) -> tuple[int, ...]:
+        with self._lock:
+            return tuple(sorted(self._groups))
+
+    def add(self, pgid: int) -> None:
+        with self._lock:
+            self._groups.add(pgid)
+
+    def discard(self, pgid: int) -> None:
+        with self._lock:
+            self._groups.discard(pgid)
+
+    @contextlib.contextmanager
+    def entered(self) -> Iterator[None]:
+        """Commands this thread starts while the block runs belong to the scope."""
+        previous = getattr(_scopes, "scope", None)
+        _scopes.scope = self
+        try:
+            if self._watcher is not None:
+                with watching_groups(self._watcher):
+                    yield
+            else:
+                yield
+        finally:
+            _scopes.scope = previous
+
+    def stop(self, grace_s: float = KILL_GRACE_S) -> int:
+        """Refuse new commands in the scope and end the process group of each one still running (their
+        `run` calls return as for a killed command); returns how many were signalled."""
+        self._stopping.set()
+        ended = 0
+        for pgid in self.running:
+            if kill_process_group(pgid, grace_s) != "gone":
+                ended += 1
+        return ended
 
 
 # --- processes and groups ------------------------------------------------------------------------------

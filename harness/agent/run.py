@@ -95,7 +95,7 @@ def run_agent(
                         kill_grace_s=kill_grace_s, label="the agent")
     except proc.StartError as exc:
         if exc.not_found:
-            raise AgentError(f"the agent command {argv[0]!r} was not found; check `agent.command` in "
+            raise AgentError(f"the agent cannot start: {argv[0]!r} was not found; fix `agent.command` in "
                              f"harness.yaml ({list(config.command or ())!r}): install the program, put it on "
                              "PATH or give its full path") from None
         raise AgentError(f"the agent command {argv[0]!r} could not be started ({exc.reason}); "

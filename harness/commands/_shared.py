@@ -1,4 +1,4 @@
-"""Pieces shared by the commands that record attempts (run, verify)."""
+"""Pieces shared by the commands that take the repository lock (run, loop, verify, next)."""
 from __future__ import annotations
 
 import sys
@@ -14,9 +14,10 @@ from harness.workspace import Workspace
 
 
 @contextmanager
-def repo_lock(ws: Workspace, command: str) -> Iterator[RepoLock]:
+def repo_lock(ws: Workspace, command: str, *, retry_push: bool = True) -> Iterator[RepoLock]:
     """The repository lock, held for the command; first, what an earlier run left: a stale lock taken
-    over, an interrupted attempt and interrupted workers recovered, a pending push retried."""
+    over, an interrupted attempt and interrupted workers recovered, a pending push retried (unless
+    `retry_push` is False: a push may re-prove commits, too long for a command that only answers)."""
     with RepoLock(ws.git_dir, command=command) as lock:
         if lock.took_over_from:
             held = lock.took_over_from
@@ -27,7 +28,8 @@ def repo_lock(ws: Workspace, command: str) -> Iterator[RepoLock]:
             print(f"harness: {recovery.describe()}", file=sys.stderr)
         for worker in recover_workers(ws):
             print(f"harness: {worker.describe()}", file=sys.stderr)
-        pending = retry_pending(ws, progress=lambda line: print(f"harness: {line}", file=sys.stderr))
+        pending = retry_pending(ws, progress=lambda line: print(f"harness: {line}", file=sys.stderr)) \
+            if retry_push else None
         if pending is not None:
             print(f"harness: pending push from an earlier run: {pending.message}", file=sys.stderr)
         yield lock

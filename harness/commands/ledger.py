@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import json
+import zlib
 from pathlib import Path
 
 from harness.commands._console import print_table
 from harness.durability.evidence import evidence_folder_of, verify_sha256sums
 from harness.errors import ExitCode
 from harness.gitops import commit_exists, find_commits_with_trailer
-from harness.ledger import Item, Ledger, lint_text
+from harness.ledger import Item, Ledger, lint_text, read_ledger_text
 from harness.workspace import Workspace, open_workspace
 
 
@@ -46,15 +48,31 @@ def _item_detail(ws: Workspace, ledger: Ledger, item_id: str) -> dict:
     detail["history"] = history
     detail["last_evidence"] = None
     if item.attempts:
-        record_path = ws.root / evidence_folder_of(item.attempts[-1].evidence) / "attempt.json"
-        if record_path.is_file():
-            record = json.loads(record_path.read_text())
-            detail["last_evidence"] = {
-                "outcome": record.get("outcome"), "reason": record.get("reason"),
-                "stages": {s["name"]: {"ok": s["ok"], "counts": s.get("counts", {})}
-                           for s in record.get("stages", [])},
-            }
+        folder = evidence_folder_of(item.attempts[-1].evidence)
+        record_path = next((p for p in (ws.root / folder / "attempt.json", ws.root / folder / "attempt.json.gz")
+                            if p.is_file()), None)
+        if record_path is not None:
+            detail["last_evidence"] = _last_evidence(record_path, record_path.relative_to(ws.root).as_posix())
     return detail
+
+
+def _last_evidence(path: Path, rel: str) -> dict:
+    """What the last attempt's attempt.json says, or `problem`: why it cannot be read (path, reason)."""
+    try:
+        data = path.read_bytes()
+        record = json.loads(gzip.decompress(data) if path.suffix == ".gz" else data)
+    except (OSError, EOFError, zlib.error, ValueError) as exc:  # ValueError: not JSON, not UTF-8
+        return {"problem": f"{rel} is unreadable: {exc}"}
+    if not isinstance(record, dict):
+        return {"problem": f"{rel} is unreadable: it holds no JSON object"}
+    stages = record.get("stages")
+    stages = [s for s in stages if isinstance(s, dict) and isinstance(s.get("name"), str)] \
+        if isinstance(stages, list) else []
+    return {"outcome": record.get("outcome"), "reason": record.get("reason"),
+            "stages": {s["name"]: {"ok": bool(s.get("ok")),
+                                   "counts": s["counts"] if isinstance(s.get("counts"), dict) else {}}
+                       for s in stages},
+            "problem": None}
 
 
 def _print_detail(d: dict) -> None:
@@ -72,7 +90,9 @@ def _print_detail(d: dict) -> None:
         print(f"    #{h['number']} {h['when']} {h['outcome']} · base {h['base_commit']} · recorded in {where}")
         print(f"       {h['evidence']}")
     last = d["last_evidence"]
-    if last:
+    if last and last["problem"]:
+        print(f"  last evidence: {last['problem']} (`harness ledger verify` checks it against its SHA256SUMS)")
+    elif last:
         print(f"  last evidence: {last['outcome']}: {last['reason']}")
         for name, stage in last["stages"].items():
             counts = ", ".join(f"{n} {k}" for k, n in sorted(stage["counts"].items())) or "-"
@@ -100,8 +120,7 @@ def verify_evidence(ws: Workspace, ledger: Ledger) -> list[str]:
 def ledger(*, repo: Path, target: str | None = None, as_json: bool = False) -> int:
     ws = open_workspace(repo)
     if target == "lint":
-        findings = lint_text(ws.ledger_path.read_text() if ws.ledger_path.exists() else "",
-                             ws.config.ledger, repo_root=ws.root)
+        findings = lint_text(read_ledger_text(ws.ledger_path), ws.config.ledger, repo_root=ws.root)
         if as_json:
             print(json.dumps([dataclasses.asdict(f) for f in findings], indent=2))
         else:

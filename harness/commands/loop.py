@@ -17,15 +17,11 @@ from pathlib import Path
 from harness.commands._console import say
 from harness.commands._shared import repo_lock
 from harness.durability.recovery import recover
-from harness.errors import ExitCode, HarnessError, NothingActionable
+from harness.errors import ExitCode, HarnessError, Interrupted, NothingActionable
 from harness.iteration.pick import publish, run_iteration
 from harness.parallel.events import Console, SummaryRow
 from harness.parallel.pool import Limits, WorkerPool
 from harness.workspace import Workspace, open_workspace
-
-
-class Interrupted(Exception):
-    """SIGINT or SIGTERM arrived; the current step is abandoned and recorded."""
 
 
 @dataclass(frozen=True)
@@ -57,14 +53,14 @@ def _table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def _loop_body(ws: Workspace, *, iterations: int | None, until_empty: bool, max_failures: int,
+def _loop_body(ws: Workspace, *, iterations: int | None, max_failures: int,
                budget_minutes: float | None, no_agent: bool, allow_dirty: bool,
                rows: list[Row]) -> tuple[int, str]:
     started = time.monotonic()
     failures_in_a_row = 0
     number = 0
     while True:
-        if iterations is not None and number >= iterations and not until_empty:
+        if iterations is not None and number >= iterations:
             last_ok = bool(rows) and rows[-1].outcome == "GREEN"
             return (ExitCode.OK if last_ok else ExitCode.REFUSED), f"ran {number} iteration(s)"
         if budget_minutes is not None and time.monotonic() - started >= budget_minutes * 60:
@@ -95,6 +91,9 @@ def loop(*, repo: Path, iterations: int | None = None, until_empty: bool = False
          workers: int | None = None, as_json: bool = False) -> int:
     if iterations is not None and iterations < 1:
         raise HarnessError("--iterations must be at least 1")
+    if iterations is not None and until_empty:
+        raise HarnessError("--iterations and --until-empty exclude each other: without --iterations the loop "
+                           "runs until nothing is actionable")
     if max_failures < 1:
         raise HarnessError("--max-failures must be at least 1")
     if workers is not None and workers < 1:
@@ -107,28 +106,35 @@ def loop(*, repo: Path, iterations: int | None = None, until_empty: bool = False
                 raise HarnessError(f"{flag} works on the change in this working tree, one iteration at a time; "
                                    f"it cannot be combined with --workers {count}{' or --json' if as_json else ''}"
                                    " (workers start from HEAD in worktrees of their own): drop one of them")
-        limits = Limits(iterations, until_empty, max_failures, budget_minutes)
+        limits = Limits(iterations, max_failures, budget_minutes)
         return _parallel(ws, workers=count, limits=limits, console=Console(as_json=as_json))
     rows: list[Row] = []
     with repo_lock(ws, "harness loop"):
         try:
             with _signals_interrupt():
-                code, why = _loop_body(ws, iterations=iterations, until_empty=until_empty,
-                                       max_failures=max_failures, budget_minutes=budget_minutes,
-                                       no_agent=no_agent, allow_dirty=allow_dirty, rows=rows)
+                code, why = _loop_body(ws, iterations=iterations, max_failures=max_failures,
+                                       budget_minutes=budget_minutes, no_agent=no_agent, allow_dirty=allow_dirty,
+                                       rows=rows)
         except (Interrupted, KeyboardInterrupt) as exc:
             recovery = recover(ws)  # records the abandoned attempt, saves its work, cleans the tree
             why = f"interrupted ({exc or 'SIGINT'})"
             if recovery:
                 why += f"; {recovery.describe()}"
             code = ExitCode.INTERRUPTED
-        except HarnessError as exc:  # the iterations that ran are still reported
+        except HarnessError as exc:  # not the change's fault (its attempt was not recorded); the summary stays
             code, why = exc.exit_code, str(exc)
+        except Exception:
+            _print_summary(rows, "a bug in the harness (see below)", ExitCode.INTERNAL)
+            raise
+    _print_summary(rows, why, code)
+    return code
+
+
+def _print_summary(rows: list[Row], why: str, code: int) -> None:
     print()
     if rows:
         print(_table(rows))
     print(f"loop stopped: {why}", file=sys.stderr if code else sys.stdout)
-    return code
 
 
 def _parallel(ws: Workspace, *, workers: int, limits: Limits, console: Console) -> int:
@@ -142,6 +148,8 @@ def _parallel(ws: Workspace, *, workers: int, limits: Limits, console: Console) 
             code = ExitCode.INTERRUPTED
             why = (f"interrupted ({exc or 'SIGINT'}); the workers' attempts were recorded as aborted, "
                    "their work saved")
+        except HarnessError as exc:  # the pool stopped and recovered its workers first
+            code, why = exc.exit_code, str(exc)
     console.summary(rows)
     console.stopped(why, code)
     return code

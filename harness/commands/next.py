@@ -1,16 +1,36 @@
-"""`harness next`: which item runs next and why (and why the ones before it do not)."""
+"""`harness next`: which item runs next and why (and why the ones before it do not).
+
+It takes the repository lock like the commands that run attempts, so an attempt left behind by a harness
+that was killed is recovered (recorded as ABORTED, its work saved) and reported before the answer (a
+pending push is left to the commands that run attempts: it may re-prove commits). When
+another harness holds the lock, the answer is read without it: it says so, and that it may change when the
+other harness finishes."""
 from __future__ import annotations
 
 import json
+import sys
+from contextlib import ExitStack
 from pathlib import Path
 
-from harness.errors import ExitCode
+from harness.commands._shared import repo_lock
+from harness.errors import ExitCode, RepositoryBusy
 from harness.ledger.selection import select_next
-from harness.workspace import open_workspace
+from harness.workspace import Workspace, open_workspace
 
 
 def next_item(*, repo: Path, as_json: bool = False) -> int:
     ws = open_workspace(repo)
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(repo_lock(ws, "harness next", retry_push=False))
+            busy = None
+        except RepositoryBusy as exc:
+            busy = f"{exc}; this answer was read while that harness runs and may change when it finishes"
+            print(f"harness: {busy}", file=sys.stderr)
+        return _answer(ws, as_json=as_json, busy=busy)
+
+
+def _answer(ws: Workspace, *, as_json: bool, busy: str | None) -> int:
     ledger = ws.load_ledger()
     selection = select_next(ledger, max_attempts=ws.config.max_attempts)
     item = selection.item
@@ -21,6 +41,7 @@ def next_item(*, repo: Path, as_json: bool = False) -> int:
             "reason": selection.reason,
             "passed_over": [{"id": i, "why": why} for i, why in selection.passed_over],
             "to_block": [{"id": i, "why": why} for i, why in selection.to_block],
+            "another_harness": busy,
         }, indent=2))
     else:
         if item:

@@ -16,12 +16,11 @@ from pathlib import Path
 import git
 
 from harness.config import CONFIG_FILENAME, Config, config_at
-from harness.errors import HarnessError
-from harness.gates.acceptance import acceptance_stage, check_acceptance
+from harness.gates.acceptance import acceptance_stage
 from harness.gates.integrity.gate import IntegrityInputs, integrity_gate
 from harness.gates.mutation.gate import MutationInputs, mutation_gate
 from harness.iteration.records import IterationRequest
-from harness.ledger import INTEGRITY_KINDS, MUTATION_VALUES, Item
+from harness.ledger import Item
 from harness.proof.changes import ChangeSet
 from harness.proof.stage_records import StageResult
 from harness.proof.stage_runner import StagePlan
@@ -70,15 +69,3 @@ def proof_plans(request: IterationRequest, changeset: ChangeSet, staging: Path, 
         plans["mutation"] = StagePlan("mutation", mutation_stage, tree=None, after=("green",))
     return plans
 
-
-def check_item(request: IterationRequest) -> None:
-    """Before an attempt starts: the item's Allow, Mutation and Acceptance fields can be honoured
-    (HarnessError naming the field otherwise; nothing is recorded)."""
-    item = request.item
-    unknown = [kind for kind in item.allow if kind not in INTEGRITY_KINDS]
-    if unknown:
-        raise HarnessError(f"item {item.id}: `Allow: {', '.join(item.allow)}` names {', '.join(unknown)}, which "
-                           f"the integrity gate does not find; the kinds are {', '.join(INTEGRITY_KINDS)}")
-    if item.mutation is not None and item.mutation not in MUTATION_VALUES:
-        raise HarnessError(f"item {item.id}: `Mutation: {item.mutation}` is not one of {', '.join(MUTATION_VALUES)}")
-    check_acceptance(request.config, item, request.root)

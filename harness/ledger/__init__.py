@@ -36,7 +36,7 @@ from harness.ledger.model import (
     PathProblem,
     ensure_plain_names,
 )
-from harness.ledger.parse import load_ledger, parse_ledger, slugify
+from harness.ledger.parse import load_ledger, parse_ledger, read_ledger_text, slugify
 
 __all__ = [
     "ATTEMPTS_HEADING", "ATTEMPT_FORMAT", "DEFAULT_LEDGER_PATH", "DEFAULT_MODE", "DEFAULT_PRIORITY",
@@ -44,5 +44,5 @@ __all__ = [
     "MUTATION_VALUES", "PLAIN_NAME_PATTERN",
     "REPEATABLE_FIELDS", "SEPARATOR", "SLUG_MAX", "STATUSES", "Attempt", "Item", "Ledger", "LedgerFinding",
     "PathProblem", "ensure_plain_names", "format_attempt", "lint_ledger", "lint_text", "load_ledger",
-    "parse_ledger", "record_attempt", "slugify", "unknown_status_warnings", "with_attempt", "with_status", "write_ledger_atomic",
+    "parse_ledger", "read_ledger_text", "record_attempt", "slugify", "unknown_status_warnings", "with_attempt", "with_status", "write_ledger_atomic",
 ]

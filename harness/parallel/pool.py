@@ -12,9 +12,12 @@ removes the worker. A failed attempt puts the item back in the queue, retried fr
 
 Stop conditions are those of the serial loop: nothing left to start and nothing running (exit 0);
 `--iterations N` attempts started (0 if the last landed attempt was GREEN, else 1); K failed attempts in a
-row or the time budget spent (exit 1). After a stop no new worker starts and the running ones finish and
-land. On Ctrl-C or SIGTERM (an exception in the main thread) every worker is stopped, its process groups
-ended, and its attempt recorded as aborted with its work saved (harness.parallel.recovery).
+row or the time budget spent (exit 1); an item that fails preflight (harness.iteration.preflight: a selector
+that does not parse, a missing agent or prompt template; checked before its lease is taken) is not started
+and not counted, and stops the loop with exit 4 and what to fix. After a stop no new worker starts and the
+running ones finish and land. On Ctrl-C or SIGTERM (an exception in the main thread) every worker is
+stopped, its process groups ended, and its attempt recorded as aborted with its work saved
+(harness.parallel.recovery).
 """
 from __future__ import annotations
 
@@ -30,7 +33,8 @@ from harness.config import judging_settings
 from harness.errors import ExitCode, HarnessError
 from harness.gitops import head_sha, working_changes
 from harness.iteration.pick import block_exhausted, publish
-from harness.iteration.records import IterationResult
+from harness.iteration.preflight import preflight
+from harness.iteration.records import IterationRequest, IterationResult
 from harness.ledger import Item, Ledger, ensure_plain_names, load_ledger
 from harness.ledger.selection import select_next
 from harness.parallel import lease as leases
@@ -49,8 +53,9 @@ STOP_GRACE_S = 60.0
 
 @dataclass(frozen=True)
 class Limits:
+    """When the loop stops starting attempts; `iterations` None: until nothing is actionable."""
+
     iterations: int | None = None
-    until_empty: bool = False
     max_failures: int = 3
     budget_minutes: float | None = None
 
@@ -78,6 +83,7 @@ class WorkerPool:
         self.changed = True  # since the last look at the ledger: a worker finished or landed
         self.started = 0
         self.failures_in_a_row = 0
+        self.error: tuple[int, str] | None = None  # an item failed preflight: start nothing more
 
     def run(self) -> tuple[int, str]:
         """Run until a stop condition; (exit code, why). On any exception every worker is stopped and
@@ -103,6 +109,7 @@ class WorkerPool:
                 idle = self._fill()
                 if idle is not None and not self.running and not self.landing:
                     stop = (ExitCode.OK, idle)
+                stop = stop or self.error
             if self.landing:
                 broke = self._finish(self.landing.pop(0))
                 self.changed = True
@@ -134,7 +141,7 @@ class WorkerPool:
 
     def _limit_reached(self, began: float) -> tuple[int, str] | None:
         limits = self.limits
-        if limits.iterations is not None and not limits.until_empty and self.started >= limits.iterations:
+        if limits.iterations is not None and self.started >= limits.iterations:
             return ExitCode.OK, f"ran {self.started} iteration(s)"
         if limits.budget_minutes is not None and time.monotonic() - began >= limits.budget_minutes * 60:
             return ExitCode.REFUSED, f"time budget of {limits.budget_minutes:g} min spent"
@@ -162,13 +169,17 @@ class WorkerPool:
                      for held in leases.all_leases(ws.repo, skip=busy) if held.holder != self.holder}
         elsewhere.update({item_id: why for item_id, why in self.refused.items() if item_id not in elsewhere})
         free = self.workers - len(self.running)
-        if self.limits.iterations is not None and not self.limits.until_empty:
+        if self.limits.iterations is not None:
             free = min(free, self.limits.iterations - self.started)
         items = startable(ledger, max_attempts=cfg.max_attempts, running=busy, unavailable=tuple(elsewhere),
                           limit=free)
         started_any = False
         for item in items:
+            if self.error is not None:
+                break
             started_any = self._start(item, ledger) or started_any
+        if self.error is not None:
+            return None
         if started_any or self.running or self.landing or self.changed:
             return None
         if elsewhere and select_next(ledger, max_attempts=cfg.max_attempts).item is not None:
@@ -183,6 +194,14 @@ class WorkerPool:
     def _start(self, item: Item, ledger: Ledger) -> bool:
         ws = self.ws
         ensure_plain_names(item)
+        try:
+            base = head_sha(ws.repo)  # judged as start_worker will judge it: under the head's harness.yaml
+            preflight(IterationRequest(root=ws.root, config=judging_settings(ws.repo, base, ws.config).config,
+                                       item=item, base=base, ledger=ledger), use_agent=True)
+        except HarnessError as exc:  # not started, not counted: the stop says what to fix
+            self.error = (exc.exit_code, f"[{item.id}] cannot start: {exc}")
+            self.console.note(f"[{item.id}] not started: {exc}")
+            return False
         remote = ws.config.push.remote if ws.config.push else None
         try:
             lease = leases.acquire(ws.repo, item.id, self.holder, identity=ws.config.commit.identity,

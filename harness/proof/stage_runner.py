@@ -18,7 +18,8 @@ Either way the outcome is what running them one after another would give: no sta
 earlier in the order has failed, the results are listed in the order, and the first failure in that
 order is the one the iteration reports. A stage that started before an earlier one failed still
 finishes and is reported (its evidence exists). If a stage raises, or the harness is interrupted, every
-command still running is ended (harness.proc.stop_all) before the exception goes on.
+command the stages still run is ended (a harness.proc.CommandScope) before the exception goes on; the
+commands of other proofs running at the same time (parallel workers) go on.
 """
 from __future__ import annotations
 
@@ -112,6 +113,11 @@ def run_plan(plans: Sequence[StagePlan], *, concurrent: bool, on_start: Callable
     pending = list(plans)
     running: dict[Future[StageResult], StagePlan] = {}
     busy: set[str] = set()
+    scope = proc.CommandScope()  # this proof's commands, in whichever pool thread they run
+
+    def run_in_scope(plan: StagePlan) -> StageResult:
+        with scope.entered():
+            return timer.run(plan)
 
     def ready(plan: StagePlan) -> bool | None:
         """True: start it now; False: not yet; None: it will never start."""
@@ -136,7 +142,7 @@ def run_plan(plans: Sequence[StagePlan], *, concurrent: bool, on_start: Callable
                         if plan.tree is not None:
                             busy.add(plan.tree)
                         on_start(plan.name)
-                        running[pool.submit(timer.run, plan)] = plan
+                        running[pool.submit(run_in_scope, plan)] = plan
                 if not running:
                     break
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -146,8 +152,7 @@ def run_plan(plans: Sequence[StagePlan], *, concurrent: bool, on_start: Callable
                     results[plan.name] = future.result()
                     on_end(results[plan.name])
         except BaseException:
-            proc.stop_all()  # the other stages' commands; their threads then return at once
+            scope.stop()  # the other stages' commands; their threads then return at once
             wait(running)
-            proc.resume()
             raise
     return [results[p.name] for p in plans if p.name in results]

@@ -161,21 +161,29 @@ def test_a_thread_watching_its_groups_sees_each_one_it_starts_and_only_those(tmp
     assert other and after.pgid not in seen
 
 
-def test_stop_all_ends_commands_of_other_threads_and_refuses_new_ones_until_resume(tmp_path: Path) -> None:
-    results: list[proc.Finished] = []
-    worker = threading.Thread(target=lambda: results.append(
-        proc.run([sys.executable, "-c", "import time; time.sleep(60)"], cwd=tmp_path, timeout_s=120)))
-    worker.start()
+def test_a_scope_stop_ends_its_commands_in_other_threads_refuses_new_ones_and_spares_other_scopes(
+        tmp_path: Path) -> None:
+    mine, theirs = proc.CommandScope(), proc.CommandScope()
+    results: dict[str, proc.Finished] = {}
+
+    def sleep_in(scope: proc.CommandScope, name: str, seconds: float) -> None:
+        with scope.entered():
+            results[name] = proc.run([sys.executable, "-c", f"import time; time.sleep({seconds})"], cwd=tmp_path,
+                                     timeout_s=120)
+
+    threads = [threading.Thread(target=sleep_in, args=(mine, "mine", 60)),
+               threading.Thread(target=sleep_in, args=(theirs, "theirs", 2))]
+    for thread in threads:
+        thread.start()
     deadline = time.monotonic() + 20
-    while not proc._running and time.monotonic() < deadline:
+    while not (mine.running and theirs.running) and time.monotonic() < deadline:
         time.sleep(0.05)
-    try:
-        assert proc.stop_all(grace_s=2) == 1
-        worker.join(30)
-        assert results and results[0].returncode < 0 and not results[0].timed_out
-        with pytest.raises(StartError, match="stopping"):
-            proc.run([sys.executable, "-c", "pass"], cwd=tmp_path)
-    finally:
-        proc.resume()
-    assert proc.run([sys.executable, "-c", "pass"], cwd=tmp_path).ok
-    assert not proc._running
+    assert mine.stop(grace_s=2) == 1
+    for thread in threads:
+        thread.join(30)
+    assert results["mine"].returncode < 0 and not results["mine"].timed_out
+    assert results["theirs"].ok  # another scope's command ran to its end
+    with mine.entered(), pytest.raises(StartError, match="stopping"):
+        proc.run([sys.executable, "-c", "pass"], cwd=tmp_path)
+    assert proc.run([sys.executable, "-c", "pass"], cwd=tmp_path).ok  # outside the stopped scope
+    assert mine.running == () and theirs.running == ()

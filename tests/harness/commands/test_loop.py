@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import ExitCode
+from harness.commands.loop import loop
+from harness.errors import ExitCode, HarnessError
 from harness.ledger import load_ledger
 from harness.main import main
 from tests.conftest import git
@@ -139,6 +140,27 @@ def test_an_error_between_iterations_still_prints_the_loops_summary(make_repo, t
     assert "loop stopped: the working tree is not clean (stray.txt)" in captured.err
 
 
+def test_an_error_stops_the_loop_with_its_summary_and_exit_4_and_costs_no_attempt(make_repo, tmp_path,
+                                                                                  capsys) -> None:
+    plan = {"CALC-001": {"files": {"tests/test_mul.py": MUL_TEST, "pkg/calc.py": MUL_IMPL}},
+            "CALC-002": {"files": {"tests/test_sub.py": SUB_TEST, "pkg/calc.py": SUB_IMPL}}}
+    repo = agent_project(make_repo, tmp_path, plan)
+    ledger_path = repo / "docs/fix_plan.md"
+    ledger_path.write_text(ledger_path.read_text().replace("- RED: tests/test_sub.py", '- RED: tests/test_sub.py -k "x'))
+    git(repo, "commit", "-q", "-am", "CALC-002's selector is broken")
+
+    assert main(["loop", "-C", str(repo)]) == ExitCode.ERROR
+
+    captured = capsys.readouterr()
+    table = captured.out[captured.out.index("#  item"):]
+    assert "CALC-001" in table and "GREEN" in table  # the summary of what ran before the error
+    assert "loop stopped: docs/fix_plan.md:20: item CALC-002, `- RED:` selector" in captured.err
+    ledger = load_ledger(ledger_path)
+    assert ledger.get("CALC-001").status == "done" and ledger.get("CALC-002").attempts == ()
+    assert status_porcelain(repo) == "" and not (repo / ".git/harness/journal.json").exists()
+    assert "agent working on CALC-002" not in captured.out  # checked before the agent's turn
+
+
 def test_iterations_limit_and_budget(make_repo, tmp_path, capsys) -> None:
     plan = {"CALC-001": {"files": {"tests/test_mul.py": MUL_TEST, "pkg/calc.py": MUL_IMPL}},
             "CALC-002": {"files": {"tests/test_sub.py": SUB_TEST, "pkg/calc.py": SUB_IMPL}}}
@@ -148,6 +170,17 @@ def test_iterations_limit_and_budget(make_repo, tmp_path, capsys) -> None:
     assert load_ledger(repo / "docs/fix_plan.md").get("CALC-002").status == "pending"
     assert main(["loop", "-C", str(repo), "--budget-minutes", "0"]) == 1
     assert "time budget" in capsys.readouterr().err
+
+
+def test_iterations_and_until_empty_exclude_each_other_on_every_path(make_repo, tmp_path, capsys) -> None:
+    repo = agent_project(make_repo, tmp_path, {})
+    with pytest.raises(SystemExit):  # the command line refuses the pair
+        main(["loop", "-C", str(repo), "--iterations", "1", "--until-empty"])
+    capsys.readouterr()
+    for workers in (1, 2):  # and so does the command's function, serial or parallel, before anything runs
+        with pytest.raises(HarnessError, match="--iterations and --until-empty exclude each other"):
+            loop(repo=repo, iterations=1, until_empty=True, workers=workers)
+    assert load_ledger(repo / "docs/fix_plan.md").get("CALC-001").attempts == ()
 
 
 def test_agent_timeout_kills_its_whole_process_group(make_repo, tmp_path) -> None:
@@ -278,10 +311,10 @@ def test_kill_9_at_each_stage_is_recovered_at_the_next_start(make_repo, tmp_path
     assert proc.returncode == -signal.SIGKILL
     if stage != "commit":
         assert (repo / "docs/fix_plan.md").read_bytes() == ledger_before  # never half-written
-    assert main(["next", "-C", str(repo)]) == 0  # a read-only command does not need to recover
-
-    # the next start recovers: the attempt is ABORTED, the work is on a ref, the tree is clean
-    assert main(["run", "-C", str(repo), "--no-agent", "CALC-001"]) == ExitCode.ERROR  # then: nothing left to prove
+    # the next start (here `next`, which takes the lock) recovers: the attempt is ABORTED, the work is on a
+    # ref, the tree is clean
+    assert main(["next", "-C", str(repo)]) == 0
+    assert main(["run", "-C", str(repo), "--no-agent", "CALC-001"]) == ExitCode.ERROR  # nothing left to prove
     item = load_ledger(repo / "docs/fix_plan.md").get("CALC-001")
     assert item.attempts[-1].outcome == f"ABORTED at {stage}"
     assert git(repo, "show", "refs/harness/aborted/CALC-001/1:tests/test_mul.py") == MUL_TEST

@@ -243,3 +243,23 @@ def test_acceptance_repeats_allow_is_a_comma_list_and_mutation_one_word() -> Non
     assert item.mutation == "required"
     other = ledger.get("B")
     assert (other.acceptance, other.allow, other.mutation) == ((), (), None)
+
+
+def test_parsing_leaves_the_garbage_collector_on_for_other_threads() -> None:
+    """Parallel workers allocate while the scheduler parses the ledger: the collector stays on throughout."""
+    import gc
+    import threading
+
+    attempt = "- 2026-01-01T00:00:00Z \u00b7 #{n} \u00b7 FAILED at red \u00b7 abcdef1234 \u00b7 plans/x/{n}/summary.md"
+    text = "# Fix Plan\n\n" + "".join(
+        f"## [BIG-{i}] item {i}\n- Status: pending\n- RED: tests/test_{i}.py\n\n### Attempts History\n"
+        + "\n".join(attempt.format(n=n) for n in range(1, 5)) + "\n\n" for i in range(3000))
+    parsed: list[int] = []
+    thread = threading.Thread(target=lambda: parsed.append(len(parse_ledger(text, "big.md").items)))
+    seen = set()
+    assert gc.isenabled()
+    thread.start()
+    while thread.is_alive():
+        seen.add(gc.isenabled())
+    thread.join()
+    assert parsed == [3000] and seen == {True}

@@ -27,6 +27,9 @@ log("start")
 for rel, text in step.get("files", {}).items():
     Path(rel).parent.mkdir(parents=True, exist_ok=True)
     Path(rel).write_text(text)
+for folder in step.get("remove", []):  # outside the worktree: a file the harness needs, gone mid-run
+    import shutil
+    shutil.rmtree(folder)
 for rel, text in step.get("insert", {}).items():  # before the marker line, as an edit of the same lines
     Path(rel).write_text(Path(rel).read_text().replace(MARKER, text + MARKER, 1))
 if step.get("child_pid_file"):

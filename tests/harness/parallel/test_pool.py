@@ -85,8 +85,9 @@ def test_an_item_leased_by_a_live_harness_is_left_to_it_a_dead_holders_lease_is_
     passes_alone = {"tests/test_lc.py": "def test_lc():\n    assert True\n"}
     plan = {"LA": {"files": function_change("la")}, "LB": {"files": function_change("lb")},
             "LC": {"files": passes_alone}}
+    # LC waits for LB, so LC's failure is the last attempt to land: `--iterations` exits by it (1)
     ledger = [item("LA", "add la", "tests/test_la.py"), item("LB", "add lb", "tests/test_lb.py"),
-              item("LC", "add lc", "tests/test_lc.py")]
+              item("LC", "add lc", "tests/test_lc.py", depends="LB")]
     repo = parallel_project(make_repo, tmp_path, ledger, plan)
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
     try:
@@ -97,7 +98,7 @@ def test_an_item_leased_by_a_live_harness_is_left_to_it_a_dead_holders_lease_is_
         assert leases.acquire(open_repo(repo), "LC", gone, identity=identity) is not None
         code = main(["loop", "-C", str(repo), "--workers", "2", "--iterations", "2"])
         out = capsys.readouterr().out
-        assert code in (0, 1) and "[LA]" not in out  # never started here
+        assert code == ExitCode.REFUSED and "[LA]" not in out  # never started here
         items = {i.id: i for i in load_ledger(repo / "docs/fix_plan.md").items}
         assert items["LA"].attempts == () and items["LB"].status == "done"
         assert [a.outcome for a in items["LC"].attempts] == ["FAILED at red"]
@@ -162,20 +163,47 @@ def test_workers_need_an_agent_a_clean_checkout_and_no_single_tree_flags(make_re
     assert_nothing_left(repo)  # refused before anything was started
 
 
+def test_an_item_that_fails_preflight_is_not_started_nor_counted_and_stops_the_loop_with_exit_4(
+        make_repo, tmp_path, capsys) -> None:
+    plan = {"OK": {"files": function_change("ok")}, "ER": {"files": function_change("er")}}
+    ledger = [item("OK", "add ok", "tests/test_ok.py"), item("ER", "malformed selector", 'tests/test_er.py "unbalanced')]
+    repo = parallel_project(make_repo, tmp_path, ledger, plan)
+    head = git(repo, "rev-parse", "HEAD").strip()
+
+    assert main(["loop", "-C", str(repo), "--workers", "2"]) == ExitCode.ERROR
+
+    captured = capsys.readouterr()
+    assert "[ER] not started: docs/fix_plan.md:9: item ER, `- RED:` selector" in captured.out
+    assert "loop stopped: [ER] cannot start: docs/fix_plan.md:9:" in captured.err
+    items = {i.id: i for i in load_ledger(repo / "docs/fix_plan.md").items}
+    assert items["OK"].status == "done"  # started before ER was looked at: it finished and landed
+    assert items["ER"].attempts == () and items["ER"].status == "pending"
+    assert [e["item"] for e in agent_log(tmp_path)] == ["OK", "OK"]  # no agent ever ran for ER
+    assert git(repo, "rev-list", "--count", f"{head}..HEAD").strip() == "1"  # OK's commit alone
+    assert git(repo, "for-each-ref", "refs/harness/aborted", "refs/harness/failed") == ""
+    assert_nothing_left(repo)
+
+
 def test_a_worker_that_stops_with_an_error_is_recorded_as_aborted_and_the_others_go_on(
         make_repo, tmp_path, capsys) -> None:
-    plan = {"ER": {"files": function_change("er")}, "OK": {"files": function_change("ok"), "sleep": 1}}
-    ledger = [item("ER", "malformed selector", 'tests/test_er.py "unbalanced'),
+    # ER's agent removes the held-out folder that preflight found: its worker's acceptance stage errs.
+    holdout = tmp_path / "holdout"
+    (holdout / "tests").mkdir(parents=True)
+    plan = {"ER": {"files": function_change("er"), "remove": [str(holdout)]},
+            "OK": {"files": function_change("ok"), "sleep": 1}}
+    ledger = [item("ER", "holdout goes missing", "tests/test_er.py") + "- Acceptance: tests/test_er_more.py\n",
               item("OK", "add ok", "tests/test_ok.py")]
-    repo = parallel_project(make_repo, tmp_path, ledger, plan)
-    assert main(["loop", "-C", str(repo), "--workers", "2", "--iterations", "2"]) in (0, 1)
-    assert "the worker stopped with an error: SelectorError" in capsys.readouterr().out
+    repo = parallel_project(make_repo, tmp_path, ledger, plan, extra_yaml=f"holdout:\n  dir: {holdout}\n")
+    # Whichever lands first, ER's abort trips the breaker and OK, already running, still lands.
+    assert main(["loop", "-C", str(repo), "--workers", "2", "--max-failures", "1"]) == ExitCode.REFUSED
+    out = capsys.readouterr().out
+    assert "the worker stopped with an error: HarnessError: holdout.dir" in out
     items = {i.id: i for i in load_ledger(repo / "docs/fix_plan.md").items}
     assert items["OK"].status == "done"
-    aborted = items["ER"].attempts[0]
-    assert aborted.outcome.startswith("ABORTED at ")
+    [aborted] = items["ER"].attempts
+    assert aborted.outcome.startswith("ABORTED at ")  # the stage the journal named last: they overlap
     record = json.loads((repo / aborted.evidence).parent.parent.joinpath("attempt.json").read_text())
-    assert record["reason"].startswith("the worker stopped with an error: SelectorError")
+    assert record["reason"].startswith("the worker stopped with an error: HarnessError: holdout.dir")
     assert git(repo, "show", "refs/harness/aborted/ER/1:pkg/er.py") == function_change("er")["pkg/er.py"]
     assert_nothing_left(repo)
 

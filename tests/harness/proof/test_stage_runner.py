@@ -163,3 +163,46 @@ def test_the_evidence_says_whether_stages_ran_at_once_and_from_what(make_repo) -
     summary = (evidence / "analysis" / "summary.md").read_text()
     schedule = "stages in different trees ran at once" if cores >= MIN_CORES_AT_ONCE else "one stage at a time"
     assert f"({schedule}; `concurrent_stages: auto`, {cores} usable cores)" in summary
+
+
+def test_an_exception_in_one_proof_leaves_another_proofs_commands_running(tmp_path: Path) -> None:
+    """Parallel workers prove at the same time: one worker's failing stage ends its own commands only."""
+    other_started = threading.Event()
+    other: list[StageResult] = []
+
+    def slow_but_fine() -> StageResult:
+        other_started.set()
+        done = proc.run([sys.executable, "-c", "import time; time.sleep(2)"], cwd=tmp_path, timeout_s=60)
+        return StageResult("green", done.ok, f"exit {done.returncode}")
+
+    def other_proof() -> None:
+        other.extend(run_plan([StagePlan("green", slow_but_fine)], concurrent=True, on_start=lambda n: None,
+                              on_end=lambda r: None))
+
+    def broken() -> StageResult:
+        other_started.wait(10)
+        time.sleep(0.3)
+        raise RuntimeError("boom")
+
+    thread = threading.Thread(target=other_proof)
+    thread.start()
+    with pytest.raises(RuntimeError, match="boom"):
+        run_plan([StagePlan("green", broken)], concurrent=True, on_start=lambda n: None, on_end=lambda r: None)
+    thread.join(30)
+    assert [(r.name, r.ok, r.reason) for r in other] == [("green", True, "exit 0")]
+
+
+def test_commands_of_concurrent_stages_reach_the_callers_group_watcher(tmp_path: Path) -> None:
+    """A parallel worker records every process group its proof starts, in whichever thread a stage runs."""
+    seen: list[int] = []
+    pgids: list[int] = []
+
+    def stage(name: str) -> StagePlan:
+        def go() -> StageResult:
+            pgids.append(proc.run([sys.executable, "-c", "pass"], cwd=tmp_path).pgid)
+            return StageResult(name, True, "ok")
+        return StagePlan(name, go, tree=name)
+
+    with proc.watching_groups(seen.append):
+        run_plan([stage("red"), stage("green")], concurrent=True, on_start=lambda n: None, on_end=lambda r: None)
+    assert sorted(seen) == sorted(pgids) and len(pgids) == 2

@@ -129,7 +129,29 @@ def test_each_test_folds_to_one_result(cases_run: PytestRun, nodeid: str) -> Non
     )
     assert text in result.message
     assert "\n" not in result.message and len(result.message) <= 300
-    assert result.duration_s >= 0
+    assert 0 <= result.duration_s <= cases_run.duration_s  # a part of the run's own wall time
+
+
+def test_a_tests_duration_is_its_phases_time_within_the_run(tmp_path: Path) -> None:
+    suite = write_suite(tmp_path / "suite", {"pytest.ini": "[pytest]\n", "tests/test_slow.py": textwrap.dedent(
+        """
+        import time
+        import pytest
+
+        @pytest.fixture
+        def slow_setup():
+            time.sleep(0.2)
+
+        def test_slow(slow_setup):
+            time.sleep(0.3)
+
+        def test_quick():
+            pass
+        """)})
+    run = run_pytest(["tests/test_slow.py"], cwd=suite, out_dir=tmp_path / "out", name="durations", env=FAST_ENV)
+    slow, quick = (next(r for r in run.results if r.nodeid.endswith(name)) for name in ("test_slow", "test_quick"))
+    assert 0.5 <= slow.duration_s < run.duration_s  # setup and call added up, inside the run's wall time
+    assert quick.duration_s < slow.duration_s
 
 
 def test_run_record_counts_and_helpers(cases_run: PytestRun) -> None:
