@@ -32,6 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from results_file import append_section
+
 from harness.main import main
 
 PROJECT = {
@@ -207,15 +209,6 @@ def stages_section(workdir: Path, suite_modules: int, rounds: int, cores: int | 
     return "\n".join(lines)
 
 
-def append_section(results: Path, section: str) -> None:
-    # One O_APPEND write: other benchmarks append their own sections to the same file.
-    fd = os.open(results, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, ("\n" + section).encode("utf-8"))
-    finally:
-        os.close(fd)
-
-
 def ledger_table(workdir: Path, items: int, attempts: int, repeat: int) -> tuple[float, float]:
     repo = make_repo(workdir / "table", ledger_text(items, attempts, first_selectors=False))
     best_in_process = float("inf")
@@ -254,7 +247,7 @@ def main_bench() -> None:
             section = stages_section(Path(tmp), args.suite_modules, args.rounds, args.cores)
         print(section)
         if not args.no_write:
-            append_section(args.results, section)
+            append_section(args.results, "\n" + section)
             print(f"appended to {args.results}")
     if args.what == "stages":
         return

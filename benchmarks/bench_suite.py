@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+from results_file import append_section
+
 ROOT = Path(__file__).resolve().parent.parent
 COMMAND = (sys.executable, "-m", "pytest", "-n", "2", "-m", "not slow", "-q", "-p", "no:cacheprovider",
            "--durations=5")
@@ -106,15 +108,6 @@ def section(result: dict, label: str, root: Path, extra: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def append_section(results: Path, text: str) -> None:
-    # One O_APPEND write: other benchmarks append their own sections to the same file.
-    fd = os.open(results, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, ("\n" + text).encode("utf-8"))
-    finally:
-        os.close(fd)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--label", default="", help="the conditions of this run, written into the section")
@@ -130,7 +123,7 @@ def main() -> int:
     if result["returncode"] not in (0, 1):
         print(result["tail"], file=sys.stderr)
     if not args.no_write:
-        append_section(args.results, text)
+        append_section(args.results, "\n" + text)
         print(f"appended to {args.results}")
     return 0 if result["returncode"] == 0 else 1
 
