@@ -6,12 +6,16 @@ ledger of 2,000 items; `harness ledger` on 5,000 items with 20 attempts each und
 measured with `concurrent_stages: false`, where pytest's time is one stretch of the wall time.
 
 Stage timing (issue 12): the same change (a new function, its strong test, `Mutation: required`) on a
-project whose suite has `--suite-modules` slow modules, proven twice: stages one after another, and
-stages in different trees at once (the default). Each iteration's attempt.json gives its stages' wall
-times; their sum is what running them one after another costs.
+project whose suite has `--suite-modules` slow modules, proven with stages one after another
+(`concurrent_stages: false`) and with stages in different trees at once (`true`), `--rounds` times each,
+interleaved. Each iteration's attempt.json gives its stages' wall times; their sum is what running them
+one after another costs. `--cores N` pins the benchmark (and so every process it starts) to N of this
+machine's cores and tells pytest-xdist's `-n auto` the same (PYTEST_XDIST_AUTO_NUM_WORKERS in the
+project's `pytest.env`), to see
+what `concurrent_stages: auto` should do on a machine of that size.
 
     python benchmarks/bench_harness.py [--items 2000] [--table-items 5000] [--attempts 20] [--repeat 3]
-    python benchmarks/bench_harness.py --what stages [--suite-modules 12] [--no-write]
+    python benchmarks/bench_harness.py --what stages [--suite-modules 12] [--rounds 1] [--cores N] [--no-write]
 """
 from __future__ import annotations
 
@@ -21,11 +25,14 @@ import io
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from results_file import append_section
 
 from harness.main import main
 
@@ -104,8 +111,11 @@ SLOW_MODULE = ("import time\n\n\ndef test_part():\n    time.sleep(0.2)\n"
                "    assert sum(i * i for i in range(200_000)) > 0\n")
 
 
-def stage_timing(workdir: Path, suite_modules: int, concurrent: bool) -> tuple[float, dict]:
-    """One iteration on the timing project; (wall time of `harness run`, its attempt.json)."""
+def stage_timing(workdir: Path, suite_modules: int, concurrent: bool, xdist_workers: int | None = None
+                 ) -> tuple[float, dict]:
+    """One iteration on the timing project; (wall time of `harness run`, its attempt.json). `xdist_workers`:
+    what the full suite's `-n auto` resolves to (pytest.env: the harness runs pytest without the
+    operator's PYTEST_* variables)."""
     ledger = ("# Fix Plan\n\n## [ITEM-00000] calc gains mul\n- RED: tests/test_mul.py::test_mul\n"
               "- Regression: tests/test_calc.py\n- Mutation: required\n")
     name = "concurrent" if concurrent else "sequential"
@@ -117,6 +127,10 @@ def stage_timing(workdir: Path, suite_modules: int, concurrent: bool) -> tuple[f
     files = {**PROJECT, "docs/fix_plan.md": ledger,
              **{f"tests/test_part_{i:02d}.py": SLOW_MODULE for i in range(suite_modules)}}
     files["harness.yaml"] = files["harness.yaml"].replace("concurrent_stages: false", f"concurrent_stages: {str(concurrent).lower()}")
+    if xdist_workers:
+        files["harness.yaml"] = files["harness.yaml"].replace(
+            '    PYTEST_DISABLE_PLUGIN_AUTOLOAD: "1"\n',
+            f'    PYTEST_DISABLE_PLUGIN_AUTOLOAD: "1"\n    PYTEST_XDIST_AUTO_NUM_WORKERS: "{xdist_workers}"\n')
     for rel, text in files.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(text)
@@ -124,7 +138,7 @@ def stage_timing(workdir: Path, suite_modules: int, concurrent: bool) -> tuple[f
     git(root, "commit", "-qm", "base")
     (root / "tests/test_mul.py").write_text(STRONG_MUL_TEST)
     (root / "pkg/calc.py").write_text(CHANGE["pkg/calc.py"])
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), _tree_cpu()
     with contextlib.redirect_stdout(io.StringIO()):
         code = main(["run", "-C", str(root), "--no-agent", "ITEM-00000"])
     wall = time.perf_counter() - start
@@ -133,54 +147,66 @@ def stage_timing(workdir: Path, suite_modules: int, concurrent: bool) -> tuple[f
     record = json.loads((root / rel / "attempt.json").read_text())
     if code != 0:
         raise SystemExit(f"the {name} iteration failed (exit {code}): {record['reason']}; see {root}")
+    record["bench_cpu_s"] = _tree_cpu() - cpu_start
     return wall, record
 
 
-def stages_section(workdir: Path, suite_modules: int) -> str:
+def _tree_cpu() -> float:
+    """CPU seconds (user + system) of this process and of every child process it has waited for."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def stages_section(workdir: Path, suite_modules: int, rounds: int, cores: int | None) -> str:
     load_before = os.getloadavg()[0]
-    runs = {concurrent: stage_timing(workdir, suite_modules, concurrent) for concurrent in (False, True)}
+    runs: dict[bool, list[tuple[float, dict]]] = {False: [], True: []}
+    for n in range(rounds):  # interleaved, so a change in the machine's load falls on both
+        for concurrent in (False, True):
+            runs[concurrent].append(stage_timing(workdir / f"round{n}", suite_modules, concurrent, cores))
     load_after = os.getloadavg()[0]
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    wall, record = runs[True]
-    timing = record["timing"]
+    record = runs[True][0][1]
     full_suite = next(s["reason"] for s in record["stages"] if s["name"] == "full_suite")
     stages = ", ".join(s["name"] for s in record["stages"])
-    command = f"python benchmarks/bench_harness.py --what stages --suite-modules {suite_modules}"
+    command = (f"python benchmarks/bench_harness.py --what stages --suite-modules {suite_modules}"
+               + (f" --rounds {rounds}" if rounds != 1 else "") + (f" --cores {cores}" if cores else ""))
+    used = len(os.sched_getaffinity(0))
     lines = [
         f"## bench_harness: an iteration's wall time against its stages run one after another ({stamp})",
         "",
-        (f"`{command}` on {platform.platform()}, {os.cpu_count()} CPU(s), python {platform.python_version()}; "
-         f"load average {load_before:.1f} before, {load_after:.1f} after (a shared machine: compare within "
-         "this section)."),
+        (f"`{command}` on {platform.platform()}, {os.cpu_count()} CPU(s)"
+         + (f", pinned to {used} of them (xdist `-n auto`: {used} worker(s))" if cores else "")
+         + f", python {platform.python_version()}; load average {load_before:.1f} before, {load_after:.1f} "
+         "after (a shared machine: compare within this section)."),
         (f"One change (`mul` and its strong test, `Mutation: required`) proven on a project whose suite has "
-         f"{suite_modules} modules of 0.2 s sleep + CPU work each; stages: {stages}."),
+         f"{suite_modules} modules of 0.2 s sleep + CPU work each; stages: {stages}. "
+         f"{rounds} round(s), the two modes interleaved."),
         "",
-        "| stages | `harness run` wall (s) | stage wall times added up (s) | first stage start to last end (s) |",
-        "|---|---:|---:|---:|",
+        ("| stages | `harness run` wall (s), median | runs (s) | CPU time (s), median | stage wall times added up "
+         "(s), median | first stage start to last end (s), median |"),
+        "|---|---:|---|---:|---:|---:|",
     ]
     for concurrent, label in ((False, "one after another (`concurrent_stages: false`)"),
-                              (True, "in different trees at once (the default)")):
-        run_wall, run_record = runs[concurrent]
-        run_timing = run_record["timing"]
-        lines.append(f"| {label} | {run_wall:.1f} | {run_timing['stages_sum_s']:.1f} | "
-                     f"{run_timing['stages_span_s']:.1f} |")
-    lines += ["", "Stages of the concurrent iteration (seconds after the first stage started):", "",
+                              (True, "in different trees at once (`concurrent_stages: true`)")):
+        walls = [w for w, _ in runs[concurrent]]
+        sums = [r["timing"]["stages_sum_s"] for _, r in runs[concurrent]]
+        spans = [r["timing"]["stages_span_s"] for _, r in runs[concurrent]]
+        cpus = [r["bench_cpu_s"] for _, r in runs[concurrent]]
+        lines.append(f"| {label} | {_median(walls):.1f} | {', '.join(f'{w:.1f}' for w in walls)} | "
+                     f"{_median(cpus):.1f} | {_median(sums):.1f} | {_median(spans):.1f} |")
+    lines += ["", "Stages of the first concurrent iteration (seconds after the first stage started):", "",
               "| stage | start | wall |", "|---|---:|---:|"]
     lines += [f"| {s['name']} | {s['start_s']:.1f} | {s['wall_s']:.1f} |" for s in record["stages"]]
-    overlap = timing["stages_sum_s"] / timing["stages_span_s"]
-    lines += ["", (f"Same run: the concurrent iteration took {wall:.1f} s against {timing['stages_sum_s']:.1f} s "
-                   f"for its own stages one after another ({overlap:.2f}x from overlap); the sequential "
-                   f"iteration took {runs[False][0]:.1f} s. Full suite: `{full_suite}`."), ""]
+    at_once, one_by_one = _median([w for w, _ in runs[True]]), _median([w for w, _ in runs[False]])
+    lines += ["", (f"Same run: stages at once took {at_once / one_by_one:.2f}x the wall time of stages one after "
+                   f"another (medians, {at_once:.1f} s against {one_by_one:.1f} s). Full suite: `{full_suite}`."), ""]
     return "\n".join(lines)
-
-
-def append_section(results: Path, section: str) -> None:
-    # One O_APPEND write: other benchmarks append their own sections to the same file.
-    fd = os.open(results, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, ("\n" + section).encode("utf-8"))
-    finally:
-        os.close(fd)
 
 
 def ledger_table(workdir: Path, items: int, attempts: int, repeat: int) -> tuple[float, float]:
@@ -208,15 +234,20 @@ def main_bench() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--what", choices=("all", "overhead", "stages"), default="all")
     parser.add_argument("--suite-modules", type=int, default=12)
+    parser.add_argument("--rounds", type=int, default=1, help="stages: iterations per mode, interleaved")
+    parser.add_argument("--cores", type=int, default=None,
+                        help="stages: pin the benchmark and its processes to this many of the machine's cores")
     parser.add_argument("--results", type=Path, default=Path(__file__).resolve().parent / "RESULTS.md")
     parser.add_argument("--no-write", action="store_true", help="print the stage timing; do not append it")
     args = parser.parse_args()
+    if args.cores:
+        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:args.cores])
     if args.what in ("all", "stages"):
         with tempfile.TemporaryDirectory() as tmp:
-            section = stages_section(Path(tmp), args.suite_modules)
+            section = stages_section(Path(tmp), args.suite_modules, args.rounds, args.cores)
         print(section)
         if not args.no_write:
-            append_section(args.results, section)
+            append_section(args.results, "\n" + section)
             print(f"appended to {args.results}")
     if args.what == "stages":
         return

@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from results_file import append_section
+
 HERE = Path(__file__).resolve().parent
 AGENT = """\
 import os, sys, time
@@ -145,11 +147,7 @@ def main() -> int:
     section = "\n".join(lines)
     print(section)
     if not args.no_write:
-        fd = os.open(args.results, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)  # one O_APPEND write
-        try:
-            os.write(fd, section.encode("utf-8"))
-        finally:
-            os.close(fd)
+        append_section(Path(args.results), section)
         print(f"appended to {args.results}")
     return 0
 

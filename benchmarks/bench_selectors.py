@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import pytest as pytest_module
+from results_file import append_section
 
 from harness.pytest_run.runner import PytestSettings, parse_selector
 from harness.selectors.runs import SelectorResult, run_batched
@@ -157,12 +158,7 @@ def main() -> int:
     section = "\n".join(lines)
     print(section)
     if not args.no_write:
-        # One O_APPEND write: other benchmarks append their own sections to the same file.
-        fd = os.open(args.results, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, section.encode("utf-8"))
-        finally:
-            os.close(fd)
+        append_section(Path(args.results), section)
         print(f"appended to {args.results}")
     return 1 if mismatches else 0
 

@@ -3,10 +3,18 @@
 Commits made by `git()` and `make_repo` carry fixed author and committer dates, so the same files and
 messages give the same shas in every run. The harness's own commits keep the real time: gitops sets
 their dates explicitly, and this environment only reaches the git commands the tests run themselves.
+
+`make_repo` builds each distinct initial repository once per test process (each xdist worker has its
+own) and gives every test its own copy: a repository holds no absolute path of itself (no worktree, no
+`core.worktree`), so a copied one with its index refreshed is the same repository, five git processes
+cheaper.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -40,21 +48,57 @@ def write_files(root: Path, files: dict[str, str]) -> None:
         path.write_text(text)
 
 
+def init_repo(repo: Path, files: dict[str, str]) -> None:
+    """Make `repo` a git repository holding `files`, committed once; identity is set per repo, never
+    globally."""
+    repo.mkdir(parents=True)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "config", "user.name", GIT_ENV["GIT_AUTHOR_NAME"])
+    git(repo, "config", "user.email", GIT_ENV["GIT_AUTHOR_EMAIL"])
+    git(repo, "config", "commit.gpgsign", "false")
+    write_files(repo, files)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "initial")
+
+
+class RepoTemplates:
+    """Initial repositories built once under `root`, keyed by their files; `copy` gives a private copy."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._built: dict[str, Path] = {}
+
+    def copy(self, files: dict[str, str], dest: Path) -> None:
+        key = hashlib.sha256(json.dumps(sorted(files.items())).encode()).hexdigest()[:20]
+        template = self._built.get(key)
+        if template is None:
+            template = self.root / key
+            try:
+                init_repo(template, files)
+            except BaseException:
+                shutil.rmtree(template, ignore_errors=True)
+                raise
+            self._built[key] = template
+        shutil.copytree(template, dest, symlinks=True, copy_function=shutil.copy)
+        # The copies' inodes and ctimes differ from the index's: refreshed now, as a fresh commit leaves
+        # it, so that the test's first git command does not rewrite it.
+        git(dest, "update-index", "-q", "--refresh")
+
+
+@pytest.fixture(scope="session")
+def repo_templates(tmp_path_factory: pytest.TempPathFactory) -> RepoTemplates:
+    return RepoTemplates(tmp_path_factory.mktemp("repo-templates"))
+
+
 @pytest.fixture
-def make_repo(tmp_path: Path) -> Callable[..., Path]:
-    """Create a git repo holding `files`, committed once; identity is set per repo, never globally."""
+def make_repo(tmp_path: Path, repo_templates: RepoTemplates) -> Callable[..., Path]:
+    """Create a git repo holding `files`, committed once, at tmp_path/`name` (default repo0, repo1, ...);
+    identity is set per repo, never globally. Each repo is a private copy: change it freely."""
     counter = iter(range(1000))
 
     def _make(files: dict[str, str] | None = None, name: str | None = None) -> Path:
         repo = tmp_path / (name or f"repo{next(counter)}")
-        repo.mkdir()
-        git(repo, "init", "-q", "-b", "main")
-        git(repo, "config", "user.name", GIT_ENV["GIT_AUTHOR_NAME"])
-        git(repo, "config", "user.email", GIT_ENV["GIT_AUTHOR_EMAIL"])
-        git(repo, "config", "commit.gpgsign", "false")
-        write_files(repo, files or {"README.md": "test repo\n"})
-        git(repo, "add", "-A")
-        git(repo, "commit", "-q", "-m", "initial")
+        repo_templates.copy(files or {"README.md": "test repo\n"}, repo)
         return repo
 
     return _make

@@ -1,11 +1,12 @@
-"""The shared fixtures keep their promise: repositories made at different times are identical."""
+"""The shared fixtures keep their promise: repositories made at different times are identical, and each
+test's repository is its own even though make_repo copies one built earlier."""
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import git
+from tests.conftest import RepoTemplates, git
 
 
 def test_repos_made_at_different_times_have_the_same_commits(make_repo: Callable[..., Path]) -> None:
@@ -20,3 +21,32 @@ def test_repos_made_at_different_times_have_the_same_commits(make_repo: Callable
         time.sleep(1.1)
     assert git(first, "rev-parse", "HEAD") == git(second, "rev-parse", "HEAD")
     assert git(first, "log", "-1", "--format=%aI %cI").split() == ["2025-01-01T12:00:00+00:00"] * 2
+    assert git(first, "log", "--format=%aI %cI").split() == ["2025-01-01T12:00:00+00:00"] * 4  # initial too
+
+
+def test_templates_built_apart_give_the_same_commit(tmp_path: Path) -> None:
+    """What the copies share is built from scratch once per test process: two builds agree."""
+    files = {"a.txt": "same\n", "pkg/b.py": "x = 1\n"}
+    RepoTemplates(tmp_path / "one").copy(files, tmp_path / "first")
+    time.sleep(1.1)
+    RepoTemplates(tmp_path / "two").copy(files, tmp_path / "second")
+    assert git(tmp_path / "first", "rev-parse", "HEAD") == git(tmp_path / "second", "rev-parse", "HEAD")
+
+
+def test_each_repo_is_a_private_copy_that_names_no_other_path(make_repo: Callable[..., Path],
+                                                              repo_templates: RepoTemplates) -> None:
+    files = {"a.txt": "same\n"}
+    first, second = make_repo(files), make_repo(files, name="other")
+    assert second.name == "other" and first != second
+    (first / "a.txt").write_text("changed\n")
+    git(first, "commit", "-qam", "change")
+    git(first, "branch", "side")
+    assert git(second, "status", "--porcelain") == "" and (second / "a.txt").read_text() == "same\n"
+    assert git(second, "branch", "--format=%(refname:short)").split() == ["main"]
+    assert git(second, "log", "--format=%s").split() == ["initial"]
+    assert git(second, "rev-parse", "--show-toplevel").strip() == str(second)
+    assert git(second, "worktree", "list", "--porcelain").splitlines()[0] == f"worktree {second}"
+    template_root = str(repo_templates.root)
+    for path in (second / ".git").rglob("*"):  # nothing in the copy points back at the template
+        if path.is_file():
+            assert template_root.encode() not in path.read_bytes(), path

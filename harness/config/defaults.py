@@ -41,7 +41,8 @@ gates:
     jobs: auto              # mutants run at once, each in its own copy of the tree
 
 holdout: null               # or {dir: ../holdout}: held-out tests for `- Acceptance:` selectors (outside the repo)
-concurrent_stages: true     # stages in different trees (RED's worktree, GREEN's tree, copies) run at once
+concurrent_stages: auto     # stages in different trees (RED's worktree, GREEN's tree, copies) run at once:
+                            # auto: with 4 or more usable cores; true or false: always or never
 
 max_attempts: 3
 workers: 1                  # `harness loop`: items run at once, each in its own worktree (--workers N)

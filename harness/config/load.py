@@ -71,7 +71,7 @@ def parse_config(text: str, source: str = CONFIG_FILENAME) -> Config:
         push=r.optional(top.get("push"), "push", lambda v, k: _push(r, v)),
         selectors=_selectors(r, top.get("selectors", {})),
         holdout=r.optional(top.get("holdout"), "holdout", lambda v, k: gate_settings.parse_holdout(r, v)),
-        concurrent_stages=r.boolean(top.get("concurrent_stages", True), "concurrent_stages"),
+        concurrent_stages=_stages_setting(r, top.get("concurrent_stages", d.concurrent_stages)),
         source=source,
     )
 
@@ -80,6 +80,12 @@ _TOP_KEYS = (
     "ledger", "evidence_root", "test_globs", "pytest", "known_failures", "gates", "max_attempts", "caps",
     "ignore", "commit", "agent", "push", "selectors", "workers", "holdout", "concurrent_stages",
 )
+
+
+def _stages_setting(r: Reader, value: Any) -> bool | str:
+    if not isinstance(value, bool) and value != gate_settings.AUTO:
+        r.type_error("concurrent_stages", 'true, false or "auto"', value)
+    return value
 
 
 def _pytest(r: Reader, value: Any) -> PytestConfig:

@@ -115,5 +115,5 @@ class Config:
     push: PushConfig | None = None
     selectors: SelectorsConfig = field(default_factory=SelectorsConfig)
     holdout: gate_settings.HoldoutConfig | None = None
-    concurrent_stages: bool = True
+    concurrent_stages: bool | str = gate_settings.AUTO  # true, false or "auto" (harness.proof.stage_runner)
     source: str = field(default="<defaults>", compare=False)

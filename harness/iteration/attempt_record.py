@@ -25,6 +25,7 @@ from harness.proof.stage_records import (
     StageDetail,
     StageResult,
 )
+from harness.proof.stage_runner import stages_at_once, usable_cores
 from harness.pytest_run.environment import removed_variables
 from harness.pytest_run.results import PytestRun
 
@@ -212,12 +213,20 @@ def attempt_record(*, request: IterationRequest, proof: Proof, attempt: int, sta
         "mutation": _mutation_summary(stages),
         "timing": {"stages_sum_s": round(sum(s.wall_s for s in stages), 3),
                    "stages_span_s": round(max((s.start_s + s.wall_s for s in stages), default=0.0), 3),
-                   "concurrent_stages": request.config.concurrent_stages},
+                   **_stages_schedule(request.config.concurrent_stages)},
         "agent": _agent_facts(stages),
         "settings": request.judged.record() if request.judged is not None else None,
         "pytest_environment": {"removed": list(removed_variables(os.environ, request.config.pytest.env)),
                                "set_by_harness_yaml": sorted(request.config.pytest.env)},
     }
+
+
+def _stages_schedule(setting: bool | str) -> dict:
+    """How the stages were scheduled: `concurrent_stages` whether they ran at once, decided from the
+    setting in harness.yaml and the cores this process may use (harness.proof.stage_runner)."""
+    cores = usable_cores()
+    return {"concurrent_stages": stages_at_once(setting, cores), "concurrent_stages_setting": setting,
+            "cores": cores}
 
 
 def _agent_facts(stages: Sequence[StageResult]) -> list[dict]:

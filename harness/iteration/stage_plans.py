@@ -22,7 +22,7 @@ from harness.iteration.records import IterationRequest, Progress
 from harness.proof.changes import ChangeSet
 from harness.proof.red_green import prove_green, prove_red
 from harness.proof.stage_records import LintDetail, StageResult, skipped_stage
-from harness.proof.stage_runner import StagePlan, run_plan
+from harness.proof.stage_runner import StagePlan, run_plan, stages_at_once, usable_cores
 from harness.proof.suite_gates import collect_gate, full_suite_gate, regression_gate
 from harness.pytest_run.runner import PytestSettings, Selector, parse_selector
 from harness.pytest_run.xdist_jobs import full_suite_args
@@ -89,7 +89,8 @@ def run_stages(request: IterationRequest, changeset: ChangeSet, staging: Path, g
         finished[result.name] = result
         progress(f"{item.id}: {result.name}: {'ok' if result.ok else 'FAILED'} ({result.reason})")
 
-    return run_plan(plans, concurrent=cfg.concurrent_stages, on_start=started, on_end=ended)
+    return run_plan(plans, concurrent=stages_at_once(cfg.concurrent_stages, usable_cores()), on_start=started,
+                    on_end=ended)
 
 
 def _gate_plans(request: IterationRequest, staging: Path, green_cwd: Path, repo: git.Repo,

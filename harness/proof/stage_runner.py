@@ -1,5 +1,13 @@
 """Running an iteration's stages: in order, or at once where they do not share a tree.
 
+Whether they run at once is `concurrent_stages` in harness.yaml: true or false force it; `auto` (the
+default, `stages_at_once`) runs them at once only where this process may use at least `MIN_CORES_AT_ONCE`
+cores. On 2 cores at the lowest load measured (benchmarks/RESULTS.md, bench_harness stages), an iteration
+took 12.4 s with its stages at once against 10.8 s one after another: the full suite's xdist workers and
+mutation's copies each want every core, so overlapping them adds contention (about 7% more CPU time), and
+what overlap saves (RED beside GREEN, regression beside the suite) needs cores that are otherwise idle.
+Where other jobs load a small machine, stages at once finish sooner only by taking a larger share of it.
+
 Each stage names the tree its tests run in (`green`: the working tree, or the worktree at `head`; None:
 temporary trees of its own, such as RED's worktree at the base or the copies of mutation and
 acceptance) and the stages that must have passed before it starts. With `concurrent`, a stage starts as
@@ -15,15 +23,55 @@ commands of other proofs running at the same time (parallel workers) go on.
 """
 from __future__ import annotations
 
+import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
+from functools import cache
+from pathlib import Path
 
 from harness import proc
+from harness.config.gates import AUTO
 from harness.proof.stage_records import StageResult
 
 GREEN_TREE = "green"
+MIN_CORES_AT_ONCE = 4
+_CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+
+
+def stages_at_once(setting: bool | str, cores: int) -> bool:
+    """Whether the stages run at once: `setting` when it is true or false; for `auto`, only with at least
+    MIN_CORES_AT_ONCE usable `cores` (the module docstring says why)."""
+    if setting == AUTO:
+        return cores >= MIN_CORES_AT_ONCE
+    return bool(setting)
+
+
+def cgroup_cpu_limit(cpu_max: str) -> int | None:
+    """The cores a cgroup v2 `cpu.max` ("<quota> <period>", or "max <period>") allows, rounded up; None
+    when it sets no limit or cannot be read."""
+    parts = cpu_max.split()
+    if len(parts) != 2 or parts[0] == "max":
+        return None
+    try:
+        quota, period = int(parts[0]), int(parts[1])
+    except ValueError:
+        return None
+    return max(1, math.ceil(quota / period)) if quota > 0 and period > 0 else None
+
+
+@cache
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity, capped by a container's cgroup CPU quota.
+    Read once per process, so every iteration of a run (and its record) sees the same count."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        limit = cgroup_cpu_limit(_CGROUP_CPU_MAX.read_text())
+    except OSError:
+        limit = None
+    return max(1, min(cores, limit or cores))
 
 
 @dataclass(frozen=True)

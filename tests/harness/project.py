@@ -1,19 +1,37 @@
-"""A small real project for harness tests: a package, a pytest suite, a ledger and a harness.yaml."""
+"""A small real project for harness tests: a package, a pytest suite, a ledger and a harness.yaml.
+
+Its harness.yaml keeps each iteration to the pytest processes the proof itself needs: the full suite keeps
+`-n auto` (the default `gates.full_suite.jobs`), but pytest-xdist resolves it to no workers here
+(PYTEST_XDIST_AUTO_NUM_WORKERS=0: a suite of a few tests gains nothing from worker processes). A test about
+xdist workers says so in its own config (`with_xdist_workers`); one that needs stages at once, or one
+after another, whatever the machine's cores, sets `concurrent_stages` (`with_stages_at_once`).
+"""
 from __future__ import annotations
 
 from pathlib import Path
 
 from tests.conftest import git, write_files
 
-HARNESS_YAML = """\
+XDIST_NO_WORKERS = '    PYTEST_XDIST_AUTO_NUM_WORKERS: "0"\n'
+HARNESS_YAML = f"""\
 pytest:
   env:
     PYTEST_DISABLE_PLUGIN_AUTOLOAD: "1"
-  timeout_s: 120
+{XDIST_NO_WORKERS}  timeout_s: 120
 commit:
   name: Harness Test
   email: harness@example.invalid
 """
+
+
+def with_xdist_workers(yaml: str) -> str:
+    """`yaml` whose full suite runs in real pytest-xdist workers (`-n auto`: one per CPU)."""
+    return yaml.replace(XDIST_NO_WORKERS, "")
+
+
+def with_stages_at_once(yaml: str, setting: str = "true") -> str:
+    """`yaml` (without a `concurrent_stages` of its own) with `concurrent_stages: <setting>`."""
+    return yaml + f"concurrent_stages: {setting}\n"
 
 LEDGER = """\
 # Fix Plan

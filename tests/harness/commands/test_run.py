@@ -15,12 +15,14 @@ from harness.ledger import load_ledger
 from harness.main import main
 from tests.conftest import git
 from tests.harness.project import (
+    HARNESS_YAML,
     MUL_IMPL,
     MUL_TEST,
     apply_change,
     head_subject,
     make_project,
     status_porcelain,
+    with_xdist_workers,
 )
 
 
@@ -122,14 +124,18 @@ def test_selector_that_collects_nothing_fails_at_collect(make_repo) -> None:
 
 
 def test_new_full_suite_failure_is_caught_and_known_failure_tolerated(make_repo) -> None:
+    """The full suite as it runs by default, in pytest-xdist workers: their results are folded by node id."""
     broken = "def test_broken():\n    assert False\n"
     repo = make_project(make_repo, extra={"tests/test_old_broken.py": broken,
-                                          "ci/known_failures.txt": "tests/test_old_broken.py::test_broken\n"})
+                                          "ci/known_failures.txt": "tests/test_old_broken.py::test_broken\n",
+                                          "harness.yaml": with_xdist_workers(HARNESS_YAML)})
     apply_change(repo, {"tests/test_mul.py": MUL_TEST, "pkg/calc.py": MUL_IMPL})
     assert run_item(repo, "CALC-001") == 0  # the known failure is tolerated
     record = json.loads((evidence_of(repo) / "attempt.json").read_text())
     full = next(s for s in record["stages"] if s["name"] == "full_suite")
     assert full["tolerated"] == ["tests/test_old_broken.py::test_broken"]
+    assert "(pytest-xdist, -n auto)" in full["reason"]
+    assert "[gw" in (evidence_of(repo) / "gates" / "full_suite.log").read_text()  # workers ran the tests
 
     # CALC-002: the change makes sub work but breaks add elsewhere: a new full-suite failure
     apply_change(repo, {

@@ -15,6 +15,7 @@ from tests.harness.project import (
     head_subject,
     make_project,
     status_porcelain,
+    with_stages_at_once,
 )
 
 
@@ -54,11 +55,12 @@ def test_verify_proves_a_commit_that_edits_harness_yaml_under_the_base_commits_h
     harness.yaml judges it, so test_mul runs in RED and GREEN and the stages run at once, as B says."""
     ledger = LEDGER.replace("- Exit-Criteria: mul multiplies", "- Exit-Criteria: mul multiplies\n"
                             "- Allow: selection-narrowed")
-    repo = make_project(make_repo, ledger=ledger)
+    at_once = with_stages_at_once(HARNESS_YAML)  # B says so itself: the default (auto) depends on the cores
+    repo = make_project(make_repo, ledger=ledger, extra={"harness.yaml": at_once})
     base = git(repo, "rev-parse", "HEAD").strip()
-    own = HARNESS_YAML.replace("  timeout_s: 120\n", "  timeout_s: 120\n  args: [--deselect, tests/test_mul.py::test_mul]\n")
-    apply_change(repo, {"harness.yaml": own + "concurrent_stages: false\n", "tests/test_mul.py": MUL_TEST,
-                        "pkg/calc.py": MUL_IMPL})
+    own = at_once.replace("  timeout_s: 120\n", "  timeout_s: 120\n  args: [--deselect, tests/test_mul.py::test_mul]\n")
+    apply_change(repo, {"harness.yaml": own.replace("concurrent_stages: true", "concurrent_stages: false"),
+                        "tests/test_mul.py": MUL_TEST, "pkg/calc.py": MUL_IMPL})
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "add mul, and judge it more kindly")
 

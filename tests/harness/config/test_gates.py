@@ -12,7 +12,7 @@ def test_defaults() -> None:
     gates = Config().gates
     assert gates.integrity is True and gates.full_suite_jobs == "auto"
     assert gates.mutation == MutationSettings(enabled=False, min_score=0.8, max_mutants=40, timeout_s=None, jobs="auto")
-    assert Config().holdout is None and Config().concurrent_stages is True
+    assert Config().holdout is None and Config().concurrent_stages == "auto"
 
 
 def test_full_values_are_read() -> None:
@@ -24,6 +24,8 @@ def test_full_values_are_read() -> None:
     assert (config.gates.full_suite, config.gates.full_suite_args, config.gates.full_suite_jobs) == (True, ("-q",), 3)
     assert config.gates.mutation == MutationSettings(True, 0.9, 12, 30, 2)
     assert config.holdout == HoldoutConfig("../held") and config.concurrent_stages is False
+    for value, setting in (("true", True), ("false", False), ("auto", "auto")):
+        assert parse_config(f"concurrent_stages: {value}\n").concurrent_stages == setting
 
 
 def test_the_switch_form_of_full_suite_keeps_working() -> None:
@@ -42,7 +44,8 @@ def test_the_switch_form_of_full_suite_keeps_working() -> None:
     ("gates:\n  integrity: yes please\n", ["gates.integrity", "true or false"]),
     ("holdout: {}\n", ["`holdout` needs a `dir`"]),
     ("holdout: {dir: ''}\n", ["holdout.dir", "non-empty"]),
-    ("concurrent_stages: 2\n", ["concurrent_stages", "true or false"]),
+    ("concurrent_stages: 2\n", ["concurrent_stages", 'true, false or "auto"']),
+    ("concurrent_stages: sometimes\n", ["concurrent_stages", 'true, false or "auto"', "'sometimes'"]),
 ])
 def test_bad_values_name_the_key(text: str, needles: list[str]) -> None:
     with pytest.raises(ConfigError) as err:

@@ -212,8 +212,9 @@ def test_a_worker_is_judged_by_the_harness_yaml_of_the_head_it_starts_from(make_
     """FA's change turns concurrent stages off in harness.yaml; FB starts after FA landed, so the head's
     harness.yaml (FA's) judges FB, while FA's own proof ran under the one before it."""
     ledger = [item("FA", "add fa", "tests/test_fa.py"), item("FB", "add fb", "tests/test_fb.py", depends="FA")]
-    repo = parallel_project(make_repo, tmp_path, ledger, {})
-    serial = (repo / "harness.yaml").read_text() + "concurrent_stages: false\n"
+    # the base says `true` itself: the default (auto) depends on the machine's cores
+    repo = parallel_project(make_repo, tmp_path, ledger, {}, extra_yaml="concurrent_stages: true\n")
+    serial = (repo / "harness.yaml").read_text().replace("concurrent_stages: true", "concurrent_stages: false")
     set_plan(tmp_path, {"FA": {"files": {**function_change("fa"), "harness.yaml": serial}},
                         "FB": {"files": function_change("fb", "2")}})
 

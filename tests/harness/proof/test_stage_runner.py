@@ -1,7 +1,10 @@
-"""Stages run in order or at once: the outcome is the in-order one either way."""
+"""Stages run in order or at once: the outcome is the in-order one either way; `auto` runs them at once
+only where the machine has the cores for it, and the evidence says which was used."""
 from __future__ import annotations
 
 import itertools
+import json
+import os
 import sys
 import threading
 import time
@@ -10,8 +13,23 @@ from pathlib import Path
 import pytest
 
 from harness import proc
+from harness.main import main
 from harness.proof.stage_records import StageResult
-from harness.proof.stage_runner import StagePlan, run_plan
+from harness.proof.stage_runner import (
+    MIN_CORES_AT_ONCE,
+    StagePlan,
+    cgroup_cpu_limit,
+    run_plan,
+    stages_at_once,
+    usable_cores,
+)
+from tests.conftest import git
+from tests.harness.project import (
+    MUL_IMPL,
+    MUL_TEST,
+    apply_change,
+    make_project,
+)
 
 
 class Log:
@@ -111,6 +129,40 @@ def test_an_exception_ends_the_other_stages_commands_and_goes_on(tmp_path: Path)
     assert time.monotonic() - t0 < 30  # the sleeping command was ended, not waited for
     done = proc.run([sys.executable, "-c", "pass"], cwd=tmp_path)  # and commands start again afterwards
     assert done.ok
+
+
+@pytest.mark.parametrize(("cores", "at_once"), [(1, False), (2, False), (3, False), (4, True), (64, True)])
+def test_auto_runs_stages_at_once_only_with_enough_cores(cores: int, at_once: bool) -> None:
+    assert MIN_CORES_AT_ONCE == 4
+    assert stages_at_once("auto", cores) is at_once
+
+
+def test_true_and_false_force_the_schedule_on_any_machine() -> None:
+    for cores in (1, 2, 4, 64):
+        assert stages_at_once(True, cores) is True and stages_at_once(False, cores) is False
+
+
+def test_a_cgroup_quota_caps_the_cores_and_no_quota_leaves_them() -> None:
+    assert cgroup_cpu_limit("200000 100000\n") == 2
+    assert cgroup_cpu_limit("150000 100000") == 2  # 1.5 cores: a second one is partly usable
+    assert cgroup_cpu_limit("50000 100000") == 1
+    for text in ("max 100000\n", "", "garbage", "x 100000", "0 100000"):
+        assert cgroup_cpu_limit(text) is None, text
+    assert 1 <= usable_cores() <= len(os.sched_getaffinity(0))
+
+
+def test_the_evidence_says_whether_stages_ran_at_once_and_from_what(make_repo) -> None:
+    repo = make_project(make_repo)  # harness.yaml leaves concurrent_stages at its default
+    apply_change(repo, {"tests/test_mul.py": MUL_TEST, "pkg/calc.py": MUL_IMPL})
+    assert main(["run", "-C", str(repo), "--no-agent", "CALC-001"]) == 0
+    evidence = repo / git(repo, "log", "-1", "--format=%(trailers:key=Harness-Evidence,valueonly)").strip()
+    timing = json.loads((evidence / "attempt.json").read_text())["timing"]
+    cores = usable_cores()
+    assert (timing["concurrent_stages"], timing["concurrent_stages_setting"], timing["cores"]) == (
+        cores >= MIN_CORES_AT_ONCE, "auto", cores)
+    summary = (evidence / "analysis" / "summary.md").read_text()
+    schedule = "stages in different trees ran at once" if cores >= MIN_CORES_AT_ONCE else "one stage at a time"
+    assert f"({schedule}; `concurrent_stages: auto`, {cores} usable cores)" in summary
 
 
 def test_an_exception_in_one_proof_leaves_another_proofs_commands_running(tmp_path: Path) -> None:

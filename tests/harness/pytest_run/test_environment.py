@@ -62,5 +62,6 @@ def test_the_operators_pytest_addopts_does_not_change_a_proof(make_repo, monkeyp
     assert stages["green"]["counts"] == {"passed": 1}
     assert stages["full_suite"]["counts"] == {"passed": 2}
     assert "PYTEST_ADDOPTS" in record["pytest_environment"]["removed"]
-    assert record["pytest_environment"]["set_by_harness_yaml"] == ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"]
+    assert record["pytest_environment"]["set_by_harness_yaml"] == ["PYTEST_DISABLE_PLUGIN_AUTOLOAD",
+                                                                   "PYTEST_XDIST_AUTO_NUM_WORKERS"]
     assert "Removed from pytest's environment: " in (folder / "analysis" / "summary.md").read_text()

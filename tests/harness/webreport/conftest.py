@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from harness.main import main
-from tests.conftest import GIT_ENV, git, write_files
-from tests.harness.project import BASE_FILES, MUL_IMPL, MUL_TEST
+from tests.conftest import git, init_repo, write_files
+from tests.harness.project import BASE_FILES, HARNESS_YAML, MUL_IMPL, MUL_TEST, with_stages_at_once
 
 XSS_TITLE = "<script>alert(1)</script>"
 SKIP_TEST = "import pytest\n\n\n@pytest.mark.skip('later')\ndef test_sub():\n    assert False\n"
@@ -52,14 +52,8 @@ def _history(commit: str) -> str:
 
 def build_reviewed_repo(root: Path) -> Path:
     repo = root / "reviewed"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "config", "user.name", GIT_ENV["GIT_AUTHOR_NAME"])
-    git(repo, "config", "user.email", GIT_ENV["GIT_AUTHOR_EMAIL"])
-    git(repo, "config", "commit.gpgsign", "false")
-    write_files(repo, {**BASE_FILES, ".gitignore": "/plans/report/\n"})
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "initial")
+    # stages at once: the failed attempt's page shows GREEN, which ran beside the RED that failed
+    init_repo(repo, {**BASE_FILES, "harness.yaml": with_stages_at_once(HARNESS_YAML), ".gitignore": "/plans/report/\n"})
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         write_files(repo, {"tests/test_mul.py": MUL_TEST, "pkg/calc.py": MUL_IMPL})
         assert main(["run", "-C", str(repo), "--no-agent", "CALC-001"]) == 0

@@ -74,10 +74,14 @@ def test_without_mutation_required_no_mutant_runs(make_repo) -> None:
 
 
 def test_a_mutant_that_hangs_counts_as_killed_and_one_that_cannot_import_as_neither(make_repo) -> None:
-    impl = ("def add(a, b):\n    return a + b\n\n\nLIMIT = 100\nassert LIMIT == 100, 'checked at import'\n\n\n"
-            "def count(n):\n    i = 0\n    while i != n:\n        i += 1\n    return i\n")
+    # count() waits between steps, so a mutant that never ends sleeps rather than spins a core until its timeout
+    impl = ("import time\n\n\ndef add(a, b):\n    return a + b\n\n\nLIMIT = 100\n"
+            "assert LIMIT == 100, 'checked at import'\n\n\n"
+            "def count(n):\n    i = 0\n    while i != n:\n        time.sleep(0.01)\n        i += 1\n    return i\n")
     test = "from pkg.calc import count\n\n\ndef test_mul():\n    assert count(3) == 3\n"
-    yaml = HARNESS_YAML + "gates:\n  mutation:\n    timeout_s: 5\n"
+    # 8 s: long enough that an ordinary mutant run (a pytest start) is not mistaken for a hang on a loaded
+    # 2-core machine (5 s was, now and then), short enough that the hanging ones end soon.
+    yaml = HARNESS_YAML + "gates:\n  mutation:\n    timeout_s: 8\n"
     repo = make_project(make_repo, ledger=REQUIRED, extra={"harness.yaml": yaml})
     apply_change(repo, {"tests/test_mul.py": test, "pkg/calc.py": impl})
 

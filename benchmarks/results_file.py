@@ -1,0 +1,16 @@
+"""benchmarks/RESULTS.md: every benchmark appends its section the same way (imported by the scripts here,
+which run as `python benchmarks/<name>.py`, so this folder is on sys.path)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def append_section(results: Path, section: str) -> None:
+    """Append `section` to `results` in one O_APPEND write: benchmarks running at the same time each
+    append whole sections, never interleaved lines."""
+    fd = os.open(results, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, section.encode("utf-8"))
+    finally:
+        os.close(fd)
