@@ -81,8 +81,9 @@ def section(result: dict, label: str, root: Path, extra: list[str]) -> str:
     lines = [
         f"## bench_suite: the quick suite's wall time and CPU time ({stamp})",
         "",
-        (f"- Command: `python benchmarks/bench_suite.py{'' if root == ROOT else ' --root ' + str(root)}` running "
-         f"`{shown}` at {commit(root)}"),
+        # another checkout is named by its commit, never by its path on this machine
+        (f"- Command: `python benchmarks/bench_suite.py{'' if root == ROOT else ' --root CHECKOUT'}` running "
+         f"`{shown}` at {commit(root)}{'' if root == ROOT else ' (CHECKOUT: a worktree of that commit)'}"),
         (f"- Machine: {platform.platform()}, {os.cpu_count()} logical CPU(s), {cores} usable; python "
          f"{platform.python_version()}; torch threads: {torch_threads()}"),
         (f"- Load average (1, 5, 15 min): {', '.join(f'{v:.1f}' for v in result['load_before'])} before, "
