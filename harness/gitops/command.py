@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import git
 from git.exc import CommandError, GitCommandNotFound
@@ -75,28 +76,27 @@ def run_git_bytes(repo: git.Repo, *args: str) -> bytes:
         raise git_error(exc) from exc
 
 
-def git_status(repo: git.Repo, *args: str) -> tuple[int, str, str]:
-    """(status, stdout, stderr) without raising: for commands whose failure is an answer."""
-    status, out, err = repo.git.execute(
+def _execute_status(repo: git.Repo, args: tuple[str, ...], *, as_string: bool) -> tuple[Any, Any, Any]:
+    """git `args` without raising: GitPython's (status, stdout, stderr), stdout as text or bytes."""
+    return repo.git.execute(
         ["git", *args],
         env={"GIT_LITERAL_PATHSPECS": "1"},
         with_extended_output=True,
         with_exceptions=False,
+        stdout_as_string=as_string,
         strip_newline_in_stdout=False,
     )
+
+
+def git_status(repo: git.Repo, *args: str) -> tuple[int, str, str]:
+    """(status, stdout, stderr) without raising: for commands whose failure is an answer."""
+    status, out, err = _execute_status(repo, args, as_string=True)
     return int(status or 0), str(out), str(err)
 
 
 def git_status_bytes(repo: git.Repo, *args: str) -> tuple[int, bytes, str]:
     """Like git_status, with stdout as bytes (file contents)."""
-    status, out, err = repo.git.execute(
-        ["git", *args],
-        env={"GIT_LITERAL_PATHSPECS": "1"},
-        with_extended_output=True,
-        with_exceptions=False,
-        stdout_as_string=False,
-        strip_newline_in_stdout=False,
-    )
+    status, out, err = _execute_status(repo, args, as_string=False)
     return int(status or 0), bytes(out), err.decode("utf-8", "replace") if isinstance(err, bytes) else str(err)
 
 
