@@ -164,10 +164,31 @@ def _add_verify(sub: Subparsers) -> None:
 
 
 def _add_ledger(sub: Subparsers) -> None:
-    p = sub.add_parser("ledger", parents=[REPO_JSON], help="review the ledger: table, one item, lint, verify evidence")
-    p.add_argument("target", nargs="?", help="an item id, or `lint`, or `verify`")
+    p = sub.add_parser("ledger", parents=[REPO_JSON],
+                       help="review the ledger: table, one item, lint, verify evidence; import another loop's")
+    p.add_argument("target", nargs="?", help="an item id, or `lint`, or `verify`, or `import`")
+    p.add_argument("file", nargs="?", type=Path, metavar="FILE",
+                   help="with `import`: the ledger to convert (e.g. a PtychoPINN docs/fix_plan.md)")
+    imports = p.add_argument_group("import options")
+    imports.add_argument("--format", dest="fmt", choices=("auto", "ptychopinn"),
+                         help="the format of FILE (default: auto, detect it)")
+    imports.add_argument("--out", type=Path, help="where to write (default: the ledger path of harness.yaml)")
+    imports.add_argument("--check", action="store_true",
+                         help="print what the import would do and write nothing (exit 1 when lines could not be mapped)")
+    imports.add_argument("--force", action="store_true", help="replace an existing ledger")
 
     def run(a: argparse.Namespace) -> int:
+        if a.target == "import":
+            if a.file is None:
+                p.error("`harness ledger import` needs FILE, the ledger to convert")
+            from harness.commands.ledger_import import ledger_import
+
+            return ledger_import(repo=a.repo, file=a.file, fmt=a.fmt or "auto", out=a.out, check=a.check,
+                                 force=a.force, as_json=a.as_json)
+        given = [name for name, on in (("FILE", a.file is not None), ("--format", a.fmt is not None),
+                                       ("--out", a.out is not None), ("--check", a.check), ("--force", a.force)) if on]
+        if given:
+            p.error(f"{given[0]} only goes with `import` (harness ledger import FILE ...)")
         from harness.commands.ledger import ledger
 
         return ledger(repo=a.repo, target=a.target, as_json=a.as_json)

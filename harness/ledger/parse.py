@@ -129,7 +129,22 @@ def slugify(title: str, item_id: str) -> str:
     return slug or item_id.lower()
 
 
-def _closes_fence(body: str, char: str, length: int) -> bool:
+def field_key(body: str) -> str | None:
+    """The key when `body` is written as a field line `- Key: value` (rule 8), else None."""
+    m = _FIELD.fullmatch(body)
+    return m[1] if m else None
+
+
+def opens_fence(body: str) -> tuple[str, int] | None:
+    """(fence character, length) when `body` opens a fenced code block (rule 2), else None."""
+    fm = _FENCE_OPEN.fullmatch(body)
+    if fm is None or (fm[1][0] == "`" and "`" in fm[2]):
+        return None
+    return fm[1][0], len(fm[1])
+
+
+def closes_fence(body: str, char: str, length: int) -> bool:
+    """Whether `body` closes a fence opened with `length` times `char` (rule 2)."""
     stripped = body.lstrip(" ")
     if len(body) - len(stripped) > 3:
         return False
@@ -167,7 +182,7 @@ def parse_items(text: str, fail: Fail) -> list[Item]:
         if has_cr and body[-1:] == "\r":
             body = body[:-1]
         if fence_char:
-            if _closes_fence(body, fence_char, fence_len):
+            if closes_fence(body, fence_char, fence_len):
                 fence_char = ""
             if cur is not None and not in_attempts:
                 cur.prose.append(body)
