@@ -256,8 +256,20 @@ def _add_bisect(sub: Subparsers) -> None:
     p.set_defaults(run=run)
 
 
+def _add_doctor(sub: Subparsers) -> None:
+    p = sub.add_parser("doctor", parents=[REPO_JSON],
+                       help="check git, pytest and its plugins, the agent, the sandbox, the config (one screen)")
+
+    def run(a: argparse.Namespace) -> int:
+        from harness.commands.doctor import doctor
+
+        return doctor(repo=a.repo, as_json=a.as_json)
+
+    p.set_defaults(run=run)
+
+
 SUBCOMMANDS = (_add_init, _add_next, _add_run, _add_demo, _add_loop, _add_verify, _add_ledger, _add_report,
-               _add_selectors, _add_bisect)
+               _add_selectors, _add_bisect, _add_doctor)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -282,9 +294,27 @@ def _write_crash_log() -> Path:
     return Path(name)
 
 
+def _import_gitpython() -> None:
+    """Import gitpython with its start-up check for git quiet: without git on PATH it would refuse to be
+    imported (a crash); this way the first git call fails instead, with harness.gitops's advice (exit 4),
+    and `harness doctor` reports the missing git. The variable is this process's only while importing."""
+    if "git" in sys.modules:
+        return
+    before = os.environ.get("GIT_PYTHON_REFRESH")
+    os.environ["GIT_PYTHON_REFRESH"] = "quiet"
+    try:
+        import git  # noqa: F401
+    finally:
+        if before is None:
+            del os.environ["GIT_PYTHON_REFRESH"]
+        else:
+            os.environ["GIT_PYTHON_REFRESH"] = before
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        _import_gitpython()
         return int(args.run(args))
     except HarnessError as exc:
         print(f"harness: error: {exc}", file=sys.stderr)

@@ -1,7 +1,8 @@
 """The agent: its run as an external command (its prompt is rendered by harness.agent.prompt).
 
-The agent is any command (`agent.command` in harness.yaml). It gets the prompt on stdin, or in a file when
-an argv element holds `{prompt_file}`. Its output (stdout and stderr merged) is streamed line by line to
+The agent is any command (`agent.command` in harness.yaml, or a preset's argv: harness.agent.presets). It
+gets the prompt on stdin, or in a file when an argv element holds `{prompt_file}`, and `agent.env` (a
+preset's environment) in its environment. Its output (stdout and stderr merged) is streamed line by line to
 the console and to a log. It runs in its own process group, so a timeout ends its children too. Nothing
 the agent says is evidence: the harness proves RED and GREEN itself afterwards.
 """
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import proc
+from harness.agent.presets import PRESETS
 from harness.agent.prompt import AgentError
 from harness.atomic import atomic_write_text
 from harness.config import PYTHON_PLACEHOLDER, AgentConfig
@@ -45,7 +47,8 @@ def agent_argv(config: AgentConfig, prompt_file: Path) -> tuple[list[str], bool]
     `{prompt_file}` becomes "$HARNESS_PROMPT_FILE", so no path is ever pasted into a shell script."""
     if not config.command:
         raise AgentError("no agent is configured: set `agent.command` in harness.yaml to an argv list, "
-                         "e.g. [claude, -p, --dangerously-skip-permissions] or [codex, exec, -]")
+                         "e.g. [claude, -p, --dangerously-skip-permissions] or [codex, exec, -], or "
+                         f"`agent.preset` to one of {', '.join(PRESETS)}")
     if config.shell:
         if len(config.command) != 1:
             raise AgentError("with `agent.shell: true`, `agent.command` must be one string for /bin/sh -c, "
@@ -75,7 +78,8 @@ def run_agent(
     """Run the agent in `cwd` in its own process group and wait for it (at most `config.timeout_s`).
 
     The prompt is written to `prompt_path` (default `<log stem>.prompt.md` beside the log; its path is in
-    $HARNESS_PROMPT_FILE) and goes to stdin unless the command takes it by `{prompt_file}`. `on_start(pgid)`
+    $HARNESS_PROMPT_FILE) and goes to stdin unless the command takes it by `{prompt_file}`. The environment
+    is this process's with `config.env`, then `env_extra`, laid over it. `on_start(pgid)`
     is called right after the start. On timeout, or when this function is interrupted, the whole group
     is terminated (TERM, `kill_grace_s`, KILL); processes the agent leaves behind in its group are ended too.
     """
@@ -87,7 +91,7 @@ def run_agent(
         f"{log_path.stem}.prompt.md")
     argv, by_file = agent_argv(config, prompt_file)
     atomic_write_text(prompt_file, prompt)
-    env = {**os.environ, **{str(k): str(v) for k, v in env_extra.items()},
+    env = {**os.environ, **config.env, **{str(k): str(v) for k, v in env_extra.items()},
            "HARNESS_PROMPT_FILE": str(prompt_file)}
     try:
         done = proc.run(argv, cwd=cwd, env=env, timeout_s=config.timeout_s, log_path=log_path, echo=echo,

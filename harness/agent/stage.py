@@ -59,7 +59,9 @@ def agent_stage(*, repo: git.Repo, root: Path, config: Config, item: Item, ledge
     prompt = render_prompt(context, template_path=config.agent.prompt_template, mode=mode)
     journal.update(stage=name)
     before = _owned_changes(repo, config)
-    progress(f"{item.id}: {name}: running {' '.join(config.agent.command or ())[:80]} ...")
+    preset = config.agent.preset if config.agent.command_from_preset else None
+    via = f" (preset {preset})" if preset else ""
+    progress(f"{item.id}: {name}: running {' '.join(config.agent.command or ())[:80]}{via} ...")
     run = run_agent(
         config=config.agent, prompt=prompt, cwd=root, log_path=out_dir / f"{name}.log",
         env_extra={"HARNESS_ITEM": item.id, "HARNESS_ATTEMPT": str(attempt),
@@ -77,5 +79,5 @@ def agent_stage(*, repo: git.Repo, root: Path, config: Config, item: Item, ledge
     else:
         reason = f"the agent exited 0 after {run.duration_s:.1f} s"
     detail = AgentTurnDetail(phase=phase or "single", argv=tuple(run.argv), exit_code=run.exit_code,
-                             timed_out=run.timed_out, discarded_edits=discarded)
+                             timed_out=run.timed_out, discarded_edits=discarded, preset=preset)
     return StageResult(name, run.ok, reason, (), run.duration_s, detail=detail)

@@ -58,9 +58,12 @@ commit:                           # identity of the harness's commits
   email: harness@localhost
 
 agent:
+  preset: null              # claude-code | codex | aider | gemini-cli: that CLI's documented non-interactive
+                            # argv, timeout and env (README, "Agent presets"); a key set here wins over it
   command: null             # argv list, e.g. ["claude", "-p"]; with shell: true, one string for /bin/sh -c
   shell: false
-  timeout_s: 3600
+  timeout_s: 3600           # a preset's own when it sets one
+  env: {}                   # extra environment for the agent, laid over a preset's (committed: no secrets)
   prompt_template: null     # repo-relative path of a jinja2 template; null: the built-in prompt
   phases: null              # or [red, green]: the agent is run once per phase
   findings: docs/findings.md  # the prompt quotes the entries of this file that name the item; null: none

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 import harness.config.gates as gate_settings
+from harness.agent.presets import PRESETS, AgentPreset, unknown_preset_hint
 from harness.config.model import (
     AGENT_PHASES,
     CONFIG_FILENAME,
@@ -145,12 +146,17 @@ def _commit(r: Reader, value: Any) -> CommitConfig:
 
 
 def _agent(r: Reader, value: Any) -> AgentConfig:
-    m = r.section(value, "agent", ("command", "shell", "timeout_s", "prompt_template", "phases", "findings"))
+    m = r.section(value, "agent", ("preset", "command", "shell", "timeout_s", "env", "prompt_template", "phases",
+                                   "findings"))
     d = AgentConfig()
+    preset = r.optional(m.get("preset"), "agent.preset", lambda v, k: _preset(r, v, k))
     shell = r.boolean(m.get("shell", d.shell), "agent.shell")
     command = m.get("command")
     if command is None:
-        argv = None
+        if shell and preset is not None:
+            raise ConfigError(f"{r.source}: `agent.shell`: true needs `agent.command` (one string for /bin/sh -c); "
+                              f"the preset {preset.name!r} is an argv list: drop `shell`, or give the command")
+        argv = preset.argv if preset is not None else None
     elif shell and isinstance(command, str):
         argv = (r.nonempty_str(command, "agent.command"),)
     else:
@@ -160,14 +166,28 @@ def _agent(r: Reader, value: Any) -> AgentConfig:
                 f"{r.source}: `agent.command`: with `agent.shell: true` give one command string "
                 f"for /bin/sh -c, got {len(argv)} items {list(argv)!r}"
             )
+    timeout_s = preset.timeout_s if preset is not None else d.timeout_s
     return AgentConfig(
         command=argv,
         shell=shell,
-        timeout_s=r.integer(m.get("timeout_s", d.timeout_s), "agent.timeout_s"),
+        timeout_s=r.integer(m.get("timeout_s", timeout_s), "agent.timeout_s"),
         prompt_template=r.optional(m.get("prompt_template"), "agent.prompt_template", r.rel_path),
         phases=r.optional(m.get("phases"), "agent.phases", lambda v, k: _phases(r, v, k)),
         findings=r.optional(m.get("findings", d.findings), "agent.findings", r.rel_path),
+        preset=preset.name if preset is not None else None,
+        command_from_preset=preset is not None and command is None,
+        env=MappingProxyType({**(preset.env if preset is not None else {}),
+                              **r.str_map(m.get("env", {}), "agent.env")}),
     )
+
+
+def _preset(r: Reader, value: Any, key: str) -> AgentPreset:
+    name = r.nonempty_str(value, key)
+    if name not in PRESETS:
+        raise ConfigError(f"{r.source}: `{key}`: unknown preset {name!r}{unknown_preset_hint(name)}\n"
+                          f"The presets are {', '.join(PRESETS)} (README, \"Agent presets\"); for any other "
+                          "agent give `agent.command` (an argv list) instead")
+    return PRESETS[name]
 
 
 def _phases(r: Reader, value: Any, key: str) -> tuple[str, ...]:

@@ -67,7 +67,11 @@ class CommitConfig:
 
 @dataclass(frozen=True)
 class AgentConfig:
-    """The external agent. With `shell: true`, `command` is a single string handed to /bin/sh -c."""
+    """The external agent. With `shell: true`, `command` is a single string handed to /bin/sh -c.
+
+    `preset` names a preset (harness.agent.presets) whose argv, timeout and environment fill in what
+    harness.yaml does not set; `command_from_preset` says `command` is the preset's argv (no
+    `agent.command` was given). `env` is added to the agent's environment (the HARNESS_* variables win)."""
 
     command: tuple[str, ...] | None = None
     shell: bool = False
@@ -75,6 +79,9 @@ class AgentConfig:
     prompt_template: str | None = None
     phases: tuple[str, ...] | None = None
     findings: str | None = "docs/findings.md"  # the prompt quotes its entries that name the item; None: none
+    preset: str | None = None
+    command_from_preset: bool = False
+    env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ unless the function says otherwise. Paths are repo-relative posix strings.
     merge       merging a change onto a head, or replaying a commit, in the object store
                 (`git merge-tree --write-tree`); three versions of a file's text (`git merge-file`)
     branch_worktrees  long-lived checkouts on a branch of their own (parallel workers)
+    version     the installed git and its version (`merge-tree --write-tree` needs 2.38)
 """
 from __future__ import annotations
 
@@ -93,11 +94,13 @@ from harness.gitops.tree import (
     working_changes,
     write_files_at_rev,
 )
+from harness.gitops.version import MERGE_TREE_WRITE_TREE, GitVersion, git_version, parse_git_version
 from harness.gitops.worktrees import WORKTREE_PREFIX, prune_stale_worktrees, temp_worktree
 
 __all__ = [  # one name per line: branches that add names merge without conflict
     "GIT_TIMEOUT_S",
     "MAX_PATCH_CHARS",
+    "MERGE_TREE_WRITE_TREE",
     "TIMED_OUT_STATUS",
     "WORKTREE_PREFIX",
     "ZERO_SHA",
@@ -108,6 +111,7 @@ __all__ = [  # one name per line: branches that add names merge without conflict
     "CommitSummary",
     "Fetched",
     "GitAnswer",
+    "GitVersion",
     "Patch",
     "TreeMerge",
     "add_branch_worktree",
@@ -134,6 +138,7 @@ __all__ = [  # one name per line: branches that add names merge without conflict
     "fetch_branch",
     "find_commits_with_trailer",
     "git_error",
+    "git_version",
     "head_sha",
     "init_repo",
     "is_ancestor",
@@ -147,6 +152,7 @@ __all__ = [  # one name per line: branches that add names merge without conflict
     "numstat_between",
     "open_repo",
     "parents_of",
+    "parse_git_version",
     "patches",
     "prune_stale_worktrees",
     "push_ref",

@@ -7,10 +7,10 @@ from datetime import datetime
 from pathlib import Path
 
 import git
-from git.exc import InvalidGitRepositoryError, NoSuchPathError
+from git.exc import GitCommandNotFound, InvalidGitRepositoryError, NoSuchPathError
 
 from harness.errors import GitError
-from harness.gitops.command import git_status, run_git
+from harness.gitops.command import git_error, git_status, run_git
 
 TRAILER_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
 _HEX = re.compile(r"[0-9a-fA-F]{4,64}")
@@ -40,7 +40,11 @@ def open_repo(path: Path | str, *, require_commit: bool = True) -> git.Repo:
         ) from exc
     if repo.bare or repo.working_tree_dir is None:
         raise GitError(f"{repo.git_dir} is a bare repository; the harness needs a working tree (clone it)")
-    if require_commit and not repo.head.is_valid():
+    try:
+        has_commit = repo.head.is_valid() if require_commit else True
+    except GitCommandNotFound as exc:
+        raise git_error(exc) from None
+    if not has_commit:
         raise GitError(
             f"{repo.working_tree_dir} has no commits yet; make a first commit "
             f"(`git add -A && git commit -m initial`) before running the harness"

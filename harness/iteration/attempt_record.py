@@ -82,7 +82,7 @@ def _detail_fields(detail: StageDetail | None) -> dict[str, Any]:
         return {"new_findings": list(detail.new_findings), "fixed_findings": detail.fixed_findings}
     if isinstance(detail, AgentTurnDetail):
         return {"exit_code": detail.exit_code, "timed_out": detail.timed_out, "argv": list(detail.argv),
-                "discarded_edits": list(detail.discarded_edits), "phase": detail.phase}
+                "preset": detail.preset, "discarded_edits": list(detail.discarded_edits), "phase": detail.phase}
     if isinstance(detail, MergeDetail):
         return {"onto": detail.onto, "merged_tree": detail.merged_tree, "conflicts": list(detail.conflicts)}
     if isinstance(detail, IntegrityDetail):
@@ -230,14 +230,15 @@ def _stages_schedule(setting: bool | str) -> dict:
 
 
 def _agent_facts(stages: Sequence[StageResult]) -> list[dict]:
-    """The agent's turns as the harness saw them: argv, exit code, timeout, duration, edits taken back."""
+    """The agent's turns as the harness saw them: argv (and the preset it came from), exit code, timeout,
+    duration, edits taken back."""
     turns = []
     for stage in stages:
         turn = stage.detail
         if not isinstance(turn, AgentTurnDetail):
             continue
         turns.append({"stage": stage.name, "phase": turn.phase, "argv": list(turn.argv),
-                      "exit_code": turn.exit_code, "timed_out": turn.timed_out,
+                      "preset": turn.preset, "exit_code": turn.exit_code, "timed_out": turn.timed_out,
                       "duration_s": round(stage.duration_s, 3), "log": f"agent/{stage.name}.log",
                       "prompt": f"agent/{stage.name}.prompt.md",
                       "discarded_edits": list(turn.discarded_edits)})

@@ -6,9 +6,9 @@ folder exists, so it costs no attempt and leaves the tree, the ledger and the re
 
     the item       its Allow and Mutation values; its RED, Regression and Acceptance selectors parse
     acceptance     for an item with `- Acceptance:` selectors, the held-out folder (`holdout.dir`) exists
-    the agent      when an agent will run: `agent.command` is set and its program exists (on PATH, or as a
-                   path, relative paths from the repository root) and is executable; the prompt template
-                   exists and renders for each of the item's phases
+    the agent      when an agent will run: `agent.command` (or `agent.preset`) is set and its program exists
+                   (on PATH, or as a path, relative paths from the repository root) and is executable; the
+                   prompt template exists and renders for each of the item's phases
     lint           with `gates.lint`, the lint command's program exists
 
 `harness run`, `harness loop`, `harness verify` (through harness.iteration.execute) and the parallel
@@ -20,11 +20,13 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
+from harness.agent.presets import PRESETS
 from harness.agent.prompt import AgentError, build_prompt_context, render_prompt
 from harness.agent.run import agent_argv
-from harness.config import PYTHON_PLACEHOLDER, Config
+from harness.config import PYTHON_PLACEHOLDER, AgentConfig, Config
 from harness.errors import HarnessError, SelectorError
 from harness.gates.acceptance import check_acceptance
 from harness.gates.lint import LintError
@@ -84,14 +86,36 @@ def program_problem(program: str, cwd: Path, env_path: str | None = None) -> str
     return None
 
 
+@dataclass(frozen=True)
+class ProgramProblem:
+    """Why a configured program cannot start (`problem`), and what to do about it (`fix`)."""
+
+    problem: str
+    fix: str
+
+
+def agent_program_problem(agent: AgentConfig, root: Path) -> ProgramProblem | None:
+    """Why the agent's program (argv[0] of `agent.command` or of its preset) cannot start in `root`, or
+    None; AgentError when no agent is configured. `harness doctor` reports the same."""
+    argv, _ = agent_argv(agent, root / ".harness-preflight.prompt.md")
+    problem = program_problem(argv[0], root)
+    if problem is None:
+        return None
+    if agent.command_from_preset and agent.preset in PRESETS:
+        preset = PRESETS[agent.preset]
+        return ProgramProblem(f"{problem} (preset {preset.name})",
+                              f"install it ({preset.install}) so that `{preset.program}` is on PATH, or set "
+                              "`agent.command` in harness.yaml to the preset's argv with the program's full "
+                              "path (it wins over the preset)")
+    return ProgramProblem(problem, f"fix `agent.command` in harness.yaml ({list(agent.command or ())!r}): "
+                                   "install the program, put it on PATH or give its full path")
+
+
 def check_agent(cfg: Config, item: Item, root: Path, *, ledger_text: str) -> None:
     """The agent's program exists and its prompt renders for every phase the item will run."""
-    argv, _ = agent_argv(cfg.agent, root / ".harness-preflight.prompt.md")  # no agent command: AgentError
-    problem = program_problem(argv[0], root)
-    if problem:
-        raise AgentError(f"the agent cannot start: {problem}; fix `agent.command` in harness.yaml "
-                         f"({list(cfg.agent.command or ())!r}): install the program, put it on PATH or give "
-                         "its full path")
+    cannot_start = agent_program_problem(cfg.agent, root)  # no agent command: AgentError
+    if cannot_start:
+        raise AgentError(f"the agent cannot start: {cannot_start.problem}; {cannot_start.fix}")
     mode = "tdd" if item.mode == "tdd" else "chore"
     for phase in tuple(cfg.agent.phases) if cfg.agent.phases else (None,):
         context = build_prompt_context(repo_root=root, item=item, ledger_text=ledger_text, phase=phase,

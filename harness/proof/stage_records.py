@@ -48,13 +48,15 @@ class LintDetail:
 
 @dataclass(frozen=True)
 class AgentTurnDetail:
-    """One run of the agent as the harness saw it. `phase`: `single`, `red` or `green`."""
+    """One run of the agent as the harness saw it. `phase`: `single`, `red` or `green`; `preset`: the preset
+    whose argv ran (None: `agent.command`'s)."""
 
     phase: str
     argv: tuple[str, ...]
     exit_code: int
     timed_out: bool
     discarded_edits: tuple[str, ...]
+    preset: str | None = None
 
 
 @dataclass(frozen=True)

@@ -99,3 +99,11 @@ def test_ancestry_ranges_log_and_messages(repo_path: Path) -> None:
     assert gitops.commits_between(repo, "HEAD", "HEAD") == []
     assert gitops.log_lines(repo) == [f"{shas[1][:7]} step 1", f"{shas[0][:7]} step 0", f"{base[:7]} initial"]
     assert gitops.commit_message(repo, shas[1]) == "step 1\n\nbody 1\n\nHarness-Item: ITEM-1"
+
+
+def test_opening_a_repository_without_git_on_path_is_a_git_error_with_advice(make_repo, tmp_path,
+                                                                             monkeypatch) -> None:
+    repo = make_repo({"README.md": "x\n"})
+    monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))
+    with pytest.raises(GitError, match="install git and make sure it is on PATH"):
+        gitops.open_repo(repo)
