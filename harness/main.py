@@ -146,6 +146,22 @@ def _add_loop(sub: Subparsers) -> None:
     p.set_defaults(run=run)
 
 
+def _add_plan(sub: Subparsers) -> None:
+    p = sub.add_parser("plan", parents=[REPO],
+                       help="the planner proposes ledger items; show the diff, record it with --apply")
+    p.add_argument("--goal", help="what the next items should achieve (goes into the planner's prompt)")
+    p.add_argument("--apply", action="store_true", help="write the ledger and make one `plan:` commit")
+    p.add_argument("--proposal", type=Path,
+                   help="check (and with --apply record) this proposal file instead of running the planner")
+
+    def run(a: argparse.Namespace) -> int:
+        from harness.commands.plan import plan
+
+        return plan(repo=a.repo, goal=a.goal, apply=a.apply, proposal=a.proposal)
+
+    p.set_defaults(run=run)
+
+
 def _add_verify(sub: Subparsers) -> None:
     p = sub.add_parser("verify", parents=[REPO], help="prove RED/GREEN for changes that are already committed")
     p.add_argument("--base", required=True, help="revision before the change (RED runs here + new tests)")
@@ -256,8 +272,8 @@ def _add_bisect(sub: Subparsers) -> None:
     p.set_defaults(run=run)
 
 
-SUBCOMMANDS = (_add_init, _add_next, _add_run, _add_demo, _add_loop, _add_verify, _add_ledger, _add_report,
-               _add_selectors, _add_bisect)
+SUBCOMMANDS = (_add_init, _add_next, _add_run, _add_demo, _add_loop, _add_plan, _add_verify, _add_ledger,
+               _add_report, _add_selectors, _add_bisect)
 
 
 def build_parser() -> argparse.ArgumentParser:
