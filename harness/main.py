@@ -135,13 +135,18 @@ def _add_loop(sub: Subparsers) -> None:
                    help="take existing working-tree changes as part of the first iteration's change")
     p.add_argument("--workers", type=_positive_int,
                    help="items run at once, each in its own worktree (default: `workers` in harness.yaml, 1)")
+    p.add_argument("--plan-every", type=_positive_int, metavar="N",
+                   help="run the planner (and record its plan) before iterations 1, N+1, 2N+1, ...")
+    p.add_argument("--plan-when-empty", action="store_true",
+                   help="run the planner when nothing is actionable; stop when its plan adds nothing actionable")
 
     def run(a: argparse.Namespace) -> int:
         from harness.commands.loop import loop
 
         return loop(repo=a.repo, iterations=a.iterations, until_empty=a.until_empty,
                     max_failures=a.max_failures, budget_minutes=a.budget_minutes, no_agent=a.no_agent,
-                    allow_dirty=a.allow_dirty, workers=a.workers, as_json=a.as_json)
+                    allow_dirty=a.allow_dirty, workers=a.workers, as_json=a.as_json, plan_every=a.plan_every,
+                    plan_when_empty=a.plan_when_empty)
 
     p.set_defaults(run=run)
 
