@@ -135,13 +135,34 @@ def _add_loop(sub: Subparsers) -> None:
                    help="take existing working-tree changes as part of the first iteration's change")
     p.add_argument("--workers", type=_positive_int,
                    help="items run at once, each in its own worktree (default: `workers` in harness.yaml, 1)")
+    p.add_argument("--plan-every", type=_positive_int, metavar="N",
+                   help="run the planner (and record its plan) before iterations 1, N+1, 2N+1, ...")
+    p.add_argument("--plan-when-empty", action="store_true",
+                   help="run the planner when nothing is actionable; stop when its plan adds nothing actionable")
 
     def run(a: argparse.Namespace) -> int:
         from harness.commands.loop import loop
 
         return loop(repo=a.repo, iterations=a.iterations, until_empty=a.until_empty,
                     max_failures=a.max_failures, budget_minutes=a.budget_minutes, no_agent=a.no_agent,
-                    allow_dirty=a.allow_dirty, workers=a.workers, as_json=a.as_json)
+                    allow_dirty=a.allow_dirty, workers=a.workers, as_json=a.as_json, plan_every=a.plan_every,
+                    plan_when_empty=a.plan_when_empty)
+
+    p.set_defaults(run=run)
+
+
+def _add_plan(sub: Subparsers) -> None:
+    p = sub.add_parser("plan", parents=[REPO],
+                       help="the planner proposes ledger items; show the diff, record it with --apply")
+    p.add_argument("--goal", help="what the next items should achieve (goes into the planner's prompt)")
+    p.add_argument("--apply", action="store_true", help="write the ledger and make one `plan:` commit")
+    p.add_argument("--proposal", type=Path,
+                   help="check (and with --apply record) this proposal file instead of running the planner")
+
+    def run(a: argparse.Namespace) -> int:
+        from harness.commands.plan import plan
+
+        return plan(repo=a.repo, goal=a.goal, apply=a.apply, proposal=a.proposal)
 
     p.set_defaults(run=run)
 
@@ -268,8 +289,8 @@ def _add_doctor(sub: Subparsers) -> None:
     p.set_defaults(run=run)
 
 
-SUBCOMMANDS = (_add_init, _add_next, _add_run, _add_demo, _add_loop, _add_verify, _add_ledger, _add_report,
-               _add_selectors, _add_bisect, _add_doctor)
+SUBCOMMANDS = (_add_init, _add_next, _add_run, _add_demo, _add_loop, _add_plan, _add_verify, _add_ledger,
+               _add_report, _add_selectors, _add_bisect, _add_doctor)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -252,24 +252,24 @@ def _previous_context(root: Path, item: Item, previous_summary: str | None | Ell
 
 
 def render_prompt(context: Mapping[str, Any], *, template_path: Path | str | None = None,
-                  mode: str = "tdd") -> str:
-    """Render the prompt: the built-in template for `mode`, or `template_path` (`agent.prompt_template`,
-    relative to the repository root unless absolute)."""
+                  mode: str = "tdd", builtin: str | None = None, setting: str = "agent.prompt_template") -> str:
+    """Render the prompt: the built-in template for `mode` (or the built-in named `builtin`), or
+    `template_path` (the harness.yaml key `setting`, relative to the repository root unless absolute)."""
     if template_path is None:
-        if mode not in DEFAULT_TEMPLATES:
+        if builtin is None and mode not in DEFAULT_TEMPLATES:
             raise AgentError(f"no built-in prompt for Mode {mode!r} (known: {', '.join(DEFAULT_TEMPLATES)})")
-        folder, name = TEMPLATES_DIR, DEFAULT_TEMPLATES[mode]
+        folder, name = TEMPLATES_DIR, builtin or DEFAULT_TEMPLATES[mode]
         label = f"built-in prompt template {name}"
     else:
         path = Path(template_path)
         if not path.is_absolute():
             path = Path(context["repo_root"]) / path
         if not path.is_file():
-            raise AgentError(f"prompt template {path} does not exist; fix `agent.prompt_template` in "
+            raise AgentError(f"prompt template {path} does not exist; fix `{setting}` in "
                              "harness.yaml (a path relative to the repository root), or set it to null for "
                              "the built-in prompt")
         folder, name = path.parent, path.name
-        label = f"prompt template {path} (agent.prompt_template)"
+        label = f"prompt template {path} ({setting})"
     try:
         return environment(str(folder)).get_template(name).render(**context)
     except jinja2.UndefinedError as exc:

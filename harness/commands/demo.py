@@ -1,4 +1,5 @@
-"""`harness demo [--dir PATH]`: the real loop on a small real repository, with a scripted agent, offline."""
+"""`harness demo [--dir PATH]`: the real loop on a small real repository, with a scripted agent and a
+scripted planner, offline: build DEMO-001, plan (the planner proposes DEMO-002), build DEMO-002."""
 from __future__ import annotations
 
 import tempfile
@@ -6,6 +7,7 @@ import time
 from functools import partial
 from pathlib import Path
 
+from harness.agent.planner.step import plan_step
 from harness.commands._console import say
 from harness.commands._shared import repo_lock
 from harness.demo.scenario import BASE_FILES
@@ -37,10 +39,19 @@ def demo(*, directory: Path | None = None) -> int:
     build_demo_repo(root)
     ws = open_workspace(root)
     results = []
+    progress = partial(say, indent="  ")
     with repo_lock(ws, "harness demo"):
-        for number in (1, 2):
-            print(f"\n== iteration {number} ==")
-            results.append(run_iteration(ws, item_id=None, use_agent=True, progress=partial(say, indent="  ")))
+        print("\n== iteration 1 ==")
+        results.append(run_iteration(ws, item_id=None, use_agent=True, progress=progress))
+        print("\n== plan ==")
+        planned = plan_step(ws, apply=True, progress=progress)
+        print(planned.diff, end="")
+        progress(f"plan {planned.outcome}: {planned.summary}")
+        if planned.outcome != "applied":
+            print("\n".join(planned.problem_lines()) + "\nthe plan step was NOT as designed; see above")
+            return 1
+        print("\n== iteration 2 ==")
+        results.append(run_iteration(ws, item_id=None, use_agent=True, progress=progress))
     first, second = results
     log = log_lines(ws.repo)
     print("\n== what the harness did ==")
@@ -56,8 +67,10 @@ def demo(*, directory: Path | None = None) -> int:
     print("\n== the summary the harness wrote for the first item ==\n")
     print((first.evidence_dir / "analysis" / "summary.md").read_text())
     elapsed = time.monotonic() - started
-    as_designed = first.succeeded and second.failed_stage == "red" and "skipped" in second.reason
+    as_designed = (first.succeeded and planned.added == ("DEMO-002",) and planned.commit is not None
+                   and second.failed_stage == "red" and "skipped" in second.reason)
     print(f"demo finished in {elapsed:.1f} s: "
-          + ("DEMO-001 went RED at base and GREEN with the fix; DEMO-002's skip-only RED was rejected."
+          + ("DEMO-001 went RED at base and GREEN with the fix; the planner added DEMO-002 through the lint; "
+             "DEMO-002's skip-only RED was rejected."
              if as_designed else "the outcomes were NOT as designed; see the evidence above."))
     return 0 if as_designed else 1

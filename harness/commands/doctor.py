@@ -12,8 +12,8 @@ what it seems, or an optional part is missing) or `FAIL` (something required is 
                   of a rejected push)
     pytest        importable where `pytest.command` runs it; pytest-xdist for the full suite's workers;
                   each installed plugin known to change outcomes (reruns, random order, deselection)
-    agent         the program of `agent.command` or `agent.preset` (and any other configured program:
-                  `_programs`)
+    agent         the program of `agent.command` or `agent.preset`
+    planner       the program of `planner.command`, when `planner:` is set
     sandbox       bubblewrap, and whether it can run here (not a setting yet: agents run unsandboxed)
     holdout       `holdout.dir` exists outside the repository, when configured
     chromium      for the README's report screenshots and the browser tests (optional)
@@ -179,9 +179,25 @@ def _xdist(cfg: Config, available: bool) -> Check:
 
 
 def _programs(cfg: Config, root: Path) -> list[Check]:
-    """The external programs harness.yaml configures, each found or not: the agent (another configured
-    program is one more entry here)."""
-    return [_agent(cfg, root)]
+    """The external programs harness.yaml configures, each found or not: the agent, and the planner when
+    `planner:` is set."""
+    return [_agent(cfg, root)] + ([_planner(cfg, root)] if cfg.planner is not None else [])
+
+
+def _planner(cfg: Config, root: Path) -> Check:
+    planner = cfg.planner
+    assert planner is not None
+    try:
+        argv, by_file = agent_argv(planner, root / ".harness-doctor.plan.md", role="planner")
+    except AgentError as exc:
+        return Check("planner", FAIL, f"{list(planner.command)!r}", str(exc))
+    problem = program_problem(argv[0], root)
+    if problem:
+        return Check("planner", FAIL, problem,
+                     f"fix `planner.command` in harness.yaml ({list(planner.command)!r}): install the program, "
+                     "put it on PATH or give its full path")
+    via = "prompt in a file ({prompt_file})" if by_file else "prompt on stdin"
+    return Check("planner", OK, f"{argv[0]} (planner.command; {via}; timeout {planner.timeout_s} s)")
 
 
 def _agent(cfg: Config, root: Path) -> Check:

@@ -3,7 +3,11 @@ own test results, never by anything the agent prints.
 
 With one worker (the default) the iterations run one after another in the working tree. With
 `--workers N` (or `workers: N` in harness.yaml) and with `--json`, items run in worktrees of their own and
-land one at a time (harness.parallel); `--json` prints that machinery's events as JSON lines."""
+land one at a time (harness.parallel); `--json` prints that machinery's events as JSON lines.
+
+`--plan-every N` runs the planner (harness.agent.planner.step, its plan applied) before iterations 1, N+1,
+2N+1, ...; `--plan-when-empty` runs it when nothing is actionable, and the loop goes on while a plan
+makes an item actionable. A refused plan stops the loop (exit 1); plan steps are rows of the summary."""
 from __future__ import annotations
 
 import signal
@@ -14,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.agent.planner.step import PlanResult, plan_step
 from harness.commands._console import say
 from harness.commands._shared import repo_lock
 from harness.durability.recovery import recover
@@ -26,11 +31,25 @@ from harness.workspace import Workspace, open_workspace
 
 @dataclass(frozen=True)
 class Row:
+    """One summary row: an iteration, or (`plan`) the plan step before iteration `number`."""
+
     number: int
     item: str
     outcome: str
     seconds: float
     reason: str
+    plan: bool = False
+
+
+@dataclass(frozen=True)
+class Planning:
+    """When the loop runs the planner: before every `every`-th iteration, and/or when nothing is actionable."""
+
+    every: int | None = None
+    when_empty: bool = False
+
+    def due(self, number: int) -> bool:
+        return self.every is not None and (number - 1) % self.every == 0
 
 
 @contextmanager
@@ -53,26 +72,54 @@ def _table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def _plan(ws: Workspace, number: int, rows: list[Row]) -> PlanResult:
+    """One plan step, applied, before iteration `number`; its row in the summary."""
+    t0 = time.monotonic()
+    say(f"plan before iteration {number}: running the planner ...")
+    result = plan_step(ws, apply=True, progress=say)
+    for line in result.problem_lines():
+        say(f"plan: {line}")
+    outcome = {"applied": "PLANNED", "unchanged": "NO CHANGE", "refused": "REFUSED"}.get(result.outcome,
+                                                                                       result.outcome)
+    why = result.summary if result.outcome != "refused" else f"{len(result.problems)} problem(s): " + (
+        result.problem_lines()[0] if result.problems else "")
+    rows.append(Row(number, "(plan)", outcome, time.monotonic() - t0, why, plan=True))
+    say(f"plan before iteration {number}: {outcome} ({why})")
+    return result
+
+
 def _loop_body(ws: Workspace, *, iterations: int | None, max_failures: int,
                budget_minutes: float | None, no_agent: bool, allow_dirty: bool,
-               rows: list[Row]) -> tuple[int, str]:
+               rows: list[Row], planning: Planning = Planning()) -> tuple[int, str]:
     started = time.monotonic()
     failures_in_a_row = 0
     number = 0
     while True:
         if iterations is not None and number >= iterations:
-            last_ok = bool(rows) and rows[-1].outcome == "GREEN"
+            ran = [r for r in rows if not r.plan]
+            last_ok = bool(ran) and ran[-1].outcome == "GREEN"
             return (ExitCode.OK if last_ok else ExitCode.REFUSED), f"ran {number} iteration(s)"
         if budget_minutes is not None and time.monotonic() - started >= budget_minutes * 60:
             return ExitCode.REFUSED, f"time budget of {budget_minutes:g} min spent"
         number += 1
+        planned = planning.due(number)
+        if planned and _plan(ws, number, rows).outcome == "refused":
+            return ExitCode.REFUSED, f"the plan before iteration {number} was refused; nothing of it was written"
         t0 = time.monotonic()
         say(f"iteration {number}: selecting ...")
         try:
             result = run_iteration(ws, item_id=None, use_agent=not no_agent,
                                    allow_dirty=allow_dirty and number == 1, progress=say)
         except NothingActionable as exc:
-            return ExitCode.OK, str(exc)
+            if planned or not planning.when_empty:
+                return ExitCode.OK, str(exc) + ("; the plan before it made nothing actionable" if planned else "")
+            if _plan(ws, number, rows).outcome == "refused":
+                return ExitCode.REFUSED, "nothing was actionable and the plan was refused; nothing of it was written"
+            try:
+                result = run_iteration(ws, item_id=None, use_agent=not no_agent,
+                                       allow_dirty=allow_dirty and number == 1, progress=say)
+            except NothingActionable as again:
+                return ExitCode.OK, f"{again}; the planner's plan made nothing actionable"
         pushed = publish(ws, result, progress=say)
         if pushed is not None:
             say(f"push: {pushed.message}")
@@ -88,7 +135,8 @@ def _loop_body(ws: Workspace, *, iterations: int | None, max_failures: int,
 
 def loop(*, repo: Path, iterations: int | None = None, until_empty: bool = False, max_failures: int = 3,
          budget_minutes: float | None = None, no_agent: bool = False, allow_dirty: bool = False,
-         workers: int | None = None, as_json: bool = False) -> int:
+         workers: int | None = None, as_json: bool = False, plan_every: int | None = None,
+         plan_when_empty: bool = False) -> int:
     if iterations is not None and iterations < 1:
         raise HarnessError("--iterations must be at least 1")
     if iterations is not None and until_empty:
@@ -98,8 +146,13 @@ def loop(*, repo: Path, iterations: int | None = None, until_empty: bool = False
         raise HarnessError("--max-failures must be at least 1")
     if workers is not None and workers < 1:
         raise HarnessError("--workers must be at least 1")
+    if plan_every is not None and plan_every < 1:
+        raise HarnessError("--plan-every must be at least 1")
     ws = open_workspace(repo)
     count = workers if workers is not None else ws.config.workers
+    planning = Planning(plan_every, plan_when_empty)
+    if planning.every is not None or planning.when_empty:
+        _check_planning(ws, workers=count, as_json=as_json, no_agent=no_agent)
     if count > 1 or as_json:
         for flag, given in (("--no-agent", no_agent), ("--allow-dirty", allow_dirty)):
             if given:
@@ -114,7 +167,7 @@ def loop(*, repo: Path, iterations: int | None = None, until_empty: bool = False
             with _signals_interrupt():
                 code, why = _loop_body(ws, iterations=iterations, max_failures=max_failures,
                                        budget_minutes=budget_minutes, no_agent=no_agent, allow_dirty=allow_dirty,
-                                       rows=rows)
+                                       rows=rows, planning=planning)
         except (Interrupted, KeyboardInterrupt) as exc:
             recovery = recover(ws)  # records the abandoned attempt, saves its work, cleans the tree
             why = f"interrupted ({exc or 'SIGINT'})"
@@ -128,6 +181,17 @@ def loop(*, repo: Path, iterations: int | None = None, until_empty: bool = False
             raise
     _print_summary(rows, why, code)
     return code
+
+
+def _check_planning(ws: Workspace, *, workers: int, as_json: bool, no_agent: bool) -> None:
+    """The plan options need a planner and the serial loop with an agent (HarnessError before anything runs)."""
+    if ws.config.planner is None:
+        raise HarnessError("--plan-every and --plan-when-empty run the planner, and none is configured: add "
+                           "`planner: {command: [...]}` to harness.yaml (README, \"The planner\")")
+    if workers > 1 or as_json or no_agent:
+        given = "--no-agent" if no_agent else (f"--workers {workers}" if workers > 1 else "--json")
+        raise HarnessError(f"--plan-every and --plan-when-empty alternate planning and building in this working "
+                           f"tree, one iteration at a time; they cannot be combined with {given}: drop one of them")
 
 
 def _print_summary(rows: list[Row], why: str, code: int) -> None:

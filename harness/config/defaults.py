@@ -5,7 +5,7 @@ DEFAULT_CONFIG_YAML = """\
 # harness.yaml: configuration of the TDD loop harness. Every key is optional; the values below are
 # the defaults. Unknown keys are rejected. Paths are relative to the repository root.
 # A change is proven under the harness.yaml of its base commit: an edit here takes effect once it is
-# committed (agent, commit, push and workers are read from the working tree at once).
+# committed (agent, commit, push, workers and planner are read from the working tree at once).
 
 ledger: docs/fix_plan.md            # the fix plan: items, status, attempts
 evidence_root: plans/active         # evidence goes to <evidence_root>/<initiative>/reports/<stamp>/<slug>/
@@ -69,6 +69,9 @@ agent:
   findings: docs/findings.md  # the prompt quotes the entries of this file that name the item; null: none
 
 push: null                  # or {remote: origin, branch: main}
+
+planner: null               # or {command: [...], shell: false, timeout_s: 1800, prompt_template: null,
+                            #     require_acceptance: false}: `harness plan` proposes items through it
 
 selectors:
   extra: []                 # [{selector: "tests/test_x.py::test_y", name: "...", groups: [...]}]

@@ -12,7 +12,8 @@ evidence says so.
 
 The operator's settings come from the working tree's harness.yaml (the one `open_workspace` read): `agent`
 (what makes the change, before anything is proven), `commit` (the identity the harness records under),
-`push` and `workers`. None of them decides what a proof holds.
+`push`, `workers` and `planner` (what proposes items, `harness plan`). None of them decides what a proof
+holds.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from harness.config.model import CONFIG_FILENAME, Config
 from harness.errors import ConfigError
 from harness.gitops import blob_text
 
-OPERATOR_SETTINGS = ("agent", "commit", "push", "workers")
+OPERATOR_SETTINGS = ("agent", "commit", "push", "workers", "planner")
 
 
 def config_at(repo: git.Repo, rev: str) -> Config | None:

@@ -28,6 +28,7 @@ from harness.config.model import (
     PytestConfig,
     SelectorsConfig,
 )
+from harness.config.planner import parse_planner
 from harness.config.reader import Reader, UniqueKeyLoader
 from harness.errors import ConfigError
 
@@ -73,6 +74,7 @@ def parse_config(text: str, source: str = CONFIG_FILENAME) -> Config:
         selectors=_selectors(r, top.get("selectors", {})),
         holdout=r.optional(top.get("holdout"), "holdout", lambda v, k: gate_settings.parse_holdout(r, v)),
         concurrent_stages=_stages_setting(r, top.get("concurrent_stages", d.concurrent_stages)),
+        planner=r.optional(top.get("planner"), "planner", lambda v, k: parse_planner(r, v)),
         source=source,
     )
 
@@ -80,6 +82,7 @@ def parse_config(text: str, source: str = CONFIG_FILENAME) -> Config:
 _TOP_KEYS = (
     "ledger", "evidence_root", "test_globs", "pytest", "known_failures", "gates", "max_attempts", "caps",
     "ignore", "commit", "agent", "push", "selectors", "workers", "holdout", "concurrent_stages",
+    "planner",
 )
 
 

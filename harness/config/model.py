@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 import harness.config.gates as gate_settings
+from harness.config.planner import PlannerConfig
 
 CONFIG_FILENAME = "harness.yaml"
 PYTHON_PLACEHOLDER = "{python}"
@@ -123,4 +124,5 @@ class Config:
     selectors: SelectorsConfig = field(default_factory=SelectorsConfig)
     holdout: gate_settings.HoldoutConfig | None = None
     concurrent_stages: bool | str = gate_settings.AUTO  # true, false or "auto" (harness.proof.stage_runner)
+    planner: PlannerConfig | None = None  # `harness plan`'s planner (harness.config.planner)
     source: str = field(default="<defaults>", compare=False)

@@ -1,15 +1,20 @@
 """The demo scenario: a tiny ptycho-style package whose bridge reads only the legacy `diff3d` key.
 
 This is the bug that started the project: training failed with `KeyError: 'diff3d'` on NPZs written with
-the canonical `diffraction` key. The scripted agent (scripted_agent.py) applies the stored changes below.
+the canonical `diffraction` key. The ledger starts with that one item; after it is built, the scripted
+planner (scripted_planner.py) proposes the next one, DEMO-002. The scripted agent (scripted_agent.py)
+applies the stored changes below.
 """
 from __future__ import annotations
 
 HARNESS_YAML = """\
-# The demo's harness settings: the agent is a scripted program shipped with the harness.
+# The demo's harness settings: the agent and the planner are scripted programs shipped with the harness.
 agent:
   command: ["{python}", "-m", "harness.demo.scripted_agent"]
   timeout_s: 120
+planner:
+  command: ["{python}", "-m", "harness.demo.scripted_planner"]
+  timeout_s: 60
 pytest:
   env:
     PYTEST_DISABLE_PLUGIN_AUTOLOAD: "1"
@@ -34,7 +39,10 @@ LEDGER = """\
 - Exit-Criteria: NPZs with `diffraction` or legacy `diff3d` both load as float32 (N,H,W)
 
 Training fails with `KeyError: 'diff3d'` on NPZs written with the canonical `diffraction` key.
+"""
 
+# What the scripted planner proposes once DEMO-001 is done: the next item, in the ledger's grammar.
+PLANNER_PROPOSAL = """\
 ## [DEMO-002] Bridge reports how many patterns it holds
 - Status: pending
 - Priority: 2

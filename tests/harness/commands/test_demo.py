@@ -1,4 +1,5 @@
-"""The embedded demo runs the real loop offline: DEMO-001 goes GREEN, DEMO-002's skip-only RED is rejected."""
+"""The embedded demo runs the real loop offline: DEMO-001 goes GREEN, the scripted planner adds DEMO-002 through
+the lint, DEMO-002's skip-only RED is rejected."""
 from __future__ import annotations
 
 import subprocess
@@ -22,6 +23,7 @@ def test_demo_runs_the_real_loop_and_says_where_everything_is(tmp_path: Path) ->
     assert "DEMO-001 went RED at base and GREEN with the fix" in out
     assert "# [DEMO-001] Bridge accepts the canonical diffraction key: GREEN" in out  # the summary itself
     assert "refs/harness/failed/DEMO-002/1" in out
+    assert "the planner added DEMO-002 through the lint" in out and "+## [DEMO-002]" in out  # the plan's diff
 
     ledger = load_ledger(target / "docs/fix_plan.md")
     assert ledger.get("DEMO-001").status == "done"
@@ -29,6 +31,9 @@ def test_demo_runs_the_real_loop_and_says_where_everything_is(tmp_path: Path) ->
     saved = subprocess.run(["git", "show", "refs/harness/failed/DEMO-002/1:tests/test_count.py"], cwd=target,
                            capture_output=True, text=True, check=True).stdout
     assert "pytest.mark.skip" in saved
+    subjects = subprocess.run(["git", "log", "--format=%s"], cwd=target, capture_output=True, text=True,
+                              check=True).stdout.splitlines()
+    assert subjects[1:3] == ["plan: add DEMO-002", "[DEMO-001] Bridge accepts the canonical diffraction key: GREEN"]
     assert main(["ledger", "-C", str(target), "verify"]) == 0
 
 

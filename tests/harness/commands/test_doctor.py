@@ -80,6 +80,19 @@ def test_a_missing_agent_program_fails_naming_it_and_the_fix(make_repo, capsys, 
     assert "fix `agent.command` in harness.yaml" in agent and "put it on PATH" in agent
 
 
+def test_a_missing_planner_program_fails_naming_it_and_the_fix(make_repo, capsys, own_path) -> None:
+    repo = make_repo({**HEALTHY, "harness.yaml": "planner: {command: [no-such-planner-doctor]}\n"})
+    code, text = doctor(repo, capsys)
+    assert code == ExitCode.REFUSED, text
+    planner = line_of(text, "planner")
+    assert planner.startswith("FAIL ") and "'no-such-planner-doctor' is not on PATH" in planner
+    assert "fix `planner.command` in harness.yaml" in planner
+    program(own_path, "no-such-planner-doctor", "exit 0\n")
+    code, text = doctor(repo, capsys)
+    assert code == ExitCode.OK, text
+    assert line_of(text, "planner").startswith("ok ")
+
+
 def test_a_presets_missing_program_names_the_preset_and_how_to_install_it(make_repo, capsys, own_path) -> None:
     repo = make_repo({**HEALTHY, "harness.yaml": "agent: {preset: claude-code}\n"})
     code, text = doctor(repo, capsys)

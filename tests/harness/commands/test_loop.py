@@ -340,3 +340,81 @@ def test_selector_history_survives_a_failed_attempt_and_agent_edits_to_it_are_un
     assert history.read_text() == before  # the agent's edit was taken back, the failure discarded nothing else
     assert "plans/selectors" not in git(repo, "show", "--name-only", "--format=", "HEAD")
     assert status_porcelain(repo) == "?? plans/selectors/history.jsonl\n"
+
+
+# --- planning and building, alternately (`--plan-every N`, `--plan-when-empty`) ---------------------------
+
+ONE_ITEM_LEDGER = "# Fix Plan\n\n## [CALC-001] calc gains mul\n- Priority: 1\n- RED: tests/test_mul.py::test_mul\n"
+PLANNED_SUB = "## [CALC-002] calc gains sub\n- Priority: 2\n- Depends-On: CALC-001\n- RED: tests/test_sub.py\n"
+
+
+def plan_and_build_project(make_repo, tmp_path: Path, proposals: list[str]) -> Path:
+    """One pending item, the test agent of this module, and the scripted planner taking `proposals` in turn."""
+    queue = tmp_path / "proposals"
+    queue.mkdir(parents=True)
+    for number, text in enumerate(proposals, 1):
+        (queue / f"{number}.md").write_text(text)
+    agent = tmp_path / "agent.py"
+    agent.write_text(AGENT)
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(json.dumps({"CALC-001": {"files": {"tests/test_mul.py": MUL_TEST, "pkg/calc.py": MUL_IMPL}},
+                                     "CALC-002": {"files": {"tests/test_sub.py": SUB_TEST, "pkg/calc.py": SUB_IMPL}}}))
+    yaml = (HARNESS_YAML + f'agent:\n  command: ["{{python}}", "{agent}", "{plan_file}"]\n'
+            f'planner:\n  command: ["{{python}}", "-m", "harness.demo.scripted_planner", "{queue}"]\n')
+    return make_project(make_repo, extra={"harness.yaml": yaml}, ledger=ONE_ITEM_LEDGER)
+
+
+def test_plan_every_runs_the_planner_before_every_nth_iteration(make_repo, tmp_path, capsys) -> None:
+    repo = plan_and_build_project(make_repo, tmp_path, [PLANNED_SUB])  # the second plan proposes nothing
+
+    assert main(["loop", "-C", str(repo), "--plan-every", "1", "--iterations", "2"]) == 0
+
+    subjects = git(repo, "log", "--format=%s").splitlines()[:3]
+    assert subjects == ["[CALC-002] calc gains sub: GREEN", "[CALC-001] calc gains mul: GREEN",
+                        "plan: add CALC-002"]
+    assert git(repo, "log", "-1", "--format=%(trailers:key=Harness-Planner,valueonly)", "HEAD~2").strip().endswith(
+        f"scripted_planner {tmp_path / 'proposals'}")
+    out = capsys.readouterr().out
+    table = out[out.index("  #  item"):]
+    assert "  1  (plan)                   PLANNED" in table and "add CALC-002" in table
+    assert "  2  (plan)                   NO CHANGE" in table and "  2  CALC-002" in table
+    assert status_porcelain(repo) == ""
+
+
+def test_plan_when_empty_plans_when_nothing_is_actionable_and_stops_when_a_plan_adds_nothing(make_repo, tmp_path,
+                                                                                             capsys) -> None:
+    repo = plan_and_build_project(make_repo, tmp_path, [PLANNED_SUB])
+
+    assert main(["loop", "-C", str(repo), "--plan-when-empty"]) == 0
+
+    subjects = git(repo, "log", "--format=%s").splitlines()[:3]
+    assert subjects == ["[CALC-002] calc gains sub: GREEN", "plan: add CALC-002", "[CALC-001] calc gains mul: GREEN"]
+    out = capsys.readouterr().out
+    assert "loop stopped: nothing actionable" in out and "the planner's plan made nothing actionable" in out
+    table = out[out.index("  #  item"):]
+    assert "  2  (plan)                   PLANNED" in table and "  3  (plan)                   NO CHANGE" in table
+    assert [i.status for i in load_ledger(repo / "docs/fix_plan.md").items] == ["done", "done"]
+
+
+def test_a_refused_plan_stops_the_loop_before_anything_is_built(make_repo, tmp_path, capsys) -> None:
+    repo = plan_and_build_project(make_repo, tmp_path, [PLANNED_SUB.replace("CALC-001", "CALC-404")])
+    head = git(repo, "rev-parse", "HEAD")
+
+    assert main(["loop", "-C", str(repo), "--plan-every", "3"]) == ExitCode.REFUSED
+
+    captured = capsys.readouterr()
+    assert "[CALC-002] missing-dependency: depends on [CALC-404]" in captured.out
+    assert "loop stopped: the plan before iteration 1 was refused; nothing of it was written" in captured.err
+    assert git(repo, "rev-parse", "HEAD") == head and status_porcelain(repo) == ""
+    assert load_ledger(repo / "docs/fix_plan.md").get("CALC-001").attempts == ()
+
+
+def test_the_plan_options_need_a_planner_and_the_serial_loop(make_repo, tmp_path, capsys) -> None:
+    repo = agent_project(make_repo, tmp_path, {})
+    assert main(["loop", "-C", str(repo), "--plan-when-empty"]) == ExitCode.ERROR
+    assert "none is configured: add `planner: {command: [...]}`" in capsys.readouterr().err
+    repo = plan_and_build_project(make_repo, tmp_path / "second", [])
+    for extra in (["--workers", "2"], ["--json"], ["--no-agent"]):
+        assert main(["loop", "-C", str(repo), "--plan-every", "2", *extra]) == ExitCode.ERROR
+        assert f"cannot be combined with {extra[0]}" in capsys.readouterr().err
+    assert load_ledger(repo / "docs/fix_plan.md").get("CALC-001").attempts == ()
