@@ -17,8 +17,8 @@ Inside, the agent sees its working tree read-write and the rest of the system re
 harness's state and the other checkouts are hidden, and its git cannot create, move or delete a ref
 (harness.agent.sandbox_mounts lists every mount and why). `agent.network: off` gives it no network (a
 network namespace of its own: not even the host's loopback). `agent.writable` lists the paths it may
-write besides its tree (an agent CLI's own state, e.g. ~/.codex). Its environment is the harness's, as
-without a sandbox.
+write besides its tree (an agent CLI's own state, e.g. ~/.codex). Its environment is what it would be
+without a sandbox (harness.agent.run).
 
 The sandbox covers the agent's own process and everything it starts. The stages the harness runs after it
 (RED, GREEN, the gates) run the change's code outside it.
@@ -274,7 +274,7 @@ def agent_sandbox(agent: AgentConfig, *, tree: Path, git_dir: Path, common_dir: 
                     common_dir=Path(common_dir).resolve(), prompt_dir=Path(prompt_dir).resolve(),
                     holdout=tuple(dict.fromkeys(Path(p).resolve() for p in holdout)),
                     writable=writable_paths(agent, tree), temp_dirs=temp_dirs,
-                    readable=_readable(argv, Path(tree).resolve(), os.environ))
+                    readable=_readable(argv, Path(tree).resolve(), {**os.environ, **agent.env}))
     scratch = Path(tempfile.mkdtemp(prefix="harness-sandbox-"))
     try:
         mounts = plan_mounts(places, scratch, tree_what=tree_what)
