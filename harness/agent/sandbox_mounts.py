@@ -114,7 +114,7 @@ def _git_dir_entries(folder: Path, scratch: Path, *, own_index: bool, what: str)
         elif entry == "index" and own_index:
             try:
                 shutil.copy2(path, scratch / entry)
-            except FileNotFoundError:  # replaced by git at that moment: git rebuilds a missing one
+            except FileNotFoundError:  # removed meanwhile: the agent's git starts from no index
                 continue
             mounts.append(Mount(str(path), "scratch", "a private copy of the index (`git add` works, its "
                                 "changes are thrown away)", bound=False))

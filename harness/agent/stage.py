@@ -1,4 +1,4 @@
-"""The agent stage of an iteration: prompt, run the agent, take back what the harness owns.
+"""The agent stage of an iteration: prompt, run the agent in its sandbox, take back what the harness owns.
 
 The agent's word counts for nothing: after it returns, the harness looks at the working tree itself.
 Edits it made to the ledger or the evidence folders are discarded and named in the summary.
@@ -71,7 +71,8 @@ def _announce(status: SandboxStatus, item: Item, name: str, progress: Callable[[
 def agent_stage(*, repo: git.Repo, root: Path, config: Config, item: Item, ledger_text: str, attempt: int,
                 evidence_rel: str, out_dir: Path, journal: Journal, phase: str | None = None,
                 progress: Callable[[str], None] = print, echo: bool = True) -> StageResult:
-    """Run the configured agent once in the working tree and judge only what the harness can see."""
+    """Run the configured agent once in the working tree, in its sandbox (harness.agent.sandbox: the
+    console says which, with its warnings), and judge only what the harness can see."""
     name = "agent" if phase is None else f"agent_{phase}"
     context = build_prompt_context(repo_root=root, item=item, ledger_text=ledger_text, phase=phase,
                                    ledger_path=config.ledger, evidence_root=config.evidence_root,
