@@ -259,11 +259,13 @@ def _readable(argv: Sequence[str], tree: Path, env: Mapping[str, str]) -> tuple[
 
 @contextmanager
 def agent_sandbox(agent: AgentConfig, *, tree: Path, git_dir: Path, common_dir: Path, prompt_dir: Path,
-                  argv: Sequence[str] = (), holdout: Sequence[Path] = (),
-                  tree_what: str = "the working tree") -> Iterator[Sandbox]:
+                  argv: Sequence[str] = (), holdout: Sequence[Path] = (), tree_what: str = "the working tree",
+                  scratch_in: Path | None = None) -> Iterator[Sandbox]:
     """The sandbox of one agent turn in `tree`: its mounts planned, its private copies made in a scratch
-    folder that is removed when the block ends. Without a sandbox (`off`, or `auto` without bwrap) the
-    Sandbox wraps nothing and its view says why. SandboxError where `agent.sandbox: bwrap` cannot be had."""
+    folder in `scratch_in` (default: the temporary directory), removed when the block ends; the harness
+    passes its staging folder, which the next start empties after a kill -9. Without a sandbox (`off`, or
+    `auto` without bwrap) the Sandbox wraps nothing and its view says why. SandboxError where
+    `agent.sandbox: bwrap` cannot be had."""
     status = check_sandbox(agent, tree)
     if status.mode != "bwrap" or status.bwrap is None:
         yield Sandbox(SandboxView(status))
@@ -275,7 +277,9 @@ def agent_sandbox(agent: AgentConfig, *, tree: Path, git_dir: Path, common_dir: 
                     holdout=tuple(dict.fromkeys(Path(p).resolve() for p in holdout)),
                     writable=writable_paths(agent, tree), temp_dirs=temp_dirs,
                     readable=_readable(argv, Path(tree).resolve(), {**os.environ, **agent.env}))
-    scratch = Path(tempfile.mkdtemp(prefix="harness-sandbox-"))
+    if scratch_in is not None:
+        Path(scratch_in).mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="sandbox-", dir=scratch_in))
     try:
         mounts = plan_mounts(places, scratch, tree_what=tree_what)
         prefix = (status.bwrap.path, *bwrap_args(mounts, network=agent.network, cwd=places.tree))

@@ -16,6 +16,7 @@ from harness.agent.run import agent_argv, run_agent
 from harness.agent.sandbox import Sandbox, SandboxStatus, agent_sandbox
 from harness.config import Config
 from harness.durability.journal import Journal
+from harness.durability.lock import STATE_DIR
 from harness.gates.acceptance import configured_holdout
 from harness.gitops import common_git_dir, discard_changes, main_worktree, own_git_dir, working_changes
 from harness.ledger import Item
@@ -57,8 +58,10 @@ def sandbox_for(repo: git.Repo, root: Path, config: Config, prompt_file: Path) -
     holdout = [p for p in (configured_holdout(config, main), configured_holdout(config, root)) if p is not None]
     what = "the working tree" if Path(root).resolve() == main else "the worker's worktree"
     argv, _ = agent_argv(config.agent, prompt_file)
-    return agent_sandbox(config.agent, tree=root, git_dir=own_git_dir(repo), common_dir=common_git_dir(repo),
-                         prompt_dir=prompt_file.parent, argv=argv, holdout=holdout, tree_what=what)
+    common = common_git_dir(repo)
+    return agent_sandbox(config.agent, tree=root, git_dir=own_git_dir(repo), common_dir=common,
+                         prompt_dir=prompt_file.parent, argv=argv, holdout=holdout, tree_what=what,
+                         scratch_in=common / STATE_DIR / "staging")  # emptied by recovery after a kill -9
 
 
 def _announce(status: SandboxStatus, item: Item, name: str, progress: Callable[[str], None]) -> None:

@@ -161,6 +161,7 @@ def test_the_agent_cannot_read_the_held_out_tests_nor_touch_the_harness_refs_and
     assert acceptance["ok"] and acceptance["acceptance"] == [
         {"nodeid": f"{HOLDOUT_FILE}::test_plus_in_general", "outcome": "passed"}]
     assert status_porcelain(repo) == ""
+    assert not list((repo / ".git/harness").rglob("sandbox-*"))  # its scratch copies are gone
     assert "agent: sandbox: bwrap" in capsys.readouterr().out
 
 
