@@ -21,6 +21,7 @@ from typing import Protocol
 from harness import proc
 from harness.agent.presets import PRESETS
 from harness.agent.prompt import AgentError
+from harness.agent.sandbox import Sandbox
 from harness.atomic import atomic_write_text
 from harness.config import PYTHON_PLACEHOLDER, AgentConfig
 
@@ -96,6 +97,7 @@ def run_agent(
     prompt_path: Path | None = None,
     kill_grace_s: float = proc.KILL_GRACE_S,
     role: str = "agent",
+    sandbox: Sandbox | None = None,
 ) -> AgentRun:
     """Run the agent in `cwd` in its own process group and wait for it (at most `config.timeout_s`).
 
@@ -105,6 +107,7 @@ def run_agent(
     is called right after the start. On timeout, or when this function is interrupted, the whole group
     is terminated (TERM, `kill_grace_s`, KILL); processes the agent leaves behind in its group are ended too.
     `role` ("agent", "planner") names the harness.yaml section in errors.
+    With a `sandbox` (harness.agent.sandbox) the agent runs inside it; `AgentRun.argv` is its own argv.
     """
     cwd = Path(cwd)
     if not cwd.is_dir():
@@ -117,9 +120,9 @@ def run_agent(
     env = {**os.environ, **config.env, **{str(k): str(v) for k, v in env_extra.items()},
            "HARNESS_PROMPT_FILE": str(prompt_file)}
     try:
-        done = proc.run(argv, cwd=cwd, env=env, timeout_s=config.timeout_s, log_path=log_path, echo=echo,
-                        stdin=None if by_file else prompt.encode("utf-8"), on_start=on_start,
-                        kill_grace_s=kill_grace_s, label=f"the {role}")
+        done = proc.run(sandbox.wrap(argv) if sandbox else argv, cwd=cwd, env=env, timeout_s=config.timeout_s,
+                        log_path=log_path, echo=echo, stdin=None if by_file else prompt.encode("utf-8"),
+                        on_start=on_start, kill_grace_s=kill_grace_s, label=f"the {role}")
     except proc.StartError as exc:
         if exc.not_found:
             raise AgentError(f"the {role} cannot start: {argv[0]!r} was not found; fix `{role}.command` in "
@@ -127,4 +130,4 @@ def run_agent(
                              "PATH or give its full path") from None
         raise AgentError(f"the {role} command {argv[0]!r} could not be started ({exc.reason}); "
                          f"check `{role}.command` in harness.yaml") from None
-    return AgentRun(done.argv, done.returncode, done.timed_out, done.duration_s, log_path, done.pgid)
+    return AgentRun(tuple(argv), done.returncode, done.timed_out, done.duration_s, log_path, done.pgid)

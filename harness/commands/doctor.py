@@ -14,7 +14,7 @@ what it seems, or an optional part is missing) or `FAIL` (something required is 
                   each installed plugin known to change outcomes (reruns, random order, deselection)
     agent         the program of `agent.command` or `agent.preset`
     planner       the program of `planner.command`, when `planner:` is set
-    sandbox       bubblewrap, and whether it can run here (not a setting yet: agents run unsandboxed)
+    sandbox       what `agent.sandbox` comes to here: which bwrap, or why none can run (harness.agent.sandbox)
     holdout       `holdout.dir` exists outside the repository, when configured
     chromium      for the README's report screenshots and the browser tests (optional)
 """
@@ -28,10 +28,10 @@ from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 
-from harness import proc
 from harness.agent.presets import PRESETS
 from harness.agent.prompt import AgentError
 from harness.agent.run import agent_argv
+from harness.agent.sandbox import INSTALL_ADVICE, describe_sandbox
 from harness.config import PYTHON_PLACEHOLDER, Config, load_config
 from harness.errors import ExitCode, HarnessError
 from harness.gates.acceptance import holdout_files, holdout_root
@@ -42,7 +42,6 @@ from harness.pytest_run.plugins import installed_plugins
 from harness.pytest_run.xdist_jobs import xdist_available
 
 OK, INFO, WARN, FAIL = "ok", "info", "warn", "fail"
-SANDBOX_PROBE_TIMEOUT_S = 20.0
 MIN_GIT = ".".join(str(n) for n in MERGE_TREE_WRITE_TREE)
 
 
@@ -84,7 +83,7 @@ def run_checks(repo: Path) -> list[Check]:
     checks += _pytest(cfg or Config(), where)
     if cfg is not None and root is not None:
         checks += _programs(cfg, root)
-    checks.append(_sandbox(where))
+    checks.append(_sandbox(cfg or Config()))
     if cfg is not None and root is not None and cfg.holdout is not None:
         checks.append(_holdout(cfg, root))
     checks.append(_chromium())
@@ -222,23 +221,20 @@ def _agent(cfg: Config, root: Path) -> Check:
     return Check("agent", OK, f"{program} at {where} ({source}; {via}; timeout {agent.timeout_s} s)")
 
 
-def _sandbox(cwd: Path) -> Check:
-    bwrap = shutil.which("bwrap")
-    if bwrap is None:
-        return Check("sandbox", INFO, "bubblewrap (bwrap) not installed: the agent runs unsandboxed "
-                                      "(`agent.sandbox` is not a setting yet)", "apt-get install bubblewrap")
-    try:
-        done = proc.run([bwrap, "--ro-bind", "/", "/", "true"], cwd=cwd, timeout_s=SANDBOX_PROBE_TIMEOUT_S,
-                        capture=True)
-    except proc.StartError as exc:
-        return Check("sandbox", INFO, f"{bwrap} cannot start: {exc.reason}")
-    if not done.ok:
-        said = (done.output or "").strip().splitlines()
-        why = said[-1] if said else f"exit {done.returncode}"
-        return Check("sandbox", INFO, f"{bwrap} is installed but cannot run here ({why}): unprivileged user "
-                                      "namespaces may be off")
-    return Check("sandbox", INFO, f"{bwrap} runs here; the agent still runs unsandboxed "
-                                  "(`agent.sandbox` is not a setting yet)")
+def _sandbox(cfg: Config) -> Check:
+    """What `agent.sandbox` comes to here (harness.agent.sandbox), as the agent's turn would find it."""
+    status = describe_sandbox(cfg.agent)
+    if status.mode == "bwrap":
+        return Check("sandbox", OK, status.line())
+    if status.refused:
+        return Check("sandbox", FAIL, f"`agent.sandbox: bwrap`, and no working bwrap: {status.problem}",
+                     f"{INSTALL_ADVICE}; a bwrap that cannot run needs unprivileged user namespaces")
+    held_out = " (it can read holdout.dir)" if cfg.holdout is not None else ""
+    if status.setting == "off":
+        return Check("sandbox", WARN if held_out else INFO,
+                     f"off (`agent.sandbox: off`): the agent runs unsandboxed{held_out}")
+    return Check("sandbox", WARN, f"none: {status.problem}; the agent runs unsandboxed{held_out}",
+                 f"{INSTALL_ADVICE}; a bwrap that cannot run needs unprivileged user namespaces")
 
 
 def _holdout(cfg: Config, root: Path) -> Check:

@@ -67,6 +67,10 @@ agent:
   prompt_template: null     # repo-relative path of a jinja2 template; null: the built-in prompt
   phases: null              # or [red, green]: the agent is run once per phase
   findings: docs/findings.md  # the prompt quotes the entries of this file that name the item; null: none
+  sandbox: auto             # auto: in bubblewrap where a working bwrap is found, else off with a warning;
+                            # bwrap: refuse to run the agent without it; off: no sandbox (README, Sandbox)
+  network: on               # off: the sandboxed agent has no network (most agents call an API: keep on)
+  writable: []              # paths the sandboxed agent may write besides its tree, e.g. [~/.codex]
 
 push: null                  # or {remote: origin, branch: main}
 

@@ -17,6 +17,7 @@ from harness.agent.presets import PRESETS, AgentPreset, unknown_preset_hint
 from harness.config.model import (
     AGENT_PHASES,
     CONFIG_FILENAME,
+    SANDBOX_SETTINGS,
     AgentConfig,
     CapsConfig,
     CommitConfig,
@@ -150,7 +151,7 @@ def _commit(r: Reader, value: Any) -> CommitConfig:
 
 def _agent(r: Reader, value: Any) -> AgentConfig:
     m = r.section(value, "agent", ("preset", "command", "shell", "timeout_s", "env", "prompt_template", "phases",
-                                   "findings"))
+                                   "findings", "sandbox", "network", "writable"))
     d = AgentConfig()
     preset = r.optional(m.get("preset"), "agent.preset", lambda v, k: _preset(r, v, k))
     shell = r.boolean(m.get("shell", d.shell), "agent.shell")
@@ -181,6 +182,10 @@ def _agent(r: Reader, value: Any) -> AgentConfig:
         command_from_preset=preset is not None and command is None,
         env=MappingProxyType({**(preset.env if preset is not None else {}),
                               **r.str_map(m.get("env", {}), "agent.env")}),
+        sandbox=_switch(r, m.get("sandbox", d.sandbox), "agent.sandbox", SANDBOX_SETTINGS),
+        network=_switch(r, m.get("network", d.network), "agent.network", ("on", "off")) == "on",
+        writable=tuple(r.nonempty_str(p, f"agent.writable[{i}]")
+                       for i, p in enumerate(r.str_list(m.get("writable", list(d.writable)), "agent.writable"))),
     )
 
 
@@ -191,6 +196,15 @@ def _preset(r: Reader, value: Any, key: str) -> AgentPreset:
                           f"The presets are {', '.join(PRESETS)} (README, \"Agent presets\"); for any other "
                           "agent give `agent.command` (an argv list) instead")
     return PRESETS[name]
+
+
+def _switch(r: Reader, value: Any, key: str, choices: tuple[str, ...]) -> str:
+    """One of `choices`; YAML reads a bare `on`/`off` as true/false, so those count as "on"/"off"."""
+    if isinstance(value, bool) and ("on" if value else "off") in choices:
+        value = "on" if value else "off"
+    if value not in choices:
+        r.type_error(key, ", ".join(choices[:-1]) + " or " + choices[-1], value)
+    return value
 
 
 def _phases(r: Reader, value: Any, key: str) -> tuple[str, ...]:

@@ -16,6 +16,7 @@ from harness.config.planner import PlannerConfig
 CONFIG_FILENAME = "harness.yaml"
 PYTHON_PLACEHOLDER = "{python}"
 AGENT_PHASES = ("red", "green")
+SANDBOX_SETTINGS = ("auto", "bwrap", "off")
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,9 @@ class AgentConfig:
     preset: str | None = None
     command_from_preset: bool = False
     env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    sandbox: str = "auto"  # auto | bwrap | off: where the agent runs (harness.agent.sandbox)
+    network: bool = True  # off: the sandbox has no network
+    writable: tuple[str, ...] = ()  # paths the agent may write besides its tree (its own state, e.g. ~/.codex)
 
 
 @dataclass(frozen=True)

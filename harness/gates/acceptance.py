@@ -32,12 +32,19 @@ from harness.pytest_run.runner import PytestSettings, Selector, parse_selector, 
 _SKIPPED_PARTS = frozenset({"__pycache__", ".pytest_cache", ".git"})
 
 
+def configured_holdout(config: Config, repo_root: Path) -> Path | None:
+    """Where holdout.dir points from `repo_root`, resolved, whether or not it exists (None: not configured)."""
+    if config.holdout is None:
+        return None
+    return (Path(repo_root) / Path(config.holdout.dir).expanduser()).resolve()
+
+
 def holdout_root(config: Config, repo_root: Path) -> Path:
     """The held-out folder, resolved; HarnessError when it is not configured, missing, or inside the repo."""
-    if config.holdout is None:
+    folder = configured_holdout(config, repo_root)
+    if config.holdout is None or folder is None:
         raise HarnessError("an item names `Acceptance:` selectors but harness.yaml has no `holdout: {dir: PATH}`;"
                            " add the folder of held-out tests (outside the repository)")
-    folder = (Path(repo_root) / Path(config.holdout.dir).expanduser()).resolve()
     if not folder.is_dir():
         raise HarnessError(f"holdout.dir {config.holdout.dir!r} (resolved to {folder}) is not a folder; create it "
                            "and put the held-out test files in it, laid out as in the repository")

@@ -63,6 +63,20 @@ def common_git_dir(repo: git.Repo) -> Path:
     return Path(repo.common_dir).resolve()
 
 
+def own_git_dir(repo: git.Repo) -> Path:
+    """This checkout's own git directory: the common one for the main checkout, `<common>/worktrees/<name>`
+    for a linked worktree (its HEAD and index live there)."""
+    return Path(repo.git_dir).resolve()
+
+
+def main_worktree(repo: git.Repo) -> Path:
+    """The working tree of the repository's main checkout (the first `git worktree list` names), whichever
+    checkout `repo` is: where repository-relative settings such as holdout.dir are taken from."""
+    out = run_git(repo, "worktree", "list", "--porcelain")
+    first = next((line for line in out.splitlines() if line.startswith("worktree ")), None)
+    return Path(first[len("worktree "):]).resolve() if first else root(repo).resolve()
+
+
 def head_sha(repo: git.Repo) -> str:
     return run_git(repo, "rev-parse", "--verify", "HEAD^{commit}").strip()
 

@@ -4,7 +4,7 @@ Used by `harness run` and `harness loop` (the change is in the working tree) and
 change is committed, REV..HEAD). Each step hands a typed record to the next:
 
     pick            the item (named, or the next actionable one) and the tree's preconditions
-    preflight       what can be checked before the claim (selectors, agent, prompt, holdout, linter)
+    preflight       what can be checked before the claim (selectors, agent, prompt, sandbox, holdout, linter)
     execute         claims the attempt (AttemptContext) and runs the three steps below; an error after the
                     claim unwinds it
     prove           the agent's turn(s), then collect -> integrity -> RED -> GREEN -> acceptance ->

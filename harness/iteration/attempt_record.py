@@ -215,6 +215,7 @@ def attempt_record(*, request: IterationRequest, proof: Proof, attempt: int, sta
                    "stages_span_s": round(max((s.start_s + s.wall_s for s in stages), default=0.0), 3),
                    **_stages_schedule(request.config.concurrent_stages)},
         "agent": _agent_facts(stages),
+        "sandbox": _sandbox_facts(stages, held_out_tests=bool(item.acceptance)),
         "settings": request.judged.record() if request.judged is not None else None,
         "pytest_environment": {"removed": list(removed_variables(os.environ, request.config.pytest.env)),
                                "set_by_harness_yaml": sorted(request.config.pytest.env)},
@@ -243,6 +244,15 @@ def _agent_facts(stages: Sequence[StageResult]) -> list[dict]:
                       "prompt": f"agent/{stage.name}.prompt.md",
                       "discarded_edits": list(turn.discarded_edits)})
     return turns
+
+
+def _sandbox_facts(stages: Sequence[StageResult], *, held_out_tests: bool) -> dict | None:
+    """What the agent could reach (its first turn's sandbox: every turn of an attempt gets the same one)
+    and the warnings it earned; None where no agent ran."""
+    views = [s.detail.sandbox for s in stages if isinstance(s.detail, AgentTurnDetail) and s.detail.sandbox]
+    if not views:
+        return None
+    return {**views[0].record(), "warnings": views[0].status.warnings(held_out_tests=held_out_tests)}
 
 
 def render_summary(record: dict) -> str:

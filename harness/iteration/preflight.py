@@ -8,7 +8,9 @@ folder exists, so it costs no attempt and leaves the tree, the ledger and the re
     acceptance     for an item with `- Acceptance:` selectors, the held-out folder (`holdout.dir`) exists
     the agent      when an agent will run: `agent.command` (or `agent.preset`) is set and its program exists
                    (on PATH, or as a path, relative paths from the repository root) and is executable; the
-                   prompt template exists and renders for each of the item's phases
+                   prompt template exists and renders for each of the item's phases; with
+                   `agent.sandbox: bwrap`, a working bwrap is found, and every `agent.writable` path exists
+                   (harness.agent.sandbox)
     lint           with `gates.lint`, the lint command's program exists
 
 `harness run`, `harness loop`, `harness verify` (through harness.iteration.execute) and the parallel
@@ -26,6 +28,7 @@ from pathlib import Path
 from harness.agent.presets import PRESETS
 from harness.agent.prompt import AgentError, build_prompt_context, render_prompt
 from harness.agent.run import agent_argv
+from harness.agent.sandbox import check_sandbox
 from harness.config import PYTHON_PLACEHOLDER, AgentConfig, Config
 from harness.errors import HarnessError, SelectorError
 from harness.gates.acceptance import check_acceptance
@@ -112,7 +115,8 @@ def agent_program_problem(agent: AgentConfig, root: Path) -> ProgramProblem | No
 
 
 def check_agent(cfg: Config, item: Item, root: Path, *, ledger_text: str) -> None:
-    """The agent's program exists and its prompt renders for every phase the item will run."""
+    """The agent's program exists, its prompt renders for every phase the item will run, and its sandbox
+    can be had."""
     cannot_start = agent_program_problem(cfg.agent, root)  # no agent command: AgentError
     if cannot_start:
         raise AgentError(f"the agent cannot start: {cannot_start.problem}; {cannot_start.fix}")
@@ -122,6 +126,7 @@ def check_agent(cfg: Config, item: Item, root: Path, *, ledger_text: str) -> Non
                                        ledger_path=cfg.ledger, evidence_root=cfg.evidence_root,
                                        findings_path=cfg.agent.findings)
         render_prompt(context, template_path=cfg.agent.prompt_template, mode=mode)
+    check_sandbox(cfg.agent, root)
 
 
 def check_lint(cfg: Config, root: Path) -> None:

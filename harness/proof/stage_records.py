@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from harness.agent.sandbox import SandboxView
 from harness.gates.records import AcceptanceDetail, IntegrityDetail, MutationDetail
 from harness.proof.verdicts import FullSuiteVerdict, Verdict
 from harness.pytest_run.results import PytestRun
@@ -49,7 +50,7 @@ class LintDetail:
 @dataclass(frozen=True)
 class AgentTurnDetail:
     """One run of the agent as the harness saw it. `phase`: `single`, `red` or `green`; `preset`: the preset
-    whose argv ran (None: `agent.command`'s)."""
+    whose argv ran (None: `agent.command`'s); `sandbox`: what it could reach (harness.agent.sandbox)."""
 
     phase: str
     argv: tuple[str, ...]
@@ -57,6 +58,7 @@ class AgentTurnDetail:
     timed_out: bool
     discarded_edits: tuple[str, ...]
     preset: str | None = None
+    sandbox: SandboxView | None = None
 
 
 @dataclass(frozen=True)

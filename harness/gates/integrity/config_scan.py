@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from harness.config import CONFIG_FILENAME, Config, PytestConfig
+from harness.config import CONFIG_FILENAME, AgentConfig, Config, PytestConfig
 from harness.gates.integrity.pytest_options import (
     COLLECTION_KEYS,
     SELECTION,
@@ -219,7 +219,8 @@ def known_failure_findings(old_path: str | None, old: str | None, new_path: str 
 def gate_findings(old: Config, new: Config, path: str = "harness.yaml") -> list[IntegrityFinding]:
     """One `gates-weakened` finding per gate of harness.yaml the change switches off or loosens: collect,
     regression, full suite, integrity, mutation (off, a lower min_score, fewer mutants), the lint gate and
-    the held-out acceptance tests removed. The node id field names the key."""
+    the held-out acceptance tests removed, the agent's sandbox loosened (`agent.sandbox` towards off,
+    `agent.network` switched on, `agent.writable` paths added). The node id field names the key."""
     findings: list[IntegrityFinding] = []
 
     def add(key: str, detail: str) -> None:
@@ -239,4 +240,23 @@ def gate_findings(old: Config, new: Config, path: str = "harness.yaml") -> list[
         add("gates.mutation.max_mutants", f"lowered from {before.max_mutants} to {after.max_mutants}")
     if old.holdout is not None and new.holdout is None:
         add("holdout", "removed (the held-out acceptance tests no longer run)")
+    findings += [IntegrityFinding("gates-weakened", path, key, f"{key}: {detail}")
+                 for key, detail in _sandbox_loosened(old.agent, new.agent)]
     return findings
+
+
+_SANDBOX_STRENGTH = {"off": 0, "auto": 1, "bwrap": 2}
+
+
+def _sandbox_loosened(old: AgentConfig, new: AgentConfig) -> list[tuple[str, str]]:
+    """The agent's sandbox settings a change loosens (harness.agent.sandbox): taken from the working tree,
+    such an edit would decide what the next agent can reach once it is committed."""
+    loosened = []
+    if _SANDBOX_STRENGTH[new.sandbox] < _SANDBOX_STRENGTH[old.sandbox]:
+        loosened.append(("agent.sandbox", f"loosened from {old.sandbox} to {new.sandbox}"))
+    if new.network and not old.network:
+        loosened.append(("agent.network", "switched on"))
+    added = [p for p in new.writable if p not in old.writable]
+    if added:
+        loosened.append(("agent.writable", f"gains {', '.join(added)}"))
+    return loosened

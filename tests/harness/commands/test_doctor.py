@@ -219,15 +219,26 @@ def test_an_explicit_command_beside_a_preset_is_what_doctor_reports(make_repo, c
     assert "prompt on stdin" in agent and "timeout 1800 s" in agent  # the preset's timeout still applies
 
 
-def test_the_sandbox_line_says_whether_bubblewrap_can_run_here(make_repo, capsys, own_path) -> None:
+def test_the_sandbox_line_says_what_agent_sandbox_comes_to_here(make_repo, tmp_path, capsys, monkeypatch) -> None:
     repo = make_repo(HEALTHY)
-    code, text = doctor(repo, capsys)
-    assert line_of(text, "sandbox").startswith("info ") and "unsandboxed" in line_of(text, "sandbox")
-    program(own_path, "bwrap", 'echo "bwrap: No permissions to create a new namespace" >&2; exit 1\n')
+    fine = program(tmp_path / "bin", "bwrap-fine", '[ "$1" = --version ] && echo "bubblewrap 9.9.0"\nexit 0\n')
+    monkeypatch.setenv("HARNESS_BWRAP", str(fine))
     code, text = doctor(repo, capsys)
     assert code == ExitCode.OK
-    sandbox = line_of(text, "sandbox")
-    assert sandbox.startswith("info ") and "cannot run here (bwrap: No permissions" in sandbox
-    program(own_path, "bwrap", '[ "$*" = "--ro-bind / / true" ] || exit 3\nexit 0\n')
+    assert line_of(text, "sandbox") == f"ok    sandbox       bwrap 9.9.0 ({fine}, from HARNESS_BWRAP), network on"
+    broken = program(tmp_path / "bin", "bwrap-broken", 'echo "bwrap: No permissions to create a new namespace" >&2\n'
+                     "exit 1\n")
+    monkeypatch.setenv("HARNESS_BWRAP", str(broken))
     code, text = doctor(repo, capsys)
-    assert line_of(text, "sandbox").startswith("info ") and "runs here" in line_of(text, "sandbox")
+    assert code == ExitCode.OK  # auto runs the agent without a sandbox: a warning
+    sandbox = line_of(text, "sandbox")
+    assert sandbox.startswith("warn ") and "cannot make a sandbox here (bwrap: No permissions" in sandbox
+    assert "the agent runs unsandboxed" in sandbox and "apt install bubblewrap" in text
+    (repo / "harness.yaml").write_text("agent: {sandbox: bwrap}\n")
+    code, text = doctor(repo, capsys)
+    assert code == ExitCode.REFUSED and line_of(text, "sandbox").startswith("FAIL ")
+    (repo / "harness.yaml").write_text("agent: {sandbox: off}\n")
+    code, text = doctor(repo, capsys)
+    assert code == ExitCode.OK and line_of(text, "sandbox").startswith("info ") and "`agent.sandbox: off`" in text
+
+

@@ -58,13 +58,16 @@ NEG_IMPL = SUB_IMPL + "\n\ndef neg(a):\n    return -a\n"
 
 
 def agent_project(make_repo, tmp_path: Path, plan: dict, *, timeout_s: int = 60, extra_yaml: str = "",
-                  ledger_extra: str = "") -> Path:
+                  ledger_extra: str = "", sandbox: str = "auto") -> Path:
+    """`sandbox="off"` for an agent that reports its child's pid (`child_pid_file`): inside the sandbox's
+    pid namespace that number means nothing outside (tests/harness/agent/test_sandbox.py covers how a
+    sandbox's processes end)."""
     agent = tmp_path / "agent.py"
     agent.write_text(AGENT)
     plan_file = tmp_path / "plan.json"
     plan_file.write_text(json.dumps(plan))
     yaml = HARNESS_YAML + (f"agent:\n  command: [\"{{python}}\", \"{agent}\", \"{plan_file}\"]\n"
-                           f"  timeout_s: {timeout_s}\n") + extra_yaml
+                           f"  timeout_s: {timeout_s}\n  sandbox: {sandbox}\n") + extra_yaml
     from tests.harness.project import LEDGER
 
     return make_project(make_repo, extra={"harness.yaml": yaml}, ledger=LEDGER + ledger_extra)
@@ -187,7 +190,7 @@ def test_agent_timeout_kills_its_whole_process_group(make_repo, tmp_path) -> Non
     pid_file = tmp_path / "child.pid"
     plan = {"*": {"files": {"tests/test_mul.py": MUL_TEST}, "child_sleep": True,
                   "child_pid_file": str(pid_file), "sleep": 300}}
-    repo = agent_project(make_repo, tmp_path, plan, timeout_s=2)
+    repo = agent_project(make_repo, tmp_path, plan, timeout_s=2, sandbox="off")
     started = time.monotonic()
     assert main(["run", "-C", str(repo), "CALC-001"]) == ExitCode.REFUSED
     assert time.monotonic() - started < 30
@@ -296,7 +299,7 @@ def test_kill_9_at_each_stage_is_recovered_at_the_next_start(make_repo, tmp_path
     plan = {"*": {"files": {"tests/test_mul.py": MUL_TEST, "pkg/calc.py": MUL_IMPL},
                   "child_sleep": stage == "agent", "child_pid_file": str(pid_file),
                   "sleep": 300 if stage == "agent" else 0}}
-    repo = agent_project(make_repo, tmp_path, plan)
+    repo = agent_project(make_repo, tmp_path, plan, sandbox="off" if stage == "agent" else "auto")
     ledger_before = (repo / "docs/fix_plan.md").read_bytes()
     env = {**os.environ} if stage == "agent" else {**os.environ, "HARNESS_CRASH_AT": stage}
     proc = subprocess.Popen([sys.executable, "-m", "harness", "run", "-C", str(repo), "CALC-001"],

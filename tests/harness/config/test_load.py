@@ -71,6 +71,14 @@ selectors:
     assert c.source == str(tmp_path / "harness.yaml")
 
 
+def test_the_agents_sandbox_settings_take_yamls_bare_on_and_off() -> None:
+    agent = parse_config("agent:\n  sandbox: off\n  network: off\n  writable: [~/.codex, state]\n").agent
+    assert (agent.sandbox, agent.network, agent.writable) == ("off", False, ("~/.codex", "state"))
+    agent = parse_config("agent: {sandbox: bwrap, network: 'on'}").agent
+    assert (agent.sandbox, agent.network, agent.writable) == ("bwrap", True, ())
+    assert parse_config("agent: {command: [x]}").agent.sandbox == "auto"
+
+
 def test_python_placeholder_is_the_harness_interpreter() -> None:
     c = parse_config("pytest: {args: [-q]}")
     assert c.pytest.argv() == [sys.executable, "-m", "pytest", "-q"]
@@ -111,6 +119,10 @@ def test_unknown_keys_are_rejected_with_path_file_and_suggestion(text: str, need
         ("gates: [collect]", ["`gates`", "a mapping"]),
         ("gates: {lint: {}}", ["`gates.lint` needs a `command`"]),
         ("agent: {phases: [blue]}", ["`agent.phases`", "red", "'blue'"]),
+        ("agent: {sandbox: firejail}", ["`agent.sandbox`", "auto, bwrap or off", "'firejail'"]),
+        ("agent: {sandbox: on}", ["`agent.sandbox`", "auto, bwrap or off", "True"]),
+        ("agent: {network: maybe}", ["`agent.network`", "on or off", "'maybe'"]),
+        ("agent: {writable: ~/.codex}", ["`agent.writable`", "a list of strings"]),
         ("agent: {command: [a, b], shell: true}", ["`agent.command`", "one command string"]),
         ("push: {remote: origin}", ["`push` needs both", "branch"]),
         ("- just\n- a list\n", ["<top level>", "a mapping"]),

@@ -75,7 +75,8 @@ def test_an_error_after_the_claim_unwinds_the_attempt_and_keeps_the_agents_work(
     agent.parent.mkdir()
     agent.write_text(f"#!/bin/sh\ncat > /dev/null\nprintf '%s' '{MUL_TEST}' > tests/test_mul.py\nrm -- \"$0\"\n")
     agent.chmod(0o755)
-    yaml = HARNESS_YAML + f"agent:\n  command: [{agent}]\n  phases: [red, green]\n"
+    # Without a sandbox: in one, the agent's program is read-only to it.
+    yaml = HARNESS_YAML + f"agent:\n  command: [{agent}]\n  phases: [red, green]\n  sandbox: off\n"
     repo = make_project(make_repo, extra={"harness.yaml": yaml})
     apply_change(repo, {"notes.txt": "the user's own file\n"})
 

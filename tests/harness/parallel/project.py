@@ -65,12 +65,17 @@ def function_change(name: str, body: str = "1") -> dict[str, str]:
 
 
 def parallel_project(make_repo, tmp_path: Path, ledger_items: list[str], plan: dict,
-                     extra_yaml: str = "") -> Path:
+                     extra_yaml: str = "", sandbox: str = "auto") -> Path:
+    """The project; its agent logs to tmp_path/agent_log.jsonl, a path its sandbox lets it write. An agent
+    that acts outside its worktree (`remove`), or reports a pid (`child_pid_file`, a number that means
+    something only outside the sandbox's pid namespace), needs `sandbox="off"`."""
     agent = tmp_path / "agent.py"
     agent.write_text(AGENT.replace("MARKER", repr(MARKER)))
     (tmp_path / "plan.json").write_text(json.dumps(plan))
+    log = tmp_path / "agent_log.jsonl"
+    log.touch()
     yaml = HARNESS_YAML + (f'agent:\n  command: ["{{python}}", "{agent}", "{tmp_path / "plan.json"}", '
-                           f'"{tmp_path / "agent_log.jsonl"}"]\n  timeout_s: 120\n') + extra_yaml
+                           f'"{log}"]\n  timeout_s: 120\n  sandbox: {sandbox}\n  writable: ["{log}"]\n') + extra_yaml
     ledger = "# Fix Plan\n\n" + "\n".join(ledger_items)
     return make_repo({**BASE_FILES, "harness.yaml": yaml, "docs/fix_plan.md": ledger})
 

@@ -193,7 +193,8 @@ def test_a_worker_that_stops_with_an_error_is_recorded_as_aborted_and_the_others
             "OK": {"files": function_change("ok"), "sleep": 1}}
     ledger = [item("ER", "holdout goes missing", "tests/test_er.py") + "- Acceptance: tests/test_er_more.py\n",
               item("OK", "add ok", "tests/test_ok.py")]
-    repo = parallel_project(make_repo, tmp_path, ledger, plan, extra_yaml=f"holdout:\n  dir: {holdout}\n")
+    repo = parallel_project(make_repo, tmp_path, ledger, plan, extra_yaml=f"holdout:\n  dir: {holdout}\n",
+                            sandbox="off")  # the agent removes holdout.dir, which a sandbox hides from it
     # Whichever lands first, ER's abort trips the breaker and OK, already running, still lands.
     assert main(["loop", "-C", str(repo), "--workers", "2", "--max-failures", "1"]) == ExitCode.REFUSED
     out = capsys.readouterr().out

@@ -51,7 +51,7 @@ def test_kill_9_while_agents_run_second_harness_refused_then_recovered_and_the_l
         make_repo, tmp_path, capsys) -> None:
     pids = {name: tmp_path / f"{name}.pid" for name in ("KA", "KB")}
     plan = {name: {**FAST[name], "sleep": 300, "child_pid_file": str(pids[name])} for name in pids}
-    repo = parallel_project(make_repo, tmp_path, LEDGER, plan)
+    repo = parallel_project(make_repo, tmp_path, LEDGER, plan, sandbox="off")  # the agents report pids
     proc = subprocess.Popen([sys.executable, "-m", "harness", "loop", "-C", str(repo), "--workers", "2"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     _wait_for(lambda: all(p.exists() and p.read_text() for p in pids.values()), "both agents at work", proc)
@@ -126,7 +126,7 @@ def test_kill_9_while_a_change_lands_is_recovered_without_a_trace_in_the_main_ch
 def test_sigterm_stops_every_worker_records_their_attempts_and_exits_130(make_repo, tmp_path) -> None:
     pids = {name: tmp_path / f"{name}.pid" for name in ("KA", "KB")}
     plan = {name: {**FAST[name], "sleep": 300, "child_pid_file": str(pids[name])} for name in pids}
-    repo = parallel_project(make_repo, tmp_path, LEDGER, plan)
+    repo = parallel_project(make_repo, tmp_path, LEDGER, plan, sandbox="off")  # the agents report pids
     proc = subprocess.Popen([sys.executable, "-m", "harness", "loop", "-C", str(repo), "--workers", "2", "--json"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_for(lambda: all(p.exists() and p.read_text() for p in pids.values()), "both agents at work", proc)

@@ -94,6 +94,21 @@ def test_every_gate_switched_off_or_loosened_is_a_finding_naming_its_key() -> No
     }
 
 
+def test_a_loosened_agent_sandbox_is_a_finding_naming_its_key() -> None:
+    strict = "agent:\n  sandbox: bwrap\n  network: off\n"
+    loose = "agent:\n  sandbox: off\n  network: on\n  writable: [~/.ssh]\n"
+    found = gate_findings(parse_config(strict), parse_config(loose))
+    assert {f.test: (f.kind, f.detail) for f in found} == {
+        "agent.sandbox": ("gates-weakened", "agent.sandbox: loosened from bwrap to off"),
+        "agent.network": ("gates-weakened", "agent.network: switched on"),
+        "agent.writable": ("gates-weakened", "agent.writable: gains ~/.ssh"),
+    }
+    assert [f.test for f in gate_findings(parse_config(""), parse_config("agent: {sandbox: off}\n"))] == [
+        "agent.sandbox"]
+    assert gate_findings(parse_config(loose), parse_config(strict)) == []
+    assert gate_findings(parse_config(""), parse_config("agent: {sandbox: bwrap, network: off}\n")) == []
+
+
 def test_stricter_or_equal_gates_are_no_finding() -> None:
     stricter = STRICT.replace("min_score: 0.9", "min_score: 0.95").replace("max_mutants: 40", "max_mutants: 60")
     assert gate_findings(parse_config(STRICT), parse_config(stricter)) == []
