@@ -16,9 +16,14 @@ tests that prove it. Each finding names its kind, the file and the test node id:
                           through another program, sets a variable pytest reads (PYTEST_PLUGINS, PYTHONPATH,
                           ...) or no longer parses; judged against B's harness.yaml, which the whole proof
                           runs under (harness.config.judging), so the stage runs whenever B had it on
+    test-machinery-changed  what runs inside pytest or how it reads its settings changes: `pytest_plugins`
+                          bound, a pytest11 entry point, a pytest setting that changes how tests run, a
+                          configuration file that takes over from another
 
     test_facts      what a test module's source says about each test (pure, from `ast`)
     pytest_options  what pytest options do, read as pytest reads them (pure)
+    pytest_config   pytest's configuration files as pytest reads them; what a change to a setting does (pure)
+    plugin_scan     `pytest_plugins` and pytest11 entry points gained (pure)
     config_scan     selection-narrowed, known-failures-added and gates-weakened, from the changed files (pure)
     gate            the stage: reads both versions, runs the touched test files at B and with the change,
                     writes gates/integrity.json

@@ -29,6 +29,8 @@ from harness.gates.integrity.config_scan import (
     known_failure_findings,
     selection_findings,
 )
+from harness.gates.integrity.plugin_scan import entry_point_findings, plugin_findings
+from harness.gates.integrity.pytest_config import MACHINERY, takeovers
 from harness.gates.integrity.test_facts import compare_modules, module_facts, removed_tests
 from harness.gates.records import IntegrityDetail, IntegrityFinding
 from harness.gitops import blob_text, temp_worktree
@@ -86,8 +88,14 @@ def _static_findings(inputs: IntegrityInputs, modules: Sequence[str]) -> list[In
         if old is not None and new is not None:
             findings += compare_modules(path, module_facts(old), module_facts(new))
     for change in inputs.changeset.changes:
+        old, new = inputs.old_text(change.path), inputs.new_text(change.path)
         if posixpath.basename(change.path) in CONFIG_NAMES:
-            findings += selection_findings(change.path, inputs.old_text(change.path), inputs.new_text(change.path))
+            findings += selection_findings(change.path, old, new)
+        if change.path.endswith(".py"):
+            findings += plugin_findings(change.path, old, new)
+        findings += entry_point_findings(change.path, old, new)
+    findings += [IntegrityFinding(MACHINERY, path, path, detail) for path, detail in takeovers(
+        [c.path for c in inputs.changeset.changes], inputs.old_text, inputs.new_text)]
     base = config_at(inputs.repo, inputs.base) or Config()  # harness.yaml at B, read and parsed once
     changed: Config | None = base
     if any(change.path == CONFIG_FILENAME for change in inputs.changeset.changes):

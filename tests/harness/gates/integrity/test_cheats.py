@@ -1,0 +1,112 @@
+"""Cheats a determined agent would try, each as a real iteration (`harness run --no-agent`): the change is the
+item's new RED test plus the cheat, and no real fix. Each must be refused, naming what it did; an honest
+change beside it stays GREEN (tests/harness/gates/integrity/test_gate.py holds the honest controls)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.main import main
+from tests.conftest import git
+from tests.harness.project import LEDGER, apply_change, head_subject, make_project
+
+# The RED test reads `calc.mul` when it runs, so a module that lacks it fails the test (RED) instead of
+# failing its import; the cheats then make it pass without a real `mul`.
+ATTR_TEST = "from pkg import calc\n\n\ndef test_mul():\n    assert calc.mul(2, 3) == 6\n"
+REWRITING_PLUGIN = """\
+import pytest
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    report.outcome = "passed"
+    report.longrepr = None
+"""
+
+
+def run(repo: Path) -> tuple[int, dict]:
+    code = main(["run", "-C", str(repo), "--no-agent", "CALC-001"])
+    folder = repo / git(repo, "log", "-1", "--format=%(trailers:key=Harness-Evidence,valueonly)").strip()
+    return code, json.loads((folder / "attempt.json").read_text())
+
+
+def findings(record: dict) -> list[tuple[str, str, str]]:
+    stage = next((s for s in record["stages"] if s["name"] == "integrity"), {"findings": []})
+    return [(f["kind"], f["test"], f["detail"]) for f in stage["findings"]]
+
+
+def project(make_repo, allow: str | None = None, extra: dict[str, str] | None = None) -> Path:
+    ledger = LEDGER.replace("- Exit-Criteria: mul multiplies", "- Exit-Criteria: mul multiplies"
+                            + (f"\n- Allow: {allow}" if allow else ""))
+    return make_project(make_repo, ledger=ledger, extra=extra)
+
+
+PLUGIN_CHEATS = {
+    "pytest_plugins in the test module": (
+        {"cheat.py": REWRITING_PLUGIN, "tests/test_mul.py": "pytest_plugins = ['cheat']\n" + ATTR_TEST},
+        ("test-machinery-changed", "tests/test_mul.py",
+         ("`pytest_plugins = ['cheat']` makes pytest load the modules it names as plugins, which can rewrite "
+          "outcomes or replace the code under test"))),
+    "addopts of [tool.pytest] (pytest 9's native TOML)": (
+        {"cheat.py": REWRITING_PLUGIN, "tests/test_mul.py": ATTR_TEST,
+         "pyproject.toml": '[tool.pytest]\naddopts = ["-p", "cheat"]\n'},
+        ("gates-weakened", "pyproject.toml",
+         ("addopts gains `-p cheat`, which loads the plugin cheat: a plugin can deselect tests or rewrite their "
+          "outcomes"))),
+    "addopts of a new pytest.toml": (
+        {"cheat.py": REWRITING_PLUGIN, "tests/test_mul.py": ATTR_TEST,
+         "pytest.toml": '[pytest]\naddopts = ["-pcheat"]\n'},
+        ("gates-weakened", "pytest.toml",
+         ("addopts gains `-p cheat`, which loads the plugin cheat: a plugin can deselect tests or rewrite their "
+          "outcomes"))),
+}
+
+
+@pytest.mark.parametrize("cheat", sorted(PLUGIN_CHEATS))
+def test_a_plugin_loaded_through_configuration_is_refused(make_repo, cheat: str) -> None:
+    """A plugin that rewrites every report to passed, loaded without a `-p` on any command line."""
+    files, expected = PLUGIN_CHEATS[cheat]
+    repo = project(make_repo)
+    apply_change(repo, files)
+
+    code, record = run(repo)
+
+    assert code == 1 and record["failed_stage"] == "integrity", record["reason"]
+    assert expected in findings(record)
+    assert head_subject(repo) == "[CALC-001] calc gains mul: FAILED at integrity"
+
+
+def test_a_new_ini_file_that_takes_over_from_the_projects_configuration_is_refused(make_repo) -> None:
+    """tests/pytest.ini is nearer to the tests than pyproject.toml: pytest reads it instead, and the
+    project's `filterwarnings = error` no longer applies to them (here a `mul` that warns would pass)."""
+    warns = ("import warnings\n\n\ndef add(a, b):\n    return a + b\n\n\ndef mul(a, b):\n"
+             "    warnings.warn('mul is not done', UserWarning)\n    return 6\n")
+    repo = project(make_repo, extra={"pyproject.toml": '[tool.pytest.ini_options]\nfilterwarnings = ["error"]\n'})
+    apply_change(repo, {"tests/pytest.ini": "[pytest]\n", "pkg/calc.py": warns, "tests/test_mul.py": ATTR_TEST})
+
+    code, record = run(repo)
+
+    assert code == 1 and record["failed_stage"] == "integrity", record["reason"]
+    assert findings(record) == [(
+        "test-machinery-changed", "tests/pytest.ini",
+        ("pytest now reads tests/pytest.ini instead of pyproject.toml for the tests in tests/: none of "
+         "pyproject.toml's settings apply to them any more"))]
+
+
+def test_the_item_can_allow_a_plugin_it_needs(make_repo) -> None:
+    """A plugin that does no harm, allowed by name: recorded, and the proof goes on."""
+    repo = project(make_repo, allow="test-machinery-changed")
+    apply_change(repo, {"tests/helpers.py": "import pytest\n\n\n@pytest.fixture\ndef two():\n    return 2\n",
+                        "tests/conftest.py": "pytest_plugins = ['tests.helpers']\n",
+                        "tests/test_mul.py": "from pkg.calc import mul\n\n\ndef test_mul(two):\n"
+                                             "    assert mul(two, 3) == 6\n",
+                        "pkg/calc.py": "def add(a, b):\n    return a + b\n\n\ndef mul(a, b):\n    return a * b\n"})
+
+    code, record = run(repo)
+
+    assert code == 0, record["reason"]
+    assert [(kind, test) for kind, test, _ in findings(record)] == [("test-machinery-changed", "tests/conftest.py")]
