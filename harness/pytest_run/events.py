@@ -98,6 +98,38 @@ def fold_events(events: Iterable[Mapping[str, Any]]) -> tuple[tuple[str, ...], t
     return tuple(collected), tuple(results), finished
 
 
+def record_problems(events: Sequence[Mapping[str, Any]], collected: Sequence[str], results: Sequence[TestResult], *,
+                    returncode: int, timed_out: bool, collect_only: bool) -> tuple[str, ...]:
+    """Why the recorder's events and the process's exit do not tell one story; empty when they do.
+
+    The recorder writes `finished` (with the session's exit status) from the last `pytest_sessionfinish`
+    implementation to run, so a process that ends before it (`os._exit` in a test, a fixture or a hook,
+    `sys.exit` in a hook) leaves none. Judged only for a run that ended by itself after the recorder was
+    configured: a run the harness killed (timeout) or a signal ended, and a usage error before plugins
+    load, have verdicts of their own (harness.proof.verdicts)."""
+    if timed_out or returncode < 0 or not any(e.get("event") == "configured" for e in events):
+        return ()
+    problems: list[str] = []
+    finished = [e for e in events if e.get("event") == "finished"]
+    if not finished:
+        problems.append(f"the pytest process exited {returncode} before its session finished (os._exit, sys.exit "
+                        "in a hook, a crash): what it had not reported never counted")
+    elif finished[-1].get("exitstatus") != returncode:
+        problems.append(f"pytest's session ended with exit status {finished[-1].get('exitstatus')}, but the "
+                        f"process exited {returncode}: code that ran after the session (a hook, an atexit "
+                        "handler, os._exit) changed the exit")
+    failing = [r for r in results if r.failing]
+    if returncode == 0 and failing:
+        problems.append(f"pytest exited 0, but {len(failing)} test(s) failed in the record (first: "
+                        f"{failing[0].nodeid})")
+    reported = {r.nodeid for r in results}
+    missing = [nodeid for nodeid in collected if nodeid not in reported]
+    if returncode == 0 and missing and not collect_only:
+        problems.append(f"{len(missing)} collected test(s) never reported (first: {missing[0]}), yet pytest "
+                        "exited 0")
+    return tuple(problems)
+
+
 def _collect_result(event: Mapping[str, Any]) -> TestResult:
     failed = event.get("outcome") == "failed"
     return TestResult(
@@ -192,6 +224,7 @@ def results_document(run: PytestRun, events: Sequence[Mapping[str, Any]]) -> dic
         "exit_meaning": run.exit_meaning,
         "timed_out": run.timed_out,
         "session_finished": run.session_finished,
+        "record_problems": list(run.record_problems),
         "duration_s": round(run.duration_s, 3),
         "counts": run.counts(),
         "collected": list(run.collected),

@@ -243,10 +243,13 @@ def pytest_runtest_logreport(report: Any) -> None:
     )
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: Any, exitstatus: Any) -> None:
+    # Among the last to run, so a process ended by an earlier implementation leaves no `finished`; the
+    # session's status as it stands now, which the harness compares with the process's exit code.
     if _hidden:
         _emit({"event": "isolation", "hidden": sorted(_hidden), "roots": os.environ.get(ISOLATE_ENV, "")})
-    _emit({"event": "finished", "exitstatus": int(exitstatus)})
+    _emit({"event": "finished", "exitstatus": int(getattr(session, "exitstatus", exitstatus))})
 
 
 def pytest_unconfigure(config: Any) -> None:

@@ -86,6 +86,9 @@ class PytestRun:
     timeout_s: float | None = None
     session_finished: bool = False  # the recorder saw pytest's sessionfinish
     error_lines: tuple[str, ...] = ()  # pytest's ERROR:/INTERNALERROR lines from the log, in order
+    # why the record and the exit disagree (harness.pytest_run.events.record_problems): no verdict trusts
+    # such a run
+    record_problems: tuple[str, ...] = ()
 
     def counts(self) -> dict[str, int]:
         """Outcome -> number of results, in a fixed order, outcomes with no result left out."""
@@ -114,6 +117,13 @@ class PytestRun:
             if not line.startswith("ERROR: usage:"):
                 return line
         return self.error_lines[0] if self.error_lines else f"pytest exited {self.returncode} ({self.exit_meaning})"
+
+    def untrusted_reason(self) -> str:
+        """Why no verdict can rest on this run (its first record problem, and how many more); "" if none."""
+        if not self.record_problems:
+            return ""
+        more = f" (+{len(self.record_problems) - 1} more)" if len(self.record_problems) > 1 else ""
+        return f"the run's record cannot be trusted: {self.record_problems[0]}{more}"
 
     def summary(self) -> str:
         return f"{count_text(self.counts())}; exit {self.returncode} ({self.exit_meaning}) in {self.duration_s:.1f}s"

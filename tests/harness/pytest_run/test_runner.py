@@ -358,3 +358,33 @@ def test_parse_selector_rejects_bad_text(raw: str, complaint: str) -> None:
     with pytest.raises(SelectorError, match=complaint) as caught:
         parse_selector(raw)
     assert repr(raw) in str(caught.value)
+
+
+def test_a_record_that_disagrees_with_the_exit_is_named_and_an_honest_one_has_no_problem(
+        cases_run: PytestRun, tmp_path: Path) -> None:
+    """A test that ends the process with exit 0, and a hook that turns a failed session's exit into 0."""
+    assert cases_run.record_problems == () and cases_run.untrusted_reason() == ""
+    suite = write_suite(tmp_path / "suite", {
+        "pytest.ini": "[pytest]\n",
+        "tests/test_exit.py": "import os\n\n\ndef test_a():\n    pass\n\n\ndef test_b():\n    os._exit(0)\n\n\n"
+                              "def test_c():\n    assert False\n",
+        "other/conftest.py": "import os\n\n\ndef pytest_unconfigure(config):\n    os._exit(0)\n",
+        "other/test_fails.py": "def test_fails():\n    assert 1 == 2\n",
+    })
+    ended = run_pytest(["tests"], cwd=suite, out_dir=tmp_path / "out", name="ended", env=FAST_ENV)
+    assert ended.returncode == 0 and not ended.session_finished
+    assert ended.record_problems == (
+        ("the pytest process exited 0 before its session finished (os._exit, sys.exit in a hook, a crash): what it "
+         "had not reported never counted"),
+        "pytest exited 0, but 1 test(s) failed in the record (first: tests/test_exit.py::test_b)",
+        "1 collected test(s) never reported (first: tests/test_exit.py::test_c), yet pytest exited 0")
+    assert json.loads(ended.results_path.read_text())["record_problems"] == list(ended.record_problems)
+
+    rewritten = run_pytest(["other"], cwd=suite, out_dir=tmp_path / "out", name="rewritten", env=FAST_ENV)
+    assert rewritten.returncode == 0 and rewritten.session_finished
+    assert rewritten.record_problems == (
+        ("pytest's session ended with exit status 1, but the process exited 0: code that ran after the session "
+         "(a hook, an atexit handler, os._exit) changed the exit"),
+        "pytest exited 0, but 1 test(s) failed in the record (first: other/test_fails.py::test_fails)")
+    assert rewritten.untrusted_reason().startswith("the run's record cannot be trusted: pytest's session ended")
+    assert rewritten.untrusted_reason().endswith("changed the exit (+1 more)")

@@ -110,3 +110,37 @@ def test_the_item_can_allow_a_plugin_it_needs(make_repo) -> None:
 
     assert code == 0, record["reason"]
     assert [(kind, test) for kind, test, _ in findings(record)] == [("test-machinery-changed", "tests/conftest.py")]
+
+
+TWO_CALC_TESTS = ("from pkg.calc import add\n\n\ndef test_add_zero():\n    assert add(0, 0) == 0\n\n\n"
+                  "def test_add():\n    assert add(1, 2) == 3\n")
+ENDS_BEFORE = """\
+import os
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _stop_before_a_failure(request):
+    if request.node.name == "test_add":
+        os._exit(0)
+"""
+
+
+def test_a_session_ended_before_a_failing_test_reported_is_no_pass(make_repo) -> None:
+    """The change breaks `add`; an autouse fixture ends the process with exit 0 just before test_add runs. The
+    regression selector and the full suite then saw one passing test and exit 0, and went GREEN."""
+    repo = project(make_repo, extra={"tests/test_calc.py": TWO_CALC_TESTS})
+    apply_change(repo, {"tests/conftest.py": ENDS_BEFORE, "tests/test_mul.py": ATTR_TEST,
+                        "pkg/calc.py": "def add(a, b):\n    return a - b\n\n\ndef mul(a, b):\n    return a * b\n"})
+
+    code, record = run(repo)
+
+    assert code == 1 and record["failed_stage"] == "regression", record["reason"]
+    assert record["reason"] == (
+        "regression: tests/test_calc.py: the run's record cannot be trusted: the pytest process exited 0 before "
+        "its session finished (os._exit, sys.exit in a hook, a crash): what it had not reported never counted "
+        "(+1 more)")
+    document = json.loads((repo / record["evidence_dir"] / "gates" / "regression.results.json").read_text())
+    assert document["record_problems"][1] == ("1 collected test(s) never reported (first: "
+                                              "tests/test_calc.py::test_add), yet pytest exited 0")
