@@ -1,8 +1,10 @@
 """The recorder's events, read back and folded into results; pytest's own error lines from its log.
 
 `harness/pytest_run/recorder.py` writes one JSON object per line while pytest runs: `collected` (node ids),
-`collectreport` (a collection error or skip), `report` (one phase of one test) and `finished`. A run
-killed mid-write leaves at most a torn last line, which is dropped; everything before it counts. pytest
+`collectreport` (a collection error or skip), `report` (one phase of one test, with what the phase raised
+and what of pytest's machinery was found replaced), `tampered` (the same, at the session's end) and
+`finished`. A run killed mid-write leaves at most a torn last line, which is dropped; everything before it
+counts. pytest
 reports usage errors, conftest import errors and internal errors before plugins are configured, so
 those runs leave no events, and their log lines are what explains them.
 """
@@ -127,7 +129,37 @@ def record_problems(events: Sequence[Mapping[str, Any]], collected: Sequence[str
     if returncode == 0 and missing and not collect_only:
         problems.append(f"{len(missing)} collected test(s) never reported (first: {missing[0]}), yet pytest "
                         "exited 0")
-    return tuple(problems)
+    return tuple(problems + _forged(events))
+
+
+def _rewritten(raw: str, outcome: str, wasxfail: object) -> bool:
+    """A report better than what its phase raised: a failure or a skip reported as passed, a failure as a
+    plain skip (an xfail is a skip that carries `wasxfail`)."""
+    return (raw == "failed" and (outcome == "passed" or (outcome == "skipped" and wasxfail is None))) or (
+        raw == "skipped" and outcome == "passed")
+
+
+def _forged(events: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The recorder's own observations: reports better than what their phase raised, and pytest's machinery
+    (or a test's function) replaced while the tests ran."""
+    problems: list[str] = []
+    tampered: dict[str, None] = {}
+    for event in events:
+        if event.get("event") == "tampered":
+            tampered.update((str(name), None) for name in event.get("names") or ())
+        if event.get("event") != "report":
+            continue
+        tampered.update((str(name), None) for name in event.get("tampered") or ())
+        raw = event.get("raw")
+        if isinstance(raw, list) and raw and _rewritten(str(raw[0]), str(event.get("outcome")), event.get("wasxfail")):
+            raised = f"raised {raw[1]}" if len(raw) > 1 and raw[1] else "passed"
+            problems.append(f"{event.get('nodeid')}: its {event.get('when')} {raised}, but its report says "
+                            f"{event.get('outcome')}: a hook or a patch rewrote the report")
+    if tampered:
+        names = list(tampered)
+        more = f" (+{len(names) - 3} more)" if len(names) > 3 else ""
+        problems.append(f"pytest's machinery was replaced while the tests ran: {', '.join(names[:3])}{more}")
+    return problems
 
 
 def _collect_result(event: Mapping[str, Any]) -> TestResult:

@@ -388,3 +388,51 @@ def test_a_record_that_disagrees_with_the_exit_is_named_and_an_honest_one_has_no
         "pytest exited 0, but 1 test(s) failed in the record (first: other/test_fails.py::test_fails)")
     assert rewritten.untrusted_reason().startswith("the run's record cannot be trusted: pytest's session ended")
     assert rewritten.untrusted_reason().endswith("changed the exit (+1 more)")
+
+
+REWRITER = """\
+import pytest
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        report.outcome, report.longrepr = "passed", None
+"""
+REWRITTEN_SUITE = {
+    "pytest.ini": "[pytest]\n",
+    "conftest.py": REWRITER,
+    "tests/test_rewritten.py": textwrap.dedent(
+        """
+        import unittest
+
+        import pytest
+
+        def test_fails():
+            assert 1 == 2
+
+        def test_skips():
+            pytest.skip("not here")
+
+        class TestOld(unittest.TestCase):
+            def test_fails_too(self):
+                self.assertEqual(1, 2)
+        """),
+}
+
+
+@pytest.mark.parametrize("xdist", [False, True], ids=["in-process", "xdist worker"])
+def test_a_report_rewritten_by_a_hook_is_named_by_what_its_phase_raised(tmp_path: Path, xdist: bool) -> None:
+    suite = write_suite(tmp_path / "suite", REWRITTEN_SUITE)
+    extra = ("-p", "xdist", "-n", "1") if xdist else ()
+    run = run_pytest(["tests"], cwd=suite, out_dir=tmp_path / "out", name="rewritten", env=FAST_ENV, extra_args=extra)
+    assert run.counts() == {"passed": 3} and run.returncode == 0
+    assert run.record_problems == (
+        ("tests/test_rewritten.py::test_fails: its call raised AssertionError, but its report says passed: a hook "
+         "or a patch rewrote the report"),
+        ("tests/test_rewritten.py::test_skips: its call raised Skipped, but its report says passed: a hook or a "
+         "patch rewrote the report"),
+        ("tests/test_rewritten.py::TestOld::test_fails_too: its call raised AssertionError, but its report says "
+         "passed: a hook or a patch rewrote the report"))

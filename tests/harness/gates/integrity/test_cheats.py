@@ -144,3 +144,66 @@ def test_a_session_ended_before_a_failing_test_reported_is_no_pass(make_repo) ->
     document = json.loads((repo / record["evidence_dir"] / "gates" / "regression.results.json").read_text())
     assert document["record_problems"][1] == ("1 collected test(s) never reported (first: "
                                               "tests/test_calc.py::test_add), yet pytest exited 0")
+
+
+STUB_MUL = "def add(a, b):\n    return a + b\n\n\ndef mul(a, b):\n    return 0\n"
+# Each switches itself on only once `mul` exists, so the RED run at the base (which gets the conftest, a test
+# file) fails as it should.
+REPORT_PATCH = """\
+import pkg.calc
+from _pytest.reports import TestReport
+
+if hasattr(pkg.calc, "mul"):
+    _made = TestReport.__init__
+
+    def _passing(self, *args, **kwargs):
+        _made(self, *args, **kwargs)
+        if self.outcome == "failed":
+            self.outcome, self.longrepr = "passed", None
+
+    TestReport.__init__ = _passing
+"""
+FUNCTION_SWAP = """\
+import pytest
+
+import pkg.calc
+
+
+@pytest.fixture(autouse=True)
+def _quiet(request):
+    if hasattr(pkg.calc, "mul"):
+        request.node.obj = lambda *args, **kwargs: None
+"""
+
+
+def test_a_report_a_plugin_rewrites_is_no_pass_even_where_the_item_allows_the_plugin(make_repo) -> None:
+    """The plugin's hookwrapper turns the failed call's report into a pass; the recorder saw what the call
+    raised before any hook touched the report."""
+    repo = project(make_repo, allow="test-machinery-changed")
+    apply_change(repo, {"cheat.py": REWRITING_PLUGIN, "tests/test_mul.py": "pytest_plugins = ['cheat']\n" + ATTR_TEST})
+
+    code, record = run(repo)
+
+    assert code == 1 and record["failed_stage"] == "green", record["reason"]
+    assert record["reason"] == (
+        "GREEN not proven: tests/test_mul.py::test_mul: the run's record cannot be trusted: "
+        "tests/test_mul.py::test_mul: its call raised AttributeError, but its report says passed: a hook or a "
+        "patch rewrote the report")
+
+
+@pytest.mark.parametrize(("conftest", "replaced"), [
+    (REPORT_PATCH, "_pytest.reports.TestReport.__init__"),
+    (FUNCTION_SWAP, "the test function of tests/test_mul.py::test_mul"),
+], ids=["TestReport patched", "test function swapped"])
+def test_pytest_s_machinery_or_the_test_function_replaced_in_the_test_process_is_no_pass(
+        make_repo, conftest: str, replaced: str) -> None:
+    """No hook at all: a conftest patches TestReport, or a fixture swaps the test function for one that
+    checks nothing; `mul` is a stub that returns 0."""
+    repo = project(make_repo)
+    apply_change(repo, {"tests/conftest.py": conftest, "pkg/calc.py": STUB_MUL, "tests/test_mul.py": ATTR_TEST})
+
+    code, record = run(repo)
+
+    assert code == 1, record["reason"]
+    assert record["reason"].endswith(f"the run's record cannot be trusted: pytest's machinery was replaced while "
+                                     f"the tests ran: {replaced}")
