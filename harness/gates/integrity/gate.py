@@ -31,6 +31,7 @@ from harness.gates.integrity.config_scan import (
 )
 from harness.gates.integrity.plugin_scan import entry_point_findings, plugin_findings
 from harness.gates.integrity.pytest_config import MACHINERY, takeovers
+from harness.gates.integrity.replacement_scan import project_modules, replacement_findings
 from harness.gates.integrity.test_facts import compare_modules, module_facts, removed_tests
 from harness.gates.records import IntegrityDetail, IntegrityFinding
 from harness.gitops import blob_text, temp_worktree
@@ -96,6 +97,12 @@ def _static_findings(inputs: IntegrityInputs, modules: Sequence[str]) -> list[In
         findings += entry_point_findings(change.path, old, new)
     findings += [IntegrityFinding(MACHINERY, path, path, detail) for path, detail in takeovers(
         [c.path for c in inputs.changeset.changes], inputs.old_text, inputs.new_text)]
+    products = project_modules(inputs.green_cwd)
+    for change in inputs.changeset.tests:
+        if change.path.endswith(".py") and change.kind != "deleted":
+            findings += replacement_findings(change.path, inputs.old_text(change.path), inputs.new_text(change.path),
+                                             products, test_module=_is_test_module(change.path,
+                                                                                   inputs.config.test_globs))
     base = config_at(inputs.repo, inputs.base) or Config()  # harness.yaml at B, read and parsed once
     changed: Config | None = base
     if any(change.path == CONFIG_FILENAME for change in inputs.changeset.changes):

@@ -207,3 +207,40 @@ def test_pytest_s_machinery_or_the_test_function_replaced_in_the_test_process_is
     assert code == 1, record["reason"]
     assert record["reason"].endswith(f"the run's record cannot be trusted: pytest's machinery was replaced while "
                                      f"the tests ran: {replaced}")
+
+
+STAND_IN_FIXTURE = """\
+import pytest
+
+from pkg import calc
+
+fixture = pytest.fixture
+
+
+@fixture(autouse=bool(1))
+def _fast_mul(monkeypatch):
+    monkeypatch.setattr(calc, "mul", lambda a, b: a * b)
+"""
+
+
+@pytest.mark.parametrize(("path", "cheat"), [
+    ("tests/conftest.py", STAND_IN_FIXTURE),
+    ("tests/test_mul.py", STAND_IN_FIXTURE + "\n\n" + ATTR_TEST.split("\n\n\n", 1)[1]),
+], ids=["conftest", "autouse fixture of the test module"])
+def test_a_stand_in_for_the_code_under_test_is_refused(make_repo, path: str, cheat: str) -> None:
+    """`mul` is a stub; a fixture puts a real one in its place while the tests run. At the base there is no
+    `mul` to replace, so the fixture fails there and RED is proven; with the change the test passes."""
+    repo = project(make_repo)
+    files = {"pkg/calc.py": STUB_MUL, "tests/test_mul.py": ATTR_TEST}
+    files[path] = cheat
+    apply_change(repo, files)
+
+    code, record = run(repo)
+
+    assert code == 1 and record["failed_stage"] == "integrity", record["reason"]
+    what = "this conftest.py" if path.endswith("conftest.py") else (
+        "this test module's module-level code or autouse fixtures")
+    assert findings(record) == [(
+        "code-under-test-replaced", path,
+        (f"{what} replaces pkg.calc.mul (`monkeypatch.setattr(calc, 'mul', lambda a, b: a * b)`), so the tests may "
+        "check a stand-in instead of the code under test"))]
