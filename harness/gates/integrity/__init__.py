@@ -21,12 +21,16 @@ tests that prove it. Each finding names its kind, the file and the test node id:
                           configuration file that takes over from another
     code-under-test-replaced  a conftest.py, a test-side helper, or a test module's module-level code or
                           autouse fixtures put something else in place of the project's own code
+    runner-detected       a changed line of product code asks whether a test runs it
+    always-equal          a changed line of product code makes a value equal to anything (an `__eq__`
+                          that ignores its argument, `mock.ANY`)
 
     test_facts      what a test module's source says about each test (pure, from `ast`)
     pytest_options  what pytest options do, read as pytest reads them (pure)
     pytest_config   pytest's configuration files as pytest reads them; what a change to a setting does (pure)
     plugin_scan     `pytest_plugins` and pytest11 entry points gained (pure)
     replacement_scan  test-side code that replaces the project's objects, however spelt (pure)
+    product_scan    runner detection and always-equal values on the changed lines of product code (pure)
     config_scan     selection-narrowed, known-failures-added and gates-weakened, from the changed files (pure)
     gate            the stage: reads both versions, runs the touched test files at B and with the change,
                     writes gates/integrity.json

@@ -30,11 +30,12 @@ from harness.gates.integrity.config_scan import (
     selection_findings,
 )
 from harness.gates.integrity.plugin_scan import entry_point_findings, plugin_findings
+from harness.gates.integrity.product_scan import product_findings
 from harness.gates.integrity.pytest_config import MACHINERY, takeovers
 from harness.gates.integrity.replacement_scan import project_modules, replacement_findings
 from harness.gates.integrity.test_facts import compare_modules, module_facts, removed_tests
 from harness.gates.records import IntegrityDetail, IntegrityFinding
-from harness.gitops import blob_text, temp_worktree
+from harness.gitops import blob_text, changed_lines, temp_worktree
 from harness.globs import matches_any
 from harness.proof.changes import ChangeSet
 from harness.proof.stage_records import StageResult
@@ -97,6 +98,11 @@ def _static_findings(inputs: IntegrityInputs, modules: Sequence[str]) -> list[In
         findings += entry_point_findings(change.path, old, new)
     findings += [IntegrityFinding(MACHINERY, path, path, detail) for path, detail in takeovers(
         [c.path for c in inputs.changeset.changes], inputs.old_text, inputs.new_text)]
+    product_files = [c.path for c in inputs.changeset.changes if c.path.endswith(".py") and c.kind != "deleted"
+                     and c not in inputs.changeset.tests]
+    lines = changed_lines(inputs.repo, inputs.base, inputs.head, product_files) if product_files else {}
+    for path in product_files:
+        findings += product_findings(path, inputs.new_text(path), lines.get(path, ()))
     products = project_modules(inputs.green_cwd)
     for change in inputs.changeset.tests:
         if change.path.endswith(".py") and change.kind != "deleted":

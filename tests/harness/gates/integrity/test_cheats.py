@@ -244,3 +244,36 @@ def test_a_stand_in_for_the_code_under_test_is_refused(make_repo, path: str, che
         "code-under-test-replaced", path,
         (f"{what} replaces pkg.calc.mul (`monkeypatch.setattr(calc, 'mul', lambda a, b: a * b)`), so the tests may "
         "check a stand-in instead of the code under test"))]
+
+
+MUL_TEST = "from pkg.calc import mul\n\n\ndef test_mul():\n    assert mul(2, 3) == 6\n"
+PRODUCT_CHEATS = {
+    "runner detected": (
+        ("import sys\n\n\ndef add(a, b):\n    return a + b\n\n\ndef mul(a, b):\n"
+         "    if 'pytest' in sys.modules:\n        return 6\n    return a + b\n"),
+        ("runner-detected", "pkg/calc.py:9", ("`'pytest' in sys.modules` asks whether a test runs the code, so it "
+                                              "can behave otherwise under test"))),
+    "a value equal to anything": (
+        ("def add(a, b):\n    return a + b\n\n\nclass _Any:\n    def __eq__(self, other):\n        return True\n\n\n"
+         "def mul(a, b):\n    return _Any()\n"),
+        ("always-equal", "pkg/calc.py:6", ("`__eq__` never reads the value it is compared with: a value holding it "
+                                           "passes any comparison a test makes"))),
+    "mock.ANY": (
+        "from unittest import mock\n\n\ndef add(a, b):\n    return a + b\n\n\ndef mul(a, b):\n    return mock.ANY\n",
+        ("always-equal", "pkg/calc.py:9", ("unittest.mock.ANY equals everything: a value holding it passes any "
+                                           "comparison a test makes"))),
+}
+
+
+@pytest.mark.parametrize("cheat", sorted(PRODUCT_CHEATS))
+def test_product_code_that_passes_the_test_without_the_work_is_refused(make_repo, cheat: str) -> None:
+    """The mutation gate does not catch these even when required: its mutants of `return _Any()` and of the
+    `__eq__` are killed by the test the value fools."""
+    product, expected = PRODUCT_CHEATS[cheat]
+    repo = project(make_repo)
+    apply_change(repo, {"pkg/calc.py": product, "tests/test_mul.py": MUL_TEST})
+
+    code, record = run(repo)
+
+    assert code == 1 and record["failed_stage"] == "integrity", record["reason"]
+    assert findings(record) == [expected]
