@@ -7,6 +7,8 @@ tests that prove it. Each finding names its kind, the file and the test node id:
                           skipped or xfailed
     assertions-removed    a test ends with fewer checks than at B (assert, pytest.raises/warns/approx,
                           numpy.testing and torch.testing asserts, unittest's self.assert*)
+    assertions-weakened   a test gains a check that cannot fail (`assert True`, `assert x == x`, ...)
+    expected-values-changed  a test's check keeps its form with other constants, or the test does
     known-failures-added  the known-failures file gains an entry
     selection-narrowed    pytest's configuration or harness.yaml's pytest arguments, pytest.command or
                           PYTEST_ADDOPTS in pytest.env gain a filter (-k, -m, --deselect, --ignore, a path,
@@ -26,6 +28,7 @@ tests that prove it. Each finding names its kind, the file and the test node id:
                           that ignores its argument, `mock.ANY`)
 
     test_facts      what a test module's source says about each test (pure, from `ast`)
+    check_values    what a test's checks compare: checks that cannot fail, constants changed (pure)
     pytest_options  what pytest options do, read as pytest reads them (pure)
     pytest_config   pytest's configuration files as pytest reads them; what a change to a setting does (pure)
     plugin_scan     `pytest_plugins` and pytest11 entry points gained (pure)

@@ -277,3 +277,24 @@ def test_product_code_that_passes_the_test_without_the_work_is_refused(make_repo
 
     assert code == 1 and record["failed_stage"] == "integrity", record["reason"]
     assert findings(record) == [expected]
+
+
+BROKEN_ADD = "def add(a, b):\n    return a - b\n\n\ndef mul(a, b):\n    return a * b\n"
+
+
+@pytest.mark.parametrize(("check", "expected"), [
+    ("assert True", ("assertions-weakened", "tests/test_calc.py::test_add",
+                     "gains 1 check(s) that cannot fail: `assert True`")),
+    ("assert add(1, 2) == -1", ("expected-values-changed", "tests/test_calc.py::test_add",
+                                "`assert add(1, 2) == 3` -> `assert add(1, 2) == -1`")),
+], ids=["tautology", "expected value edited"])
+def test_an_existing_check_made_to_fit_a_broken_change_is_refused(make_repo, check: str, expected: tuple) -> None:
+    """The change breaks `add` and rewrites its test's one check to pass: the number of checks is the same."""
+    repo = project(make_repo)
+    apply_change(repo, {"pkg/calc.py": BROKEN_ADD, "tests/test_mul.py": MUL_TEST,
+                        "tests/test_calc.py": f"from pkg.calc import add\n\n\ndef test_add():\n    {check}\n"})
+
+    code, record = run(repo)
+
+    assert code == 1 and record["failed_stage"] == "integrity", record["reason"]
+    assert findings(record) == [expected]
