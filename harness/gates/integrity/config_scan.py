@@ -198,6 +198,8 @@ def gate_findings(old: Config, new: Config, path: str = "harness.yaml") -> list[
         add("gates.mutation.min_score", f"lowered from {before.min_score:g} to {after.min_score:g}")
     if after.max_mutants < before.max_mutants:
         add("gates.mutation.max_mutants", f"lowered from {before.max_mutants} to {after.max_mutants}")
+    if new.gates.reruns < old.gates.reruns:
+        add("gates.reruns", f"lowered from {old.gates.reruns} to {new.gates.reruns}")
     if old.holdout is not None and new.holdout is None:
         add("holdout", "removed (the held-out acceptance tests no longer run)")
     return findings

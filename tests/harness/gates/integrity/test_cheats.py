@@ -298,3 +298,36 @@ def test_an_existing_check_made_to_fit_a_broken_change_is_refused(make_repo, che
 
     assert code == 1 and record["failed_stage"] == "integrity", record["reason"]
     assert findings(record) == [expected]
+
+
+def test_a_red_test_that_fails_once_then_passes_proves_nothing(make_repo, tmp_path: Path) -> None:
+    """It fails the first time it runs (at the base) and passes every time after, whatever the code: without
+    a rerun the failure proved RED and the passes proved GREEN."""
+    mark = tmp_path / "ran-once"
+    flaky = (f"import os\n\nMARK = {str(mark)!r}\n\n\ndef test_mul():\n    if not os.path.exists(MARK):\n"
+             "        open(MARK, 'w').close()\n        assert False, 'the first run fails'\n")
+    repo = project(make_repo)
+    apply_change(repo, {"tests/test_mul.py": flaky, "pkg/calc.py": STUB_MUL})
+
+    code, record = run(repo)
+
+    assert code == 1 and record["failed_stage"] == "red", record["reason"]
+    assert record["reason"] == ("RED not proven: tests/test_mul.py::test_mul is flaky: it failed, then passed when "
+                                "run again unchanged without the change (rerun 1 of 1, red/red.rerun-1.log)")
+    [selector] = next(s for s in record["stages"] if s["name"] == "red")["selectors"]
+    assert selector["reruns"] == [{"returncode": 0, "counts": {"passed": 1}, "log": "red/red.rerun-1.log"}]
+
+
+def test_a_green_test_that_passes_once_then_fails_proves_nothing(make_repo, tmp_path: Path) -> None:
+    counter = tmp_path / "calls"
+    product = (f"import os\n\nCOUNTER = {str(counter)!r}\n\n\ndef add(a, b):\n    return a + b\n\n\n"
+               "def mul(a, b):\n    calls = int(open(COUNTER).read()) if os.path.exists(COUNTER) else 0\n"
+               "    open(COUNTER, 'w').write(str(calls + 1))\n    return a * b if calls == 0 else 0\n")
+    repo = project(make_repo)
+    apply_change(repo, {"tests/test_mul.py": MUL_TEST, "pkg/calc.py": product})
+
+    code, record = run(repo)
+
+    assert code == 1 and record["failed_stage"] == "green", record["reason"]
+    assert record["reason"] == ("GREEN not proven: tests/test_mul.py::test_mul is flaky: it passed, then failed when "
+                                "run again unchanged: assert 0 == 6 (rerun 1 of 1, green/green.rerun-1.log)")
