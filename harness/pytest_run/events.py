@@ -1,9 +1,9 @@
 """The recorder's events, read back and folded into results; pytest's own error lines from its log.
 
 `harness/pytest_run/recorder.py` writes one JSON object per line while pytest runs: `collected` (node ids),
-`collectreport` (a collection error or skip), `report` (one phase of one test, with what the phase raised
-and what of pytest's machinery was found replaced), `tampered` (the same, at the session's end) and
-`finished`. A run killed mid-write leaves at most a torn last line, which is dropped; everything before it
+`collectreport` (a collection error or skip), `hooks` (the project's hook implementations, once collection
+ended), `report` (one phase of one test, with what the phase raised and what of pytest's machinery was found
+replaced), `tampered` (the same, at the session's end) and `finished`. A run killed mid-write leaves at most a torn last line, which is dropped; everything before it
 counts. pytest
 reports usage errors, conftest import errors and internal errors before plugins are configured, so
 those runs leave no events, and their log lines are what explains them.
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import SelectorError
-from harness.pytest_run.results import FAILING, Outcome, Phase, PytestRun, TestResult, read_tail
+from harness.pytest_run.results import FAILING, Outcome, Phase, ProjectHook, PytestRun, TestResult, read_tail
 
 MESSAGE_LIMIT = 300
 MAX_ERROR_LINES = 20
@@ -162,6 +162,17 @@ def _forged(events: Sequence[Mapping[str, Any]]) -> list[str]:
     return problems
 
 
+def project_hooks(events: Iterable[Mapping[str, Any]]) -> tuple[ProjectHook, ...]:
+    """The project's hook implementations the recorder listed once collection ended, each once."""
+    found: dict[ProjectHook, None] = {}
+    for event in events:
+        if event.get("event") == "hooks":
+            for impl in event.get("impls") or ():
+                found[ProjectHook(str(impl.get("hook")), str(impl.get("file")), int(impl.get("line") or 0),
+                                  str(impl.get("function")), str(impl.get("plugin")))] = None
+    return tuple(found)
+
+
 def _collect_result(event: Mapping[str, Any]) -> TestResult:
     failed = event.get("outcome") == "failed"
     return TestResult(
@@ -257,6 +268,8 @@ def results_document(run: PytestRun, events: Sequence[Mapping[str, Any]]) -> dic
         "timed_out": run.timed_out,
         "session_finished": run.session_finished,
         "record_problems": list(run.record_problems),
+        "project_hooks": [{"hook": h.hook, "file": h.file, "line": h.line, "function": h.function,
+                           "plugin": h.plugin} for h in run.project_hooks],
         "duration_s": round(run.duration_s, 3),
         "counts": run.counts(),
         "collected": list(run.collected),

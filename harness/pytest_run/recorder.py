@@ -12,9 +12,10 @@ variable is taken out of the environment when this module loads: the tests never
 What the tests themselves could bend is recorded beside each report, for the harness to judge
 (harness.pytest_run.events.record_problems): what each phase raised, noted before any other hook makes or
 adjusts its report; whether pytest's machinery (the modules in `_WATCHED`) was replaced since this module
-loaded, or holds the project's code; whether a test's function is still the one collected. In-process
-code can defeat any of these on purpose (a hookwrapper registered after this one runs outside it); the
-integrity gate judges the plugins and hooks a change brings.
+loaded, or holds the project's code; whether a test's function is still the one collected; and every hook
+implementation from the project's tree that pytest registered (for harness.gates.integrity.hook_scan).
+In-process code can defeat any of these on purpose (a hookwrapper registered after this one runs outside
+it); the integrity gate judges the plugins and hooks a change brings.
 """
 from __future__ import annotations
 
@@ -153,11 +154,16 @@ def _code_files(value: Any) -> list[str]:
         value = value.__func__
     if isinstance(value, property):
         return [f for part in (value.fget, value.fset, value.fdel) if part is not None for f in _code_files(part)]
-    value = getattr(value, "__func__", value)
-    value = getattr(value, "func", value)  # functools.partial
-    code = getattr(value, "__code__", None)
+    code = _code(value)
     # Generated code (dataclass methods, exec) names no file: "<string>".
     return [code.co_filename] if code is not None and os.path.isabs(code.co_filename) else []
+
+
+def _code(value: Any) -> Any:
+    """The code object a function, a bound method or a functools.partial runs, or None."""
+    value = getattr(value, "__func__", value)
+    value = getattr(value, "func", value)
+    return getattr(value, "__code__", None)
 
 
 def _guarded(value: Any) -> bool:
@@ -352,11 +358,32 @@ def pytest_collectreport(report: Any) -> None:
     )
 
 
+def _project_hooks(config: Any) -> list[dict[str, Any]]:
+    """Every hook implementation whose code lies in the project's tree: which hook, where, and by which
+    plugin it was registered (a conftest.py, a module named by `-p` or `pytest_plugins`, an entry point)."""
+    found = []
+    for hook, caller in sorted(vars(config.pluginmanager.hook).items()):
+        get = getattr(caller, "get_hookimpls", None)
+        for impl in get() if get is not None else ():
+            function = impl.function
+            for path in _code_files(function):
+                if _under(path, _HOME) and not any(_under(path, p) for p in _INSTALLED):
+                    plugin = str(getattr(impl, "plugin_name", "") or "")
+                    found.append({"hook": hook, "file": os.path.relpath(path, _HOME),
+                                  "line": _code(function).co_firstlineno,
+                                  "function": getattr(function, "__name__", hook),
+                                  "plugin": os.path.relpath(plugin, _HOME) if os.path.isabs(plugin)
+                                  and _under(plugin, _HOME) else plugin})
+    return found
+
+
 def pytest_collection_finish(session: Any) -> None:
     for item in session.items:
         if isinstance(item, pytest.Function):
             _functions[item.nodeid] = _underlying(item.obj)
     _emit({"event": "collected", "nodeids": [item.nodeid for item in session.items]})
+    # Every conftest.py of the collected folders, and every plugin, is registered by now.
+    _emit({"event": "hooks", "impls": _project_hooks(session.config)})
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -396,6 +423,7 @@ def pytest_sessionfinish(session: Any, exitstatus: Any) -> None:
     tampered = _tampering()
     if tampered:
         _emit({"event": "tampered", "names": tampered})
+    _emit({"event": "hooks", "impls": _project_hooks(session.config)})  # an xdist controller collects nothing
     _emit({"event": "finished", "exitstatus": int(getattr(session, "exitstatus", exitstatus))})
 
 

@@ -62,6 +62,19 @@ class TestResult:
         return f"{head}: {self.message}" if self.message else head
 
 
+@dataclass(frozen=True)
+class ProjectHook:
+    """A hook implementation pytest ran with, whose code lies in the project's tree: `file` (relative to the
+    run's directory) and `line` where its function starts, and the plugin that registered it (a conftest.py's
+    path, or a module's name)."""
+
+    hook: str
+    file: str
+    line: int
+    function: str
+    plugin: str
+
+
 def count_text(counts: Mapping[str, int], *, none: str = "no results") -> str:
     """`3 passed, 1 failed` from outcome (or status) -> number, in the mapping's order; `none` if empty."""
     return ", ".join(f"{n} {outcome}" for outcome, n in counts.items()) or none
@@ -89,6 +102,7 @@ class PytestRun:
     # why the record and the exit disagree (harness.pytest_run.events.record_problems): no verdict trusts
     # such a run
     record_problems: tuple[str, ...] = ()
+    project_hooks: tuple[ProjectHook, ...] = ()  # the project's hook implementations, once collection ended
 
     def counts(self) -> dict[str, int]:
         """Outcome -> number of results, in a fixed order, outcomes with no result left out."""

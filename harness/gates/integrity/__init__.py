@@ -20,7 +20,8 @@ tests that prove it. Each finding names its kind, the file and the test node id:
                           runs under (harness.config.judging), so the stage runs whenever B had it on
     test-machinery-changed  what runs inside pytest or how it reads its settings changes: `pytest_plugins`
                           bound, a pytest11 entry point, a pytest setting that changes how tests run, a
-                          configuration file that takes over from another
+                          configuration file that takes over from another, a hook pytest ran with that
+                          the change brings or edits
     code-under-test-replaced  a conftest.py, a test-side helper, or a test module's module-level code or
                           autouse fixtures put something else in place of the project's own code
     runner-detected       a changed line of product code asks whether a test runs it
@@ -34,6 +35,7 @@ tests that prove it. Each finding names its kind, the file and the test node id:
     plugin_scan     `pytest_plugins` and pytest11 entry points gained (pure)
     replacement_scan  test-side code that replaces the project's objects, however spelt (pure)
     product_scan    runner detection and always-equal values on the changed lines of product code (pure)
+    hook_scan       the hooks pytest ran with (from the collect stage's runs) that the change brings (pure)
     config_scan     selection-narrowed, known-failures-added and gates-weakened, from the changed files (pure)
     gate            the stage: reads both versions, runs the touched test files at B and with the change,
                     writes gates/integrity.json

@@ -29,6 +29,7 @@ from harness.gates.integrity.config_scan import (
     known_failure_findings,
     selection_findings,
 )
+from harness.gates.integrity.hook_scan import hook_findings
 from harness.gates.integrity.plugin_scan import entry_point_findings, plugin_findings
 from harness.gates.integrity.product_scan import product_findings
 from harness.gates.integrity.pytest_config import MACHINERY, takeovers
@@ -39,7 +40,7 @@ from harness.gitops import blob_text, changed_lines, temp_worktree
 from harness.globs import matches_any
 from harness.proof.changes import ChangeSet
 from harness.proof.stage_records import StageResult
-from harness.pytest_run.results import Outcome, PytestRun
+from harness.pytest_run.results import Outcome, ProjectHook, PytestRun
 from harness.pytest_run.runner import PytestSettings, run_pytest
 
 
@@ -240,13 +241,17 @@ def _reason(detail: IntegrityDetail, checked: int) -> str:
     return f"integrity: no findings ({checked} changed file(s) compared with the base commit)"
 
 
-def integrity_gate(inputs: IntegrityInputs, *, out_dir: Path, pytest: PytestSettings) -> StageResult:
+def integrity_gate(inputs: IntegrityInputs, *, out_dir: Path, pytest: PytestSettings,
+                   hooks: Sequence[ProjectHook] = ()) -> StageResult:
+    """The stage; `hooks`: the project's hook implementations pytest ran with when the `collect` stage
+    collected the selectors with the change (harness.gates.integrity.hook_scan)."""
     test_globs = inputs.config.test_globs
     modules = [c.path for c in inputs.changeset.changes if _is_test_module(c.path, test_globs)]
     at_base = [path for path in modules if inputs.old_text(path) is not None]
     existing = {c.path for c in inputs.changeset.changes if c.kind != "deleted"}
     now = [path for path in at_base if path in existing]
     findings = _static_findings(inputs, modules)
+    findings += hook_findings(hooks, existing, inputs.old_text, inputs.new_text, findings)
     run_files: dict[str, list[str]] = {}
     if at_base:
         base_run, change_run = _runs(inputs, at_base, now, out_dir, pytest)

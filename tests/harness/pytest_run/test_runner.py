@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from harness.errors import SelectorError
-from harness.pytest_run.results import Outcome, Phase, PytestRun
+from harness.pytest_run.results import Outcome, Phase, ProjectHook, PytestRun
 from harness.pytest_run.runner import parse_selector, run_pytest
 from tests.conftest import git
 from tests.harness.fsync_watch import assert_synced_before_renamed, record_fsyncs_and_renames
@@ -429,6 +429,9 @@ def test_a_report_rewritten_by_a_hook_is_named_by_what_its_phase_raised(tmp_path
     extra = ("-p", "xdist", "-n", "1") if xdist else ()
     run = run_pytest(["tests"], cwd=suite, out_dir=tmp_path / "out", name="rewritten", env=FAST_ENV, extra_args=extra)
     assert run.counts() == {"passed": 3} and run.returncode == 0
+    # the hook itself is listed as pytest registered it, with where its code starts (its decorator's line)
+    assert run.project_hooks == (ProjectHook("pytest_runtest_makereport", "conftest.py", 4,
+                                             "pytest_runtest_makereport", "conftest.py"),)
     assert run.record_problems == (
         ("tests/test_rewritten.py::test_fails: its call raised AssertionError, but its report says passed: a hook "
          "or a patch rewrote the report"),

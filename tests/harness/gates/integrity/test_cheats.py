@@ -331,3 +331,24 @@ def test_a_green_test_that_passes_once_then_fails_proves_nothing(make_repo, tmp_
     assert code == 1 and record["failed_stage"] == "green", record["reason"]
     assert record["reason"] == ("GREEN not proven: tests/test_mul.py::test_mul is flaky: it passed, then failed when "
                                 "run again unchanged: assert 0 == 6 (rerun 1 of 1, green/green.rerun-1.log)")
+
+
+def test_a_hook_that_no_source_scan_sees_is_found_in_the_run(make_repo) -> None:
+    """The conftest binds `pytest_collection_modifyitems` to what a factory returns, so no `def` of a hook is
+    written anywhere; it drops the regression test the broken `add` fails. pytest runs it all the same, and
+    the collect stage's runs list it."""
+    support = ("def dropping(name):\n    def hook(config, items):\n        items[:] = [i for i in items if i.name "
+               "!= name]\n    return hook\n")
+    repo = project(make_repo, extra={"tests/test_calc.py": TWO_CALC_TESTS})
+    apply_change(repo, {"tests/support.py": support, "tests/test_mul.py": MUL_TEST, "pkg/calc.py": BROKEN_ADD,
+                        "tests/conftest.py": "from tests.support import dropping\n\n"
+                                             "pytest_collection_modifyitems = dropping('test_add')\n"})
+
+    code, record = run(repo)
+
+    assert code == 1 and record["failed_stage"] == "integrity", record["reason"]
+    assert findings(record) == [(
+        "test-machinery-changed", "tests/support.py:2",
+        ("pytest_collection_modifyitems: `hook` runs as this pytest hook, registered by tests/conftest.py, and "
+         "the change adds or edits it: a hook can rewrite outcomes, deselect or skip tests, or replace the code "
+        "under test"))]
