@@ -124,6 +124,9 @@ def record_problems(events: Sequence[Mapping[str, Any]], collected: Sequence[str
     if returncode == 0 and failing:
         problems.append(f"pytest exited 0, but {len(failing)} test(s) failed in the record (first: "
                         f"{failing[0].nodeid})")
+    if returncode == 1 and not failing:
+        problems.append("pytest exited 1 (tests failed), but no test failed in the record: something besides "
+                        "the tests failed the run (a plugin, a hook)")
     reported = {r.nodeid for r in results}
     missing = [nodeid for nodeid in collected if nodeid not in reported]
     if returncode == 0 and missing and not collect_only:

@@ -439,3 +439,15 @@ def test_a_report_rewritten_by_a_hook_is_named_by_what_its_phase_raised(tmp_path
          "patch rewrote the report"),
         ("tests/test_rewritten.py::TestOld::test_fails_too: its call raised AssertionError, but its report says "
          "passed: a hook or a patch rewrote the report"))
+
+
+def test_an_exit_1_with_no_failing_test_in_the_record_is_a_problem(tmp_path: Path) -> None:
+    suite = write_suite(tmp_path / "suite", {
+        "pytest.ini": "[pytest]\n",
+        "conftest.py": "def pytest_sessionfinish(session, exitstatus):\n    session.exitstatus = 1\n",
+        "tests/test_a.py": "def test_a():\n    pass\n",
+    })
+    run = run_pytest(["tests"], cwd=suite, out_dir=tmp_path / "out", name="failed", env=FAST_ENV)
+    assert run.returncode == 1 and run.counts() == {"passed": 1}
+    assert run.record_problems == (("pytest exited 1 (tests failed), but no test failed in the record: something "
+                                    "besides the tests failed the run (a plugin, a hook)"),)
