@@ -33,6 +33,7 @@ gates:
     jobs: auto              # auto: pytest-xdist, one worker per CPU, when it is installed; or a number
   lint: null                # or {command: ["ruff", "check", "."]}
   integrity: true           # no test removed, skipped or weakened; no known failure or test filter added
+  reruns: 1                 # a proven RED or GREEN selector runs again this many times; a flaky test proves nothing
   mutation:                 # mutation strength on the changed lines, for items with `- Mutation: required`
     enabled: false          # true: for every item
     min_score: 0.8          # killed / (killed + survived)

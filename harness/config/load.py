@@ -106,7 +106,7 @@ def _pytest(r: Reader, value: Any) -> PytestConfig:
 
 def _gates(r: Reader, value: Any) -> GatesConfig:
     m = r.section(value, "gates", ("collect", "regression", "full_suite", "full_suite_args", "lint",
-                                   "integrity", "mutation"))
+                                   "integrity", "mutation", "reruns"))
 
     def lint(v: Any, key: str) -> LintSettings:
         lm = r.section(v, key, ("command",))
@@ -124,6 +124,7 @@ def _gates(r: Reader, value: Any) -> GatesConfig:
         full_suite_jobs=full_suite.jobs,
         integrity=r.boolean(m.get("integrity", True), "gates.integrity"),
         mutation=gate_settings.parse_mutation(r, m.get("mutation", {})),
+        reruns=r.integer(m.get("reruns", GatesConfig().reruns), "gates.reruns", minimum=0),
     )
 
 

@@ -49,6 +49,7 @@ class GatesConfig:
     full_suite_jobs: gate_settings.Jobs = gate_settings.AUTO
     integrity: bool = True
     mutation: gate_settings.MutationSettings = field(default_factory=gate_settings.MutationSettings)
+    reruns: int = 1  # a proven RED or GREEN selector runs this many more times, unchanged (flaky: not proven)
 
 
 @dataclass(frozen=True)

@@ -91,6 +91,8 @@ def _judge(selector: Selector, run: PytestRun) -> str | None:
             return (f"{selector.raw} collects no test in the held-out tree; check the Acceptance selector "
                     "and the files in holdout.dir")
         return f"{selector.raw} could not run (pytest exit {run.returncode}, {run.exit_meaning})"
+    if run.record_problems:
+        return f"{selector.raw}: {run.untrusted_reason()}"
     offenders = [f"{r.nodeid} {r.outcome}" for r in run.results if r.outcome != Outcome.PASSED]
     not_run = run.not_run()
     if offenders or not_run:

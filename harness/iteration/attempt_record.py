@@ -66,6 +66,8 @@ def stage_dict(stage: StageResult, staging: Path) -> dict:
             "failing": _failing(run),
             "log": _rel(run.log_path, staging),
             "junit": _rel(run.junit_path, staging),
+            "reruns": [{"returncode": again.returncode, "counts": again.counts(), "log": _rel(again.log_path, staging)}
+                       for again in outcome.reruns],
         })
     return {"name": stage.name, "ok": stage.ok, "skipped": stage.skipped, "reason": stage.reason,
             "duration_s": round(stage.duration_s, 3), "wall_s": round(stage.wall_s, 3),

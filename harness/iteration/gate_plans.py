@@ -1,7 +1,8 @@
 """The stages that keep a proof from being gamed, as plans for harness.proof.stage_runner:
 
     integrity    on unless `gates.integrity: false`; after collect, in the tree GREEN runs in (it runs the
-                 touched test modules there, and at the base in a worktree of its own)
+                 touched test modules there, and at the base in a worktree of its own; it reads the hooks
+                 pytest ran with from collect's runs)
     acceptance   for an item with `- Acceptance:` selectors; after GREEN, in a temporary tree
     mutation     for an item with `- Mutation: required`, or every item with `gates.mutation.enabled`
                  (not one with `- Mutation: off`); after GREEN, in temporary copies
@@ -50,8 +51,11 @@ def proof_plans(request: IterationRequest, changeset: ChangeSet, staging: Path, 
     if integrity_wanted(request, changeset, repo):
         inputs = IntegrityInputs(repo=repo, root=request.root, base=request.base, head=request.head,
                                  green_cwd=green_cwd, changeset=changeset, config=cfg, allowed=item.allow)
-        plans["integrity"] = StagePlan("integrity", lambda: integrity_gate(
-            inputs, out_dir=staging / "gates", pytest=pytest), after=("collect",))
+        def integrity_stage() -> StageResult:
+            collect = finished.get("collect")
+            hooks = [hook for o in (collect.outcomes if collect else ()) for hook in o.run.project_hooks]
+            return integrity_gate(inputs, out_dir=staging / "gates", pytest=pytest, hooks=hooks)
+        plans["integrity"] = StagePlan("integrity", integrity_stage, after=("collect",))
     if item.acceptance:
         plans["acceptance"] = StagePlan("acceptance", lambda: acceptance_stage(
             repo=repo, root=request.root, base=request.base, head=request.head, changeset=changeset, item=item,

@@ -67,13 +67,14 @@ def run_stages(request: IterationRequest, changeset: ChangeSet, staging: Path, g
                     write_files_at_rev(repo, request.head, changeset.tests, worktree)
                 return prove_red(red, worktree=worktree, out_dir=staging / "red",
                                  pytest=pytest.isolated_from(request.root),
-                                 has_test_changes=changeset.has_test_changes)
+                                 has_test_changes=changeset.has_test_changes, reruns=cfg.gates.reruns)
     plans.append(StagePlan("red", red_stage, tree=None, after=("collect",)))
 
     if not red_only:
         if red or item.mode == "tdd":
             def green_stage() -> StageResult:
-                return prove_green(red, cwd=green_cwd, out_dir=staging / "green", pytest=pytest)
+                return prove_green(red, cwd=green_cwd, out_dir=staging / "green", pytest=pytest,
+                                   reruns=cfg.gates.reruns)
         else:
             def green_stage() -> StageResult:
                 return skipped_stage("green", "no RED selectors named")

@@ -21,8 +21,10 @@ KNOWN_FIELDS = ("Status", "Priority", "Depends-On", "Initiative", "Slug", "Spec"
                 "RED", "Regression", "Exit-Criteria", "Acceptance", "Allow", "Mutation")
 REPEATABLE_FIELDS = frozenset({"RED", "Regression", "Exit-Criteria", "Acceptance"})
 # What the test-integrity gate finds; `- Allow:` lifts named kinds for one item (they are still recorded).
-INTEGRITY_KINDS = ("test-removed", "test-skipped", "assertions-removed", "known-failures-added",
-                   "selection-narrowed", "gates-weakened")
+INTEGRITY_KINDS = ("test-removed", "test-skipped", "assertions-removed", "assertions-weakened",
+                   "expected-values-changed", "known-failures-added",
+                   "selection-narrowed", "gates-weakened", "test-machinery-changed",
+                   "code-under-test-replaced", "runner-detected", "always-equal")
 MUTATION_VALUES = ("required", "off")
 DEFAULT_STATUS = "pending"
 DEFAULT_PRIORITY = 100

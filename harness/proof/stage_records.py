@@ -19,13 +19,15 @@ from harness.pytest_run.runner import Selector
 
 @dataclass(frozen=True)
 class SelectorOutcome:
-    """One selector's run in one stage and the verdict on it (`ok` and `reason` are the verdict's)."""
+    """One selector's run in one stage and the verdict on it (`ok` and `reason` are the verdict's);
+    `reruns`: the same selector run again unchanged to confirm a RED or GREEN proof (`gates.reruns`)."""
 
     selector: Selector
     run: PytestRun
     ok: bool
     reason: str
     verdict: Verdict | FullSuiteVerdict
+    reruns: tuple[PytestRun, ...] = ()
 
 
 @dataclass(frozen=True)

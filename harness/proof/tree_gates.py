@@ -56,7 +56,8 @@ def gates_on_commit(repo: git.Repo, rev: str, *, config: Config, claim: ProvenCl
     with temp_worktree(repo, rev) as tree:
         steps: list[Callable[[], StageResult]] = []
         if claim.red or claim.tdd:
-            steps.append(lambda: prove_green(claim.red, cwd=tree, out_dir=out_dir, pytest=pytest))
+            steps.append(lambda: prove_green(claim.red, cwd=tree, out_dir=out_dir, pytest=pytest,
+                                             reruns=config.gates.reruns))
         if config.gates.regression:
             steps.append(lambda: regression_gate(claim.regression, cwd=tree, out_dir=out_dir, pytest=pytest))
         if config.gates.full_suite:

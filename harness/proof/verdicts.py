@@ -100,6 +100,9 @@ def _did_not_run(selector: Selector, run: PytestRun, gate: Gate, prefix: str) ->
     if run.returncode in (3, 4) or run.returncode < 0:
         return Verdict(gate, selector.raw, False,
                        f"{prefix}{selector.raw} could not run, {_exit_text(run)}", run.failing(), _counts(run))
+    if run.record_problems:
+        return Verdict(gate, selector.raw, False, f"{prefix}{selector.raw}: {run.untrusted_reason()}",
+                       run.failing(), _counts(run))
     return None
 
 
@@ -132,7 +135,7 @@ def red_verdict(selector: Selector, run: PytestRun) -> Verdict:
     pytest exit 4 for a node-id selector; that is an error of the selected test, so it proves RED.
     """
     errors = run.collection_errors()
-    if errors and not run.timed_out and run.returncode in (1, 2, 4):
+    if errors and not run.timed_out and run.returncode in (1, 2, 4) and not run.record_problems:
         return Verdict(Gate.RED, selector.raw, True,
                        f"RED proven: the selected module fails to collect without the change; "
                        f"{_first_and_more(errors)}", errors, _counts(run))
@@ -228,6 +231,8 @@ def full_suite_verdict(run: PytestRun, known: Iterable[str]) -> FullSuiteVerdict
 
     if run.timed_out:
         completed, why = False, f"full suite did not complete: {run.exit_meaning}"
+    elif run.record_problems:
+        completed, why = False, f"full suite: {run.untrusted_reason()}"
     elif run.returncode in (0, 1) or (run.returncode == 2 and run.collection_errors()):
         completed, why = True, ""
     else:

@@ -1,8 +1,10 @@
 """The recorder's events, read back and folded into results; pytest's own error lines from its log.
 
 `harness/pytest_run/recorder.py` writes one JSON object per line while pytest runs: `collected` (node ids),
-`collectreport` (a collection error or skip), `report` (one phase of one test) and `finished`. A run
-killed mid-write leaves at most a torn last line, which is dropped; everything before it counts. pytest
+`collectreport` (a collection error or skip), `hooks` (the project's hook implementations, once collection
+ended), `report` (one phase of one test, with what the phase raised and what of pytest's machinery was found
+replaced), `tampered` (the same, at the session's end) and `finished`. A run killed mid-write leaves at most a torn last line, which is dropped; everything before it
+counts. pytest
 reports usage errors, conftest import errors and internal errors before plugins are configured, so
 those runs leave no events, and their log lines are what explains them.
 """
@@ -17,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import SelectorError
-from harness.pytest_run.results import FAILING, Outcome, Phase, PytestRun, TestResult, read_tail
+from harness.pytest_run.results import FAILING, Outcome, Phase, ProjectHook, PytestRun, TestResult, read_tail
 
 MESSAGE_LIMIT = 300
 MAX_ERROR_LINES = 20
@@ -96,6 +98,82 @@ def fold_events(events: Iterable[Mapping[str, Any]]) -> tuple[tuple[str, ...], t
             finished = True
     results = [*collect_results.values(), *(_fold_phases(nodeid, reports) for nodeid, reports in phases.items())]
     return tuple(collected), tuple(results), finished
+
+
+def record_problems(events: Sequence[Mapping[str, Any]], collected: Sequence[str], results: Sequence[TestResult], *,
+                    returncode: int, timed_out: bool, collect_only: bool) -> tuple[str, ...]:
+    """Why the recorder's events and the process's exit do not tell one story; empty when they do.
+
+    The recorder writes `finished` (with the session's exit status) from the last `pytest_sessionfinish`
+    implementation to run, so a process that ends before it (`os._exit` in a test, a fixture or a hook,
+    `sys.exit` in a hook) leaves none. Judged only for a run that ended by itself after the recorder was
+    configured: a run the harness killed (timeout) or a signal ended, and a usage error before plugins
+    load, have verdicts of their own (harness.proof.verdicts)."""
+    if timed_out or returncode < 0 or not any(e.get("event") == "configured" for e in events):
+        return ()
+    problems: list[str] = []
+    finished = [e for e in events if e.get("event") == "finished"]
+    if not finished:
+        problems.append(f"the pytest process exited {returncode} before its session finished (os._exit, sys.exit "
+                        "in a hook, a crash): what it had not reported never counted")
+    elif finished[-1].get("exitstatus") != returncode:
+        problems.append(f"pytest's session ended with exit status {finished[-1].get('exitstatus')}, but the "
+                        f"process exited {returncode}: code that ran after the session (a hook, an atexit "
+                        "handler, os._exit) changed the exit")
+    failing = [r for r in results if r.failing]
+    if returncode == 0 and failing:
+        problems.append(f"pytest exited 0, but {len(failing)} test(s) failed in the record (first: "
+                        f"{failing[0].nodeid})")
+    if returncode == 1 and not failing:
+        problems.append("pytest exited 1 (tests failed), but no test failed in the record: something besides "
+                        "the tests failed the run (a plugin, a hook)")
+    reported = {r.nodeid for r in results}
+    missing = [nodeid for nodeid in collected if nodeid not in reported]
+    if returncode == 0 and missing and not collect_only:
+        problems.append(f"{len(missing)} collected test(s) never reported (first: {missing[0]}), yet pytest "
+                        "exited 0")
+    return tuple(problems + _forged(events))
+
+
+def _rewritten(raw: str, outcome: str, wasxfail: object) -> bool:
+    """A report better than what its phase raised: a failure or a skip reported as passed, a failure as a
+    plain skip (an xfail is a skip that carries `wasxfail`)."""
+    return (raw == "failed" and (outcome == "passed" or (outcome == "skipped" and wasxfail is None))) or (
+        raw == "skipped" and outcome == "passed")
+
+
+def _forged(events: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The recorder's own observations: reports better than what their phase raised, and pytest's machinery
+    (or a test's function) replaced while the tests ran."""
+    problems: list[str] = []
+    tampered: dict[str, None] = {}
+    for event in events:
+        if event.get("event") == "tampered":
+            tampered.update((str(name), None) for name in event.get("names") or ())
+        if event.get("event") != "report":
+            continue
+        tampered.update((str(name), None) for name in event.get("tampered") or ())
+        raw = event.get("raw")
+        if isinstance(raw, list) and raw and _rewritten(str(raw[0]), str(event.get("outcome")), event.get("wasxfail")):
+            raised = f"raised {raw[1]}" if len(raw) > 1 and raw[1] else "passed"
+            problems.append(f"{event.get('nodeid')}: its {event.get('when')} {raised}, but its report says "
+                            f"{event.get('outcome')}: a hook or a patch rewrote the report")
+    if tampered:
+        names = list(tampered)
+        more = f" (+{len(names) - 3} more)" if len(names) > 3 else ""
+        problems.append(f"pytest's machinery was replaced while the tests ran: {', '.join(names[:3])}{more}")
+    return problems
+
+
+def project_hooks(events: Iterable[Mapping[str, Any]]) -> tuple[ProjectHook, ...]:
+    """The project's hook implementations the recorder listed once collection ended, each once."""
+    found: dict[ProjectHook, None] = {}
+    for event in events:
+        if event.get("event") == "hooks":
+            for impl in event.get("impls") or ():
+                found[ProjectHook(str(impl.get("hook")), str(impl.get("file")), int(impl.get("line") or 0),
+                                  str(impl.get("function")), str(impl.get("plugin")))] = None
+    return tuple(found)
 
 
 def _collect_result(event: Mapping[str, Any]) -> TestResult:
@@ -192,6 +270,9 @@ def results_document(run: PytestRun, events: Sequence[Mapping[str, Any]]) -> dic
         "exit_meaning": run.exit_meaning,
         "timed_out": run.timed_out,
         "session_finished": run.session_finished,
+        "record_problems": list(run.record_problems),
+        "project_hooks": [{"hook": h.hook, "file": h.file, "line": h.line, "function": h.function,
+                           "plugin": h.plugin} for h in run.project_hooks],
         "duration_s": round(run.duration_s, 3),
         "counts": run.counts(),
         "collected": list(run.collected),

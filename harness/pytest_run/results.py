@@ -62,6 +62,19 @@ class TestResult:
         return f"{head}: {self.message}" if self.message else head
 
 
+@dataclass(frozen=True)
+class ProjectHook:
+    """A hook implementation pytest ran with, whose code lies in the project's tree: `file` (relative to the
+    run's directory) and `line` where its function starts, and the plugin that registered it (a conftest.py's
+    path, or a module's name)."""
+
+    hook: str
+    file: str
+    line: int
+    function: str
+    plugin: str
+
+
 def count_text(counts: Mapping[str, int], *, none: str = "no results") -> str:
     """`3 passed, 1 failed` from outcome (or status) -> number, in the mapping's order; `none` if empty."""
     return ", ".join(f"{n} {outcome}" for outcome, n in counts.items()) or none
@@ -86,6 +99,10 @@ class PytestRun:
     timeout_s: float | None = None
     session_finished: bool = False  # the recorder saw pytest's sessionfinish
     error_lines: tuple[str, ...] = ()  # pytest's ERROR:/INTERNALERROR lines from the log, in order
+    # why the record and the exit disagree (harness.pytest_run.events.record_problems): no verdict trusts
+    # such a run
+    record_problems: tuple[str, ...] = ()
+    project_hooks: tuple[ProjectHook, ...] = ()  # the project's hook implementations, once collection ended
 
     def counts(self) -> dict[str, int]:
         """Outcome -> number of results, in a fixed order, outcomes with no result left out."""
@@ -114,6 +131,13 @@ class PytestRun:
             if not line.startswith("ERROR: usage:"):
                 return line
         return self.error_lines[0] if self.error_lines else f"pytest exited {self.returncode} ({self.exit_meaning})"
+
+    def untrusted_reason(self) -> str:
+        """Why no verdict can rest on this run (its first record problem, and how many more); "" if none."""
+        if not self.record_problems:
+            return ""
+        more = f" (+{len(self.record_problems) - 1} more)" if len(self.record_problems) > 1 else ""
+        return f"the run's record cannot be trusted: {self.record_problems[0]}{more}"
 
     def summary(self) -> str:
         return f"{count_text(self.counts())}; exit {self.returncode} ({self.exit_meaning}) in {self.duration_s:.1f}s"

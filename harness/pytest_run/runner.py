@@ -25,7 +25,14 @@ from harness.atomic import atomic_write_text
 from harness.config import Config
 from harness.errors import SelectorError
 from harness.pytest_run.environment import pytest_environ, removed_variables
-from harness.pytest_run.events import error_lines, fold_events, read_events, results_document
+from harness.pytest_run.events import (
+    error_lines,
+    fold_events,
+    project_hooks,
+    read_events,
+    record_problems,
+    results_document,
+)
 from harness.pytest_run.results import PytestRun
 
 RECORDER_MODULE = "_harness_pytest_recorder"
@@ -176,6 +183,9 @@ def run_pytest(
         timeout_s=timeout_s,
         session_finished=session_finished,
         error_lines=error_lines(log_path),
+        record_problems=record_problems(events, collected, results, returncode=returncode, timed_out=timed_out,
+                                        collect_only=collect_only),
+        project_hooks=project_hooks(events),
     )
     atomic_write_text(results_path, json.dumps(results_document(run, events), indent=2) + "\n")
     return run

@@ -2,8 +2,8 @@
 decide which tests run, which failures are tolerated and which gates judge them. Pure functions of the two
 versions (text, or harness.yaml parsed).
 
-Read: pytest's section of pyproject.toml (`[tool.pytest.ini_options]`), pytest.ini and tox.ini
-(`[pytest]`), setup.cfg (`[tool:pytest]`); every conftest.py; harness.yaml's `pytest.args`, `pytest.command`
+Read: every pytest configuration file (harness.gates.integrity.pytest_config: pytest.toml, pytest.ini,
+pyproject.toml, tox.ini, setup.cfg, each setting judged by what it does); every conftest.py; harness.yaml's `pytest.args`, `pytest.command`
 (the options after `-m pytest`, and the program), `pytest.env` (PYTEST_ADDOPTS's options, and every
 variable harness.pytest_run.environment names, or PYTHONPATH, set or changed), full-suite arguments and
 gates; the known-failures file. Options are judged by what they do, however spelt
@@ -12,23 +12,14 @@ gates; the known-failures file. Options are judged by what they do, however spel
 from __future__ import annotations
 
 import ast
-import configparser
 import posixpath
-import tomllib
 from collections.abc import Callable, Mapping
-from typing import Any
 
 import yaml
 
 from harness.config import CONFIG_FILENAME, AgentConfig, Config, PytestConfig
-from harness.gates.integrity.pytest_options import (
-    COLLECTION_KEYS,
-    SELECTION,
-    WEAKENED,
-    gained,
-    split_command,
-    tokens_of,
-)
+from harness.gates.integrity.pytest_config import CONFIG_FILES, option_findings, options_of
+from harness.gates.integrity.pytest_options import SELECTION, WEAKENED, gained, split_command, tokens_of
 from harness.gates.records import IntegrityFinding
 from harness.pytest_run.environment import changes_a_run
 
@@ -38,29 +29,10 @@ COLLECTION_HOOKS = frozenset({
     "pytest_pycollect_makeitem", "pytest_deselected", "pytest_collection", "pytest_runtest_setup",
     "pytest_runtest_call", "pytest_runtest_protocol", "pytest_runtest_makereport", "pytest_report_teststatus",
     "pytest_configure", "pytest_load_initial_conftests", "pytest_cmdline_main"})
-CONFIG_NAMES = frozenset({"pyproject.toml", "pytest.ini", "tox.ini", "setup.cfg", "conftest.py", "harness.yaml"})
+CONFIG_NAMES = frozenset({*CONFIG_FILES, "conftest.py", "harness.yaml"})
 DEFAULT_PYTEST_COMMAND = PytestConfig().command
-_INI_SECTIONS = {"pytest.ini": "pytest", "tox.ini": "pytest", "setup.cfg": "tool:pytest"}
 
 Finding = Callable[..., None]  # (where, detail, kind=SELECTION, test=None)
-
-
-def _ini_options(name: str, text: str | None) -> dict[str, Any]:
-    if not text:
-        return {}
-    if name == "pyproject.toml":
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError:
-            return {}
-        return dict(data.get("tool", {}).get("pytest", {}).get("ini_options", {}))
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        parser.read_string(text)
-    except configparser.Error:
-        return {}
-    section = _INI_SECTIONS[name]
-    return dict(parser[section]) if parser.has_section(section) else {}
 
 
 def _compare_args(old: list[str], new: list[str], where: str, add: Finding, *, plural: bool = False,
@@ -68,15 +40,6 @@ def _compare_args(old: list[str], new: list[str], where: str, add: Finding, *, p
     """A finding per option `new` gains that narrows the selection or weakens the gates (pytest_options)."""
     for effect in gained(old, new):
         add(where, f"{'gain' if plural else 'gains'} `{effect.text}`, {effect.why}", kind=effect.kind, test=test)
-
-
-def _ini_findings(name: str, old: str | None, new: str | None, add: Finding) -> None:
-    before, after = _ini_options(name, old), _ini_options(name, new)
-    _compare_args(tokens_of(before.get("addopts")), tokens_of(after.get("addopts")), "addopts", add)
-    for key in COLLECTION_KEYS:
-        if key in after and tokens_of(after.get(key)) != tokens_of(before.get(key)):
-            add(key, f"changed from {tokens_of(before.get(key))} to {tokens_of(after.get(key))}, which decides what "
-                "is collected")
 
 
 def _conftest_facts(text: str | None) -> tuple[set[str], dict[str, str]]:
@@ -191,12 +154,10 @@ def selection_findings(path: str, old: str | None, new: str | None) -> list[Inte
 
     if path == CONFIG_FILENAME:  # the harness's own (at the root); deleted, it leaves the defaults in force
         _harness_yaml_findings(old, new or "", add)
-    elif new is None or name not in CONFIG_NAMES:
-        return findings
-    elif name == "conftest.py":
+    elif name in CONFIG_FILES:  # deleted, its settings no longer apply
+        option_findings(options_of(name, old), options_of(name, new), add)
+    elif name == "conftest.py" and new is not None:
         _conftest_findings(old, new, add)
-    elif name == "pyproject.toml" or name in _INI_SECTIONS:
-        _ini_findings(name, old, new, add)
     return findings
 
 
@@ -238,6 +199,8 @@ def gate_findings(old: Config, new: Config, path: str = "harness.yaml") -> list[
         add("gates.mutation.min_score", f"lowered from {before.min_score:g} to {after.min_score:g}")
     if after.max_mutants < before.max_mutants:
         add("gates.mutation.max_mutants", f"lowered from {before.max_mutants} to {after.max_mutants}")
+    if new.gates.reruns < old.gates.reruns:
+        add("gates.reruns", f"lowered from {old.gates.reruns} to {new.gates.reruns}")
     if old.holdout is not None and new.holdout is None:
         add("holdout", "removed (the held-out acceptance tests no longer run)")
     findings += [IntegrityFinding("gates-weakened", path, key, f"{key}: {detail}")

@@ -29,13 +29,18 @@ from harness.gates.integrity.config_scan import (
     known_failure_findings,
     selection_findings,
 )
+from harness.gates.integrity.hook_scan import hook_findings
+from harness.gates.integrity.plugin_scan import entry_point_findings, plugin_findings
+from harness.gates.integrity.product_scan import product_findings
+from harness.gates.integrity.pytest_config import MACHINERY, takeovers
+from harness.gates.integrity.replacement_scan import project_modules, replacement_findings
 from harness.gates.integrity.test_facts import compare_modules, module_facts, removed_tests
 from harness.gates.records import IntegrityDetail, IntegrityFinding
-from harness.gitops import blob_text, temp_worktree
+from harness.gitops import blob_text, changed_lines, temp_worktree
 from harness.globs import matches_any
 from harness.proof.changes import ChangeSet
 from harness.proof.stage_records import StageResult
-from harness.pytest_run.results import Outcome, PytestRun
+from harness.pytest_run.results import Outcome, ProjectHook, PytestRun
 from harness.pytest_run.runner import PytestSettings, run_pytest
 
 
@@ -86,8 +91,25 @@ def _static_findings(inputs: IntegrityInputs, modules: Sequence[str]) -> list[In
         if old is not None and new is not None:
             findings += compare_modules(path, module_facts(old), module_facts(new))
     for change in inputs.changeset.changes:
+        old, new = inputs.old_text(change.path), inputs.new_text(change.path)
         if posixpath.basename(change.path) in CONFIG_NAMES:
-            findings += selection_findings(change.path, inputs.old_text(change.path), inputs.new_text(change.path))
+            findings += selection_findings(change.path, old, new)
+        if change.path.endswith(".py"):
+            findings += plugin_findings(change.path, old, new)
+        findings += entry_point_findings(change.path, old, new)
+    findings += [IntegrityFinding(MACHINERY, path, path, detail) for path, detail in takeovers(
+        [c.path for c in inputs.changeset.changes], inputs.old_text, inputs.new_text)]
+    product_files = [c.path for c in inputs.changeset.changes if c.path.endswith(".py") and c.kind != "deleted"
+                     and c not in inputs.changeset.tests]
+    lines = changed_lines(inputs.repo, inputs.base, inputs.head, product_files) if product_files else {}
+    for path in product_files:
+        findings += product_findings(path, inputs.new_text(path), lines.get(path, ()))
+    products = project_modules(inputs.green_cwd)
+    for change in inputs.changeset.tests:
+        if change.path.endswith(".py") and change.kind != "deleted":
+            findings += replacement_findings(change.path, inputs.old_text(change.path), inputs.new_text(change.path),
+                                             products, test_module=_is_test_module(change.path,
+                                                                                   inputs.config.test_globs))
     base = config_at(inputs.repo, inputs.base) or Config()  # harness.yaml at B, read and parsed once
     changed: Config | None = base
     if any(change.path == CONFIG_FILENAME for change in inputs.changeset.changes):
@@ -193,10 +215,15 @@ def _runs(inputs: IntegrityInputs, at_base: Sequence[str], now: Sequence[str], o
 
 
 def _dedupe(findings: Sequence[IntegrityFinding]) -> list[IntegrityFinding]:
+    """Each finding once; a test's changed constants are left out where a parametrize case of it is reported
+    removed (the case's new values gave it a new id: the removal names the change more precisely)."""
+    removed_cases = {f.test.partition("[")[0] for f in findings if f.kind == "test-removed" and "[" in f.test}
     seen: set[tuple[str, str, str]] = set()
     unique = []
     for finding in findings:
         key = (finding.kind, finding.test, finding.detail)
+        if finding.kind == "expected-values-changed" and finding.test in removed_cases:
+            continue
         if key not in seen:
             seen.add(key)
             unique.append(finding)
@@ -214,13 +241,17 @@ def _reason(detail: IntegrityDetail, checked: int) -> str:
     return f"integrity: no findings ({checked} changed file(s) compared with the base commit)"
 
 
-def integrity_gate(inputs: IntegrityInputs, *, out_dir: Path, pytest: PytestSettings) -> StageResult:
+def integrity_gate(inputs: IntegrityInputs, *, out_dir: Path, pytest: PytestSettings,
+                   hooks: Sequence[ProjectHook] = ()) -> StageResult:
+    """The stage; `hooks`: the project's hook implementations pytest ran with when the `collect` stage
+    collected the selectors with the change (harness.gates.integrity.hook_scan)."""
     test_globs = inputs.config.test_globs
     modules = [c.path for c in inputs.changeset.changes if _is_test_module(c.path, test_globs)]
     at_base = [path for path in modules if inputs.old_text(path) is not None]
     existing = {c.path for c in inputs.changeset.changes if c.kind != "deleted"}
     now = [path for path in at_base if path in existing]
     findings = _static_findings(inputs, modules)
+    findings += hook_findings(hooks, existing, inputs.old_text, inputs.new_text, findings)
     run_files: dict[str, list[str]] = {}
     if at_base:
         base_run, change_run = _runs(inputs, at_base, now, out_dir, pytest)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import ast
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from harness.gates.integrity.check_values import Check, changed_values, check_of, test_form
 from harness.gates.records import IntegrityFinding
 
 PYTEST_CHECKS = frozenset({"pytest.raises", "pytest.warns", "pytest.approx", "pytest.deprecated_call"})
@@ -37,6 +38,9 @@ class TestFacts:
     skip_calls: int
     returns: int
     conditional_def: bool
+    check_list: tuple[Check, ...] = ()  # each check as written, in order (harness.gates.integrity.check_values)
+    form: str = ""  # the test with its constants masked
+    values: tuple[str, ...] = ()  # its constants, in order
 
 
 @dataclass(frozen=True)
@@ -133,16 +137,20 @@ def _walk_body(fn: ast.AST) -> Iterator[tuple[ast.AST, bool, bool]]:
 def _test_facts(fn: ast.FunctionDef | ast.AsyncFunctionDef, inherited_marks: list[str], conditional_def: bool,
                 names: _Names) -> TestFacts:
     checks = conditional_checks = skip_calls = returns = 0
+    check_list: list[Check] = []
     for node, conditional, nested in _walk_body(fn):
         if _is_check(node, names):
             checks += 1
             conditional_checks += conditional
+            check_list.append(check_of(node))
         elif _is_skip_call(node, names):
             skip_calls += 1
         elif isinstance(node, ast.Return) and not nested:
             returns += 1
     marks = sorted(inherited_marks + _skip_marks(list(fn.decorator_list), names))
-    return TestFacts(checks, conditional_checks, tuple(marks), skip_calls, returns, conditional_def)
+    form, values = test_form(fn)
+    return TestFacts(checks, conditional_checks, tuple(marks), skip_calls, returns, conditional_def,
+                     tuple(check_list), form, values)
 
 
 def _collect(body: list[ast.stmt], prefix: str, marks: list[str], conditional: bool, names: _Names,
@@ -211,10 +219,30 @@ def compare_modules(path: str, old: ModuleFacts, new: ModuleFacts) -> list[Integ
                 "not run")
         if after.checks < before.checks:
             add("assertions-removed", node, f"checks {before.checks} -> {after.checks}")
+        _value_findings(node, before, after, add)
     if new.helper_skip_calls > old.helper_skip_calls:
         add("test-skipped", path, "a fixture, helper or module-level statement gains a pytest.skip/xfail/"
             "importorskip call")
     return findings
+
+
+def _value_findings(node: str, before: TestFacts, after: TestFacts, add: Callable[[str, str, str], None]) -> None:
+    """assertions-weakened (a check that cannot fail gained) and expected-values-changed (a check's constants,
+    or the test's, changed while its form stayed)."""
+    tautologies = list((Counter(c.text for c in after.check_list if c.tautology)
+                        - Counter(c.text for c in before.check_list if c.tautology)).elements())
+    if tautologies:
+        add("assertions-weakened", node, f"gains {len(tautologies)} check(s) that cannot fail: "
+            + ", ".join(f"`{text}`" for text in tautologies[:3]))
+    pairs = changed_values(list(before.check_list), list(after.check_list))
+    if pairs:
+        more = f" (+{len(pairs) - 2} more)" if len(pairs) > 2 else ""
+        add("expected-values-changed", node, "; ".join(f"`{old}` -> `{new}`" for old, new in pairs[:2]) + more)
+    elif before.form and before.form == after.form and before.values != after.values:
+        changed = [(b, a) for b, a in zip(before.values, after.values, strict=True) if b != a]
+        more = f" (+{len(changed) - 3} more)" if len(changed) > 3 else ""
+        add("expected-values-changed", node, "its constants changed: "
+            + ", ".join(f"{b} -> {a}" for b, a in changed[:3]) + more)
 
 
 def removed_tests(path: str, old: ModuleFacts, new: ModuleFacts | None) -> list[IntegrityFinding]:

@@ -54,7 +54,7 @@ def _status(run: PytestRun) -> str:
         return "timeout"
     if run.collection_errors() or run.returncode in (3, 4) or run.returncode < 0 or not run.results:
         return "not_importable"
-    if run.failing() or run.returncode != 0:
+    if run.failing() or run.returncode != 0 or run.record_problems:  # the tests noticed: the run broke
         return "killed"
     return "survived"
 

@@ -249,6 +249,23 @@ def test_full_suite_must_complete(runs: Runs) -> None:
     assert not usage.ok and "exit 4 (usage error)" in usage.reason
 
 
+def test_no_verdict_rests_on_a_run_whose_record_cannot_be_trusted(runs: Runs) -> None:
+    """The same runs, with what harness.pytest_run.events.record_problems says of a process that ended early."""
+    problem = "the pytest process exited 0 before its session finished (os._exit, sys.exit in a hook, a crash)"
+    why = f"the run's record cannot be trusted: {problem}"
+    passing, param, suite = runs["pass"], runs["param"], runs["suite"][1]
+    assert green_verdict(passing[0], passing[1]).ok and red_verdict(*param).ok
+    assert not green_verdict(passing[0], dataclasses.replace(passing[1], record_problems=(problem,))).ok
+    assert regression_verdict(passing[0], dataclasses.replace(passing[1], record_problems=(problem,))).reason == (
+        f"regression: tests/test_pass.py: {why}")
+    red = red_verdict(param[0], dataclasses.replace(param[1], record_problems=(problem,)))
+    assert not red.ok and red.reason == f"RED not proven: tests/test_param.py: {why}"
+    assert not collect_verdict(passing[0], dataclasses.replace(passing[1], record_problems=(problem,))).ok
+    full = full_suite_verdict(dataclasses.replace(suite, record_problems=(problem,)),
+                              {"tests/test_param.py::test_supported[3]"})
+    assert not full.ok and not full.completed and full.reason == f"full suite: {why}"
+
+
 def test_load_known_failures_edge_cases(tmp_path: Path) -> None:
     assert load_known_failures(tmp_path / "absent.txt") == frozenset()
     with pytest.raises(SelectorError, match="cannot read the known-failures file"):

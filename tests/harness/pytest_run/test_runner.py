@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from harness.errors import SelectorError
-from harness.pytest_run.results import Outcome, Phase, PytestRun
+from harness.pytest_run.results import Outcome, Phase, ProjectHook, PytestRun
 from harness.pytest_run.runner import parse_selector, run_pytest
 from tests.conftest import git
 from tests.harness.fsync_watch import assert_synced_before_renamed, record_fsyncs_and_renames
@@ -358,3 +358,96 @@ def test_parse_selector_rejects_bad_text(raw: str, complaint: str) -> None:
     with pytest.raises(SelectorError, match=complaint) as caught:
         parse_selector(raw)
     assert repr(raw) in str(caught.value)
+
+
+def test_a_record_that_disagrees_with_the_exit_is_named_and_an_honest_one_has_no_problem(
+        cases_run: PytestRun, tmp_path: Path) -> None:
+    """A test that ends the process with exit 0, and a hook that turns a failed session's exit into 0."""
+    assert cases_run.record_problems == () and cases_run.untrusted_reason() == ""
+    suite = write_suite(tmp_path / "suite", {
+        "pytest.ini": "[pytest]\n",
+        "tests/test_exit.py": "import os\n\n\ndef test_a():\n    pass\n\n\ndef test_b():\n    os._exit(0)\n\n\n"
+                              "def test_c():\n    assert False\n",
+        "other/conftest.py": "import os\n\n\ndef pytest_unconfigure(config):\n    os._exit(0)\n",
+        "other/test_fails.py": "def test_fails():\n    assert 1 == 2\n",
+    })
+    ended = run_pytest(["tests"], cwd=suite, out_dir=tmp_path / "out", name="ended", env=FAST_ENV)
+    assert ended.returncode == 0 and not ended.session_finished
+    assert ended.record_problems == (
+        ("the pytest process exited 0 before its session finished (os._exit, sys.exit in a hook, a crash): what it "
+         "had not reported never counted"),
+        "pytest exited 0, but 1 test(s) failed in the record (first: tests/test_exit.py::test_b)",
+        "1 collected test(s) never reported (first: tests/test_exit.py::test_c), yet pytest exited 0")
+    assert json.loads(ended.results_path.read_text())["record_problems"] == list(ended.record_problems)
+
+    rewritten = run_pytest(["other"], cwd=suite, out_dir=tmp_path / "out", name="rewritten", env=FAST_ENV)
+    assert rewritten.returncode == 0 and rewritten.session_finished
+    assert rewritten.record_problems == (
+        ("pytest's session ended with exit status 1, but the process exited 0: code that ran after the session "
+         "(a hook, an atexit handler, os._exit) changed the exit"),
+        "pytest exited 0, but 1 test(s) failed in the record (first: other/test_fails.py::test_fails)")
+    assert rewritten.untrusted_reason().startswith("the run's record cannot be trusted: pytest's session ended")
+    assert rewritten.untrusted_reason().endswith("changed the exit (+1 more)")
+
+
+REWRITER = """\
+import pytest
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        report.outcome, report.longrepr = "passed", None
+"""
+REWRITTEN_SUITE = {
+    "pytest.ini": "[pytest]\n",
+    "conftest.py": REWRITER,
+    "tests/test_rewritten.py": textwrap.dedent(
+        """
+        import unittest
+
+        import pytest
+
+        def test_fails():
+            assert 1 == 2
+
+        def test_skips():
+            pytest.skip("not here")
+
+        class TestOld(unittest.TestCase):
+            def test_fails_too(self):
+                self.assertEqual(1, 2)
+        """),
+}
+
+
+@pytest.mark.parametrize("xdist", [False, True], ids=["in-process", "xdist worker"])
+def test_a_report_rewritten_by_a_hook_is_named_by_what_its_phase_raised(tmp_path: Path, xdist: bool) -> None:
+    suite = write_suite(tmp_path / "suite", REWRITTEN_SUITE)
+    extra = ("-p", "xdist", "-n", "1") if xdist else ()
+    run = run_pytest(["tests"], cwd=suite, out_dir=tmp_path / "out", name="rewritten", env=FAST_ENV, extra_args=extra)
+    assert run.counts() == {"passed": 3} and run.returncode == 0
+    # the hook itself is listed as pytest registered it, with where its code starts (its decorator's line)
+    assert run.project_hooks == (ProjectHook("pytest_runtest_makereport", "conftest.py", 4,
+                                             "pytest_runtest_makereport", "conftest.py"),)
+    assert run.record_problems == (
+        ("tests/test_rewritten.py::test_fails: its call raised AssertionError, but its report says passed: a hook "
+         "or a patch rewrote the report"),
+        ("tests/test_rewritten.py::test_skips: its call raised Skipped, but its report says passed: a hook or a "
+         "patch rewrote the report"),
+        ("tests/test_rewritten.py::TestOld::test_fails_too: its call raised AssertionError, but its report says "
+         "passed: a hook or a patch rewrote the report"))
+
+
+def test_an_exit_1_with_no_failing_test_in_the_record_is_a_problem(tmp_path: Path) -> None:
+    suite = write_suite(tmp_path / "suite", {
+        "pytest.ini": "[pytest]\n",
+        "conftest.py": "def pytest_sessionfinish(session, exitstatus):\n    session.exitstatus = 1\n",
+        "tests/test_a.py": "def test_a():\n    pass\n",
+    })
+    run = run_pytest(["tests"], cwd=suite, out_dir=tmp_path / "out", name="failed", env=FAST_ENV)
+    assert run.returncode == 1 and run.counts() == {"passed": 1}
+    assert run.record_problems == (("pytest exited 1 (tests failed), but no test failed in the record: something "
+                                    "besides the tests failed the run (a plugin, a hook)"),)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from harness.config import parse_config
+from harness.errors import ConfigError
 from harness.gates.integrity.config_scan import gate_findings, known_failure_findings, selection_findings
 
 
@@ -179,3 +180,12 @@ def test_harness_yaml_deleted_leaves_the_defaults_and_that_is_judged_too() -> No
     assert {(k, t) for k, t, _ in harness_yaml_findings(old, None)} == {
         ("gates-weakened", "pytest.command"), ("gates-weakened", "pytest.env.PYTEST_DISABLE_PLUGIN_AUTOLOAD")}
     assert selection_findings("sub/harness.yaml", "", "pytest:\n  args: [-k, x]\n") == []  # not the harness's
+
+
+def test_fewer_reruns_weaken_the_gates_and_a_negative_number_is_refused() -> None:
+    found = gate_findings(parse_config("gates:\n  reruns: 2\n"), parse_config("gates:\n  reruns: 0\n"))
+    assert [(f.kind, f.test, f.detail) for f in found] == [
+        ("gates-weakened", "gates.reruns", "gates.reruns: lowered from 2 to 0")]
+    assert parse_config("").gates.reruns == 1
+    with pytest.raises(ConfigError, match=r"`gates.reruns`: expected an integer >= 0, got -1"):
+        parse_config("gates:\n  reruns: -1\n")

@@ -88,30 +88,30 @@ def test_an_xfail_param_and_a_module_pytestmark_are_found() -> None:
 def test_skip_calls_early_returns_and_conditions_are_found() -> None:
     skipping = BASE.replace("    def test_method(self):\n", "    def test_method(self):\n        pytest.skip('no')\n")
     assert findings(skipping) == [("test-skipped tests/test_x.py::TestGroup::test_method gains 1 "
-                                  "pytest.skip/xfail/importorskip call(s)")]
+                                   "pytest.skip/xfail/importorskip call(s)")]
     returning = BASE.replace("def test_param(x):\n", "def test_param(x):\n    if x:\n        return\n")
     assert findings(returning) == [("test-skipped tests/test_x.py::test_param gains a return statement, so its "
-                                   "checks after it may not run")]
+                                    "checks after it may not run")]
     hidden = BASE.replace("    assert 1 == 1\n", "    if False:\n        assert 1 == 1\n")
     assert findings(hidden) == [("test-skipped tests/test_x.py::test_checks 1 check(s) moved under a condition "
-                                "(if/while/try), so they may not run")]
+                                 "(if/while/try), so they may not run")]
     swallowed = BASE.replace("def test_param(x):\n    assert x\n",
                              "def test_param(x):\n    try:\n        assert x\n    except AssertionError:\n        pass\n")
     assert findings(swallowed) == [("test-skipped tests/test_x.py::test_param 1 check(s) moved under a condition "
-                                   "(if/while/try), so they may not run")]
+                                    "(if/while/try), so they may not run")]
 
 
 def test_a_definition_moved_under_a_module_level_condition_is_found() -> None:
     conditional = BASE.replace("@pytest.mark.parametrize", "if False:\n  @pytest.mark.parametrize").replace(
         "def test_param(x):\n    assert x\n", "  def test_param(x):\n      assert x\n")
     assert findings(conditional) == [("test-skipped tests/test_x.py::test_param is now defined under a condition "
-                                     "(if/try), so it may not be collected")]
+                                      "(if/try), so it may not be collected")]
 
 
 def test_a_skip_call_in_a_fixture_or_helper_is_found_for_the_file() -> None:
     fixture = BASE + "\n\n@pytest.fixture(autouse=True)\ndef gate():\n    pytest.importorskip('nothing_here')\n"
     assert findings(fixture) == [("test-skipped tests/test_x.py a fixture, helper or module-level statement gains "
-                                 "a pytest.skip/xfail/importorskip call")]
+                                  "a pytest.skip/xfail/importorskip call")]
 
 
 def test_more_checks_and_new_tests_are_no_finding() -> None:
@@ -126,3 +126,54 @@ def test_removed_tests_from_source_and_an_unparsable_module() -> None:
     assert len(removed_tests("tests/test_x.py", facts(BASE), None)) == 4
     assert not facts("def test(:\n").parsed
     assert findings("def test(:\n") == []
+
+
+CALC = """\
+import pytest
+from pkg.calc import add
+
+
+def test_add():
+    \"\"\"Adds.\"\"\"
+    assert add(1, 2) == 3, "one and two"
+    assert add(2, 2) == 4
+
+
+def test_expected():
+    expected = 5
+    assert add(2, 3) == expected
+
+
+@pytest.mark.parametrize(("a", "b", "total"), [(1, 1, 2)], ids=["ones"])
+def test_cases(a, b, total):
+    assert add(a, b) == total
+"""
+
+
+def test_checks_that_cannot_fail_are_assertions_weakened_even_with_the_count_unchanged() -> None:
+    for tautology in ("True", "1", "not False", "add(1, 2) == add(1, 2)", "(add(1, 2) == 3, 'message')",
+                      "add(1, 2) == 3 or True"):
+        weaker = CALC.replace("    assert add(2, 2) == 4\n", f"    assert {tautology}\n")
+        assert findings(weaker, CALC) == [
+            f"assertions-weakened tests/test_x.py::test_add gains 1 check(s) that cannot fail: `assert {tautology}`"]
+    unittest_style = CALC.replace("    assert add(2, 2) == 4\n", "    self.assertEqual(add(2, 2), add(2, 2))\n")
+    assert findings(unittest_style, CALC) == [
+        ("assertions-weakened tests/test_x.py::test_add gains 1 check(s) that cannot fail: "
+         "`self.assertEqual(add(2, 2), add(2, 2))`")]
+
+
+def test_an_edited_expected_value_is_found_in_the_check_or_anywhere_in_the_test() -> None:
+    edited = CALC.replace("assert add(1, 2) == 3,", "assert add(1, 2) == -1,")
+    assert findings(edited, CALC) == [
+        "expected-values-changed tests/test_x.py::test_add `assert add(1, 2) == 3` -> `assert add(1, 2) == -1`"]
+    assert findings(CALC.replace("expected = 5", "expected = 6"), CALC) == [
+        "expected-values-changed tests/test_x.py::test_expected its constants changed: 5 -> 6"]
+    assert findings(CALC.replace("[(1, 1, 2)]", "[(1, 1, 3)]"), CALC) == [
+        "expected-values-changed tests/test_x.py::test_cases its constants changed: 2 -> 3"]
+
+
+def test_a_reworded_docstring_or_message_and_a_new_check_are_no_finding() -> None:
+    reworded = CALC.replace('"""Adds."""', '"""Adds two numbers."""').replace('"one and two"', '"1 + 2"')
+    assert findings(reworded, CALC) == []
+    stronger = CALC.replace("    assert add(2, 2) == 4\n", "    assert add(2, 2) == 4\n    assert add(0, 0) == 0\n")
+    assert findings(stronger, CALC) == []
