@@ -47,13 +47,28 @@ def _statements(tree: ast.AST) -> Iterator[ast.stmt]:
             yield node
 
 
+def _is_name_text(node: ast.AST | None) -> bool:
+    return isinstance(node, ast.Constant) and node.value == PLUGINS_NAME
+
+
 def _binds_plugins(statement: ast.stmt) -> bool:
+    """Whether `statement` binds `pytest_plugins`: by name, as an attribute, as the key stored into a
+    namespace (`globals()["pytest_plugins"] = ...`), or handed by its text to a call that can bind it
+    (`setattr(module, "pytest_plugins", ...)`, `vars(m).update({"pytest_plugins": ...})`). Its text alone,
+    e.g. a constant naming it, binds nothing."""
     for node in ast.walk(statement):
         if isinstance(node, ast.Name) and node.id == PLUGINS_NAME and isinstance(node.ctx, ast.Store | ast.Del):
             return True
         if isinstance(node, ast.Attribute) and node.attr == PLUGINS_NAME and isinstance(node.ctx, ast.Store):
             return True
-        if isinstance(node, ast.Constant) and node.value == PLUGINS_NAME:
+        if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Store | ast.Del) and _is_name_text(
+                node.slice):
+            return True
+        if isinstance(node, ast.Call) and (
+                any(_is_name_text(arg) for arg in node.args)
+                or any(k.arg == PLUGINS_NAME for k in node.keywords)
+                or any(isinstance(arg, ast.Dict) and any(_is_name_text(key) for key in arg.keys)
+                       for arg in node.args)):
             return True
         if isinstance(node, ast.alias) and (node.asname or node.name) == PLUGINS_NAME:
             return True

@@ -16,12 +16,23 @@ from harness.gates.integrity.plugin_scan import entry_point_findings, plugin_fin
     "from cheat import pytest_plugins",
     "import cheat as pytest_plugins",
     "try:\n    import x\nexcept ImportError:\n    pytest_plugins = ('cheat',)",
+    "vars().update({'pytest_plugins': ['cheat']})",
+    "globals().update(pytest_plugins=['cheat'])",
 ])
 def test_pytest_plugins_is_found_however_it_is_bound(spelling: str) -> None:
     [finding] = plugin_findings("tests/conftest.py", "import os\n", spelling + "\n")
     assert (finding.kind, finding.file, finding.test) == ("test-machinery-changed", "tests/conftest.py",
                                                           "tests/conftest.py")
     assert "makes pytest load the modules it names as plugins" in finding.detail
+
+
+@pytest.mark.parametrize("mention", [
+    "PLUGINS_NAME = 'pytest_plugins'",  # the integrity gate's own source names it
+    "HELP = {'pytest_plugins': 'loads plugins'}",
+    "if name == 'pytest_plugins':\n    pass",
+])
+def test_naming_pytest_plugins_without_binding_it_is_no_finding(mention: str) -> None:
+    assert plugin_findings("pkg/scan.py", "import os\n", mention + "\n") == []
 
 
 def test_a_binding_the_base_had_is_no_finding_and_a_new_one_beside_it_is() -> None:
