@@ -237,7 +237,10 @@ def check_sandbox(agent: AgentConfig, root: Path) -> SandboxStatus:
 def _readable(argv: Sequence[str], tree: Path, env: Mapping[str, str]) -> tuple[tuple[Path, str], ...]:
     """What the agent's command needs to start: its program (found on PATH as the child would) and the
     existing paths its argv names (relative ones are in the tree, visible anyway), the harness's Python
-    (`{python}`, and the interpreter pytest runs), the PATH and PYTHONPATH folders."""
+    (`{python}`, and the interpreter pytest runs) and its import path (the folders on `sys.path`, and the
+    harness's own package wherever it is installed: an editable install's finder maps it from outside
+    `sys.path`, e.g. a checkout under /tmp, which the sandbox's empty /tmp would hide), the PATH and
+    PYTHONPATH folders."""
     found: list[tuple[Path, str]] = []
     program = shutil.which(argv[0], path=env.get("PATH", os.defpath)) if argv and "/" not in argv[0] else None
     if program:
@@ -247,13 +250,19 @@ def _readable(argv: Sequence[str], tree: Path, env: Mapping[str, str]) -> tuple[
             found.append((Path(part).resolve(), "named by agent.command"))
     for prefix in dict.fromkeys((sys.prefix, sys.base_prefix, sys.exec_prefix)):
         found.append((Path(prefix).resolve(), "the harness's Python"))
+    found.append((Path(__file__).resolve().parents[2], "the harness's own package"))
+    for entry in sys.path:
+        if entry and os.path.isabs(entry) and os.path.isdir(entry) and Path(entry).resolve() != Path("/"):
+            found.append((Path(entry).resolve(), "on the harness's import path"))
     for variable in ("PATH", "PYTHONPATH"):
         for entry in env.get(variable, "").split(os.pathsep):
             if entry and os.path.isabs(entry) and os.path.exists(entry):
                 found.append((Path(entry).resolve(), f"on {variable}"))
+    temp = {Path(p).resolve() for p in ("/tmp", tempfile.gettempdir())}
     unique: dict[Path, str] = {}
     for path, why in found:
-        unique.setdefault(path, why)
+        if not any(path in (t, *t.parents) for t in temp):  # never the whole of /tmp: the held-out tree is there
+            unique.setdefault(path, why)
     return tuple((path, why) for path, why in unique.items() if tree not in (path, *path.parents))
 
 

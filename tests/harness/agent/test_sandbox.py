@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from harness.agent.run import run_agent
-from harness.agent.sandbox import Bwrap, agent_sandbox, describe_sandbox, find_bwrap
+import harness
+from harness.agent.sandbox import Bwrap, _readable, agent_sandbox, describe_sandbox, find_bwrap
 from harness.config import AgentConfig
 from harness.errors import ExitCode
 from harness.ledger import load_ledger
@@ -419,3 +420,17 @@ def test_a_worker_agent_cannot_see_the_other_workers_worktree(make_repo, tmp_pat
         assert "OTHER VISIBLE: False" in log and f"WORKERS: ['{name}']" in log, log
         sandbox = json.loads((evidence / "attempt.json").read_text())["sandbox"]
         assert any(m["how"] == "rw" and m["what"] == "the worker's worktree" for m in sandbox["mounts"])
+
+
+def test_the_harness_package_and_its_import_path_stay_readable_wherever_they_are(tmp_path) -> None:
+    """An editable install maps the harness from a checkout that may lie under /tmp (a CI clone, `git clone`
+    into mktemp): the agent's `{python} -m harness...` must still import it. Never the whole of /tmp."""
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    readable = dict(_readable(["true"], tree, {"PATH": "/usr/bin", "PYTHONPATH": "/tmp"}))
+    package_root = Path(harness.__file__).resolve().parent.parent
+    assert readable.get(package_root) == "the harness's own package"
+    on_path = [Path(e).resolve() for e in sys.path if e and os.path.isabs(e) and os.path.isdir(e)]
+    assert all(p in readable for p in on_path if p != Path("/") and Path("/tmp") not in (p, *p.parents)
+               and tree not in (p, *p.parents))
+    assert Path("/tmp").resolve() not in readable and Path("/") not in readable
