@@ -28,6 +28,7 @@ import re
 import sys
 from collections.abc import Iterable, Iterator
 
+from harness.gates.integrity.import_aliases import import_aliases
 from harness.gates.records import IntegrityFinding
 
 RUNNER = "runner-detected"
@@ -59,15 +60,7 @@ class _Names:
     """Import aliases: `environ` -> `os.environ`, `m` -> `unittest.mock`."""
 
     def __init__(self, tree: ast.Module) -> None:
-        self.aliases: dict[str, str] = {}
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                for alias in node.names:
-                    self.aliases[alias.asname or alias.name.partition(".")[0]] = (
-                        alias.name if alias.asname else alias.name.partition(".")[0])
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                for alias in node.names:
-                    self.aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+        self.aliases = import_aliases(tree)
 
     def dotted(self, node: ast.AST) -> str | None:
         parts: list[str] = []

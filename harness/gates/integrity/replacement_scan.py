@@ -31,6 +31,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.gates.integrity.import_aliases import import_aliases
 from harness.gates.records import IntegrityFinding
 
 REPLACED = "code-under-test-replaced"
@@ -74,15 +75,7 @@ class _Resolver:
 
     def __init__(self, tree: ast.Module, products: frozenset[str]) -> None:
         self.products = products
-        self.names: dict[str, str] = {}
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                for alias in node.names:
-                    self.names[alias.asname or alias.name.partition(".")[0]] = (
-                        alias.name if alias.asname else alias.name.partition(".")[0])
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                for alias in node.names:
-                    self.names[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+        self.names = import_aliases(tree)
         assignments = [n for n in ast.walk(tree) if isinstance(n, ast.Assign) and len(n.targets) == 1
                        and isinstance(n.targets[0], ast.Name)]
         for _ in range(3):  # aliases of aliases

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from harness.gates.integrity.check_values import Check, changed_values, check_of, test_form
+from harness.gates.integrity.import_aliases import import_aliases
 from harness.gates.records import IntegrityFinding
 
 PYTEST_CHECKS = frozenset({"pytest.raises", "pytest.warns", "pytest.approx", "pytest.deprecated_call"})
@@ -58,18 +59,7 @@ class _Names:
     """The module's import aliases: `np` -> `numpy`, `raises` -> `pytest.raises`."""
 
     def __init__(self, tree: ast.Module) -> None:
-        self.aliases: dict[str, str] = {}
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                for alias in node.names:
-                    if alias.asname:
-                        self.aliases[alias.asname] = alias.name
-                    else:
-                        head = alias.name.split(".")[0]
-                        self.aliases[head] = head
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                for alias in node.names:
-                    self.aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+        self.aliases = import_aliases(tree)
 
     def resolve(self, node: ast.AST) -> str | None:
         """The dotted name an expression refers to (`pytest.mark.skip`), through the aliases."""
