@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.agent.run import run_agent
 import harness
+from harness.agent.run import run_agent
 from harness.agent.sandbox import Bwrap, _readable, agent_sandbox, describe_sandbox, find_bwrap
 from harness.config import AgentConfig
 from harness.errors import ExitCode
