@@ -10,7 +10,7 @@ import pytest
 
 from harness.main import main
 from tests.conftest import git
-from tests.harness.project import LEDGER, apply_change, head_subject, make_project
+from tests.harness.project import HARNESS_YAML, LEDGER, apply_change, head_subject, make_project, with_gates
 
 # The RED test reads `calc.mul` when it runs, so a module that lacks it fails the test (RED) instead of
 # failing its import; the cheats then make it pass without a real `mul`.
@@ -300,13 +300,17 @@ def test_an_existing_check_made_to_fit_a_broken_change_is_refused(make_repo, che
     assert findings(record) == [expected]
 
 
+# the default (the test project runs no reruns, to spare pytest starts)
+RERUN_ONCE = with_gates(HARNESS_YAML, "  reruns: 1\n")
+
+
 def test_a_red_test_that_fails_once_then_passes_proves_nothing(make_repo, tmp_path: Path) -> None:
     """It fails the first time it runs (at the base) and passes every time after, whatever the code: without
     a rerun the failure proved RED and the passes proved GREEN."""
     mark = tmp_path / "ran-once"
     flaky = (f"import os\n\nMARK = {str(mark)!r}\n\n\ndef test_mul():\n    if not os.path.exists(MARK):\n"
              "        open(MARK, 'w').close()\n        assert False, 'the first run fails'\n")
-    repo = project(make_repo)
+    repo = project(make_repo, extra={"harness.yaml": RERUN_ONCE})
     apply_change(repo, {"tests/test_mul.py": flaky, "pkg/calc.py": STUB_MUL})
 
     code, record = run(repo)
@@ -323,7 +327,7 @@ def test_a_green_test_that_passes_once_then_fails_proves_nothing(make_repo, tmp_
     product = (f"import os\n\nCOUNTER = {str(counter)!r}\n\n\ndef add(a, b):\n    return a + b\n\n\n"
                "def mul(a, b):\n    calls = int(open(COUNTER).read()) if os.path.exists(COUNTER) else 0\n"
                "    open(COUNTER, 'w').write(str(calls + 1))\n    return a * b if calls == 0 else 0\n")
-    repo = project(make_repo)
+    repo = project(make_repo, extra={"harness.yaml": RERUN_ONCE})
     apply_change(repo, {"tests/test_mul.py": MUL_TEST, "pkg/calc.py": product})
 
     code, record = run(repo)

@@ -18,6 +18,7 @@ from tests.harness.project import (
     head_subject,
     make_project,
     status_porcelain,
+    with_gates,
 )
 
 CALC_TESTS = """\
@@ -163,7 +164,7 @@ def test_a_change_cannot_switch_the_integrity_gate_off_for_its_own_proof(make_re
     """harness.yaml with the change says `integrity: false`; the base had the gate on, so it runs and
     refuses the change as gates-weakened (and still sees the test it removes)."""
     repo = project(make_repo)
-    weaker_config = HARNESS_YAML + "gates:\n  integrity: false\n  regression: false\n"
+    weaker_config = with_gates(HARNESS_YAML, "  integrity: false\n  regression: false\n")
     gone = CALC_TESTS.replace("def test_add_zero():\n    assert add(0, 5) == 5\n\n\n", "")
     apply_change(repo, {"harness.yaml": weaker_config, "tests/test_calc.py": gone, "tests/test_mul.py": MUL_TEST,
                         "pkg/calc.py": MUL_IMPL})
@@ -182,7 +183,7 @@ def test_an_integrity_gate_that_the_change_switched_off_is_reported_not_run_when
     """The base had the gate on, so the proof owes it; a change that switches it off and breaks collection
     stops before the gate, and the record says the gate did not run (it is not silently absent)."""
     repo = project(make_repo)
-    apply_change(repo, {"harness.yaml": HARNESS_YAML + "gates:\n  integrity: false\n",
+    apply_change(repo, {"harness.yaml": with_gates(HARNESS_YAML, "  integrity: false\n"),
                         "tests/test_mul.py": MUL_TEST + "\ndef broken(:\n", "pkg/calc.py": MUL_IMPL})
 
     code, record, summary = run(repo)
@@ -287,7 +288,7 @@ def test_a_harness_yaml_that_no_longer_parses_is_refused(make_repo) -> None:
     was fixed by the next one."""
     repo = project(make_repo)
     base = git(repo, "rev-parse", "HEAD").strip()
-    apply_change(repo, {"harness.yaml": HARNESS_YAML + "gates:\n  ful_suite: false\n", "tests/test_mul.py": MUL_TEST,
+    apply_change(repo, {"harness.yaml": with_gates(HARNESS_YAML, "  ful_suite: false\n"), "tests/test_mul.py": MUL_TEST,
                         "pkg/calc.py": MUL_IMPL})
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "add mul, and a typo")
