@@ -69,14 +69,15 @@ from ptycho_torch.train.validation import validation_loss
 
 
 class LossModule(nn.Module):
-    """Forward + loss in one module, so DDP and torch.compile see a scalar output: (B,C,N,N), (B,C,2) -> ()."""
+    """Forward + loss in one module, so DDP and torch.compile see a scalar output:
+    diffraction (B,C,N,N), coords_relative and positions (B,C,2) -> ()."""
 
     def __init__(self, model: PtychoPINN) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, diffraction: Tensor, coords_relative: Tensor) -> Tensor:
-        return self.model.loss(self.model(diffraction, coords_relative), diffraction)
+    def forward(self, diffraction: Tensor, coords_relative: Tensor, positions: Tensor) -> Tensor:
+        return self.model.loss(self.model(diffraction, coords_relative, positions), diffraction)
 
 
 def build_model(config: TrainConfig, bridge: MemmapDatasetBridge, scale: float) -> PtychoPINN:
@@ -235,8 +236,9 @@ def train_epoch(run: Run, feed: Feed, bar: Progress) -> EpochRecord:
             run.step += 1
             diffraction = batch["diffraction"].to(feed.device, non_blocking=True)  # (B, C, N, N)
             coords = batch["coords_relative"].to(feed.device, non_blocking=True)  # (B, C, 2)
+            positions = batch["coords_global"].to(feed.device, non_blocking=True)  # (B, C, 2)
             with autocast(feed.device, feed.precision):
-                loss = feed.step_module(diffraction, coords)
+                loss = feed.step_module(diffraction, coords, positions)
             if feed.nan_at_step == run.step:
                 loss = loss * math.nan
             run.scaler.scale(loss).backward()
