@@ -99,7 +99,8 @@ def _add_train(sub: Subparsers) -> None:
     p.add_argument("--seed", type=int, default=d["seed"],
                    help=f"seeds init, split, grouping and data order (default {d['seed']})")
     p.add_argument("--val-fraction", type=float, default=d["val_fraction"],
-                   help=f"groups held out for validation (default {d['val_fraction']})")
+                   help="scan positions held out for validation, one region of the scan, grouped apart from "
+                   f"the training positions (default {d['val_fraction']})")
     p.add_argument("--gridsize", type=int, default=d["gridsize"],
                    help=f"groups of gridsize**2 neighbours (default {d['gridsize']})")
     p.add_argument("--K", type=int, default=d["K"],

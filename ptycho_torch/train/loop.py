@@ -36,7 +36,6 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from ptycho_torch import physics
 from ptycho_torch.bundle import BUNDLE_NAME, DataConfig, save_bundle, sha256_file
-from ptycho_torch.dataset import PtychoDataset
 from ptycho_torch.device import (
     DistContext,
     Precision,
@@ -58,9 +57,9 @@ from ptycho_torch.train.config import EpochRecord, TrainConfig, TrainResult
 from ptycho_torch.train.data import (
     GroupRows,
     ResumableBatches,
+    held_out_sets,
     make_train_loader,
     mean_total_counts,
-    split_groups,
 )
 from ptycho_torch.train.outputs import RunSummary, bundle_metadata, write_history, write_loss_curve
 from ptycho_torch.train.progress import CHECK_EVERY, PlateauWatch, StepLosses, reference_losses
@@ -176,12 +175,8 @@ def _start(config: TrainConfig, ctx: DistContext, device: torch.device, precisio
     bridge = MemmapDatasetBridge(config.data)
     data_sha256 = sha256_file(bridge.path)
     scale = physics.intensity_scale(torch.from_numpy(bridge.probeGuess), mean_total_counts(bridge))
-    try:
-        dataset = PtychoDataset(bridge, gridsize=config.gridsize, K=config.K, nsamples=1, seed=config.seed)
-    except ValueError as exc:
-        raise TrainError(f"{config.data}: cannot form groups: {exc}") from None
-    train_rows, val_rows = split_groups(len(dataset), config.val_fraction, config.seed)
-    train_set, val_set = GroupRows(dataset, train_rows), GroupRows(dataset, val_rows)
+    train_set, val_set = held_out_sets(bridge, gridsize=config.gridsize, K=config.K,
+                                       val_fraction=config.val_fraction, seed=config.seed)
     if len(train_set) < ctx.world_size:
         raise TrainError(f"{len(train_set)} training groups cannot be shared by {ctx.world_size} processes")
     loader, sampler, batches = make_train_loader(train_set, config, ctx, device)
