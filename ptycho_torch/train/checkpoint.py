@@ -90,4 +90,5 @@ def check_resume(state: dict[str, Any], config: TrainConfig, data_sha256: str, p
     if changed:
         detail = ", ".join(f"{k}: checkpoint {old!r} vs now {new!r}" for k, (old, new) in changed.items())
         raise TrainError(f"--resume: settings differ from the checkpoint's ({detail}); use the same flags "
-                         "(only --epochs, --steps, --threads, --device, --precision, --num-workers, --compile may change)")
+                         "(only --epochs, --steps, --max-steps, --patience, --keep-last, --threads, --device, "
+                         "--precision, --num-workers, --compile may change)")

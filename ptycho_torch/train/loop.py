@@ -7,7 +7,9 @@ train_epoch until the final attempt has its steps, and writes the outputs (_fini
 holds the model, optimizer, scaler, plateau watch and the one step counter; train_epoch is the epoch a
 reader follows top to bottom.
 
-A run lasts config.steps optimizer steps (or config.epochs epochs). Its progress is watched against the
+A run lasts config.steps optimizer steps (or config.epochs epochs, or at most config.max_steps), and stops
+earlier once its validation loss has not improved for config.patience steps; with config.keep_best the saved
+model has the weights of the lowest validation loss (best.py). Its progress is watched against the
 flat-object plateau (progress.py): an attempt still on the plateau after config.plateau_steps is abandoned
 and a new one starts from a new seed (fresh weights, optimizer and schedule; the data order runs on), at
 most config.max_restarts times; the length counts the final attempt's steps.
@@ -151,6 +153,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = True,
             while not run.finished:
                 record = train_epoch(run, feed, bar)
                 run.history.append(record)
+                run.judge(record.val_loss)
                 if ctx.is_main:
                     print(f"epoch {record.epoch}/{run.planned_epochs}  step {run.attempt_step}/{run.total}  "
                           f"train_loss {record.train_loss:.6g}  val_loss {record.val_loss:.6g}  "
@@ -190,7 +193,7 @@ def _start(config: TrainConfig, ctx: DistContext, device: torch.device, precisio
               scaler=torch.amp.GradScaler(device.type, enabled=False),  # bf16 and fp32 need no loss scaling
               watch=PlateauWatch(config, references), references=references,
               fresh_model=functools.partial(build_model, config, bridge, scale), per_epoch=per_epoch,
-              total=config.steps if config.steps > 0 else config.epochs * per_epoch, is_main=ctx.is_main)
+              total=config.planned_steps(per_epoch), is_main=ctx.is_main)
     if resume:
         state = checkpoint.load_checkpoint(checkpoint_path)
         checkpoint.check_resume(state, config, data_sha256, checkpoint_path, ctx.world_size)
@@ -280,6 +283,8 @@ def _finish(run: Run, feed: Feed, inputs: _Inputs, summary: RunSummary,
     config, ctx, model = run.config, feed.ctx, run.model
     output_dir = Path(config.output_dir)
     bundle_path = None
+    if config.keep_best and run.best.state:
+        model.load_state_dict(run.best.state)  # the checkpoint keeps the last weights, for --resume
     if ctx.is_main:
         write_history(output_dir, run.history, summary)
         write_loss_curve(output_dir, run.history, summary)
@@ -297,9 +302,13 @@ def _finish(run: Run, feed: Feed, inputs: _Inputs, summary: RunSummary,
 
 
 def _summary(run: Run, threads: int, load: float) -> RunSummary:
+    config = run.config
     return RunSummary(threads=threads, load_average=load, flat_loss=run.references.flat,
                       best_loss=run.references.best, restarts=tuple(run.restarts), attempt=run.attempt,
-                      steps=run.step, attempt_steps=run.attempt_step, escaped_at_step=run.watch.escaped_at)
+                      steps=run.step, attempt_steps=run.attempt_step, escaped_at_step=run.watch.escaped_at,
+                      planned_steps=run.total, patience=config.patience, keep_best=config.keep_best,
+                      best_val_loss=run.best.val_loss, best_val_step=run.best.step if run.best.found else None,
+                      stopped_early=run.stopped_early)
 
 
 def _divergence_advice(config: TrainConfig, path: Path, history: list[EpochRecord]) -> str:
