@@ -62,7 +62,7 @@ class ModelConfig:
     learn_probe: bool = False  # probe as a trainable parameter instead of a fixed buffer
     overlap_constraint: bool = True  # gridsize > 1: merge the C patches of a group (overlap.py)
     merge_weights: MergeWeights = MergeWeights.PROBE  # how the patches count where they overlap
-    patch_interpolation: Interpolation = Interpolation.FOURIER  # how the merge moves patches sub-pixel
+    patch_interpolation: Interpolation = Interpolation.FOURIER  # fractional merges: only without positions
     poisson_eps: float = 1e-8  # in counts: log(rate + eps)
 
     def __post_init__(self) -> None:
