@@ -23,7 +23,7 @@ from ptycho_torch.errors import TrainError
 from ptycho_torch.train.config import TrainConfig
 
 CHECKPOINT_NAME = "checkpoint.pt"
-CHECKPOINT_FORMAT = 2
+CHECKPOINT_FORMAT = 3  # 3: held-out split by region, windows-and-moving-beam physics, best weights
 
 
 def rng_state() -> dict[str, Any]:
