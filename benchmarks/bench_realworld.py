@@ -19,16 +19,16 @@ Prints, per bug: project, bug id, expected and got for (a) and (b), wall times; 
 appends the section to benchmarks/RESULTS.md (inputs named by project, bug id and commit). Not in CI: it
 needs the fetched repositories and a Python environment for the projects' tests.
 
-Reproduce (Python 3.11, from this repository's root; any folders instead of /tmp/rw):
+Reproduce (Python 3.11, from this repository's root; RW is any empty folder, e.g. `RW=$(mktemp -d)`):
 
-    git clone https://github.com/soarsmu/BugsInPy /tmp/rw/BugsInPy
-    git clone https://github.com/nvbn/thefuck /tmp/rw/thefuck
-    git clone https://github.com/ytdl-org/youtube-dl /tmp/rw/youtube-dl
-    python -m venv /tmp/rw/venv
-    /tmp/rw/venv/bin/pip install "pytest<8" "pytest-xdist<3.6" pytest-mock mock six decorator psutil \\
+    git clone https://github.com/soarsmu/BugsInPy $RW/BugsInPy
+    git clone https://github.com/nvbn/thefuck $RW/thefuck
+    git clone https://github.com/ytdl-org/youtube-dl $RW/youtube-dl
+    python -m venv $RW/venv
+    $RW/venv/bin/pip install "pytest<8" "pytest-xdist<3.6" pytest-mock mock six decorator psutil \\
         colorama pyte pexpect
-    PYTHONPATH=$PWD python benchmarks/bench_realworld.py --bugsinpy /tmp/rw/BugsInPy \\
-        --repo thefuck=/tmp/rw/thefuck --repo youtube-dl=/tmp/rw/youtube-dl --python /tmp/rw/venv/bin/python
+    PYTHONPATH=$PWD python benchmarks/bench_realworld.py --bugsinpy $RW/BugsInPy \\
+        --repo thefuck=$RW/thefuck --repo youtube-dl=$RW/youtube-dl --python $RW/venv/bin/python
 
 A bare mirror works as well as a clone for `--repo`. `--bugs thefuck:1,2 youtube-dl:3` picks other bugs;
 `--keep DIR` keeps each bug's repositories and the harness's output there; `--no-write` prints only.
