@@ -305,3 +305,25 @@ def test_a_harness_yaml_that_no_longer_parses_is_refused(make_repo) -> None:
     [finding] = integrity_of(record)["findings"]
     assert (finding["kind"], finding["test"]) == ("gates-weakened", "harness.yaml")
     assert "does not parse with the change" in finding["detail"] and "gates.ful_suite" in finding["detail"]
+
+
+def test_a_plain_test_that_becomes_parametrized_is_not_a_removed_test(make_repo) -> None:
+    """The shape of a real fix (BugsInPy thefuck bug 1): `test_x` becomes `test_x[case-a]` and `test_x[case-b]`,
+    the old check one of the cases. The test is still there, run more often; a case dropped is still found."""
+    cases = ('@pytest.mark.parametrize(("a", "total"), [{}])\ndef test_add_zero(a, total):\n'
+             '    assert add(0, a) == total\n')
+    plain = "def test_add_zero():\n    assert add(0, 5) == 5\n"
+    repo = project(make_repo)
+    apply_change(repo, {"tests/test_calc.py": CALC_TESTS.replace(plain, cases.format("(5, 5), (7, 7)")),
+                        "tests/test_mul.py": MUL_TEST, "pkg/calc.py": MUL_IMPL})
+    code, record, _summary = run(repo)
+    assert code == 0, record["reason"]
+    assert integrity_of(record)["findings"] == []
+
+    repo = make_project(make_repo, extra={"tests/test_calc.py": CALC_TESTS.replace(plain, cases.format("(5, 5), (7, 7)"))})
+    apply_change(repo, {"tests/test_calc.py": CALC_TESTS.replace(plain, cases.format("(5, 5)")),
+                        "tests/test_mul.py": MUL_TEST, "pkg/calc.py": MUL_IMPL})
+    code, record, _summary = run(repo)
+    assert code == 1 and record["failed_stage"] == "integrity"
+    found = {(f["kind"], f["test"]) for f in integrity_of(record)["findings"]}
+    assert ("test-removed", "tests/test_calc.py::test_add_zero[7-7]") in found
