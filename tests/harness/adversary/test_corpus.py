@@ -4,6 +4,7 @@ quick suite runs one shape per family and the honest controls; the rest are mark
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from tests.harness.adversary.shapes import SHAPES
 BY_ID = {shape.id: shape for shape in SHAPES}
 
 
-def _param(shape: Shape):
+def _param(shape: Shape) -> object:
     return pytest.param(shape, id=shape.id, marks=() if shape.quick else pytest.mark.slow)
 
 
@@ -75,7 +76,7 @@ def test_a_shape_analysis_cannot_catch_goes_green_without_the_gate_that_catches_
         shape: Shape, tmp_path: Path, repo_templates: RepoTemplates) -> None:
     """The exceptions, shown: on the plain project (no held-out test, no mutation gate) the special-cased
     answer is proven GREEN; its own base's configuration is what refuses it (the test above)."""
-    verdict = judge(Shape(**{**shape.__dict__, "base": "calc"}), tmp_path, repo_templates)
+    verdict = judge(replace(shape, base="calc"), tmp_path, repo_templates)
 
     assert verdict.code == 0, verdict.reason
 
