@@ -88,11 +88,11 @@ def twin_correlation(bundle: Path, data: Path) -> tuple[float, float]:
     model = load_bundle(bundle).model.eval()
     bridge = MemmapDatasetBridge(data)
     batch = PtychoDataset(bridge).get_batch(np.arange(len(bridge)))
-    predicted = model.predict_object_patches(batch["diffraction"], batch["coords_relative"])[:, 0]
+    predicted = model.predict_object_patches(batch["diffraction"], batch["coords_relative"],
+                                             batch["coords_global"])[:, 0]
     n = predicted.shape[-1]
-    truth = physics.extract_patches(torch.from_numpy(np.array(bridge.objectGuess)),
-                                    batch["coords_global"].double()[:, 0], n, interpolation="fourier",
-                                    pad=physics.FOURIER_PAD)
+    truth = physics.object_windows(torch.from_numpy(np.array(bridge.objectGuess)),
+                                   batch["coords_global"].double()[:, 0], n)
     probe = model.probe[0]
     flipped = torch.roll(torch.flip(truth, (-2, -1)), (1, 1), (-2, -1))  # O(-r) on the patch grid
     twin = flipped.conj() * probe.conj() / torch.where(probe.abs() > 0, probe, torch.ones_like(probe))

@@ -101,10 +101,10 @@ class Bench:
     gridsize: int
     threads: int
     precision: str
-    step: Callable[[Any, Any], None]
+    step: Callable[[Any, Any, Any], None]
     batches: Iterator[dict[str, torch.Tensor]]
-    to_device: Callable[[dict[str, torch.Tensor]], tuple[torch.Tensor, torch.Tensor]]
-    resident: tuple[torch.Tensor, torch.Tensor]
+    to_device: Callable[[dict[str, torch.Tensor]], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+    resident: tuple[torch.Tensor, torch.Tensor, torch.Tensor]
     loader_step: list[float]
     memory_step: list[float]
     load_only: list[float]
@@ -126,13 +126,14 @@ def make_bench(data: Path, gridsize: int, threads: int, a: argparse.Namespace, d
     step_module = LossModule(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
 
-    def to_device(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    def to_device(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return (batch["diffraction"].to(device, non_blocking=True),
-                batch["coords_relative"].to(device, non_blocking=True))
+                batch["coords_relative"].to(device, non_blocking=True),
+                batch["coords_global"].to(device, non_blocking=True))
 
-    def step(diffraction: torch.Tensor, coords: torch.Tensor) -> None:  # the trainer's step
+    def step(diffraction: torch.Tensor, coords: torch.Tensor, positions: torch.Tensor) -> None:  # the trainer's
         with autocast(device, precision):
-            loss = step_module(diffraction, coords)
+            loss = step_module(diffraction, coords, positions)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()

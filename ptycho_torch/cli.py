@@ -84,10 +84,19 @@ def _add_train(sub: Subparsers) -> None:
     p.add_argument("--data", required=True, help="training NPZ (data contract)")
     p.add_argument("--output-dir", required=True, help="checkpoint, history, loss curve and wts.h5.zip go here")
     length = p.add_mutually_exclusive_group()
-    length.add_argument("--epochs", type=int, default=d["epochs"], help=f"passes over the data (default {d['epochs']})")
+    length.add_argument("--epochs", type=int, default=d["epochs"],
+                        help="passes over the data (default: none; at most --max-steps steps)")
     length.add_argument("--steps", type=int, default=d["steps"],
                         help="optimizer steps of the final attempt, instead of --epochs (a run on the plateau "
                         "restarts; see --plateau-steps)")
+    p.add_argument("--max-steps", type=int, default=d["max_steps"],
+                   help=f"the length without --epochs or --steps: at most this many steps, usually ended "
+                   f"earlier by --patience (default {d['max_steps']})")
+    p.add_argument("--patience", type=int, default=d["patience"],
+                   help="stop once the validation loss has not reached a new minimum for this many steps "
+                   f"(checked at the end of each epoch); 0 = never (default {d['patience']})")
+    p.add_argument("--keep-last", dest="keep_best", action="store_false", default=d["keep_best"],
+                   help="save the last weights instead of those of the lowest validation loss")
     p.add_argument("--batch-size", type=int, default=d["batch_size"],
                    help=f"groups per batch and process (default {d['batch_size']})")
     p.add_argument("--lr", type=float, default=d["lr"], help=f"Adam learning rate (default {d['lr']:g})")
@@ -99,7 +108,8 @@ def _add_train(sub: Subparsers) -> None:
     p.add_argument("--seed", type=int, default=d["seed"],
                    help=f"seeds init, split, grouping and data order (default {d['seed']})")
     p.add_argument("--val-fraction", type=float, default=d["val_fraction"],
-                   help=f"groups held out for validation (default {d['val_fraction']})")
+                   help="scan positions held out for validation, one region of the scan, grouped apart from "
+                   f"the training positions (default {d['val_fraction']})")
     p.add_argument("--gridsize", type=int, default=d["gridsize"],
                    help=f"groups of gridsize**2 neighbours (default {d['gridsize']})")
     p.add_argument("--K", type=int, default=d["K"],
@@ -138,7 +148,8 @@ def _add_train(sub: Subparsers) -> None:
         from ptycho_torch.train.loop import train_command
 
         return train_command(
-            data=a.data, output_dir=a.output_dir, epochs=a.epochs, steps=a.steps, batch_size=a.batch_size,
+            data=a.data, output_dir=a.output_dir, epochs=a.epochs, steps=a.steps, max_steps=a.max_steps,
+            patience=a.patience, keep_best=a.keep_best, batch_size=a.batch_size,
             lr=a.lr, lr_schedule=a.lr_schedule, lr_patience=a.lr_patience, seed=a.seed,
             val_fraction=a.val_fraction, gridsize=a.gridsize, K=a.K, n_filters=a.n_filters, depth=a.depth,
             loss=a.loss, grad_clip=a.grad_clip, plateau_steps=a.plateau_steps, escape_gap=a.escape_gap,

@@ -31,15 +31,18 @@ class PtychoDataset(Dataset[Sample]):
     """Groups of `gridsize**2` neighbouring patterns from `bridge` (see module docstring for fields).
 
     `K`, `nsamples` and `seed` are as in `ptycho_torch.grouping.neighbour_groups`; the default seed makes
-    the grouping reproducible.
+    the grouping reproducible. `patterns` (sorted pattern indices) restricts the groups to those patterns:
+    each group is formed among them only (the trainer's held-out split, train/data.py).
     """
 
     def __init__(self, bridge: MemmapDatasetBridge, *, gridsize: int = 1, K: int = 7, nsamples: int = 1,
-                 seed: int | None = 0) -> None:
+                 seed: int | None = 0, patterns: np.ndarray | None = None) -> None:
         self.bridge = bridge
         self.gridsize = gridsize
-        self.groups = neighbour_groups(bridge.xcoords, bridge.ycoords, gridsize=gridsize, K=K,
-                                       nsamples=nsamples, seed=seed)  # (B, C)
+        chosen = np.arange(len(bridge.xcoords)) if patterns is None else np.asarray(patterns, dtype=np.int64)
+        local = neighbour_groups(bridge.xcoords[chosen], bridge.ycoords[chosen], gridsize=gridsize, K=K,
+                                 nsamples=nsamples, seed=seed)
+        self.groups = chosen[local]  # (B, C) indices into the bridge's patterns
         coords = group_coords(bridge.xcoords, bridge.ycoords, self.groups)
         # numpy, not torch: gathering rows of small arrays per batch is several times cheaper in numpy
         self._global = coords.coords_global.astype(np.float32)  # (B, C, 2)

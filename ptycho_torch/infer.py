@@ -1,8 +1,8 @@
 """Inference: a trained bundle + a dataset -> object patches -> one stitched object (`ptycho-torch infer`).
 
 Patches are predicted batch by batch from the memory-mapped diffraction (bf16 autocast on CUDA) and placed
-on a canvas at their scan positions with `physics.reassemble_patches` (sub-pixel, bilinear), one batch at a
-time. Each patch is weighted by the probe intensity sum_m |P_m|^2 (normalised to peak 1,
+on a canvas with `physics.reassemble_patches`, one batch at a time. A patch is the object window the beam
+lit (model.py): it is placed where it was cut, at the nearest pixel of its scan position, as it is. Each patch is weighted by the probe intensity sum_m |P_m|^2 (normalised to peak 1,
 physics.probe_weights), so the result is the probe-weighted average of the overlapping patches: where the
 probe is dark a patch says little about the object, and its edges must not dominate. The network's own
 gridsize > 1 merge weighs a group's patches by the same intensity (smoothed; overlap.merge_weights).
@@ -75,13 +75,16 @@ def stitch_weights(probe: torch.Tensor) -> torch.Tensor:
 class Stitcher:
     """Accumulates probe-weighted patches on a canvas: add() per batch, then result().
 
-    canvas = sum_p w * patch_p moved to centre_p, weight = sum_p w moved likewise (physics.reassemble_patches,
-    bilinear); the object is canvas / weight where weight >= threshold (each patch's weights peak at 1),
-    NaN elsewhere.
+    canvas = sum_p w * patch_p moved to centre_p, weight = sum_p w moved likewise (physics.reassemble_patches
+    with `interpolation`: bilinear for patches centred on the position, NEAREST for the model's windows, cut at
+    the position's nearest pixel); the object is canvas / weight where weight >= threshold (each patch's
+    weights peak at 1), NaN elsewhere.
     """
 
-    def __init__(self, shape: tuple[int, int], weights: torch.Tensor) -> None:
+    def __init__(self, shape: tuple[int, int], weights: torch.Tensor, *,
+                 interpolation: physics.Interpolation = physics.Interpolation.BILINEAR) -> None:
         self.shape = shape
+        self.interpolation = interpolation
         self.weights = weights  # (N, N) real
         self.canvas = torch.zeros(shape, dtype=torch.complex64, device=weights.device)
         self.weight_sum = torch.zeros(shape, dtype=torch.float32, device=weights.device)
@@ -89,7 +92,8 @@ class Stitcher:
     def add(self, patches: torch.Tensor, centres: torch.Tensor) -> None:
         """patches (P, N, N) complex, centres (P, 2) = (x, y) in canvas pixels."""
         part, part_weight = physics.reassemble_patches(
-            patches.to(torch.complex64), centres.to(torch.float32), self.shape, self.weights)
+            patches.to(torch.complex64), centres.to(torch.float32), self.shape, self.weights,
+            interpolation=self.interpolation)
         self.canvas += part
         self.weight_sum += part_weight
 
@@ -126,15 +130,17 @@ def reconstruct(bundle: Bundle, bridge: MemmapDatasetBridge, *, batch_size: int 
     model = bundle.model.to(device).eval()
     if device.type == "cpu":
         model.net.to(memory_format=torch.channels_last)  # faster oneDNN convolutions
-    stitcher = Stitcher(canvas_shape(bridge, n), stitch_weights(model.probe).to(device))
+    stitcher = Stitcher(canvas_shape(bridge, n), stitch_weights(model.probe).to(device),
+                        interpolation=physics.Interpolation.NEAREST)
     started = time.perf_counter()
     for start in range(0, len(dataset), batch_size):
         batch = dataset.get_batch(np.arange(start, min(start + batch_size, len(dataset))))
         diffraction = batch["diffraction"].to(device, non_blocking=True)
         coords = batch["coords_relative"].to(device, non_blocking=True)
+        positions = batch["coords_global"].to(device, non_blocking=True)
         with autocast(device, precision):
-            patches = model.predict_object_patches(diffraction, coords)  # (B, C, N, N) complex64
-        stitcher.add(patches.reshape(-1, n, n), batch["coords_global"].to(device).reshape(-1, 2))
+            patches = model.predict_object_patches(diffraction, coords, positions)  # (B, C, N, N) complex64
+        stitcher.add(patches.reshape(-1, n, n), positions.reshape(-1, 2))
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - started

@@ -6,7 +6,16 @@ O(1); the physics output `pred_amplitude` is in unit scale, and the Poisson loss
 the counts diffraction^2.
 
 Layout: diffraction (B, C, N, N) float32, channels first, C = gridsize**2 patterns per group;
-coords_relative (B, C, 2) float32 = (x, y) offset of each pattern from its group centre in object pixels.
+coords_relative (B, C, 2) float32 = (x, y) offset of each pattern from its group centre in object pixels;
+positions (B, C, 2) float32 = the (x, y) scan positions themselves in object pixels (coords_global).
+
+Physics: the simulator's, physics.object_windows + physics.beam_amplitude (docs/findings.md, PHYS-001,
+TRAIN-006). The network predicts, for each pattern, the object window the beam lit: the object's pixels
+from nearest_pixel(position) - N/2 on, as they are. The C windows of a group are merged at their whole-pixel
+offsets (nearest_pixel(p_i) - nearest_pixel(p_j): exact, no interpolation), and each is lit by the probe
+moved by its position's sub-pixel remainder. Without positions the model knows only coords_relative: it
+merges at those offsets and leaves the probe unmoved, which is the same physics only for scans on whole
+pixels; the trainer and inference always pass the positions.
 """
 
 from __future__ import annotations
@@ -53,7 +62,7 @@ class ModelConfig:
     learn_probe: bool = False  # probe as a trainable parameter instead of a fixed buffer
     overlap_constraint: bool = True  # gridsize > 1: merge the C patches of a group (overlap.py)
     merge_weights: MergeWeights = MergeWeights.PROBE  # how the patches count where they overlap
-    patch_interpolation: Interpolation = Interpolation.FOURIER  # how the merge moves patches sub-pixel
+    patch_interpolation: Interpolation = Interpolation.FOURIER  # fractional merges: only without positions
     poisson_eps: float = 1e-8  # in counts: log(rate + eps)
 
     def __post_init__(self) -> None:
@@ -179,7 +188,7 @@ class PtychoPINN(nn.Module):
         nn.init.constant_(self.net.amplitude_head.bias, amplitude_bias)  # start near |O| = 1
         nn.init.zeros_(self.net.phase_head.bias)
 
-    def _check_inputs(self, diffraction: Tensor, coords_relative: Tensor) -> None:
+    def _check_inputs(self, diffraction: Tensor, coords_relative: Tensor, positions: Tensor | None) -> None:
         cfg = self.config
         if diffraction.ndim != 4 or diffraction.shape[1:] != (cfg.channels, cfg.N, cfg.N):
             raise ModelConfigError(
@@ -191,6 +200,11 @@ class PtychoPINN(nn.Module):
                 f"coords_relative must be (B, C, 2) = {(diffraction.shape[0], cfg.channels, 2)}, "
                 f"got {tuple(coords_relative.shape)}"
             )
+        if positions is not None and positions.shape != coords_relative.shape:
+            raise ModelConfigError(
+                f"positions must be (B, C, 2) = {tuple(coords_relative.shape)}, the scan positions of the "
+                f"patterns (coords_global), got {tuple(positions.shape)}"
+            )
 
     def _object_from_logits(self, amplitude_logits: Tensor, phase_logits: Tensor) -> Tensor:
         cfg = self.config
@@ -201,28 +215,51 @@ class PtychoPINN(nn.Module):
         phase = math.pi * torch.tanh(phase_logits)
         return torch.polar(amplitude, phase)  # (B, C, N, N) complex64
 
-    def _overlap(self, patches: Tensor, coords_relative: Tensor) -> Tensor:
-        """Merge the C patches of each group where they overlap (overlap.merge_group)."""
+    def extract(self, obj: Tensor, positions: Tensor) -> Tensor:
+        """The model's patches of a known object: (Ho, Wo) complex at positions (B, C, 2) -> (B, C, N, N), the
+        windows the beam lit (physics.object_windows), what the network is trained to predict."""
+        batch, channels = positions.shape[:2]
+        windows = physics.object_windows(obj, positions.reshape(-1, 2), self.config.N)  # (B*C, N, N)
+        return windows.reshape(batch, channels, self.config.N, self.config.N)
+
+    def constrain(self, patches: Tensor, positions: Tensor) -> Tensor:
+        """The overlap constraint: a group's C windows (B, C, N, N) merged at their whole-pixel offsets,
+        positions (B, C, 2) absolute (overlap.merge_group)."""
+        return self._merge(patches, physics.nearest_pixel(positions.detach().float()))
+
+    def diffraction(self, patches: Tensor, positions: Tensor | None) -> Tensor:
+        """Predicted amplitudes (B, C, N, N), unit scale, of windows (B, C, N, N) lit by the probe moved to
+        positions (B, C, 2) (physics.beam_amplitude); positions None: the probe unmoved."""
+        probe = self.probe.to(torch.complex64)
+        if positions is None:
+            return physics.diffraction_amplitude(patches, probe)
+        return physics.beam_amplitude(patches, probe, positions.float())
+
+    def _merge(self, patches: Tensor, window_coords: Tensor) -> Tensor:
+        """Merge the C patches of each group where they overlap, at window_coords' offsets (overlap.merge_group)."""
         if patches.shape[1] == 1 or not self.config.overlap_constraint:
             return patches
         weights = merge_weights(self.probe, self.config.merge_weights)
-        return merge_group(patches, coords_relative, weights, interpolation=self.config.patch_interpolation)
+        return merge_group(patches, window_coords, weights, interpolation=self.config.patch_interpolation)
 
-    def object_patches(self, diffraction: Tensor, coords_relative: Tensor) -> tuple[Tensor, Tensor]:
+    def object_patches(self, diffraction: Tensor, coords_relative: Tensor,
+                       positions: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """(raw, constrained) object patches, each (B, C, N, N) complex64."""
-        self._check_inputs(diffraction, coords_relative)
+        self._check_inputs(diffraction, coords_relative, positions)
         x = diffraction.float() / (self.intensity_scale * self.input_rms)
         amplitude_logits, phase_logits = self.net(x)
         device = diffraction.device.type
         with torch.autocast(device_type=device, enabled=False):  # complex math and FFTs in float32
             raw = self._object_from_logits(amplitude_logits.float(), phase_logits.float())
-            return raw, self._overlap(raw, coords_relative.float())
+            if positions is None:
+                return raw, self._merge(raw, coords_relative.float())
+            return raw, self.constrain(raw, positions)
 
-    def forward(self, diffraction: Tensor, coords_relative: Tensor) -> ModelOutput:
-        """diffraction (B, C, N, N) sqrt(counts), coords_relative (B, C, 2) -> ModelOutput."""
-        raw, constrained = self.object_patches(diffraction, coords_relative)
+    def forward(self, diffraction: Tensor, coords_relative: Tensor, positions: Tensor | None = None) -> ModelOutput:
+        """diffraction (B, C, N, N) sqrt(counts), coords_relative and positions (B, C, 2) -> ModelOutput."""
+        raw, constrained = self.object_patches(diffraction, coords_relative, positions)
         with torch.autocast(device_type=diffraction.device.type, enabled=False):
-            pred = physics.diffraction_amplitude(constrained, self.probe.to(torch.complex64))  # (B, C, N, N)
+            pred = self.diffraction(constrained, positions)  # (B, C, N, N)
         return ModelOutput(object_patches=constrained, raw_object_patches=raw, pred_amplitude=pred)
 
     def loss(self, output: ModelOutput, diffraction: Tensor) -> Tensor:
@@ -240,6 +277,7 @@ class PtychoPINN(nn.Module):
         return values.mean()
 
     @torch.no_grad()
-    def predict_object_patches(self, diffraction: Tensor, coords_relative: Tensor) -> Tensor:
+    def predict_object_patches(self, diffraction: Tensor, coords_relative: Tensor,
+                               positions: Tensor | None = None) -> Tensor:
         """Inference: object patches (B, C, N, N) complex64 after the overlap constraint, no grad."""
-        return self.object_patches(diffraction, coords_relative)[1]
+        return self.object_patches(diffraction, coords_relative, positions)[1]

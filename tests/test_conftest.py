@@ -2,11 +2,13 @@
 test's repository is its own even though make_repo copies one built earlier."""
 from __future__ import annotations
 
+import os
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import RepoTemplates, git
+from tests.conftest import RAM_DISK, RepoTemplates, git, ram_temp_dir
 
 
 def test_repos_made_at_different_times_have_the_same_commits(make_repo: Callable[..., Path]) -> None:
@@ -50,3 +52,22 @@ def test_each_repo_is_a_private_copy_that_names_no_other_path(make_repo: Callabl
     for path in (second / ".git").rglob("*"):  # nothing in the copy points back at the template
         if path.is_file():
             assert template_root.encode() not in path.read_bytes(), path
+
+
+def test_temporary_files_go_to_a_ram_disk_only_where_one_is_usable_and_tmpdir_is_not_set(tmp_path: Path) -> None:
+    assert ram_temp_dir({}, tmp_path) == tmp_path  # writable, with room (the suite's own temp dir has it)
+    assert ram_temp_dir({"TMPDIR": "/somewhere"}, tmp_path) is None  # the user's choice wins
+    assert ram_temp_dir({}, tmp_path / "missing") is None
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    if os.access(locked, os.W_OK):  # root writes anywhere: the check cannot be shown here
+        return
+    assert ram_temp_dir({}, locked) is None
+
+
+def test_the_suite_keeps_its_temporary_files_where_ram_temp_dir_says(tmp_path: Path) -> None:
+    expected = ram_temp_dir(os.environ)
+    if expected is not None:
+        assert tempfile.gettempdir() == str(expected) and tmp_path.is_relative_to(expected)
+    else:
+        assert not tmp_path.is_relative_to(RAM_DISK)

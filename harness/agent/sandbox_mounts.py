@@ -1,13 +1,14 @@
 """What the sandboxed agent sees: the mounts of its bubblewrap sandbox, planned from the places of one turn.
 
     /                     ro       the system
-    /dev, /proc           dev, proc  a minimal /dev; a /proc of the sandbox's own processes
+    /dev, /proc           dev, proc  a minimal /dev (none of the host's /dev/shm); a /proc of the sandbox's
+                                   own processes
     /tmp, $TMPDIR         scratch  empty, private, gone when the agent exits (the harness's temporary
                                    worktrees, RED's and the held-out tests' among them, live there)
     holdout.dir           hidden   an empty folder in its place
     the agent's command   ro       its program, the paths its argv names, the harness's Python
                                    (`{python}`), the PATH and PYTHONPATH folders, where they lie in a place
-                                   hidden or replaced above
+                                   hidden or replaced above (/dev/shm among them)
     agent.writable        rw       each path listed
     the working tree      rw       the repository, or the parallel worker's worktree
     the git dir(s)        scratch  see below
@@ -39,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HOW = ("ro", "rw", "hidden", "scratch", "dev", "proc")
+DEV = Path("/dev")
 READONLY_OBJECTS = "objects.readonly"
 _STATE_ENTRY = "harness"  # harness.durability.lock.STATE_DIR: the harness's own state in the git dir
 _WORKTREES_ENTRY = "worktrees"
@@ -147,13 +149,15 @@ def plan_mounts(places: Places, scratch: Path, *, tree_what: str = "the working 
     """The mounts of one turn, in the order they apply. Writes the private copies into `scratch` (an empty
     folder of the harness's, outside what the agent sees, removed by the caller afterwards)."""
     mounts = [Mount("/", "ro", "the system"),
-              Mount("/dev", "dev", "a minimal /dev (null, zero, random, urandom, tty, shm)"),
+              Mount(str(DEV), "dev", "a minimal /dev (null, zero, random, urandom, tty, shm)"),
               Mount("/proc", "proc", "the sandbox's own processes")]
     mounts += [Mount(str(t), "scratch", "an empty temporary folder of its own") for t in places.temp_dirs]
     mounts += [Mount(str(p), "hidden", "the held-out tests (holdout.dir)") for p in places.holdout if p.exists()]
+    # A readable path under what the sandbox replaces (the minimal /dev has none of the host's /dev/shm,
+    # where an agent script or a checkout may live) is bound back.
     covered = (*places.temp_dirs, *places.holdout, places.common_dir, places.git_dir)
     mounts += [Mount(str(p), "ro", what) for p, what in places.readable if p not in places.writable
-               and p.exists() and any(c == p or c in p.parents for c in covered)]
+               and p.exists() and (any(c == p or c in p.parents for c in covered) or DEV in p.parents)]
     mounts += [Mount(str(p), "rw", "listed in agent.writable") for p in places.writable]
     mounts.append(Mount(str(places.tree), "rw", tree_what))
     dot_git = places.tree / ".git"

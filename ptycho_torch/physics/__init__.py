@@ -17,10 +17,12 @@ from __future__ import annotations
 
 from ptycho_torch.errors import PhysicsError
 from ptycho_torch.physics.forward import (
+    beam_amplitude,
     beam_offsets,
     diffraction_amplitude,
     exit_wave,
     forward,
+    object_windows,
     probe_modes,
     shift_probe,
 )
@@ -52,6 +54,7 @@ __all__ = [
     "PhysicsError",
     "amplitude_mae",
     "back_propagate",
+    "beam_amplitude",
     "beam_offsets",
     "diffraction_amplitude",
     "exit_wave",
@@ -64,6 +67,7 @@ __all__ = [
     "intensity",
     "intensity_scale",
     "nearest_pixel",
+    "object_windows",
     "photon_scale",
     "pixel_range",
     "place_patches",

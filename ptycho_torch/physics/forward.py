@@ -80,15 +80,29 @@ def shift_probe(probe: Tensor, offsets: Tensor) -> Tensor:
     return fourier_shift(modes.expand(*lead, *modes.shape), dx, dy)
 
 
+def object_windows(obj: Tensor, centres: Tensor, n: int) -> Tensor:
+    """The object windows the beam lights: (B?, Ho, Wo) at centres (B?, P, 2) -> (B?, P, N, N), each cut at
+    nearest_pixel(c) exactly as stored (no interpolation), zero outside the object."""
+    return extract_patches(obj, centres, n, interpolation=Interpolation.NEAREST)
+
+
+def beam_amplitude(windows: Tensor, probe: Tensor, centres: Tensor) -> Tensor:
+    """Amplitudes (unit scale) of object windows (..., P, N, N) lit by the probe moved to centres (..., P, 2).
+
+    The windows are those object_windows cuts for the centres (only the centres' sub-pixel remainders,
+    beam_offsets, enter here). The named steps: the probe moved by the remainders -> exit wave -> far field
+    -> intensity -> amplitude, (..., P, N, N). Differentiable in the windows, the probe and the centres."""
+    probes = shift_probe(probe, beam_offsets(centres))  # (..., P, M, N, N)
+    psi = windows.unsqueeze(-3) * probes  # (..., P, M, N, N)
+    return safe_sqrt(intensity(far_field(psi)))  # (..., P, N, N)
+
+
 def forward(obj: Tensor, probe: Tensor, centres: Tensor) -> Tensor:
     """Full forward model: object (B?, Ho, Wo) scanned at centres (B?, P, 2) -> amplitudes (B?, P, N, N).
 
-    The named steps: object windows at the nearest pixels -> the probe moved by the sub-pixel remainders ->
-    exit wave -> far field -> intensity -> amplitude (unit scale). Differentiable in obj, probe and centres.
+    The object windows at the nearest pixels (object_windows), lit by the probe moved by the sub-pixel
+    remainders (beam_amplitude). The network's physics is the same two functions (model.py).
+    Differentiable in obj, probe and centres.
     """
     n = probe_modes(probe).shape[-1]
-    windows = extract_patches(obj, centres, n, interpolation=Interpolation.NEAREST)  # (B?, P, N, N)
-    probes = shift_probe(probe, beam_offsets(centres))  # (B?, P, M, N, N)
-    psi = windows.unsqueeze(-3) * probes  # (B?, P, M, N, N)
-    farfield = far_field(psi)  # (B?, P, M, N, N)
-    return safe_sqrt(intensity(farfield))  # (B?, P, N, N)
+    return beam_amplitude(object_windows(obj, centres, n), probe, centres)

@@ -36,7 +36,8 @@ from ptycho_torch.train.config import RestartRecord as RestartRecord
 from ptycho_torch.train.config import TrainConfig as TrainConfig
 from ptycho_torch.train.config import TrainResult as TrainResult
 
-_FROM_DATA = ("COUNTS_CHUNK", "GroupRows", "make_train_loader", "mean_total_counts", "split_groups")
+_FROM_DATA = ("COUNTS_CHUNK", "GroupRows", "held_out_sets", "make_train_loader", "mean_total_counts", "split_groups",
+              "split_positions")
 _FROM_CHECKPOINT = ("CHECKPOINT_FORMAT", "CHECKPOINT_NAME", "load_checkpoint", "save_checkpoint")
 _FROM_OUTPUTS = ("CURVE_NAME", "HISTORY_NAME", "write_history", "write_loss_curve")
 _FROM_LOOP = ("LossModule", "build_model", "train", "train_command")

@@ -23,7 +23,7 @@ from ptycho_torch.errors import TrainError
 from ptycho_torch.train.config import TrainConfig
 
 CHECKPOINT_NAME = "checkpoint.pt"
-CHECKPOINT_FORMAT = 2
+CHECKPOINT_FORMAT = 3  # 3: held-out split by region, windows-and-moving-beam physics, best weights
 
 
 def rng_state() -> dict[str, Any]:
@@ -90,4 +90,5 @@ def check_resume(state: dict[str, Any], config: TrainConfig, data_sha256: str, p
     if changed:
         detail = ", ".join(f"{k}: checkpoint {old!r} vs now {new!r}" for k, (old, new) in changed.items())
         raise TrainError(f"--resume: settings differ from the checkpoint's ({detail}); use the same flags "
-                         "(only --epochs, --steps, --threads, --device, --precision, --num-workers, --compile may change)")
+                         "(only --epochs, --steps, --max-steps, --patience, --keep-last, --threads, --device, "
+                         "--precision, --num-workers, --compile may change)")

@@ -11,6 +11,9 @@ from typing import Any
 from ptycho_torch import options
 from ptycho_torch.errors import TrainError
 
+DEFAULT_MAX_STEPS = 10_000  # the cap of a run given no length; early stopping usually ends it first
+DEFAULT_PATIENCE = 1_000  # steps; TRAIN-005: validation minima came 250 to 3,700 steps into 4,000-step runs
+
 
 def flag(field_name: str) -> str:
     """The command-line flag of a TrainConfig field: batch_size -> --batch-size."""
@@ -35,14 +38,21 @@ class LrSchedule(StrEnum):
 class TrainConfig:
     """Everything a run depends on; stored in each checkpoint so a resume can check it continues the same run.
 
-    Length: `steps` optimizer steps when > 0, else `epochs` passes over the training groups. A restart from
-    the plateau (train/progress.py) begins a new attempt, and the length counts the final attempt's steps.
+    Length: `steps` optimizer steps when > 0, else `epochs` passes over the training groups when given, else
+    at most `max_steps` steps. A restart from the plateau (train/progress.py) begins a new attempt, and the
+    length counts the final attempt's steps. Whatever the length, with a validation split the run stops early
+    once its validation loss has not reached a new minimum for `patience` steps (0: never), and with
+    `keep_best` the saved model has the weights of the lowest validation loss (docs/findings.md, TRAIN-005,
+    TRAIN-007).
     """
 
     data: str
     output_dir: str
-    epochs: int = 5
-    steps: int = 0  # optimizer steps; 0 = train for `epochs` epochs
+    epochs: int | None = None  # passes over the training groups; None = no epoch length
+    steps: int = 0  # optimizer steps; 0 = `epochs` epochs, or up to `max_steps` without either
+    max_steps: int = DEFAULT_MAX_STEPS  # the length when neither steps nor epochs is given
+    patience: int = DEFAULT_PATIENCE  # steps without a new lowest validation loss before stopping; 0 = never
+    keep_best: bool = True  # save the weights of the lowest validation loss, not the last ones
     batch_size: int = 16
     lr: float = 1e-3
     seed: int = 0
@@ -68,9 +78,12 @@ class TrainConfig:
         # model.py imports torch: loaded when a run is configured, never when the CLI only reads defaults
         from ptycho_torch.model import LossKind
 
-        for name in ("epochs", "batch_size", "gridsize", "K", "n_filters", "depth", "lr_patience"):
+        for name in ("batch_size", "gridsize", "K", "n_filters", "depth", "lr_patience", "max_steps"):
             options.integer(getattr(self, name), flag(name), minimum=1, error=TrainError)
-        for name in ("steps", "plateau_steps", "max_restarts", "threads", "num_workers"):
+        if self.epochs is not None:
+            options.integer(self.epochs, flag("epochs"), minimum=1, error=TrainError)
+        options.boolean(self.keep_best, "keep_best", error=TrainError)
+        for name in ("steps", "plateau_steps", "max_restarts", "threads", "num_workers", "patience"):
             options.integer(getattr(self, name), flag(name), minimum=0, error=TrainError)
         options.number(self.lr, "--lr", above=0, error=TrainError)
         options.number(self.val_fraction, "--val-fraction", minimum=0, below=1, error=TrainError)
@@ -78,6 +91,12 @@ class TrainConfig:
         options.number(self.escape_gap, "--escape-gap", above=0, below=1, error=TrainError)
         options.choice(LossKind, self.loss, "--loss", error=TrainError)
         options.choice(LrSchedule, self.lr_schedule, "--lr-schedule", error=TrainError)
+
+    def planned_steps(self, per_epoch: int) -> int:
+        """The final attempt's length in optimizer steps, for `per_epoch` batches per epoch."""
+        if self.steps > 0:
+            return self.steps
+        return self.epochs * per_epoch if self.epochs is not None else self.max_steps
 
     def run_identity(self) -> dict[str, Any]:
         """The fields a resumed run must share with the checkpoint (its length may grow; device may change)."""

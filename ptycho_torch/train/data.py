@@ -1,6 +1,11 @@
-"""The trainer's data: the measured counts, the seeded train / validation split of the groups, and the
-loader whose batch order depends only on (seed, epoch), so a resumed run sees the batches the interrupted one
-would have seen. Patterns are gathered per batch from the memory map, never copied whole."""
+"""The trainer's data: the measured counts, the seeded train / validation split, and the loader whose batch
+order depends only on (seed, epoch), so a resumed run sees the batches the interrupted one would have seen.
+Patterns are gathered per batch from the memory map, never copied whole.
+
+The split is by scan region, before grouping (held_out_sets): the validation patterns are a compact region
+of the scan and groups are formed within each side, so no validation group shares a pattern with a training
+group at any gridsize. (Splitting the groups themselves, split_groups, leaves each validation group of
+gridsize > 1 with C - 1 patterns that training groups also hold: a loss on them is not held out.)"""
 from __future__ import annotations
 
 import itertools
@@ -12,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from ptycho_torch.dataset import PtychoDataset, Sample, SortedBatchSampler
 from ptycho_torch.device import DistContext
+from ptycho_torch.errors import TrainError
 from ptycho_torch.memmap_bridge import MemmapDatasetBridge
 from ptycho_torch.train.config import TrainConfig
 
@@ -35,6 +41,43 @@ def split_groups(count: int, val_fraction: float, seed: int) -> tuple[np.ndarray
         n_val = min(max(n_val, 1), count - 1)
     perm = np.random.default_rng(seed).permutation(count)
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+def split_positions(xcoords: np.ndarray, ycoords: np.ndarray, val_fraction: float, seed: int, *,
+                    channels: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """(train, val) pattern indices, each sorted: val is a compact region of the scan, the round(n *
+    val_fraction) positions nearest to a scan position drawn with `seed`; train is the rest. A requested
+    split holds at least `channels` positions on each side (one group each); val_fraction 0 gives none."""
+    n = len(xcoords)
+    everything = np.arange(n, dtype=np.int64)
+    if val_fraction <= 0:
+        return everything, everything[:0]
+    if n < 2 * channels:
+        raise TrainError(f"{n} scan positions cannot be split into training and validation groups of {channels} "
+                         f"patterns each; use more data or --val-fraction 0")
+    n_val = min(max(round(n * val_fraction), channels), n - channels)
+    points = np.stack([xcoords, ycoords], axis=1)
+    centre = points[np.random.default_rng(seed).integers(n)]
+    distance = np.hypot(*(points - centre).T)
+    val = np.sort(np.argsort(distance, kind="stable")[:n_val]).astype(np.int64)
+    return np.setdiff1d(everything, val), val
+
+
+def held_out_sets(bridge: MemmapDatasetBridge, *, gridsize: int, K: int, val_fraction: float,
+                  seed: int) -> tuple[GroupRows, GroupRows]:
+    """(train, val) groups: the positions split by region (split_positions), then grouped within each side
+    (PtychoDataset with `patterns`), so that no validation group shares a pattern with a training group.
+    TrainError when a side cannot form groups."""
+    train_patterns, val_patterns = split_positions(bridge.xcoords, bridge.ycoords, val_fraction, seed,
+                                                   channels=gridsize**2)
+    try:
+        train = PtychoDataset(bridge, gridsize=gridsize, K=K, nsamples=1, seed=seed, patterns=train_patterns)
+        val = (PtychoDataset(bridge, gridsize=gridsize, K=K, nsamples=1, seed=seed, patterns=val_patterns)
+               if len(val_patterns) else train)
+    except ValueError as exc:
+        raise TrainError(f"{bridge.path}: cannot form groups: {exc}") from None
+    return (GroupRows(train, np.arange(len(train))),
+            GroupRows(val, np.arange(len(val)) if len(val_patterns) else np.arange(0)))
 
 
 class GroupRows(Dataset[Sample]):

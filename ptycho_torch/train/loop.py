@@ -7,7 +7,9 @@ train_epoch until the final attempt has its steps, and writes the outputs (_fini
 holds the model, optimizer, scaler, plateau watch and the one step counter; train_epoch is the epoch a
 reader follows top to bottom.
 
-A run lasts config.steps optimizer steps (or config.epochs epochs). Its progress is watched against the
+A run lasts config.steps optimizer steps (or config.epochs epochs, or at most config.max_steps), and stops
+earlier once its validation loss has not improved for config.patience steps; with config.keep_best the saved
+model has the weights of the lowest validation loss (best.py). Its progress is watched against the
 flat-object plateau (progress.py): an attempt still on the plateau after config.plateau_steps is abandoned
 and a new one starts from a new seed (fresh weights, optimizer and schedule; the data order runs on), at
 most config.max_restarts times; the length counts the final attempt's steps.
@@ -36,7 +38,6 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from ptycho_torch import physics
 from ptycho_torch.bundle import BUNDLE_NAME, DataConfig, save_bundle, sha256_file
-from ptycho_torch.dataset import PtychoDataset
 from ptycho_torch.device import (
     DistContext,
     Precision,
@@ -58,9 +59,9 @@ from ptycho_torch.train.config import EpochRecord, TrainConfig, TrainResult
 from ptycho_torch.train.data import (
     GroupRows,
     ResumableBatches,
+    held_out_sets,
     make_train_loader,
     mean_total_counts,
-    split_groups,
 )
 from ptycho_torch.train.outputs import RunSummary, bundle_metadata, write_history, write_loss_curve
 from ptycho_torch.train.progress import CHECK_EVERY, PlateauWatch, StepLosses, reference_losses
@@ -69,14 +70,15 @@ from ptycho_torch.train.validation import validation_loss
 
 
 class LossModule(nn.Module):
-    """Forward + loss in one module, so DDP and torch.compile see a scalar output: (B,C,N,N), (B,C,2) -> ()."""
+    """Forward + loss in one module, so DDP and torch.compile see a scalar output:
+    diffraction (B,C,N,N), coords_relative and positions (B,C,2) -> ()."""
 
     def __init__(self, model: PtychoPINN) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, diffraction: Tensor, coords_relative: Tensor) -> Tensor:
-        return self.model.loss(self.model(diffraction, coords_relative), diffraction)
+    def forward(self, diffraction: Tensor, coords_relative: Tensor, positions: Tensor) -> Tensor:
+        return self.model.loss(self.model(diffraction, coords_relative, positions), diffraction)
 
 
 def build_model(config: TrainConfig, bridge: MemmapDatasetBridge, scale: float) -> PtychoPINN:
@@ -151,6 +153,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = True,
             while not run.finished:
                 record = train_epoch(run, feed, bar)
                 run.history.append(record)
+                run.judge(record.val_loss)
                 if ctx.is_main:
                     print(f"epoch {record.epoch}/{run.planned_epochs}  step {run.attempt_step}/{run.total}  "
                           f"train_loss {record.train_loss:.6g}  val_loss {record.val_loss:.6g}  "
@@ -175,12 +178,8 @@ def _start(config: TrainConfig, ctx: DistContext, device: torch.device, precisio
     bridge = MemmapDatasetBridge(config.data)
     data_sha256 = sha256_file(bridge.path)
     scale = physics.intensity_scale(torch.from_numpy(bridge.probeGuess), mean_total_counts(bridge))
-    try:
-        dataset = PtychoDataset(bridge, gridsize=config.gridsize, K=config.K, nsamples=1, seed=config.seed)
-    except ValueError as exc:
-        raise TrainError(f"{config.data}: cannot form groups: {exc}") from None
-    train_rows, val_rows = split_groups(len(dataset), config.val_fraction, config.seed)
-    train_set, val_set = GroupRows(dataset, train_rows), GroupRows(dataset, val_rows)
+    train_set, val_set = held_out_sets(bridge, gridsize=config.gridsize, K=config.K,
+                                       val_fraction=config.val_fraction, seed=config.seed)
     if len(train_set) < ctx.world_size:
         raise TrainError(f"{len(train_set)} training groups cannot be shared by {ctx.world_size} processes")
     loader, sampler, batches = make_train_loader(train_set, config, ctx, device)
@@ -194,7 +193,7 @@ def _start(config: TrainConfig, ctx: DistContext, device: torch.device, precisio
               scaler=torch.amp.GradScaler(device.type, enabled=False),  # bf16 and fp32 need no loss scaling
               watch=PlateauWatch(config, references), references=references,
               fresh_model=functools.partial(build_model, config, bridge, scale), per_epoch=per_epoch,
-              total=config.steps if config.steps > 0 else config.epochs * per_epoch, is_main=ctx.is_main)
+              total=config.planned_steps(per_epoch), is_main=ctx.is_main)
     if resume:
         state = checkpoint.load_checkpoint(checkpoint_path)
         checkpoint.check_resume(state, config, data_sha256, checkpoint_path, ctx.world_size)
@@ -235,8 +234,9 @@ def train_epoch(run: Run, feed: Feed, bar: Progress) -> EpochRecord:
             run.step += 1
             diffraction = batch["diffraction"].to(feed.device, non_blocking=True)  # (B, C, N, N)
             coords = batch["coords_relative"].to(feed.device, non_blocking=True)  # (B, C, 2)
+            positions = batch["coords_global"].to(feed.device, non_blocking=True)  # (B, C, 2)
             with autocast(feed.device, feed.precision):
-                loss = feed.step_module(diffraction, coords)
+                loss = feed.step_module(diffraction, coords, positions)
             if feed.nan_at_step == run.step:
                 loss = loss * math.nan
             run.scaler.scale(loss).backward()
@@ -283,6 +283,8 @@ def _finish(run: Run, feed: Feed, inputs: _Inputs, summary: RunSummary,
     config, ctx, model = run.config, feed.ctx, run.model
     output_dir = Path(config.output_dir)
     bundle_path = None
+    if config.keep_best and run.best.state:
+        model.load_state_dict(run.best.state)  # the checkpoint keeps the last weights, for --resume
     if ctx.is_main:
         write_history(output_dir, run.history, summary)
         write_loss_curve(output_dir, run.history, summary)
@@ -300,9 +302,13 @@ def _finish(run: Run, feed: Feed, inputs: _Inputs, summary: RunSummary,
 
 
 def _summary(run: Run, threads: int, load: float) -> RunSummary:
+    config = run.config
     return RunSummary(threads=threads, load_average=load, flat_loss=run.references.flat,
                       best_loss=run.references.best, restarts=tuple(run.restarts), attempt=run.attempt,
-                      steps=run.step, attempt_steps=run.attempt_step, escaped_at_step=run.watch.escaped_at)
+                      steps=run.step, attempt_steps=run.attempt_step, escaped_at_step=run.watch.escaped_at,
+                      planned_steps=run.total, patience=config.patience, keep_best=config.keep_best,
+                      best_val_loss=run.best.val_loss, best_val_step=run.best.step if run.best.found else None,
+                      stopped_early=run.stopped_early)
 
 
 def _divergence_advice(config: TrainConfig, path: Path, history: list[EpochRecord]) -> str:

@@ -3,8 +3,9 @@ in the model bundle (versions, dataset, losses, device, threads, restarts).
 
 history.json (format 2): {"format": 2, "threads", "load_average" (at the start), "flat_loss", "best_loss" (progress.py's references),
 "steps" (optimizer steps of every attempt), "attempt", "attempt_steps", "escaped_at_step" (the final
-attempt's step at which it left the plateau, null if it never did), "restarts" (one RestartRecord each),
-"epochs" (one EpochRecord each)}.
+attempt's step at which it left the plateau, null if it never did), "planned_steps", "patience", "keep_best",
+"best_val_loss", "best_val_step" (the lowest validation loss of the final attempt and its step; null without
+validation), "stopped_early", "restarts" (one RestartRecord each), "epochs" (one EpochRecord each)}.
 """
 from __future__ import annotations
 
@@ -46,6 +47,12 @@ class RunSummary:
     steps: int
     attempt_steps: int
     escaped_at_step: int | None
+    planned_steps: int = 0  # the final attempt's length if nothing stops it early
+    patience: int = 0  # steps without a new lowest validation loss before stopping; 0 = never
+    keep_best: bool = False  # the bundle holds the weights of best_val_step, not the last ones
+    best_val_loss: float = math.nan  # the lowest validation loss of the final attempt (NaN: no validation)
+    best_val_step: int | None = None  # the run's step at it
+    stopped_early: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -112,6 +119,8 @@ def bundle_metadata(config: TrainConfig, history: Sequence[EpochRecord], summary
         "final_train_loss": None if last is None else last.train_loss,
         "final_val_loss": None if last is None else last.val_loss,
         "final_gap_closed": None if last is None else last.gap_closed,
+        "best_val_loss": summary.best_val_loss if math.isfinite(summary.best_val_loss) else None,
+        "weights": "lowest validation loss" if summary.keep_best and summary.best_val_step is not None else "last",
         "run": summary.to_dict(),
         "intensity_scale": scale,
         "device": str(device),

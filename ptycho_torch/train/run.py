@@ -13,7 +13,9 @@ attempt continues the epoch), and a resume is refused unless the batches per epo
 (checkpoint.check_resume). A checkpoint still stores all five numbers; a resume checks that they agree.
 
 A restart (restart()) abandons an attempt still on the flat-object plateau: fresh weights from a new seed
-(attempt_seed), a fresh optimizer and a fresh PlateauWatch; the scaler and the data order carry on.
+(attempt_seed), a fresh optimizer, a fresh PlateauWatch and a fresh BestWeights; the scaler and the data
+order carry on. judge() sees each epoch's validation loss: it keeps the best weights and stops the run once
+the minimum is config.patience steps old (best.py).
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ import torch
 from ptycho_torch.errors import TrainError
 from ptycho_torch.model import PtychoPINN
 from ptycho_torch.train import checkpoint
+from ptycho_torch.train.best import BestWeights
 from ptycho_torch.train.config import EpochRecord, RestartRecord, TrainConfig
 from ptycho_torch.train.progress import PlateauWatch, ReferenceLosses, StepLosses
 
@@ -65,6 +68,8 @@ class Run:
     restarts: list[RestartRecord] = field(default_factory=list)
     history: list[EpochRecord] = field(default_factory=list)
     stuck_reported: bool = False  # "still on the plateau after max_restarts" is said once per process
+    best: BestWeights = field(default_factory=BestWeights)  # of the current attempt
+    stopped_early: bool = False  # the validation loss had not improved for config.patience steps
 
     @property
     def attempt(self) -> int:
@@ -84,7 +89,7 @@ class Run:
 
     @property
     def finished(self) -> bool:
-        return self.attempt_step >= self.total
+        return self.stopped_early or self.attempt_step >= self.total
 
     @property
     def planned_epochs(self) -> int:
@@ -112,6 +117,17 @@ class Run:
             self._say(f"off the flat-object plateau at step {self.watch.escaped_at} of attempt "
                       f"{self.attempt} (gap closed {self.watch.gap_closed():.1%})")
 
+    def judge(self, val_loss: float) -> None:
+        """After an epoch's validation: keep the weights of a new minimum; stop once the minimum is
+        config.patience steps old (unless the run has its steps anyway)."""
+        if self.best.observe(val_loss, self.step, self.model, keep=self.config.keep_best):
+            return
+        if not self.finished and self.best.stale(self.step, self.config.patience):
+            self.stopped_early = True
+            self._say(f"stopping early at step {self.step}: the validation loss has not improved for "
+                      f"{self.step - self.best.step} steps (lowest {self.best.val_loss:.6g} at step "
+                      f"{self.best.step}; --patience {self.config.patience})")
+
     def restart(self) -> None:
         """Abandon the attempt on the plateau: fresh weights from a new seed, a fresh optimizer and watch."""
         config = self.config
@@ -124,6 +140,7 @@ class Run:
         self.model.load_state_dict(self.fresh_model().state_dict())
         self.optimizer = new_optimizer(self.model, config)
         self.watch = PlateauWatch(config, self.references)
+        self.best = BestWeights()
         self._say(f"restart {self.attempt}/{config.max_restarts}: still on the flat-object plateau after "
                   f"{abandoned.steps} steps (gap closed {abandoned.gap_closed:.1%} < "
                   f"{config.escape_gap:.1%}); new seed {seed}")
@@ -140,6 +157,7 @@ class Run:
             "restarts": [asdict(r) for r in self.restarts], "history": [asdict(r) for r in self.history],
             "config": asdict(self.config), "data_sha256": data_sha256, "intensity_scale": scale,
             "world_size": world_size,  # batches_done counts one process's batches of a world_size-way split
+            "best": self.best.state_dict(), "stopped_early": self.stopped_early,
         }
 
     def resume(self, state: dict[str, Any], path: Path) -> None:
@@ -153,6 +171,8 @@ class Run:
         self.step = int(state["global_step"])
         self.restarts = [RestartRecord(**r) for r in state["restarts"]]
         self.history = [EpochRecord(**r) for r in state["history"]]
+        self.best = BestWeights.from_state_dict(state.get("best"))
+        self.stopped_early = bool(state.get("stopped_early", False))
         stored = {name: int(state[name]) for name in ("epoch", "batches_done", "attempt", "attempt_step")}
         derived = {name: getattr(self, name) for name in stored}
         if stored != derived:

@@ -23,8 +23,9 @@ def validation_loss(model: PtychoPINN, subset: GroupRows, batch_size: int, ctx: 
         batch = subset[positions]
         diffraction = batch["diffraction"].to(device, non_blocking=True)
         coords = batch["coords_relative"].to(device, non_blocking=True)
+        positions = batch["coords_global"].to(device, non_blocking=True)
         with autocast(device, precision):
-            loss = model.loss(model(diffraction, coords), diffraction)
+            loss = model.loss(model(diffraction, coords, positions), diffraction)
         totals[0] += loss.double() * len(positions)
         totals[1] += len(positions)
     if ctx.distributed:

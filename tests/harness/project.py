@@ -2,9 +2,12 @@
 
 Its harness.yaml keeps each iteration to the pytest processes the proof itself needs: the full suite keeps
 `-n auto` (the default `gates.full_suite.jobs`), but pytest-xdist resolves it to no workers here
-(PYTEST_XDIST_AUTO_NUM_WORKERS=0: a suite of a few tests gains nothing from worker processes). A test about
-xdist workers says so in its own config (`with_xdist_workers`); one that needs stages at once, or one
-after another, whatever the machine's cores, sets `concurrent_stages` (`with_stages_at_once`).
+(PYTEST_XDIST_AUTO_NUM_WORKERS=0: a suite of a few tests gains nothing from worker processes), and a proven
+RED or GREEN selector is not run again (`gates.reruns: 0`; the default, 1, doubles those pytest starts and
+only a test about flaky proofs needs it). A test about xdist workers says so in its own config
+(`with_xdist_workers`); one that needs stages at once, or one after another, whatever the machine's cores,
+sets `concurrent_stages` (`with_stages_at_once`); other gate settings go into the one `gates:` block
+(`with_gates`).
 """
 from __future__ import annotations
 
@@ -21,12 +24,30 @@ pytest:
 commit:
   name: Harness Test
   email: harness@example.invalid
+gates:
+  reruns: 0
 """
 
 
 def with_xdist_workers(yaml: str) -> str:
     """`yaml` whose full suite runs in real pytest-xdist workers (`-n auto`: one per CPU)."""
     return yaml.replace(XDIST_NO_WORKERS, "")
+
+
+def with_gates(yaml: str, settings: str) -> str:
+    """`yaml` (HARNESS_YAML or one built on it) with `settings`, lines indented under `gates:`, in its `gates:`
+    block; a setting the block already has (`reruns`) takes the new value. A second `gates:` key would be
+    refused as a duplicate."""
+    head, found, rest = yaml.partition("\ngates:\n")
+    if not found:
+        raise ValueError("with_gates needs a yaml with a block-style `gates:` section (HARNESS_YAML has one)")
+    if not all(line.startswith("  ") for line in settings.splitlines()):
+        raise ValueError(f"gate settings must be indented under `gates:`, got {settings!r}")
+    block = rest.splitlines(keepends=True)
+    end = next((i for i, line in enumerate(block) if not line.startswith(" ")), len(block))
+    given = {line.split(":")[0] for line in settings.splitlines() if not line.startswith("   ")}
+    kept = [line for line in block[:end] if line.split(":")[0] not in given]
+    return head + found + settings + "".join(kept + block[end:])
 
 
 def with_stages_at_once(yaml: str, setting: str = "true") -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness import proc
-from harness.proc import StartError, group_alive, kill_process_group, process_alive, run
+from harness.proc import StartError, group_alive, kill_process_group, process_alive, run, wait_for
 
 
 def test_output_goes_to_the_log_and_memory_in_order(tmp_path: Path) -> None:
@@ -79,6 +79,34 @@ def test_an_interrupt_ends_the_group_and_propagates(tmp_path: Path) -> None:
     assert groups and not group_alive(groups[0])
 
 
+def test_wait_for_returns_the_exit_code_of_a_reaped_child_and_times_out_like_popen_wait() -> None:
+    done = subprocess.Popen([sys.executable, "-c", "raise SystemExit(7)"])
+    assert wait_for(done, 30) == 7 and done.returncode == 7
+    assert wait_for(done, 30) == 7  # already reaped: no pidfd to open, Popen knows the code
+
+    slow = subprocess.Popen(["sleep", "60"])
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            wait_for(slow, 0.2)
+        assert slow.poll() is None  # a timeout leaves it running, for the caller to end
+    finally:
+        slow.kill()
+    assert wait_for(slow, None) == -signal.SIGKILL
+
+
+def test_a_signal_during_wait_for_does_not_end_the_wait_early() -> None:
+    """poll() interrupted by a signal whose handler returns is retried (PEP 475): the wait goes on until the
+    child exits, and the code is the child's, not a timeout."""
+    previous = signal.signal(signal.SIGALRM, lambda *_: None)
+    signal.setitimer(signal.ITIMER_REAL, 0.05, 0.05)
+    try:
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.5); raise SystemExit(3)"])
+        assert wait_for(child, 30) == 3
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def test_a_command_that_cannot_start_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(StartError, match="'no-such-program-xyz' in .*: the program was not found") as missing:
         run(["no-such-program-xyz"], cwd=tmp_path)
@@ -101,6 +129,23 @@ def test_process_alive(tmp_path: Path) -> None:
     assert not process_alive(pid)
     proc.wait()
     assert not process_alive(pid) and not process_alive(0) and not process_alive(-5)
+
+
+def test_group_alive_tells_a_running_group_from_an_empty_one_and_from_one_of_zombies() -> None:
+    running = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    exited = subprocess.Popen([sys.executable, "-c", "pass"], start_new_session=True)
+    try:
+        assert group_alive(running.pid)
+        deadline = time.monotonic() + 10
+        while process_alive(exited.pid) and time.monotonic() < deadline:  # a zombie until it is reaped
+            time.sleep(0.01)
+        assert not group_alive(exited.pid)  # its only process is a zombie
+        exited.wait()
+        assert not group_alive(exited.pid)  # no process at all
+    finally:
+        running.kill()
+        running.wait()
+    assert not group_alive(running.pid)
 
 
 def _group_pids(pgid: int) -> list[int]:

@@ -107,9 +107,12 @@ def test_cli_defaults_are_the_trainconfig_defaults() -> None:
     args = build_parser().parse_args(["train", "--data", "d.npz", "--output-dir", "o"])
     defaults = TrainConfig(data="d.npz", output_dir="o")
     for name in ("epochs", "batch_size", "lr", "seed", "val_fraction", "gridsize", "K", "n_filters", "depth",
-                 "loss", "grad_clip", "device", "precision", "compile", "num_workers"):
+                 "loss", "grad_clip", "device", "precision", "compile", "num_workers", "max_steps", "patience",
+                 "keep_best"):
         assert getattr(args, name) == getattr(defaults, name), name
-    assert (defaults.epochs, defaults.batch_size, defaults.lr, defaults.n_filters) == (5, 16, 1e-3, 16)
+    # no length flag: at most max_steps steps, ended earlier by early stopping (TRAIN-007)
+    assert (defaults.epochs, defaults.steps, defaults.max_steps, defaults.patience) == (None, 0, 10_000, 1_000)
+    assert (defaults.batch_size, defaults.lr, defaults.n_filters) == (16, 1e-3, 16)
     assert {f.name for f in fields(TrainConfig) if f.default is not MISSING} <= set(vars(args))  # a flag each
 
 

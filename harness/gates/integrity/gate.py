@@ -172,9 +172,12 @@ def _run_findings(inputs: IntegrityInputs, at_base: PytestRun, with_change: Pyte
     collected_now = set(with_change.collected) if with_change else set()
     renumbered = renumbered_cases([n for n in at_base.collected if n not in collected_now],
                                   collected_now - set(at_base.collected))
+    # a plain test that became parametrized is still there, run once per case (`test_x` -> `test_x[a]`)
+    parametrized_now = {n.partition("[")[0] for n in collected_now if "[" in n}
     for nodeid in at_base.collected:
         file = _file_of(nodeid)
-        if file in broken_now or nodeid in collected_now or nodeid in renumbered:
+        if (file in broken_now or nodeid in collected_now or nodeid in renumbered
+                or ("[" not in nodeid and nodeid in parametrized_now)):
             continue  # a file that no longer collects fails GREEN or the full suite instead
         why = "collected at the base commit; its file is deleted" if file not in existing else \
             "collected at the base commit, not with the change"

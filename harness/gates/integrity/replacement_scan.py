@@ -12,7 +12,10 @@ through the module's imports and its own names, never by the spelling:
   `patch.object`, `patch.dict`, `mocker.patch`, ...), with the target as an object or a dotted string
   (`"pkg.calc.mul"`); a namespace's own methods (`vars(mod).update(...)`, `sys.modules.setdefault(...)`);
 - the module reached through an alias is the module: `m = pkg.calc`, `m = sys.modules["pkg.calc"]`,
-  `m = importlib.import_module("pkg.calc")`, `m = __import__("pkg.calc")`.
+  `m = importlib.import_module("pkg.calc")`, `m = __import__("pkg.calc")`; a name built of string constants
+  (`"pkg." + "calc"`, an f-string of constants, a name bound to one) is read as the string it makes, and a
+  module imported by a name that cannot be read (`import_module(os.environ["M"])`) may be the project's:
+  writing to it counts.
 
 Where: the whole of a conftest.py and of every other non-test module among the test files (a plugin or
 helper pytest loads); in a test module, its module-level code and its autouse fixtures (`autouse` given
@@ -41,6 +44,8 @@ _NAMESPACE_METHODS = frozenset({"update", "setdefault", "pop", "popitem", "clear
 _FALSE = (False, 0, None)
 _NOT_PRODUCT = frozenset({"tests", "test", "testing", "docs", "doc", "conftest", "setup", "noxfile", "build"})
 _CLIP = 140
+# What a module imported by a name the scan cannot read stands for; it has no dot, so `_product` sees it whole.
+COMPUTED = "<a module imported by a computed name>"
 
 
 def project_modules(root: Path) -> frozenset[str]:
@@ -76,8 +81,15 @@ class _Resolver:
     def __init__(self, tree: ast.Module, products: frozenset[str]) -> None:
         self.products = products
         self.names = import_aliases(tree)
+        self.strings: dict[str, str] = {}
         assignments = [n for n in ast.walk(tree) if isinstance(n, ast.Assign) and len(n.targets) == 1
                        and isinstance(n.targets[0], ast.Name)]
+        for node in assignments:
+            target = node.targets[0]
+            assert isinstance(target, ast.Name)
+            text = self.text(node.value)
+            if text is not None:
+                self.strings[target.id] = text
         for _ in range(3):  # aliases of aliases
             for node in assignments:
                 target = node.targets[0]
@@ -86,7 +98,24 @@ class _Resolver:
                 if value is not None:
                     self.names[target.id] = value
 
+    def text(self, node: ast.AST) -> str | None:
+        """The string `node` makes where only string constants make it (`"pkg." + "calc"`, `f"pkg.{NAME}"`
+        of a constant NAME, a name bound to such a string), else None."""
+        if isinstance(node, ast.Constant):
+            return node.value if isinstance(node.value, str) else None
+        if isinstance(node, ast.Name):
+            return self.strings.get(node.id)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            left, right = self.text(node.left), self.text(node.right)
+            return None if left is None or right is None else left + right
+        if isinstance(node, ast.JoinedStr):
+            parts = [self.text(v.value if isinstance(v, ast.FormattedValue) else v) for v in node.values]
+            return None if None in parts else "".join(p for p in parts if p is not None)
+        return None
+
     def _product(self, dotted: str | None) -> str | None:
+        if dotted is not None and dotted.partition(".")[0] == COMPUTED:
+            return dotted
         return dotted if dotted is not None and dotted.partition(".")[0] in self.products else None
 
     def dotted(self, node: ast.AST) -> str | None:
@@ -101,10 +130,11 @@ class _Resolver:
         if isinstance(node, ast.Call):
             func = self.dotted(node.func)
             if func in ("importlib.import_module", "__import__", "sys.modules.get") and node.args:
-                return _text(node.args[0])
-            if func == "getattr" and len(node.args) >= 2 and _text(node.args[1]) is not None:
+                name = self.text(node.args[0])
+                return COMPUTED if name is None else name
+            if func == "getattr" and len(node.args) >= 2 and self.text(node.args[1]) is not None:
                 head = self.dotted(node.args[0])
-                return None if head is None else f"{head}.{_text(node.args[1])}"
+                return None if head is None else f"{head}.{self.text(node.args[1])}"
         return None
 
     def product(self, node: ast.AST) -> str | None:
@@ -183,8 +213,8 @@ def _targets(node: ast.AST, resolver: _Resolver) -> Iterator[str]:
             return
         owner = resolver.target_text(first)
         if owner is not None:
-            attr = _text(node.args[1]) if len(node.args) > 1 and _text(first) is None else None
-            yield f"{owner}.{attr}" if attr else owner
+            attr = resolver.text(node.args[1]) if len(node.args) > 1 and _text(first) is None else None
+            yield f"{owner}.{attr}" if attr else f"an attribute of {owner}" if owner == COMPUTED else owner
 
 
 def _fixture_autouse(function: ast.FunctionDef | ast.AsyncFunctionDef, resolver: _Resolver) -> bool:

@@ -7,6 +7,7 @@ import json
 import os
 import socket
 import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -17,6 +18,7 @@ import pytest
 import harness
 from harness.agent.run import run_agent
 from harness.agent.sandbox import Bwrap, _readable, agent_sandbox, describe_sandbox, find_bwrap
+from harness.agent.sandbox_mounts import Places, plan_mounts
 from harness.config import AgentConfig
 from harness.errors import ExitCode
 from harness.ledger import load_ledger
@@ -434,3 +436,23 @@ def test_the_harness_package_and_its_import_path_stay_readable_wherever_they_are
     assert all(p in readable for p in on_path if p != Path("/") and Path("/tmp") not in (p, *p.parents)
                and tree not in (p, *p.parents))
     assert Path("/tmp").resolve() not in readable and Path("/") not in readable
+
+
+def test_a_readable_path_under_dev_shm_is_bound_back_over_the_minimal_dev(tmp_path) -> None:
+    """bwrap's minimal /dev has none of the host's /dev/shm: an agent script (or a checkout) kept there
+    vanished from the agent's view ("can't open file"), while /dev itself stays the minimal one."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir():
+        pytest.skip("no /dev/shm on this machine")
+    script = Path(tempfile.mkstemp(dir=shm, suffix="-agent.py")[1])
+    try:
+        tree, scratch = tmp_path / "tree", tmp_path / "scratch"
+        (tree / ".git").mkdir(parents=True)
+        scratch.mkdir()
+        places = Places(tree=tree, git_dir=tree / ".git", common_dir=tree / ".git", prompt_dir=tmp_path / "p",
+                        readable=((script, "named by agent.command"), (Path("/usr/bin"), "on PATH")))
+        mounts = {m.path: m.how for m in plan_mounts(places, scratch)}
+    finally:
+        script.unlink()
+    assert mounts[str(script)] == "ro" and mounts["/dev"] == "dev"
+    assert "/usr/bin" not in mounts  # under "/", already readable: no mount of its own

@@ -22,6 +22,7 @@ from tests.harness.project import (
     head_subject,
     make_project,
     status_porcelain,
+    with_gates,
     with_xdist_workers,
 )
 
@@ -369,7 +370,7 @@ def test_lint_gate_fails_on_new_findings_only(make_repo) -> None:
               "    for n, line in enumerate(p.read_text().splitlines(), 1):\n"
               "        if 'TODO' in line:\n            print(f'{p}:{n}:1: T001 todo left in code')\n")
     repo = make_project(make_repo, extra={"lint.py": linter, "pkg/old.py": "x = 1  # TODO old\n"})
-    config = (repo / "harness.yaml").read_text() + 'gates:\n  lint:\n    command: ["{python}", "lint.py"]\n'
+    config = with_gates((repo / "harness.yaml").read_text(), '  lint:\n    command: ["{python}", "lint.py"]\n')
     (repo / "harness.yaml").write_text(config)
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "lint gate")

@@ -10,7 +10,7 @@ from harness.errors import HarnessError
 from harness.iteration.preflight import preflight, program_problem
 from harness.iteration.records import IterationRequest
 from harness.workspace import open_workspace
-from tests.harness.project import HARNESS_YAML, LEDGER, make_project
+from tests.harness.project import HARNESS_YAML, LEDGER, make_project, with_gates
 
 
 def request_for(repo: Path, item_id: str = "CALC-001") -> IterationRequest:
@@ -115,14 +115,14 @@ def test_acceptance_selectors_need_an_existing_holdout_dir(make_repo, tmp_path) 
 
 
 def test_the_lint_gate_needs_its_program(make_repo) -> None:
-    yaml = HARNESS_YAML + "gates:\n  lint:\n    command: [no-such-linter-f1, check, .]\n"
+    yaml = with_gates(HARNESS_YAML, "  lint:\n    command: [no-such-linter-f1, check, .]\n")
     repo = make_project(make_repo, extra={"harness.yaml": yaml})
     with pytest.raises(HarnessError, match=r"'no-such-linter-f1' is not on PATH; fix `gates.lint.command`"):
         preflight(request_for(repo), use_agent=False)
 
 
 def test_the_lint_gate_with_the_harness_python_passes(make_repo) -> None:
-    yaml = HARNESS_YAML + 'gates:\n  lint:\n    command: ["{python}", -m, ruff, check, .]\n'
+    yaml = with_gates(HARNESS_YAML, '  lint:\n    command: ["{python}", -m, ruff, check, .]\n')
     repo = make_project(make_repo, extra={"harness.yaml": yaml})
     preflight(request_for(repo), use_agent=False)
 

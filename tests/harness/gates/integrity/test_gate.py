@@ -18,6 +18,7 @@ from tests.harness.project import (
     head_subject,
     make_project,
     status_porcelain,
+    with_gates,
 )
 
 CALC_TESTS = """\
@@ -163,7 +164,7 @@ def test_a_change_cannot_switch_the_integrity_gate_off_for_its_own_proof(make_re
     """harness.yaml with the change says `integrity: false`; the base had the gate on, so it runs and
     refuses the change as gates-weakened (and still sees the test it removes)."""
     repo = project(make_repo)
-    weaker_config = HARNESS_YAML + "gates:\n  integrity: false\n  regression: false\n"
+    weaker_config = with_gates(HARNESS_YAML, "  integrity: false\n  regression: false\n")
     gone = CALC_TESTS.replace("def test_add_zero():\n    assert add(0, 5) == 5\n\n\n", "")
     apply_change(repo, {"harness.yaml": weaker_config, "tests/test_calc.py": gone, "tests/test_mul.py": MUL_TEST,
                         "pkg/calc.py": MUL_IMPL})
@@ -182,7 +183,7 @@ def test_an_integrity_gate_that_the_change_switched_off_is_reported_not_run_when
     """The base had the gate on, so the proof owes it; a change that switches it off and breaks collection
     stops before the gate, and the record says the gate did not run (it is not silently absent)."""
     repo = project(make_repo)
-    apply_change(repo, {"harness.yaml": HARNESS_YAML + "gates:\n  integrity: false\n",
+    apply_change(repo, {"harness.yaml": with_gates(HARNESS_YAML, "  integrity: false\n"),
                         "tests/test_mul.py": MUL_TEST + "\ndef broken(:\n", "pkg/calc.py": MUL_IMPL})
 
     code, record, summary = run(repo)
@@ -287,7 +288,7 @@ def test_a_harness_yaml_that_no_longer_parses_is_refused(make_repo) -> None:
     was fixed by the next one."""
     repo = project(make_repo)
     base = git(repo, "rev-parse", "HEAD").strip()
-    apply_change(repo, {"harness.yaml": HARNESS_YAML + "gates:\n  ful_suite: false\n", "tests/test_mul.py": MUL_TEST,
+    apply_change(repo, {"harness.yaml": with_gates(HARNESS_YAML, "  ful_suite: false\n"), "tests/test_mul.py": MUL_TEST,
                         "pkg/calc.py": MUL_IMPL})
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "add mul, and a typo")
@@ -304,3 +305,25 @@ def test_a_harness_yaml_that_no_longer_parses_is_refused(make_repo) -> None:
     [finding] = integrity_of(record)["findings"]
     assert (finding["kind"], finding["test"]) == ("gates-weakened", "harness.yaml")
     assert "does not parse with the change" in finding["detail"] and "gates.ful_suite" in finding["detail"]
+
+
+def test_a_plain_test_that_becomes_parametrized_is_not_a_removed_test(make_repo) -> None:
+    """The shape of a real fix (BugsInPy thefuck bug 1): `test_x` becomes `test_x[case-a]` and `test_x[case-b]`,
+    the old check one of the cases. The test is still there, run more often; a case dropped is still found."""
+    cases = ('@pytest.mark.parametrize(("a", "total"), [{}])\ndef test_add_zero(a, total):\n'
+             '    assert add(0, a) == total\n')
+    plain = "def test_add_zero():\n    assert add(0, 5) == 5\n"
+    repo = project(make_repo)
+    apply_change(repo, {"tests/test_calc.py": CALC_TESTS.replace(plain, cases.format("(5, 5), (7, 7)")),
+                        "tests/test_mul.py": MUL_TEST, "pkg/calc.py": MUL_IMPL})
+    code, record, _summary = run(repo)
+    assert code == 0, record["reason"]
+    assert integrity_of(record)["findings"] == []
+
+    repo = make_project(make_repo, extra={"tests/test_calc.py": CALC_TESTS.replace(plain, cases.format("(5, 5), (7, 7)"))})
+    apply_change(repo, {"tests/test_calc.py": CALC_TESTS.replace(plain, cases.format("(5, 5)")),
+                        "tests/test_mul.py": MUL_TEST, "pkg/calc.py": MUL_IMPL})
+    code, record, _summary = run(repo)
+    assert code == 1 and record["failed_stage"] == "integrity"
+    found = {(f["kind"], f["test"]) for f in integrity_of(record)["findings"]}
+    assert ("test-removed", "tests/test_calc.py::test_add_zero[7-7]") in found

@@ -12,7 +12,15 @@ from harness.iteration.gate_plans import mutation_wanted
 from harness.ledger import parse_ledger
 from harness.main import main
 from tests.conftest import git
-from tests.harness.project import HARNESS_YAML, LEDGER, MUL_IMPL, apply_change, head_subject, make_project
+from tests.harness.project import (
+    HARNESS_YAML,
+    LEDGER,
+    MUL_IMPL,
+    apply_change,
+    head_subject,
+    make_project,
+    with_gates,
+)
 
 REQUIRED = LEDGER.replace("- Exit-Criteria: mul multiplies", "- Exit-Criteria: mul multiplies\n- Mutation: required")
 WEAK = "from pkg.calc import mul\n\n\ndef test_mul():\n    assert mul(2, 2) == 4\n"
@@ -81,7 +89,7 @@ def test_a_mutant_that_hangs_counts_as_killed_and_one_that_cannot_import_as_neit
     test = "from pkg.calc import count\n\n\ndef test_mul():\n    assert count(3) == 3\n"
     # 8 s: long enough that an ordinary mutant run (a pytest start) is not mistaken for a hang on a loaded
     # 2-core machine (5 s was, now and then), short enough that the hanging ones end soon.
-    yaml = HARNESS_YAML + "gates:\n  mutation:\n    timeout_s: 8\n"
+    yaml = with_gates(HARNESS_YAML, "  mutation:\n    timeout_s: 8\n")
     repo = make_project(make_repo, ledger=REQUIRED, extra={"harness.yaml": yaml})
     apply_change(repo, {"tests/test_mul.py": test, "pkg/calc.py": impl})
 
