@@ -61,8 +61,10 @@ from harness.gitops.remote import (
     Fetched,
     GitAnswer,
     fetch_branch,
+    fetch_refs,
     push_ref,
     push_ref_cas,
+    remote_refs,
 )
 from harness.gitops.revisions import (
     CommitInfo,
@@ -138,6 +140,7 @@ __all__ = [  # one name per line: branches that add names merge without conflict
     "discard_changes",
     "existing_commits",
     "fetch_branch",
+    "fetch_refs",
     "find_commits_with_trailer",
     "git_error",
     "git_version",
@@ -165,6 +168,7 @@ __all__ = [  # one name per line: branches that add names merge without conflict
     "read_ref",
     "refs_under",
     "registered_worktrees",
+    "remote_refs",
     "remove_worktree",
     "replay_tree",
     "resolve",
