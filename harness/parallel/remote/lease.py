@@ -47,7 +47,7 @@ from harness.gitops import (
     remote_refs,
     trailers_of,
 )
-from harness.parallel.lease import Holder, LeaseRefused
+from harness.parallel.lease import Holder, LeaseRefused, all_leases
 from harness.parallel.places import LEASE_PREFIX
 
 MIRROR_PREFIX = "refs/harness/remote-lease/"
@@ -170,6 +170,16 @@ def mirrored_leases(repo: git.Repo, remote: str) -> dict[str, RemoteLease]:
         item_id = ref.removeprefix(MIRROR_PREFIX)
         found[item_id] = parse_lease(repo, remote, item_id, sha)
     return found
+
+
+def known_holders(repo: git.Repo, remote: str | None) -> dict[str, str]:
+    """Item -> who holds it, from the leases in this repository and the remote's as last fetched (no
+    network): for the report's in-progress items."""
+    held = {lease.item_id: lease.holder.describe() for lease in all_leases(repo)}
+    if remote is not None:
+        for item_id, lease in mirrored_leases(repo, remote).items():
+            held.setdefault(item_id, f"{lease.holder.describe()} (lease on {remote}, heartbeat {lease.heartbeat or 'none'})")
+    return held
 
 
 def _push(repo: git.Repo, lease: RemoteLease, expected: str | None, *, identity: tuple[str, str]) -> str | None:
