@@ -91,19 +91,24 @@ def _tail(text: str, lines: int = 8) -> str:
     return "\n".join(f"  {line}" for line in kept) if kept else "  (git printed nothing)"
 
 
-def push_branch(ws: Workspace, *, timeout_s: float = GIT_TIMEOUT_S,
+def push_branch(ws: Workspace, *, timeout_s: float = GIT_TIMEOUT_S, expected: str | None = None,
                 progress: Callable[[str], None] = lambda _: None) -> PushResult:
     """Push HEAD to `<remote> refs/heads/<branch>` (ws.config.push); on a rejection replay, re-prove and
-    push by compare-and-swap as the module says. A failure is recorded as pending, never raised."""
+    push by compare-and-swap as the module says. With `expected` (the remote head HEAD was built on) the
+    first push is a compare-and-swap on it too. A failure is recorded as pending, never raised."""
     repo, config = ws.repo, ws.config.push
     if config is None:
         raise HarnessError("push_branch needs `push: {remote, branch}` in harness.yaml")
     target = f"{config.remote} {config.branch}"
     head = head_sha(repo)
-    first = push_ref(repo, config.remote, f"{head}:refs/heads/{config.branch}", timeout_s=timeout_s)
+    if expected is None:
+        first = push_ref(repo, config.remote, f"{head}:refs/heads/{config.branch}", timeout_s=timeout_s)
+    else:
+        first = push_ref_cas(repo, config.remote, f"refs/heads/{config.branch}", head, expected,
+                             timeout_s=timeout_s)
     if first.ok:
         return _pushed(repo, PushResult(True, 1, False, f"pushed {head[:10]} to {target}"))
-    if not _rejected(first.output):
+    if not (_rejected(first.output) or (expected is not None and _refused_by_lease(first.output))):
         return _failed(ws, 1, False, f"push to {target} failed:\n{_tail(first.output)}")
     attempts, rebased = 1, False
     for _ in range(MAX_ROUNDS):

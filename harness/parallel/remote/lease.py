@@ -18,7 +18,8 @@ seen. Of two harnesses racing, git's atomic ref update lets exactly one win. A r
 means the lease was taken over (another holder's commit is there) or vanished (no ref: someone deleted or
 force-pushed refs/harness/*); the holder is told which (LeaseLost).
 
-A lease whose heartbeat is older than `leases.ttl` seconds may be taken over. Before it is, every ref the
+A lease whose heartbeat is older than `leases.ttl` seconds may be taken over, and so may one whose holder
+is a process on this host that is gone. Before it is, every ref the
 dead holder pushed under `refs/harness/work/<ITEM>/` is copied to
 `refs/harness/taken-over/<ITEM>/<old lease>/...` on the remote (so a later push cannot erase it), and the
 new lease records whom it took over from, that holder's last heartbeat and the copies. A lease without a
@@ -96,6 +97,11 @@ class RemoteLease:
     def expired(self, now: datetime, ttl_s: float) -> bool:
         age = self.age_s(now)
         return age is not None and age > ttl_s
+
+    def free(self, now: datetime, ttl_s: float) -> bool:
+        """Whether another harness may take the item over: the heartbeat expired, or the holder is a process
+        on this host that is gone."""
+        return self.expired(now, ttl_s) or self.holder.alive() is False
 
     def as_record(self) -> dict:
         return {"item": self.item_id, "holder": _holder_record(self.holder), "taken": self.taken,
@@ -204,7 +210,7 @@ def take(repo: git.Repo, remote: str, item_id: str, holder: Holder, *, ttl_s: fl
     stamp = iso(now())
     fresh = RemoteLease(item_id, remote, "", holder, stamp, stamp)
     if current is not None and current.holder != holder:
-        if not current.expired(now(), ttl_s):
+        if not current.free(now(), ttl_s):
             age = current.age_s(now())
             beat = f"last heartbeat {age:.0f} s ago" if age is not None else "no heartbeat: it never expires"
             raise LeaseRefused(f"[{item_id}] is leased on {remote} by {current.holder.describe()} ({beat}; "
