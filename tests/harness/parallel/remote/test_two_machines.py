@@ -43,6 +43,7 @@ def _red_passes_at(remote: Path, sha: str, selector: str, where: Path) -> subpro
         git(remote, "worktree", "remove", "--force", str(where))
 
 
+@pytest.mark.slow
 def test_two_harnesses_at_once_do_every_item_exactly_once_and_every_green_commit_holds_at_itself(
         make_repo, tmp_path) -> None:
     plan = {i.upper().strip("_"): {"files": function_change(i), "sleep": 1} for i in ITEMS}
