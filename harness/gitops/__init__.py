@@ -64,6 +64,7 @@ from harness.gitops.remote import (
     fetch_refs,
     push_ref,
     push_ref_cas,
+    push_refs_cas,
     remote_refs,
 )
 from harness.gitops.revisions import (
@@ -164,6 +165,7 @@ __all__ = [  # one name per line: branches that add names merge without conflict
     "prune_stale_worktrees",
     "push_ref",
     "push_ref_cas",
+    "push_refs_cas",
     "range_patch",
     "read_ref",
     "refs_under",

@@ -82,6 +82,19 @@ def push_ref_cas(repo: git.Repo, remote: str, ref: str, new: str | None, expecte
                 timeout_s=timeout_s)
 
 
+def push_refs_cas(repo: git.Repo, remote: str, updates: list[tuple[str, str | None, str | None]], *,
+                  timeout_s: float = GIT_TIMEOUT_S) -> GitAnswer:
+    """Several compare-and-swaps in one atomic push (`git push --atomic`, each update `(ref, new or None to
+    delete, expected or None for absent)` as in push_ref_cas): the remote applies all of them or none. A
+    refused update is a porcelain line starting with "!" naming its ref and "(stale info)"; the others say
+    "(atomic push failed)"."""
+    leases, specs = [], []
+    for ref, new, expected in updates:
+        leases.append(f"--force-with-lease={ref}:{expected or ''}")
+        specs.append(f"{new}:{ref}" if new is not None else f":{ref}")
+    return _run(repo, "push", "--porcelain", "--atomic", *leases, remote, *specs, timeout_s=timeout_s)
+
+
 def fetch_refs(repo: git.Repo, remote: str, source_prefix: str, local_prefix: str, *,
                timeout_s: float = GIT_TIMEOUT_S) -> GitAnswer:
     """Mirror every remote ref under `source_prefix` to the same name under `local_prefix` here

@@ -78,10 +78,11 @@ def run_iteration(ws: Workspace, *, item_id: str | None, use_agent: bool, keep_o
 
 
 def publish(ws: Workspace, result: IterationResult, progress: Callable[[str], None] = lambda _: None, *,
-            expected: str | None = None) -> PushResult | None:
+            expected: str | None = None, lease: tuple[str, str] | None = None) -> PushResult | None:
     """Push after a commit when `push` is configured (commits replayed onto a remote that moved are proven
-    again first: harness.durability.push; `expected`: the remote head, for a compare-and-swap push); a
+    again first: harness.durability.push; `expected`: the remote head, for a compare-and-swap push; `lease`:
+    a lease ref and commit given back in the same atomic push); a
     push that cannot be made is kept pending, never lost."""
     if ws.config.push is None or result.commit is None:
         return None
-    return push_branch(ws, progress=progress, expected=expected)
+    return push_branch(ws, progress=progress, expected=expected, lease=lease)

@@ -14,10 +14,13 @@ remote (`push` configured, `leases.enabled`). The remote is the truth:
    attempt's commit is withdrawn (saved on refs/harness/superseded/<ITEM>/<n>, the branch moved back) and
    nothing is pushed; a lease that vanished is reported and taken again if it is free;
 6. push by compare-and-swap on the remote head the attempt was built on (`--force-with-lease=
-   refs/heads/<branch>:<sha>`); a lost race replays onto the new head and proves again there
-   (harness.durability.push), never pushing an unproven tree;
-7. give the lease back once the result is on the remote. A push that stays pending keeps the lease (it
-   expires after `leases.ttl`).
+   refs/heads/<branch>:<sha>`) and, in the same atomic push (`git push --atomic`), give the lease back by
+   compare-and-swap on the lease commit renewed last: the result lands only while the item is still this
+   holder's, so two machines never both record it, even when a replay and re-proof after a lost race
+   (harness.durability.push; never an unproven tree) outlasted `leases.ttl` and the item was taken over
+   (then the commit is withdrawn as in 5);
+7. a push that fails otherwise (the network, a conflict) is kept pending and keeps the lease, which
+   expires after `leases.ttl`.
 
 A takeover is recorded in the new lease and in the attempt's commit (trailer `Harness-Lease-Takeover`).
 """
@@ -38,6 +41,7 @@ from harness.parallel.lease import Holder, LeaseRefused
 from harness.parallel.ready import startable
 from harness.parallel.remote.heartbeat import Heartbeat
 from harness.parallel.remote.lease import RemoteLease, fetch_leases, release, take
+from harness.parallel.remote.lease import lost as lost_lease
 from harness.workspace import Workspace
 
 MAX_PICKS = 20  # leases lost to races before this harness reports that it found nothing to take
@@ -123,7 +127,12 @@ def leased_iteration(ws: Workspace, *, item_id: str | None, use_agent: bool, kee
         return LeasedIteration(result, None, _withdraw(ws, result, str(lost)), tuple(notes))
     if held is None:  # the remote could not be asked: push anyway, the branch's compare-and-swap guards it
         held = beat.lease
-    pushed = publish(ws, result, progress, expected=onto)
+    pushed = publish(ws, result, progress, expected=onto, lease=(held.ref, held.sha))
+    if pushed is not None and pushed.lease_lost:
+        why = str(lost_lease(ws.repo, held))
+        return LeasedIteration(result, pushed, _withdraw(ws, result, why, head=head_sha(ws.repo)), tuple(notes))
+    if pushed is not None and pushed.ok:  # the lease went in the same atomic push
+        return LeasedIteration(result, pushed, None, tuple(notes))
     if pushed is not None and not pushed.ok:
         notes.append(f"[{lease.item_id}]: the lease is kept until the push lands (it expires after "
                      f"{ws.config.leases.ttl} s without a heartbeat)")
@@ -195,12 +204,14 @@ def _lease_next(ws: Workspace, item_id: str | None, holder: Holder, progress: Ca
     raise NothingActionable(f"no lease could be taken in {MAX_PICKS} tries: other harnesses took each first")
 
 
-def _withdraw(ws: Workspace, result: IterationResult, why: str) -> str:
-    """Take the attempt's commit off the branch (saved on a ref) when the item's lease was taken over."""
-    if result.commit is None or head_sha(ws.repo) != result.commit:
+def _withdraw(ws: Workspace, result: IterationResult, why: str, *, head: str | None = None) -> str:
+    """Take the attempt's commit (`head`: the commit it became when it was replayed onto the remote) off
+    the branch, saved on a ref, when the item's lease was taken over."""
+    commit = head or result.commit
+    if commit is None or head_sha(ws.repo) != commit:
         return why
     ref = f"{SUPERSEDED_PREFIX}{result.item_id}/{result.attempt}"
-    set_ref(ws.repo, ref, result.commit, reason=f"harness: {result.item_id} lease lost")
-    parent = parents_of(ws.repo, result.commit)[0]
-    move_head(ws.repo, result.commit, parent, reason=f"harness: {result.item_id} lease taken over")
-    return f"{why}; this attempt's commit {result.commit[:10]} is withdrawn (saved on {ref}), nothing was pushed"
+    set_ref(ws.repo, ref, commit, reason=f"harness: {result.item_id} lease lost")
+    parent = parents_of(ws.repo, commit)[0]
+    move_head(ws.repo, commit, parent, reason=f"harness: {result.item_id} lease taken over")
+    return f"{why}; this attempt's commit {commit[:10]} is withdrawn (saved on {ref}), nothing was pushed"
