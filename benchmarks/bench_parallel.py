@@ -8,6 +8,12 @@ RED at base, GREEN, regression, full suite) and, with workers, the gates re-run 
 2-core machine, 2 workers <= 0.65x and 4 workers <= 0.45x of the serial wall time.
 
     python benchmarks/bench_parallel.py [--items 8] [--agent-seconds 10] [--rounds 1] [--no-write]
+    python benchmarks/bench_parallel.py --two-clones [...]
+
+`--two-clones` measures several machines on one remote instead (README, "Several machines, one remote"):
+the same ledger on a bare remote with `push` and `leases` configured, worked through by one clone's
+serial loop, then by two clones' serial loops at once (two harnesses on this machine standing in for two
+machines); the wall time runs until both have stopped, and the remote must hold one GREEN commit per item.
 
 Rounds interleave the three modes (serial, 2, 4, serial, ...) so that a change of the machine's load
 hits them alike; the table gives the median of each mode, and the load average is recorded around every
@@ -71,6 +77,82 @@ def make_repo(root: Path, items: int, agent_seconds: float) -> Path:
     return repo
 
 
+LEASES_YAML = "push:\n  remote: origin\n  branch: main\nleases:\n  enabled: true\n  ttl: 600\n"
+
+
+def run_clones(workdir: Path, label: str, items: int, agent_seconds: float, clones: int) -> dict:
+    """`clones` serial loops at once, each on its own clone of one bare remote, until each stops."""
+    root = workdir / label
+    root.mkdir()
+    repo = make_repo(root, items, agent_seconds)
+    (repo / "harness.yaml").write_text((repo / "harness.yaml").read_text() + LEASES_YAML)
+    git(repo, "commit", "-qam", "push and leases")
+    remote = root / "remote.git"
+    git(root, "init", "-q", "--bare", "-b", "main", str(remote))
+    git(repo, "remote", "add", "origin", str(remote))
+    git(repo, "push", "-q", "origin", "HEAD:refs/heads/main")
+    repos = [repo]
+    for k in range(1, clones):
+        git(root, "clone", "-q", str(remote), f"clone{k}")
+        git(root / f"clone{k}", "config", "user.name", "Bench")
+        git(root / f"clone{k}", "config", "user.email", "bench@example.invalid")
+        repos.append(root / f"clone{k}")
+    load_before = os.getloadavg()[0]
+    start = time.perf_counter()
+    running = [subprocess.Popen([sys.executable, "-m", "harness", "loop", "-C", str(r), "--until-empty"],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for r in repos]
+    outputs = [run.communicate()[0] for run in running]
+    wall = time.perf_counter() - start
+    load_after = os.getloadavg()[0]
+    for run, out in zip(running, outputs):
+        if run.returncode != 0:
+            raise SystemExit(f"{label}: harness loop exited {run.returncode}\n{out[-3000:]}")
+    log = subprocess.run(["git", "log", "--format=%s", "main"], cwd=remote, capture_output=True, text=True,
+                         check=True)
+    greens = sorted(line for line in log.stdout.splitlines() if line.endswith(": GREEN"))
+    if len(greens) != items or len(set(greens)) != items:
+        raise SystemExit(f"{label}: {len(greens)} GREEN commits on the remote for {items} items\n{log.stdout}")
+    return {"workers": clones, "wall": wall, "load": (load_before, load_after), "merge_s": 0.0, "attempts": items}
+
+
+def clones_main(args: argparse.Namespace) -> int:
+    modes = (1, 2)
+    runs: dict[int, list[dict]] = {m: [] for m in modes}
+    with tempfile.TemporaryDirectory(prefix="bench-clones-") as tmp:
+        for r in range(args.rounds):
+            for clones in modes:
+                run = run_clones(Path(tmp), f"r{r}-c{clones}", args.items, args.agent_seconds, clones)
+                runs[clones].append(run)
+                print(f"round {r + 1}, {clones} clone(s): {run['wall']:.1f} s "
+                      f"(load average {run['load'][0]:.1f} -> {run['load'][1]:.1f})", flush=True)
+    median = {m: statistics.median(run["wall"] for run in runs[m]) for m in modes}
+    today = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    command = (f"python benchmarks/bench_parallel.py --two-clones --items {args.items} "
+               f"--agent-seconds {args.agent_seconds:g} --rounds {args.rounds}")
+    machine = f"{platform.platform()}, {os.cpu_count()} CPU(s), python {platform.python_version()}"
+    lines = [
+        "",
+        f"## Several machines, one remote: two clones' serial loops on {args.items} independent items ({today})",
+        "",
+        (f"`{command}` on {machine} (shared with other jobs; both clones on this one machine). Scripted agent: "
+         f"T = {args.agent_seconds:g} s per item. Each run: a fresh bare remote with `push` and `leases`, "
+         "`harness loop --until-empty` in each clone at once, until all have stopped."),
+        "",
+        "| clones | wall time (s), median | runs (s) | ratio to one clone | load average before -> after each run |",
+        "|---|---|---|---|---|",
+    ]
+    for m in modes:
+        walls = ", ".join(f"{run['wall']:.1f}" for run in runs[m])
+        loads = "; ".join(f"{run['load'][0]:.1f} -> {run['load'][1]:.1f}" for run in runs[m])
+        lines.append(f"| {m} | {median[m]:.1f} | {walls} | {median[m] / median[1]:.2f}x | {loads} |")
+    section = "\n".join(lines + [""])
+    print(section)
+    if not args.no_write:
+        append_section(Path(args.results), section)
+        print(f"appended to {args.results}")
+    return 0
+
+
 def run_loop(workdir: Path, label: str, items: int, agent_seconds: float, workers: int) -> dict:
     root = workdir / label
     root.mkdir()
@@ -105,7 +187,10 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=1, help="serial, 2 and 4 workers, this many times each")
     ap.add_argument("--results", default=str(HERE / "RESULTS.md"))
     ap.add_argument("--no-write", action="store_true", help="print only; do not append to RESULTS.md")
+    ap.add_argument("--two-clones", action="store_true", help="one clone against two clones of one remote")
     args = ap.parse_args()
+    if args.two_clones:
+        return clones_main(args)
     modes = (1, 2, 4)
     runs: dict[int, list[dict]] = {m: [] for m in modes}
     with tempfile.TemporaryDirectory(prefix="bench-parallel-") as tmp:

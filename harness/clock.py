@@ -26,3 +26,11 @@ def stamp(dt: datetime) -> str:
 def iso(dt: datetime) -> str:
     """ISO 8601 UTC to the second: 2025-11-06T08:45:00Z."""
     return _as_utc(dt).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(text: str) -> datetime | None:
+    """The moment an `iso` string names; None when `text` is not one."""
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None

@@ -232,6 +232,18 @@ def _add_report(sub: Subparsers) -> None:
     p.set_defaults(run=run)
 
 
+def _add_leases(sub: Subparsers) -> None:
+    p = sub.add_parser("leases", parents=[REPO_JSON], help="list who holds which item (here and on the push remote)")
+    p.add_argument("--remote", action="store_true", help="fetch the push remote's leases first")
+
+    def run(a: argparse.Namespace) -> int:
+        from harness.commands.leases import leases
+
+        return leases(repo=a.repo, remote=a.remote, as_json=a.as_json)
+
+    p.set_defaults(run=run)
+
+
 def _add_selectors(sub: Subparsers) -> None:
     p = sub.add_parser("selectors", help="the selector registry: list, index, run, collect, history")
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -290,7 +302,7 @@ def _add_doctor(sub: Subparsers) -> None:
 
 
 SUBCOMMANDS = (_add_init, _add_next, _add_run, _add_demo, _add_loop, _add_plan, _add_verify, _add_ledger,
-               _add_report, _add_selectors, _add_bisect, _add_doctor)
+               _add_report, _add_leases, _add_selectors, _add_bisect, _add_doctor)
 
 
 def build_parser() -> argparse.ArgumentParser:

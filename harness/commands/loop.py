@@ -26,6 +26,7 @@ from harness.errors import ExitCode, HarnessError, Interrupted, NothingActionabl
 from harness.iteration.pick import publish, run_iteration
 from harness.parallel.events import Console, SummaryRow
 from harness.parallel.pool import Limits, WorkerPool
+from harness.parallel.remote.leased import LeasedIteration, leased_iteration, leases_enabled
 from harness.workspace import Workspace, open_workspace
 
 
@@ -108,21 +109,21 @@ def _loop_body(ws: Workspace, *, iterations: int | None, max_failures: int,
         t0 = time.monotonic()
         say(f"iteration {number}: selecting ...")
         try:
-            result = run_iteration(ws, item_id=None, use_agent=not no_agent,
-                                   allow_dirty=allow_dirty and number == 1, progress=say)
+            done = _attempt(ws, use_agent=not no_agent, allow_dirty=allow_dirty and number == 1)
         except NothingActionable as exc:
             if planned or not planning.when_empty:
                 return ExitCode.OK, str(exc) + ("; the plan before it made nothing actionable" if planned else "")
             if _plan(ws, number, rows).outcome == "refused":
                 return ExitCode.REFUSED, "nothing was actionable and the plan was refused; nothing of it was written"
             try:
-                result = run_iteration(ws, item_id=None, use_agent=not no_agent,
-                                       allow_dirty=allow_dirty and number == 1, progress=say)
+                done = _attempt(ws, use_agent=not no_agent, allow_dirty=allow_dirty and number == 1)
             except NothingActionable as again:
                 return ExitCode.OK, f"{again}; the planner's plan made nothing actionable"
-        pushed = publish(ws, result, progress=say)
-        if pushed is not None:
-            say(f"push: {pushed.message}")
+        result = done.result
+        if done.lost is not None:  # another harness owns the item now: not this harness's failure
+            say(f"iteration {number}: [{result.item_id}] LEASE LOST: {done.lost}")
+            rows.append(Row(number, result.item_id, "LEASE LOST", time.monotonic() - t0, done.lost))
+            continue
         rows.append(Row(number, result.item_id, result.outcome, time.monotonic() - t0, result.reason))
         say(f"iteration {number}: [{result.item_id}] {result.outcome} (evidence {result.evidence_dir})")
         failures_in_a_row = 0 if result.succeeded else failures_in_a_row + 1
@@ -131,6 +132,20 @@ def _loop_body(ws: Workspace, *, iterations: int | None, max_failures: int,
                                   f"(--max-failures {max_failures}); last: {result.reason}")
         if no_agent:  # without an agent nothing makes the next change: one iteration is all there is
             return (ExitCode.OK if result.succeeded else ExitCode.REFUSED), "--no-agent runs one iteration"
+
+
+def _attempt(ws: Workspace, *, use_agent: bool, allow_dirty: bool) -> LeasedIteration:
+    """One attempt and its push: under a remote lease when leases are enabled (harness.parallel.remote)."""
+    if leases_enabled(ws):
+        done = leased_iteration(ws, item_id=None, use_agent=use_agent, allow_dirty=allow_dirty, progress=say)
+    else:
+        result = run_iteration(ws, item_id=None, use_agent=use_agent, allow_dirty=allow_dirty, progress=say)
+        done = LeasedIteration(result, publish(ws, result, progress=say), None)
+    for note in done.notes:
+        say(f"lease: {note}")
+    if done.pushed is not None:
+        say(f"push: {done.pushed.message}")
+    return done
 
 
 def loop(*, repo: Path, iterations: int | None = None, until_empty: bool = False, max_failures: int = 3,

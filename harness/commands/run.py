@@ -1,4 +1,5 @@
-"""`harness run [ITEM] [--no-agent]`: one verified iteration (the agent makes the change, or it is already there)."""
+"""`harness run [ITEM] [--no-agent]`: one verified iteration (the agent makes the change, or it is already there);
+with `push` and `leases.enabled`, under the item's lease on the remote (harness.parallel.remote.leased)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,6 +7,7 @@ from pathlib import Path
 from harness.commands._shared import print_result, repo_lock
 from harness.errors import ExitCode
 from harness.iteration.pick import publish, run_iteration
+from harness.parallel.remote.leased import LeasedIteration, leased_iteration, leases_enabled
 from harness.workspace import open_workspace
 
 
@@ -13,10 +15,19 @@ def run(*, repo: Path, item_id: str | None, no_agent: bool = False, keep_open: b
         allow_dirty: bool = False) -> int:
     ws = open_workspace(repo)
     with repo_lock(ws, "harness run"):
-        result = run_iteration(ws, item_id=item_id, use_agent=not no_agent, keep_open=keep_open,
-                               allow_dirty=allow_dirty)
-        pushed = publish(ws, result, progress=print)
-    print_result(result)
-    if pushed is not None:
-        print(f"  push: {pushed.message}")
-    return ExitCode.OK if result.succeeded else ExitCode.REFUSED
+        if leases_enabled(ws):
+            done = leased_iteration(ws, item_id=item_id, use_agent=not no_agent, keep_open=keep_open,
+                                    allow_dirty=allow_dirty)
+        else:
+            result = run_iteration(ws, item_id=item_id, use_agent=not no_agent, keep_open=keep_open,
+                                   allow_dirty=allow_dirty)
+            done = LeasedIteration(result, publish(ws, result, progress=print), None)
+    print_result(done.result)
+    for note in done.notes:
+        print(f"  lease: {note}")
+    if done.lost is not None:
+        print(f"  lease lost: {done.lost}")
+        return ExitCode.REFUSED
+    if done.pushed is not None:
+        print(f"  push: {done.pushed.message}")
+    return ExitCode.OK if done.result.succeeded else ExitCode.REFUSED

@@ -16,6 +16,7 @@ from harness.config.model import (
     Config,
     ExtraSelector,
     GatesConfig,
+    LeasesConfig,
     LintSettings,
     PushConfig,
     PytestConfig,
@@ -25,6 +26,6 @@ from harness.config.planner import PlannerConfig
 
 __all__ = [
     "AGENT_PHASES", "CONFIG_FILENAME", "DEFAULT_CONFIG_YAML", "OPERATOR_SETTINGS", "PYTHON_PLACEHOLDER", "AgentConfig",
-    "CapsConfig", "CommitConfig", "Config", "ExtraSelector", "GatesConfig", "JudgingSettings", "LintSettings",
+    "CapsConfig", "CommitConfig", "Config", "ExtraSelector", "GatesConfig", "JudgingSettings", "LeasesConfig", "LintSettings",
     "PlannerConfig", "PushConfig", "PytestConfig", "SelectorsConfig", "config_at", "judging_settings", "load_config", "parse_config",
 ]

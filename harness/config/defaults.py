@@ -5,7 +5,7 @@ DEFAULT_CONFIG_YAML = """\
 # harness.yaml: configuration of the TDD loop harness. Every key is optional; the values below are
 # the defaults. Unknown keys are rejected. Paths are relative to the repository root.
 # A change is proven under the harness.yaml of its base commit: an edit here takes effect once it is
-# committed (agent, commit, push, workers and planner are read from the working tree at once).
+# committed (agent, commit, push, leases, workers and planner are read from the working tree at once).
 
 ledger: docs/fix_plan.md            # the fix plan: items, status, attempts
 evidence_root: plans/active         # evidence goes to <evidence_root>/<initiative>/reports/<stamp>/<slug>/
@@ -74,6 +74,9 @@ agent:
   writable: []              # paths the sandboxed agent may write besides its tree, e.g. [~/.codex]
 
 push: null                  # or {remote: origin, branch: main}
+leases:                     # several machines, one remote (README): with push, the loop leases each item there
+  enabled: false
+  ttl: 600                  # seconds without a heartbeat after which another harness may take an item over
 
 planner: null               # or {command: [...], shell: false, timeout_s: 1800, prompt_template: null,
                             #     require_acceptance: false}: `harness plan` proposes items through it

@@ -27,7 +27,7 @@ from harness.config.model import CONFIG_FILENAME, Config
 from harness.errors import ConfigError
 from harness.gitops import blob_text
 
-OPERATOR_SETTINGS = ("agent", "commit", "push", "workers", "planner")
+OPERATOR_SETTINGS = ("agent", "commit", "push", "leases", "workers", "planner")
 
 
 def config_at(repo: git.Repo, rev: str) -> Config | None:

@@ -24,6 +24,7 @@ from harness.config.model import (
     Config,
     ExtraSelector,
     GatesConfig,
+    LeasesConfig,
     LintSettings,
     PushConfig,
     PytestConfig,
@@ -72,6 +73,7 @@ def parse_config(text: str, source: str = CONFIG_FILENAME) -> Config:
         commit=_commit(r, top.get("commit", {})),
         agent=_agent(r, top.get("agent", {})),
         push=r.optional(top.get("push"), "push", lambda v, k: _push(r, v)),
+        leases=_leases(r, top.get("leases", {})),
         selectors=_selectors(r, top.get("selectors", {})),
         holdout=r.optional(top.get("holdout"), "holdout", lambda v, k: gate_settings.parse_holdout(r, v)),
         concurrent_stages=_stages_setting(r, top.get("concurrent_stages", d.concurrent_stages)),
@@ -82,7 +84,7 @@ def parse_config(text: str, source: str = CONFIG_FILENAME) -> Config:
 
 _TOP_KEYS = (
     "ledger", "evidence_root", "test_globs", "pytest", "known_failures", "gates", "max_attempts", "caps",
-    "ignore", "commit", "agent", "push", "selectors", "workers", "holdout", "concurrent_stages",
+    "ignore", "commit", "agent", "push", "leases", "selectors", "workers", "holdout", "concurrent_stages",
     "planner",
 )
 
@@ -230,6 +232,13 @@ def _push(r: Reader, value: Any) -> PushConfig:
     return PushConfig(
         remote=r.nonempty_str(m["remote"], "push.remote"), branch=r.nonempty_str(m["branch"], "push.branch")
     )
+
+
+def _leases(r: Reader, value: Any) -> LeasesConfig:
+    m = r.section(value, "leases", ("enabled", "ttl"))
+    d = LeasesConfig()
+    return LeasesConfig(enabled=r.boolean(m.get("enabled", d.enabled), "leases.enabled"),
+                        ttl=r.integer(m.get("ttl", d.ttl), "leases.ttl", minimum=3))
 
 
 def _selectors(r: Reader, value: Any) -> SelectorsConfig:

@@ -97,6 +97,16 @@ class PushConfig:
 
 
 @dataclass(frozen=True)
+class LeasesConfig:
+    """Remote leases (harness.parallel.remote): with `push` configured and `enabled`, the serial loop takes
+    `refs/harness/lease/<ITEM>` on the push remote before an attempt; a lease whose heartbeat is older than
+    `ttl` seconds may be taken over. The holder renews its heartbeat every ttl/3 seconds."""
+
+    enabled: bool = False
+    ttl: int = 600
+
+
+@dataclass(frozen=True)
 class ExtraSelector:
     selector: str
     name: str | None = None
@@ -126,6 +136,7 @@ class Config:
     commit: CommitConfig = field(default_factory=CommitConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)
     push: PushConfig | None = None
+    leases: LeasesConfig = field(default_factory=LeasesConfig)
     selectors: SelectorsConfig = field(default_factory=SelectorsConfig)
     holdout: gate_settings.HoldoutConfig | None = None
     concurrent_stages: bool | str = gate_settings.AUTO  # true, false or "auto" (harness.proof.stage_runner)

@@ -32,6 +32,7 @@ from harness.durability.reproof import Refused, Replayed, replay_and_reprove
 from harness.errors import HarnessError
 from harness.gitops import (
     GIT_TIMEOUT_S,
+    GitAnswer,
     common_git_dir,
     fetch_branch,
     head_sha,
@@ -40,6 +41,7 @@ from harness.gitops import (
     move_head,
     push_ref,
     push_ref_cas,
+    push_refs_cas,
 )
 from harness.workspace import Workspace
 
@@ -57,6 +59,7 @@ class PushResult:
     rebased: bool
     message: str
     refused: Refused | None = None
+    lease_lost: bool = False  # the lease given back in the same atomic push was no longer this holder's
 
 
 def pending_path(repo: git.Repo) -> Path:
@@ -91,19 +94,29 @@ def _tail(text: str, lines: int = 8) -> str:
     return "\n".join(f"  {line}" for line in kept) if kept else "  (git printed nothing)"
 
 
-def push_branch(ws: Workspace, *, timeout_s: float = GIT_TIMEOUT_S,
+def push_branch(ws: Workspace, *, timeout_s: float = GIT_TIMEOUT_S, expected: str | None = None,
+                lease: tuple[str, str] | None = None,
                 progress: Callable[[str], None] = lambda _: None) -> PushResult:
     """Push HEAD to `<remote> refs/heads/<branch>` (ws.config.push); on a rejection replay, re-prove and
-    push by compare-and-swap as the module says. A failure is recorded as pending, never raised."""
+    push by compare-and-swap as the module says. With `expected` (the remote head HEAD was built on) the
+    first push is a compare-and-swap on it too. With `lease` (ref, sha; needs `expected`) every push also
+    deletes that lease ref, in one atomic push, only if it still holds sha: the commits land only while
+    their item is still this holder's (`lease_lost` when it is not; nothing is pushed, nothing recorded as
+    pending). Any other failure is recorded as pending, never raised."""
     repo, config = ws.repo, ws.config.push
     if config is None:
         raise HarnessError("push_branch needs `push: {remote, branch}` in harness.yaml")
     target = f"{config.remote} {config.branch}"
     head = head_sha(repo)
-    first = push_ref(repo, config.remote, f"{head}:refs/heads/{config.branch}", timeout_s=timeout_s)
+    if expected is None:
+        first = push_ref(repo, config.remote, f"{head}:refs/heads/{config.branch}", timeout_s=timeout_s)
+    else:
+        first = _push_cas(ws, head, expected, lease, timeout_s)
+    if _lease_refused(first.output, lease):
+        return _lease_lost(target, lease)
     if first.ok:
         return _pushed(repo, PushResult(True, 1, False, f"pushed {head[:10]} to {target}"))
-    if not _rejected(first.output):
+    if not (_rejected(first.output) or (expected is not None and _refused_by_lease(first.output))):
         return _failed(ws, 1, False, f"push to {target} failed:\n{_tail(first.output)}")
     attempts, rebased = 1, False
     for _ in range(MAX_ROUNDS):
@@ -132,7 +145,9 @@ def push_branch(ws: Workspace, *, timeout_s: float = GIT_TIMEOUT_S,
             return _failed(ws, attempts, rebased, f"{lacking}; the replayed commits ({replayed.head[:10]}) hold, "
                            f"but the branch could not be moved onto them: {exc}")
         head, rebased, attempts = replayed.head, True, attempts + 1
-        answer = push_ref_cas(repo, config.remote, f"refs/heads/{config.branch}", head, onto, timeout_s=timeout_s)
+        answer = _push_cas(ws, head, onto, lease, timeout_s)
+        if _lease_refused(answer.output, lease):
+            return _lease_lost(target, lease)
         if answer.ok:
             return _pushed(repo, PushResult(True, attempts, True, f"pushed {head[:10]} to {target} after "
                                             f"{_replayed(replayed, onto)}"))
@@ -143,6 +158,28 @@ def push_branch(ws: Workspace, *, timeout_s: float = GIT_TIMEOUT_S,
     return _failed(ws, attempts, rebased, f"push to {target}: the remote branch moved on {MAX_ROUNDS} times while "
                    "this branch was replayed onto it and re-proven; the branch holds the commits re-proven on its "
                    f"head of the last round")
+
+
+def _push_cas(ws: Workspace, head: str, expected: str, lease: tuple[str, str] | None, timeout_s: float) -> GitAnswer:
+    """HEAD onto the branch by compare-and-swap on `expected`, and the lease given back in the same push."""
+    config = ws.config.push
+    assert config is not None
+    ref = f"refs/heads/{config.branch}"
+    if lease is None:
+        return push_ref_cas(ws.repo, config.remote, ref, head, expected, timeout_s=timeout_s)
+    return push_refs_cas(ws.repo, config.remote, [(ref, head, expected), (lease[0], None, lease[1])],
+                         timeout_s=timeout_s)
+
+
+def _lease_refused(output: str, lease: tuple[str, str] | None) -> bool:
+    return lease is not None and any(line.startswith("!") and f":{lease[0]}\t" in line and "stale info" in line
+                                     for line in output.splitlines())
+
+
+def _lease_lost(target: str, lease: tuple[str, str] | None) -> PushResult:
+    assert lease is not None
+    return PushResult(False, 1, False, f"nothing was pushed to {target}: the lease {lease[0]} no longer holds "
+                      f"{lease[1][:12]} there (taken over, or removed)", lease_lost=True)
 
 
 def _replayed(replayed: Replayed, onto: str) -> str:

@@ -80,3 +80,39 @@ def push_ref_cas(repo: git.Repo, remote: str, ref: str, new: str | None, expecte
     spec = f"{new}:{ref}" if new is not None else f":{ref}"
     return _run(repo, "push", "--porcelain", f"--force-with-lease={ref}:{expected or ''}", remote, spec,
                 timeout_s=timeout_s)
+
+
+def push_refs_cas(repo: git.Repo, remote: str, updates: list[tuple[str, str | None, str | None]], *,
+                  timeout_s: float = GIT_TIMEOUT_S) -> GitAnswer:
+    """Several compare-and-swaps in one atomic push (`git push --atomic`, each update `(ref, new or None to
+    delete, expected or None for absent)` as in push_ref_cas): the remote applies all of them or none. A
+    refused update is a porcelain line starting with "!" naming its ref and "(stale info)"; the others say
+    "(atomic push failed)"."""
+    leases, specs = [], []
+    for ref, new, expected in updates:
+        leases.append(f"--force-with-lease={ref}:{expected or ''}")
+        specs.append(f"{new}:{ref}" if new is not None else f":{ref}")
+    return _run(repo, "push", "--porcelain", "--atomic", *leases, remote, *specs, timeout_s=timeout_s)
+
+
+def fetch_refs(repo: git.Repo, remote: str, source_prefix: str, local_prefix: str, *,
+               timeout_s: float = GIT_TIMEOUT_S) -> GitAnswer:
+    """Mirror every remote ref under `source_prefix` to the same name under `local_prefix` here
+    (`git fetch --prune REMOTE +SRC*:DST*`): refs gone from the remote go here too. Both prefixes end in "/"."""
+    return _run(repo, "fetch", "--no-tags", "--quiet", "--prune", "--no-write-fetch-head", remote,
+                f"+{source_prefix}*:{local_prefix}*", timeout_s=timeout_s)
+
+
+def remote_refs(repo: git.Repo, remote: str, prefix: str, *,
+                timeout_s: float = GIT_TIMEOUT_S) -> dict[str, str] | None:
+    """The remote's refs under `prefix` (`git ls-remote REMOTE PREFIX*`), name -> object; None when the
+    remote could not be asked."""
+    answer = _run(repo, "ls-remote", "--refs", remote, f"{prefix}*", timeout_s=timeout_s)
+    if not answer.ok:
+        return None
+    refs = {}
+    for line in answer.output.splitlines():
+        sha, _, name = line.partition("\t")
+        if name.startswith(prefix):
+            refs[name] = sha
+    return refs

@@ -52,9 +52,10 @@ def pick_item(ws: Workspace, item_id: str | None, progress: Callable[[str], None
 
 
 def run_iteration(ws: Workspace, *, item_id: str | None, use_agent: bool, keep_open: bool = False,
-                  allow_dirty: bool = False, progress: Callable[[str], None] = print) -> IterationResult:
+                  allow_dirty: bool = False, progress: Callable[[str], None] = print,
+                  trailers: tuple[tuple[str, str], ...] = ()) -> IterationResult:
     """Pick, check preconditions, execute one attempt under HEAD's harness.yaml (harness.config.judging).
-    The caller holds the lock (and has recovered)."""
+    The caller holds the lock (and has recovered). `trailers` go on the recording commit."""
     judged = judging_settings(ws.repo, head_sha(ws.repo), ws.config)
     ws = replace(ws, config=judged.config)
     item, ledger = pick_item(ws, item_id, progress)
@@ -72,14 +73,16 @@ def run_iteration(ws: Workspace, *, item_id: str | None, use_agent: bool, keep_o
         raise HarnessError("the working tree holds no change to prove; make the change (test first) and run "
                            "again, or use `harness verify --base REV` for committed work")
     request = IterationRequest(root=ws.root, config=ws.config, item=item, base=judged.commit,
-                               keep_open=keep_open, ledger=ledger, judged=judged)
+                               keep_open=keep_open, ledger=ledger, judged=judged, trailers=trailers)
     return execute(request, ws.repo, progress=progress, use_agent=use_agent)
 
 
-def publish(ws: Workspace, result: IterationResult,
-            progress: Callable[[str], None] = lambda _: None) -> PushResult | None:
+def publish(ws: Workspace, result: IterationResult, progress: Callable[[str], None] = lambda _: None, *,
+            expected: str | None = None, lease: tuple[str, str] | None = None) -> PushResult | None:
     """Push after a commit when `push` is configured (commits replayed onto a remote that moved are proven
-    again first: harness.durability.push); a push that cannot be made is kept pending, never lost."""
+    again first: harness.durability.push; `expected`: the remote head, for a compare-and-swap push; `lease`:
+    a lease ref and commit given back in the same atomic push); a
+    push that cannot be made is kept pending, never lost."""
     if ws.config.push is None or result.commit is None:
         return None
-    return push_branch(ws, progress=progress)
+    return push_branch(ws, progress=progress, expected=expected, lease=lease)

@@ -18,6 +18,7 @@ from pathlib import Path
 from harness import __version__
 from harness.clock import iso, utc_now
 from harness.ledger import STATUSES
+from harness.parallel.remote.lease import known_holders
 from harness.templating import TEMPLATES_DIR, environment
 from harness.webreport.evidence_files import State
 from harness.webreport.gather import ReportCache, gather, gather_selectors
@@ -82,7 +83,7 @@ def build_site(ws: Workspace, out: Path, *, cache: ReportCache | None = None,
     def site_pages() -> None:
         staging.write(f"{ASSETS_DIR}/report.css", _asset("report.css") + "\n" + diff_css())
         staging.write(f"{ASSETS_DIR}/report.js", _asset("report.js"))
-        index = index_model(sources.ledger, linker)
+        index = index_model(sources.ledger, linker, known_holders(ws.repo, ws.config.push.remote if ws.config.push else None))
         staging.write(INDEX_PAGE, env.get_template("report/index.html.j2").render(root="", index=index, **common))
         selectors = gather_selectors(ws, sources.ledger)
 

@@ -87,6 +87,7 @@ class Row:
     last_outcome: str | None
     last_kind: str  # an outcome kind, or "none"
     last_when: str | None
+    holder: str | None = None  # who holds the item's lease (harness leases), while one does
 
 
 @dataclass(frozen=True)
@@ -161,19 +162,20 @@ def kind_of(outcome: str) -> str:
     return "green" if outcome == "GREEN" else ("aborted" if outcome.startswith("ABORTED") else "failed")
 
 
-def _row(item: Item, known_ids: frozenset[str], linker: Linker, page: str) -> Row:
+def _row(item: Item, known_ids: frozenset[str], linker: Linker, page: str, holder: str | None = None) -> Row:
     last: Attempt | None = item.attempts[-1] if item.attempts else None
     depends = tuple(Link(d, linker.page(page, item_page(d))) if d in known_ids
                     else Link(d, None, f"{d} is not an item of the ledger") for d in item.depends_on)
     return Row(item.id, item.title, linker.page(page, item_page(item.id)), item.status, item.status_known,
                item.status_reason, item.priority, item.initiative, depends, len(item.attempts),
                last.outcome if last else None, kind_of(last.outcome) if last else "none",
-               last.timestamp if last else None)
+               last.timestamp if last else None, holder)
 
 
-def index_model(ledger: Ledger, linker: Linker) -> IndexModel:
+def index_model(ledger: Ledger, linker: Linker, holders: Mapping[str, str] | None = None) -> IndexModel:
+    """The index page; `holders`: item -> who holds its lease, shown beside the status."""
     known = frozenset(ledger.ids())
-    rows = tuple(_row(item, known, linker, INDEX_PAGE) for item in ledger.items)
+    rows = tuple(_row(item, known, linker, INDEX_PAGE, (holders or {}).get(item.id)) for item in ledger.items)
     counted = Counter(item.status for item in ledger.items)
     counts = tuple((s, counted[s]) for s in STATUSES) + tuple(
         (s, n) for s, n in sorted(counted.items()) if s not in STATUSES)

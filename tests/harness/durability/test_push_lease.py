@@ -1,0 +1,78 @@
+"""push_branch with a lease: the branch's compare-and-swap and the lease given back in one atomic push."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from harness.durability.push import pending_path, push_branch
+from harness.gitops import open_repo
+from tests.conftest import GIT_ENV, git
+from tests.harness.durability.test_push import commit, remote_main, workspace
+
+LEASE = "refs/harness/lease/IT-1"
+
+
+@pytest.fixture
+def setup(make_repo: Callable[..., Path], tmp_path: Path) -> tuple[Path, Path, Path]:
+    """(remote.git, clone a = the harness's repo, clone b = another machine), both up to date."""
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
+    a = make_repo({"shared.txt": "one\ntwo\n"}, name="a")
+    git(a, "remote", "add", "origin", str(remote))
+    git(a, "push", "-q", "origin", "HEAD:refs/heads/main")
+    git(tmp_path, "clone", "-q", str(remote), "b")
+    b = tmp_path / "b"
+    git(b, "config", "user.name", GIT_ENV["GIT_AUTHOR_NAME"])
+    git(b, "config", "user.email", GIT_ENV["GIT_AUTHOR_EMAIL"])
+    return remote, a, b
+
+
+def _lease(repo, message: str) -> str:
+    """A lease-like commit pushed to the remote's lease ref."""
+    sha = git(repo, "commit-tree", "-m", message, "4b825dc642cb6eb9a060e54bf8d69288fbee4904").strip()  # empty tree
+    git(repo, "push", "-q", "--force", "origin", f"{sha}:{LEASE}")
+    return sha
+
+
+def _remote_lease(remote) -> str:
+    return git(remote, "for-each-ref", "--format=%(objectname)", LEASE).strip()
+
+
+def test_the_push_gives_the_lease_back_in_the_same_atomic_push(setup: tuple) -> None:
+    remote, a, _ = setup
+    base = remote_main(remote)
+    ours = _lease(a, "our lease")
+    sha = commit(a, "new.txt", "x\n", "work")
+    result = push_branch(workspace(a), expected=base, lease=(LEASE, ours))
+    assert result.ok and not result.lease_lost, result.message
+    assert remote_main(remote) == sha and _remote_lease(remote) == ""
+
+
+def test_a_lease_taken_over_before_the_push_stops_it_whole_and_nothing_is_left_pending(setup: tuple) -> None:
+    remote, a, b = setup
+    base = remote_main(remote)
+    ours = _lease(a, "our lease")
+    theirs = _lease(b, "their lease: taken over")
+    commit(a, "new.txt", "x\n", "work")
+    result = push_branch(workspace(a), expected=base, lease=(LEASE, ours))
+    assert result.lease_lost and not result.ok, result.message
+    assert "no longer holds" in result.message
+    assert remote_main(remote) == base and _remote_lease(remote) == theirs
+    assert not pending_path(open_repo(a)).exists()
+
+
+def test_a_lease_taken_over_while_a_lost_race_was_replayed_stops_the_push_after_the_replay(setup: tuple) -> None:
+    remote, a, b = setup
+    base = remote_main(remote)
+    ours = _lease(a, "our lease")
+    commit(a, "ours.txt", "a\n", "harness work")
+    commit(b, "theirs.txt", "b\n", "someone else's work")
+    git(b, "push", "-q", "origin", "HEAD:refs/heads/main")
+    moved = remote_main(remote)
+    theirs = _lease(b, "their lease: taken over")
+    result = push_branch(workspace(a), expected=base, lease=(LEASE, ours))
+    assert result.lease_lost and not result.ok, result.message
+    assert remote_main(remote) == moved and _remote_lease(remote) == theirs
+    assert not pending_path(open_repo(a)).exists()
