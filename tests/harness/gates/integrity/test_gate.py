@@ -276,7 +276,7 @@ def test_a_narrowing_the_item_allows_is_still_judged_under_the_base_commits_sett
     assert not any("--deselect" in s["command"] for stage in stages.values() for s in stage["selectors"])
     assert record["settings"] == {"harness_yaml_from": base, "harness_yaml_found": True, "working_tree_differs": True,
                                   "working_tree_not_applied": ["pytest.command"],
-                                  "from_working_tree": ["agent", "commit", "push", "workers", "planner"]}
+                                  "from_working_tree": ["agent", "commit", "push", "leases", "workers", "planner"]}
     assert f"Judged by the harness.yaml of `{base[:10]}` (the base commit)" in summary
     assert "The working tree's harness.yaml sets otherwise: `pytest.command` (not applied" in summary
     assert "--deselect" in (repo / "harness.yaml").read_text()  # committed with the change: it applies from now on
