@@ -85,6 +85,21 @@ def init_repo(repo: Path, files: dict[str, str]) -> None:
     git(repo, "commit", "-q", "-m", "initial")
 
 
+def share_through_remote(a: Path, tmp_path: Path, clone: str = "b") -> tuple[Path, Path]:
+    """A bare remote (`tmp_path/remote.git`, branch main) that repository `a` pushes its HEAD to as `origin`,
+    and a second clone of it, `tmp_path/<clone>` (another person, or another machine), with its own
+    identity: returns (remote, the clone)."""
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
+    git(a, "remote", "add", "origin", str(remote))
+    git(a, "push", "-q", "origin", "HEAD:refs/heads/main")
+    git(tmp_path, "clone", "-q", str(remote), clone)
+    b = tmp_path / clone
+    git(b, "config", "user.name", GIT_ENV["GIT_AUTHOR_NAME"])
+    git(b, "config", "user.email", GIT_ENV["GIT_AUTHOR_EMAIL"])
+    return remote, b
+
+
 class RepoTemplates:
     """Initial repositories built once under `root`, keyed by their files; `copy` gives a private copy."""
 

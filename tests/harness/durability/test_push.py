@@ -10,7 +10,7 @@ from harness.config import CommitConfig, Config, PushConfig
 from harness.durability.push import PENDING_NAME, pending_path, push_branch, retry_pending
 from harness.gitops import open_repo
 from harness.workspace import Workspace
-from tests.conftest import GIT_ENV, git
+from tests.conftest import git, share_through_remote
 
 CONFIG = PushConfig(remote="origin", branch="main")
 IDENTITY = CommitConfig(name="ptycho-harness", email="harness@localhost")
@@ -24,15 +24,8 @@ def workspace(repo: Path, push: PushConfig | None = CONFIG) -> Workspace:
 @pytest.fixture
 def setup(make_repo: Callable[..., Path], tmp_path: Path) -> tuple[Path, Path, Path]:
     """(remote.git, clone a = the harness's repo, clone b = someone else), both up to date."""
-    remote = tmp_path / "remote.git"
-    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
     a = make_repo({"shared.txt": "one\ntwo\n"}, name="a")
-    git(a, "remote", "add", "origin", str(remote))
-    git(a, "push", "-q", "origin", "HEAD:refs/heads/main")
-    git(tmp_path, "clone", "-q", str(remote), "b")
-    b = tmp_path / "b"
-    git(b, "config", "user.name", GIT_ENV["GIT_AUTHOR_NAME"])
-    git(b, "config", "user.email", GIT_ENV["GIT_AUTHOR_EMAIL"])
+    remote, b = share_through_remote(a, tmp_path)
     return remote, a, b
 
 

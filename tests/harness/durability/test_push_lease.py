@@ -8,7 +8,7 @@ import pytest
 
 from harness.durability.push import pending_path, push_branch
 from harness.gitops import open_repo
-from tests.conftest import GIT_ENV, git
+from tests.conftest import git, share_through_remote
 from tests.harness.durability.test_push import commit, remote_main, workspace
 
 LEASE = "refs/harness/lease/IT-1"
@@ -17,15 +17,8 @@ LEASE = "refs/harness/lease/IT-1"
 @pytest.fixture
 def setup(make_repo: Callable[..., Path], tmp_path: Path) -> tuple[Path, Path, Path]:
     """(remote.git, clone a = the harness's repo, clone b = another machine), both up to date."""
-    remote = tmp_path / "remote.git"
-    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
     a = make_repo({"shared.txt": "one\ntwo\n"}, name="a")
-    git(a, "remote", "add", "origin", str(remote))
-    git(a, "push", "-q", "origin", "HEAD:refs/heads/main")
-    git(tmp_path, "clone", "-q", str(remote), "b")
-    b = tmp_path / "b"
-    git(b, "config", "user.name", GIT_ENV["GIT_AUTHOR_NAME"])
-    git(b, "config", "user.email", GIT_ENV["GIT_AUTHOR_EMAIL"])
+    remote, b = share_through_remote(a, tmp_path)
     return remote, a, b
 
 

@@ -13,7 +13,7 @@ import pytest
 from harness.durability.push import MAX_ROUNDS, pending_path
 from harness.gitops import open_repo
 from harness.main import main
-from tests.conftest import GIT_ENV, git, write_files
+from tests.conftest import git, share_through_remote, write_files
 from tests.harness.project import MUL_TEST, apply_change, head_subject, make_project, status_porcelain
 
 # mul scaled by a constant of another module: right while SCALE is 1.
@@ -28,14 +28,7 @@ def setup(make_repo: Callable[..., Path], tmp_path: Path) -> tuple[Path, Path, P
     (repo / "harness.yaml").write_text((repo / "harness.yaml").read_text()
                                        + "push:\n  remote: origin\n  branch: main\n")
     git(repo, "commit", "-qam", "push after each commit")
-    remote = tmp_path / "remote.git"
-    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
-    git(repo, "remote", "add", "origin", str(remote))
-    git(repo, "push", "-q", "origin", "main")
-    git(tmp_path, "clone", "-q", str(remote), "other")
-    other = tmp_path / "other"
-    git(other, "config", "user.name", GIT_ENV["GIT_AUTHOR_NAME"])
-    git(other, "config", "user.email", GIT_ENV["GIT_AUTHOR_EMAIL"])
+    remote, other = share_through_remote(repo, tmp_path, clone="other")
     return remote, repo, other
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import GIT_ENV, git
+from tests.conftest import git, share_through_remote
 from tests.harness.parallel.project import parallel_project
 
 LEASES_YAML = "push:\n  remote: origin\n  branch: main\nleases:\n  enabled: true\n  ttl: {ttl}\n"
@@ -14,14 +14,7 @@ def two_machines(make_repo, tmp_path: Path, ledger_items: list[str], plan: dict,
     """(remote.git, machine a, machine b): a is the project as made, b a clone of the remote."""
     a = parallel_project(make_repo, tmp_path, ledger_items, plan, extra_yaml=LEASES_YAML.format(ttl=ttl),
                          sandbox=sandbox)
-    remote = tmp_path / "remote.git"
-    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
-    git(a, "remote", "add", "origin", str(remote))
-    git(a, "push", "-q", "origin", "HEAD:refs/heads/main")
-    git(tmp_path, "clone", "-q", str(remote), "b")
-    b = tmp_path / "b"
-    git(b, "config", "user.name", GIT_ENV["GIT_AUTHOR_NAME"])
-    git(b, "config", "user.email", GIT_ENV["GIT_AUTHOR_EMAIL"])
+    remote, b = share_through_remote(a, tmp_path)
     return remote, a, b
 
 

@@ -13,7 +13,7 @@ from harness.gitops import open_repo
 from harness.parallel.lease import Holder, LeaseRefused
 from harness.parallel.remote.heartbeat import Heartbeat
 from harness.parallel.remote.lease import LeaseLost, fetch_leases, release, renew, take
-from tests.conftest import GIT_ENV, git
+from tests.conftest import git, share_through_remote
 
 IDENTITY = ("ptycho-harness", "harness@localhost")
 A = Holder("machine-a", 111, "2026-01-01T00:00:00Z")
@@ -28,15 +28,8 @@ def at(moment: datetime) -> Callable[[], datetime]:
 @pytest.fixture
 def clones(make_repo: Callable[..., Path], tmp_path: Path) -> tuple[Path, Path, Path]:
     """(remote.git, clone a, clone b): two machines sharing one bare remote."""
-    remote = tmp_path / "remote.git"
-    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
     a = make_repo({"f.txt": "x\n"}, name="a")
-    git(a, "remote", "add", "origin", str(remote))
-    git(a, "push", "-q", "origin", "HEAD:refs/heads/main")
-    git(tmp_path, "clone", "-q", str(remote), "b")
-    b = tmp_path / "b"
-    git(b, "config", "user.name", GIT_ENV["GIT_AUTHOR_NAME"])
-    git(b, "config", "user.email", GIT_ENV["GIT_AUTHOR_EMAIL"])
+    remote, b = share_through_remote(a, tmp_path)
     return remote, a, b
 
 
