@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from results_file import append_section
@@ -115,17 +116,25 @@ def run_clones(workdir: Path, label: str, items: int, agent_seconds: float, clon
     return {"workers": clones, "wall": wall, "load": (load_before, load_after), "merge_s": 0.0, "attempts": items}
 
 
+def measure_rounds(args: argparse.Namespace, modes: tuple[int, ...],
+                   run_one: Callable[[Path, str, int, float, int], dict], noun: str, tag: str
+                   ) -> tuple[dict[int, list[dict]], dict[int, float]]:
+    """`args.rounds` rounds, each running every mode once in a fresh folder (`run_one(workdir, label, items,
+    agent_seconds, mode)`); returns the runs per mode and the median wall time per mode."""
+    runs: dict[int, list[dict]] = {m: [] for m in modes}
+    with tempfile.TemporaryDirectory(prefix="bench-parallel-") as tmp:
+        for r in range(args.rounds):
+            for mode in modes:
+                run = run_one(Path(tmp), f"r{r}-{tag}{mode}", args.items, args.agent_seconds, mode)
+                runs[mode].append(run)
+                print(f"round {r + 1}, {mode} {noun}: {run['wall']:.1f} s "
+                      f"(load average {run['load'][0]:.1f} -> {run['load'][1]:.1f})", flush=True)
+    return runs, {m: statistics.median(run["wall"] for run in runs[m]) for m in modes}
+
+
 def clones_main(args: argparse.Namespace) -> int:
     modes = (1, 2)
-    runs: dict[int, list[dict]] = {m: [] for m in modes}
-    with tempfile.TemporaryDirectory(prefix="bench-clones-") as tmp:
-        for r in range(args.rounds):
-            for clones in modes:
-                run = run_clones(Path(tmp), f"r{r}-c{clones}", args.items, args.agent_seconds, clones)
-                runs[clones].append(run)
-                print(f"round {r + 1}, {clones} clone(s): {run['wall']:.1f} s "
-                      f"(load average {run['load'][0]:.1f} -> {run['load'][1]:.1f})", flush=True)
-    median = {m: statistics.median(run["wall"] for run in runs[m]) for m in modes}
+    runs, median = measure_rounds(args, modes, run_clones, "clone(s)", "c")
     today = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     command = (f"python benchmarks/bench_parallel.py --two-clones --items {args.items} "
                f"--agent-seconds {args.agent_seconds:g} --rounds {args.rounds}")
@@ -192,15 +201,7 @@ def main() -> int:
     if args.two_clones:
         return clones_main(args)
     modes = (1, 2, 4)
-    runs: dict[int, list[dict]] = {m: [] for m in modes}
-    with tempfile.TemporaryDirectory(prefix="bench-parallel-") as tmp:
-        for r in range(args.rounds):
-            for workers in modes:
-                run = run_loop(Path(tmp), f"r{r}-w{workers}", args.items, args.agent_seconds, workers)
-                runs[workers].append(run)
-                print(f"round {r + 1}, {workers} worker(s): {run['wall']:.1f} s "
-                      f"(load average {run['load'][0]:.1f} -> {run['load'][1]:.1f})", flush=True)
-    median = {m: statistics.median(run["wall"] for run in runs[m]) for m in modes}
+    runs, median = measure_rounds(args, modes, run_loop, "worker(s)", "w")
     serial = median[1]
     today = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     command = (f"python benchmarks/bench_parallel.py --items {args.items} --agent-seconds {args.agent_seconds:g}"
