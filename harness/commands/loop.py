@@ -23,10 +23,9 @@ from harness.commands._console import say
 from harness.commands._shared import repo_lock
 from harness.durability.recovery import recover
 from harness.errors import ExitCode, HarnessError, Interrupted, NothingActionable
-from harness.iteration.pick import publish, run_iteration
 from harness.parallel.events import Console, SummaryRow
 from harness.parallel.pool import Limits, WorkerPool
-from harness.parallel.remote.leased import LeasedIteration, leased_iteration, leases_enabled
+from harness.parallel.remote.leased import LeasedIteration, attempt_and_publish
 from harness.workspace import Workspace, open_workspace
 
 
@@ -136,11 +135,7 @@ def _loop_body(ws: Workspace, *, iterations: int | None, max_failures: int,
 
 def _attempt(ws: Workspace, *, use_agent: bool, allow_dirty: bool) -> LeasedIteration:
     """One attempt and its push: under a remote lease when leases are enabled (harness.parallel.remote)."""
-    if leases_enabled(ws):
-        done = leased_iteration(ws, item_id=None, use_agent=use_agent, allow_dirty=allow_dirty, progress=say)
-    else:
-        result = run_iteration(ws, item_id=None, use_agent=use_agent, allow_dirty=allow_dirty, progress=say)
-        done = LeasedIteration(result, publish(ws, result, progress=say), None)
+    done = attempt_and_publish(ws, item_id=None, use_agent=use_agent, allow_dirty=allow_dirty, progress=say)
     for note in done.notes:
         say(f"lease: {note}")
     if done.pushed is not None:

@@ -6,8 +6,7 @@ from pathlib import Path
 
 from harness.commands._shared import print_result, repo_lock
 from harness.errors import ExitCode
-from harness.iteration.pick import publish, run_iteration
-from harness.parallel.remote.leased import LeasedIteration, leased_iteration, leases_enabled
+from harness.parallel.remote.leased import attempt_and_publish
 from harness.workspace import open_workspace
 
 
@@ -15,13 +14,8 @@ def run(*, repo: Path, item_id: str | None, no_agent: bool = False, keep_open: b
         allow_dirty: bool = False) -> int:
     ws = open_workspace(repo)
     with repo_lock(ws, "harness run"):
-        if leases_enabled(ws):
-            done = leased_iteration(ws, item_id=item_id, use_agent=not no_agent, keep_open=keep_open,
-                                    allow_dirty=allow_dirty)
-        else:
-            result = run_iteration(ws, item_id=item_id, use_agent=not no_agent, keep_open=keep_open,
+        done = attempt_and_publish(ws, item_id=item_id, use_agent=not no_agent, keep_open=keep_open,
                                    allow_dirty=allow_dirty)
-            done = LeasedIteration(result, publish(ws, result, progress=print), None)
     print_result(done.result)
     for note in done.notes:
         print(f"  lease: {note}")

@@ -63,6 +63,18 @@ def leases_enabled(ws: Workspace) -> bool:
     return ws.config.push is not None and ws.config.leases.enabled
 
 
+def attempt_and_publish(ws: Workspace, *, item_id: str | None, use_agent: bool, keep_open: bool = False,
+                        allow_dirty: bool = False, progress: Callable[[str], None] = print) -> LeasedIteration:
+    """One attempt of the serial loop and its push (`harness run`, `harness loop`): under the item's remote
+    lease when leases are enabled (`leased_iteration`), else the attempt, then `publish`."""
+    if leases_enabled(ws):
+        return leased_iteration(ws, item_id=item_id, use_agent=use_agent, keep_open=keep_open,
+                                allow_dirty=allow_dirty, progress=progress)
+    result = run_iteration(ws, item_id=item_id, use_agent=use_agent, keep_open=keep_open, allow_dirty=allow_dirty,
+                           progress=progress)
+    return LeasedIteration(result, publish(ws, result, progress=progress), None)
+
+
 def sync_branch(ws: Workspace, progress: Callable[[str], None]) -> str:
     """Fetch the push branch and fast-forward this checkout onto it; the remote's head. HarnessError when
     the remote cannot be read or this checkout has diverged from it."""
