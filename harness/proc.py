@@ -40,6 +40,12 @@ KILL_GRACE_S = 5.0
 DRAIN_TIMEOUT_S = 5.0
 _watchers = threading.local()  # per thread: the callback of `watching_groups`
 _scopes = threading.local()  # per thread: the CommandScope it runs in (`CommandScope.entered`)
+TimeoutExpired = subprocess.TimeoutExpired
+HAS_PIDFD = hasattr(os, "pidfd_open")
+# `run(start=...)`: given the write end of the output pipe, start the command another way (a fork of
+# harness.pytest_run.warm's server) and return a handle like a Popen (pid leading its own group, args,
+# wait(timeout), returncode, stdin None), or None to start it here as usual.
+Start = Callable[[int], "subprocess.Popen | None"]
 
 
 class StartError(HarnessError):
@@ -128,6 +134,7 @@ def run(
     on_start: Callable[[int], None] | None = None,
     kill_grace_s: float = KILL_GRACE_S,
     label: str | None = None,
+    start: Start | None = None,
 ) -> Finished:
     """Run `argv` in `cwd` in its own process group and wait for it (at most `timeout_s`).
 
@@ -135,7 +142,8 @@ def run(
     start (the journal records the group so a restarted harness can end an orphan). On timeout, or when
     this call is interrupted (Ctrl-C), the whole group is terminated (TERM, `kill_grace_s`, KILL).
     `label` names the command in the harness's notes ("the agent timed out ...", "processes left in the
-    agent's group ..."); without it they say "its group".
+    agent's group ..."); without it they say "its group". `start` (see Start) starts it another way, with
+    the same promises.
     Raises StartError when the command cannot be started.
     """
     argv = tuple(str(part) for part in argv)
@@ -156,16 +164,9 @@ def run(
     started = time.monotonic()
     with log_cm as log:
         sink = _Sink(log, echo, capture)
-        try:
-            child = subprocess.Popen(
-                argv, cwd=cwd, env=None if env is None else dict(env),
-                stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-        except FileNotFoundError:
-            raise StartError(argv, cwd, "the program was not found (install it, put it on PATH or give "
-                             "its full path)", not_found=True) from None
-        except OSError as exc:
-            raise StartError(argv, cwd, str(exc.strerror or exc)) from None
+        child = _started_elsewhere(start, stdin) if start is not None else None
+        if child is None:
+            child = _popen(argv, cwd, env, stdin)
         pgid = child.pid  # start_new_session: the command leads a new group whose id is its pid
         if scope is not None:
             scope.add(pgid)
@@ -211,6 +212,62 @@ def run(
                     tuple(notes))
 
 
+def _popen(argv: tuple[str, ...], cwd: Path, env: Mapping[str, str] | None, stdin: bytes | None) -> subprocess.Popen:
+    try:
+        return subprocess.Popen(
+            argv, cwd=cwd, env=None if env is None else dict(env),
+            stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    except FileNotFoundError:
+        raise StartError(argv, cwd, "the program was not found (install it, put it on PATH or give "
+                         "its full path)", not_found=True) from None
+    except OSError as exc:
+        raise StartError(argv, cwd, str(exc.strerror or exc)) from None
+
+
+def _started_elsewhere(start: Start, stdin: bytes | None) -> subprocess.Popen | None:
+    """`start`'s handle with its output pipe attached as `stdout`, or None (then Popen starts it)."""
+    if stdin is not None:
+        return None
+    read_end, write_end = os.pipe()
+    try:
+        child = start(write_end)
+    finally:
+        os.close(write_end)
+    if child is None:
+        os.close(read_end)
+        return None
+    child.stdout = os.fdopen(read_end, "rb")
+    return child
+
+
+def spawn(argv: Sequence[str], *, env: Mapping[str, str], pass_fds: Sequence[int] = ()) -> subprocess.Popen:
+    """Start a long-lived helper process of the harness (its own session, no stdin or output) and return at
+    once; the caller owns it and ends it. Raises OSError when it cannot start."""
+    return subprocess.Popen(tuple(argv), env=dict(env), pass_fds=tuple(pass_fds), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def wait_pid(pid: int, timeout_s: float | None) -> bool:
+    """Wait until process `pid` (any process, not only a child of this one) has exited, at most `timeout_s`
+    (None: no limit); True when it has. Needs a pidfd (HAS_PIDFD)."""
+    pidfd = os.pidfd_open(pid)
+    try:
+        watch = select.poll()
+        watch.register(pidfd, select.POLLIN)
+        if timeout_s is None:
+            while not watch.poll():
+                pass
+            return True
+        deadline = time.monotonic() + timeout_s
+        while not watch.poll(max(0, round((deadline - time.monotonic()) * 1000))):
+            if time.monotonic() >= deadline:
+                return False
+        return True
+    finally:
+        os.close(pidfd)
+
+
 def wait_for(child: subprocess.Popen, timeout_s: float | None) -> int:
     """`child.wait(timeout=timeout_s)`, woken by the kernel when the child exits.
 
@@ -223,18 +280,11 @@ def wait_for(child: subprocess.Popen, timeout_s: float | None) -> int:
     if timeout_s is None:
         return child.wait()
     try:
-        pidfd = os.pidfd_open(child.pid)
+        exited = wait_pid(child.pid, timeout_s)
     except (AttributeError, OSError):  # no pidfd here, or the child is already reaped
         return child.wait(timeout=timeout_s)
-    try:
-        watch = select.poll()
-        watch.register(pidfd, select.POLLIN)
-        deadline = time.monotonic() + timeout_s
-        while not watch.poll(max(0, round((deadline - time.monotonic()) * 1000))):
-            if time.monotonic() >= deadline:
-                raise subprocess.TimeoutExpired(child.args, timeout_s)
-    finally:
-        os.close(pidfd)
+    if not exited:
+        raise subprocess.TimeoutExpired(child.args, timeout_s)
     return child.wait()
 
 

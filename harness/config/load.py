@@ -96,13 +96,14 @@ def _stages_setting(r: Reader, value: Any) -> bool | str:
 
 
 def _pytest(r: Reader, value: Any) -> PytestConfig:
-    m = r.section(value, "pytest", ("command", "args", "env", "timeout_s"))
+    m = r.section(value, "pytest", ("command", "args", "env", "timeout_s", "warm_start"))
     d = PytestConfig()
     return PytestConfig(
         command=r.argv(m.get("command", list(d.command)), "pytest.command"),
         args=r.str_list(m.get("args", []), "pytest.args"),
         env=MappingProxyType(r.str_map(m.get("env", {}), "pytest.env")),
         timeout_s=r.integer(m.get("timeout_s", d.timeout_s), "pytest.timeout_s"),
+        warm_start=r.boolean(m.get("warm_start", d.warm_start), "pytest.warm_start"),
     )
 
 

@@ -27,6 +27,8 @@ class PytestConfig:
     args: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     timeout_s: int = 1800
+    # this interpreter's `-m pytest` starts as a fork of a server that imported pytest (harness.pytest_run.warm)
+    warm_start: bool = True
 
     def argv(self, python: str | None = None) -> list[str]:
         """`command` + `args` with "{python}" replaced by `python` (default: this interpreter)."""

@@ -123,7 +123,8 @@ def acceptance_stage(*, repo: git.Repo, root: Path, base: str, head: str | None,
                                detail=AcceptanceDetail(tuple(s.raw for s in selectors), (), 0))
         for index, selector in enumerate(selectors, start=1):
             run = run_pytest(selector.args, cwd=tree, out_dir=Path(logs), name=f"acceptance-{index}",
-                             command=isolated.command, env=isolated.env, timeout_s=isolated.timeout_s)
+                             command=isolated.command, env=isolated.env, timeout_s=isolated.timeout_s,
+                             warm_start=isolated.warm_start)
             outcomes = [(r.nodeid, str(r.outcome)) for r in run.results]
             results += outcomes
             runs.append({"selector": selector.raw, "returncode": run.returncode, "timed_out": run.timed_out,

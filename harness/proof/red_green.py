@@ -44,7 +44,8 @@ def run_each_selector(
 
         def run(run_name: str, selector: Selector = selector) -> PytestRun:
             return run_pytest(selector.args, cwd=cwd, out_dir=out_dir, name=run_name, collect_only=collect_only,
-                              command=pytest.command, env=pytest.env, timeout_s=pytest.timeout_s)
+                              command=pytest.command, env=pytest.env, timeout_s=pytest.timeout_s,
+                              warm_start=pytest.warm_start)
 
         first = run(name)
         judged = verdict(selector, first)

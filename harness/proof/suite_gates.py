@@ -45,7 +45,8 @@ def _collect_together(selectors: Sequence[Selector], *, cwd: Path, out_dir: Path
     """The collect gate from one run of every selector's arguments, or None where that run leaves a doubt."""
     args = tuple(dict.fromkeys(arg for s in selectors for arg in s.args))
     run = run_pytest(args, cwd=cwd, out_dir=out_dir, name="collect", collect_only=True,
-                     command=pytest.command, env=pytest.env, timeout_s=pytest.timeout_s)
+                     command=pytest.command, env=pytest.env, timeout_s=pytest.timeout_s,
+                     warm_start=pytest.warm_start)
     if run.returncode != 0 or run.timed_out or run.record_problems or run.collection_errors():
         return None
     outcomes: list[SelectorOutcome] = []
@@ -74,7 +75,7 @@ def full_suite_gate(*, cwd: Path, out_dir: Path, args: Sequence[str], known_fail
     None: `known_failures: null` in harness.yaml, so no failure is tolerated)."""
     known = load_known_failures(cwd / known_failures) if known_failures is not None else frozenset()
     run = run_pytest(tuple(args), cwd=cwd, out_dir=out_dir, name="full_suite", command=pytest.command,
-                     env=pytest.env, timeout_s=pytest.timeout_s)
+                     env=pytest.env, timeout_s=pytest.timeout_s, warm_start=pytest.warm_start)
     verdict = full_suite_verdict(run, known)
     selector = Selector(shlex.join(args) if args else "(whole suite)", tuple(args))
     outcome = SelectorOutcome(selector, run, bool(verdict.ok), str(verdict.reason), verdict)

@@ -24,6 +24,7 @@ from harness import proc
 from harness.atomic import atomic_write_text
 from harness.config import Config
 from harness.errors import SelectorError
+from harness.pytest_run import warm
 from harness.pytest_run.environment import pytest_environ, removed_variables
 from harness.pytest_run.events import (
     error_lines,
@@ -68,16 +69,18 @@ class Selector:
 @dataclass(frozen=True)
 class PytestSettings:
     """How a pytest run starts: argv prefix (None: this Python's `-m pytest`), extra environment, timeout
-    (None: none). One type for the iteration's stages and the selector commands."""
+    (None: none), whether it may start warm (harness.pytest_run.warm). One type for the iteration's stages
+    and the selector commands."""
 
     command: tuple[str, ...] | None = None
     env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     timeout_s: float | None = None
+    warm_start: bool = True
 
     @classmethod
     def from_config(cls, config: Config) -> PytestSettings:
         return cls(tuple(config.pytest.argv()), MappingProxyType(dict(config.pytest.env)),
-                   float(config.pytest.timeout_s))
+                   float(config.pytest.timeout_s), config.pytest.warm_start)
 
     def isolated_from(self, root: Path) -> PytestSettings:
         """For a run in a temporary worktree: hide the modules of the working tree at `root` (an editable
@@ -111,6 +114,7 @@ def run_pytest(
     env: Mapping[str, str] | None = None,
     timeout_s: float | None = None,
     collect_only: bool = False,
+    warm_start: bool = True,
 ) -> PytestRun:
     """Run pytest with `args` in `cwd` and record it under `out_dir` as `{name}.*`.
 
@@ -119,7 +123,9 @@ def run_pytest(
     variables added to (or overriding) the harness's environment, from which the variables that change
     what pytest selects or how tests end are first removed (harness.pytest_run.environment; their names
     go into `{name}.command.txt`). On timeout the whole process group is killed and the run is
-    returned with `timed_out=True` and its log kept.
+    returned with `timed_out=True` and its log kept. `warm_start`: this interpreter's `-m pytest` may start
+    as a fork of a server that imported pytest already (harness.pytest_run.warm); how it started is the
+    last line of `{name}.command.txt`.
     Raises SelectorError when pytest could not be started or its recorder left no usable output.
     """
     if isinstance(args, str):
@@ -154,9 +160,10 @@ def run_pytest(
         )
         events_path = plugin_dir / "events.jsonl"
         child_env = _child_env(env, plugin_dir, events_path)
-        atomic_write_text(out_dir / f"{name}.command.txt", _command_text(argv, cwd, env, plugin_dir,
-                                                                          removed_variables(os.environ, env)))
-        finished = _run_logged(argv, cwd, child_env, log_path, timeout_s)
+        command_text = _command_text(argv, cwd, env, plugin_dir, removed_variables(os.environ, env))
+        atomic_write_text(out_dir / f"{name}.command.txt", command_text)
+        finished, how = _run_logged(argv, cwd, child_env, log_path, timeout_s, warm_start)
+        atomic_write_text(out_dir / f"{name}.command.txt", f"{command_text}# {how}\n")
         returncode, timed_out = finished.returncode, finished.timed_out
         events = read_events(events_path, log_path, argv, returncode, timed_out)
 
@@ -218,12 +225,14 @@ def _command_text(argv: Sequence[str], cwd: Path, env: Mapping[str, str] | None,
 
 
 def _run_logged(
-    argv: Sequence[str], cwd: Path, env: dict[str, str], log_path: Path, timeout_s: float | None
-) -> proc.Finished:
-    """Run argv through harness.proc into `<log>.partial`, renamed to the log once the run is over."""
+    argv: Sequence[str], cwd: Path, env: dict[str, str], log_path: Path, timeout_s: float | None, warm_start: bool
+) -> tuple[proc.Finished, str]:
+    """Run argv through harness.proc into `<log>.partial`, renamed to the log once the run is over; with
+    how it started (harness.pytest_run.warm: a fork of the warm server, or a new interpreter)."""
     partial = log_path.with_name(log_path.name + ".partial")
+    start = warm.starter(argv, cwd, env) if warm_start else None
     try:
-        finished = proc.run(argv, cwd=cwd, env=env, timeout_s=timeout_s, log_path=partial)
+        finished = proc.run(argv, cwd=cwd, env=env, timeout_s=timeout_s, log_path=partial, start=start)
     except proc.StartError as exc:
         partial.unlink(missing_ok=True)
         raise SelectorError(
@@ -231,7 +240,10 @@ def _run_logged(
             "check the configured pytest command"
         ) from None
     os.replace(partial, log_path)
-    return finished
+    how = start.how if start is not None else ("started cold (pytest.warm_start: false)" if not warm_start
+                                                 else "started cold (a command other than this interpreter's "
+                                                      "`-m pytest`)")
+    return finished, how
 
 
 def _signal_name(signum: int) -> str:

@@ -100,7 +100,8 @@ def judge(selector: Selector, cwd: Path, out_dir: Path, name: str,
           options: PytestSettings) -> tuple[int, str, str]:
     """(exit code for git bisect, selector status, why) for the selector run alone in `cwd`."""
     run = run_pytest(selector.args, cwd=cwd, out_dir=out_dir, name=name, command=options.command,
-                     extra_args=BASE_ARGS, env=dict(options.env), timeout_s=options.timeout_s)
+                     extra_args=BASE_ARGS, env=dict(options.env), timeout_s=options.timeout_s,
+                     warm_start=options.warm_start)
     result = classify(selector.raw, run.results, run.collected, run, collect_only=False)
     status = result.status
     if status == Status.PASSED:
@@ -134,7 +135,7 @@ def step_main(argv: Sequence[str]) -> int:
         cwd = Path.cwd()
         sha = worktree_head(cwd)
         command = tuple(spec["command"]) if spec["command"] else None
-        options = PytestSettings(command, spec["env"], spec["timeout_s"])
+        options = PytestSettings(command, spec["env"], spec["timeout_s"], spec.get("warm_start", True))
         selector = parse_selector(spec["selector"])
         code, status, detail = judge(selector, cwd, Path(spec["out_dir"]), sha[:12], options)
         step = {"commit": sha, "verdict": {GOOD: "good", BAD: "bad", SKIP: "skip"}[code],
@@ -215,6 +216,7 @@ def _run_bisect(worktree: Path, tmp: Path, raw: str, good: str, bad: str,
     spec.write_text(json.dumps({
         "selector": raw, "command": list(options.command) if options.command else None,
         "env": dict(options.env), "timeout_s": options.timeout_s,
+        "warm_start": options.warm_start,
         "out_dir": str(tmp / "steps"), "steps": str(tmp / "steps.jsonl"),
     }), encoding="utf-8")
     run = bisect_run(worktree, good=good, bad=bad, step=[sys.executable, str(script), str(spec)])

@@ -282,7 +282,7 @@ class _Runner:
         name = f"{len(self.batches) + 1:03d}-{'batch' if len(positions) > 1 else 'solo'}"
         run = run_pytest(args, cwd=self.cwd, out_dir=self.out_dir, name=name, command=self.options.command,
                          extra_args=extra, env=dict(self.options.env), timeout_s=self.options.timeout_s,
-                         collect_only=self.collect_only)
+                         collect_only=self.collect_only, warm_start=self.options.warm_start)
         xdist_missing = run.returncode == 4 and any("xdist" in line for line in run.error_lines)
         if parallel and self.jobs > 1 and xdist_missing:
             raise SelectorError(f"--jobs {self.jobs} needs pytest-xdist in the project's python: "

@@ -204,13 +204,15 @@ def _runs(inputs: IntegrityInputs, at_base: Sequence[str], now: Sequence[str], o
     def base_run() -> PytestRun:
         with temp_worktree(inputs.repo, inputs.base) as worktree:
             return run_pytest(tuple(at_base), cwd=worktree, out_dir=out_dir, name="integrity-base",
-                              command=isolated.command, env=isolated.env, timeout_s=isolated.timeout_s)
+                              command=isolated.command, env=isolated.env, timeout_s=isolated.timeout_s,
+                              warm_start=isolated.warm_start)
 
     def change_run() -> PytestRun | None:
         if not now:
             return None
         return run_pytest(tuple(now), cwd=inputs.green_cwd, out_dir=out_dir, name="integrity-change",
-                          command=pytest.command, env=pytest.env, timeout_s=pytest.timeout_s)
+                          command=pytest.command, env=pytest.env, timeout_s=pytest.timeout_s,
+                          warm_start=pytest.warm_start)
 
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="integrity") as pool:
         base_future, change_future = pool.submit(base_run), pool.submit(change_run)

@@ -82,7 +82,8 @@ def _run_selectors(selectors: Sequence[Selector], tree: Path, logs: Path, name: 
     runs = []
     for index, selector in enumerate(selectors, start=1):
         run = run_pytest(("-x", *selector.args), cwd=tree, out_dir=logs, name=f"{name}-{index}",
-                         command=pytest.command, env=pytest.env, timeout_s=timeout_s)
+                         command=pytest.command, env=pytest.env, timeout_s=timeout_s,
+                         warm_start=pytest.warm_start)
         runs.append(run)
         status = _status(run)
         if status != "survived":

@@ -125,6 +125,7 @@ def test_unknown_keys_are_rejected_with_path_file_and_suggestion(text: str, need
         ("agent: {writable: ~/.codex}", ["`agent.writable`", "a list of strings"]),
         ("agent: {command: [a, b], shell: true}", ["`agent.command`", "one command string"]),
         ("push: {remote: origin}", ["`push` needs both", "branch"]),
+        ("pytest: {warm_start: sometimes}", ["`pytest.warm_start`", "'sometimes'"]),
         ("- just\n- a list\n", ["<top level>", "a mapping"]),
     ],
 )
