@@ -19,6 +19,7 @@ it); the integrity gate judges the plugins and hooks a change brings.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -39,9 +40,16 @@ _recording = False
 _hidden: set[str] = set()
 
 
+@functools.lru_cache(maxsize=None)  # noqa: UP033 - functools.cache is 3.9+; the project may run an older python
+def _real(path: str) -> str:
+    """os.path.realpath, once per path: the checks below ask it about the same few hundred code files
+    thousands of times per run (an lstat per path component each time)."""
+    return os.path.realpath(path)
+
+
 def _under(path: str, root: str) -> bool:
     try:
-        return os.path.commonpath([os.path.realpath(path), root]) == root
+        return os.path.commonpath([_real(path), root]) == root
     except ValueError:
         return False
 
