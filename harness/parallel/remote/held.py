@@ -14,22 +14,32 @@ remote branch, claiming an item's remote lease, and publishing an attempt record
   was built on and, in the same atomic push, give the lease back by compare-and-swap on the lease commit
   renewed last (harness.durability.push: a lost race replays and proves again, never an unproven tree; a
   lease lost during that replay withdraws the result too). A push that fails otherwise is kept pending
-  and keeps the lease, which expires after `leases.ttl`.
+  with the lease it carries (which expires after `leases.ttl` meanwhile); `retry_pending_held`, run by
+  every command that takes the lock, pushes it with the lease's release, or withdraws the attempt when
+  the lease was taken over.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from harness.clock import utc_now
-from harness.durability.push import PushResult, push_branch
+from harness.durability.push import (
+    PushResult,
+    load_pending,
+    pending_leases,
+    pending_path,
+    push_branch,
+    retry_pending,
+)
 from harness.errors import HarnessError
-from harness.gitops import fetch_branch, head_sha, is_ancestor, move_head, parents_of, set_ref
+from harness.gitops import fetch_branch, head_sha, is_ancestor, move_head, parents_of, set_ref, trailers_of
 from harness.iteration import IterationResult
 from harness.iteration.pick import publish
 from harness.ledger.selection import explain
 from harness.parallel.lease import Holder, LeaseRefused
+from harness.parallel.places import LEASE_PREFIX
 from harness.parallel.remote.heartbeat import Heartbeat
 from harness.parallel.remote.lease import RemoteLease, release, take
 from harness.parallel.remote.lease import lost as lost_lease
@@ -62,9 +72,10 @@ def leases_enabled(ws: Workspace) -> bool:
     return ws.config.push is not None and ws.config.leases.enabled
 
 
-def sync_branch(ws: Workspace, progress: Callable[[str], None]) -> str:
+def sync_branch(ws: Workspace, progress: Callable[[str], None], *, retried: bool = False) -> str:
     """Fetch the push branch and fast-forward this checkout onto it; the remote's head. HarnessError when
-    the remote cannot be read or this checkout has diverged from it."""
+    the remote cannot be read or this checkout has diverged from it. This checkout's own commits are pushed
+    first; a pending push among them goes with the leases it carries (`retry_pending_held`)."""
     push = ws.config.push
     assert push is not None
     fetched = fetch_branch(ws.repo, push.remote, push.branch)
@@ -83,7 +94,11 @@ def sync_branch(ws: Workspace, progress: Callable[[str], None]) -> str:
     # go to the remote first, replayed onto its head and proven again there (harness.durability.push).
     progress(f"this checkout ({head[:10]}) has commits {push.remote} {push.branch} ({remote[:10]}) lacks; "
              "pushing them first")
-    pushed = push_branch(ws, progress=progress)
+    pending = retry_pending_held(ws, progress=progress) if load_pending(ws.repo) is not None else None
+    if pending is not None and pending.lease_lost and not retried:  # withdrawn: follow the remote again
+        progress(pending.message)
+        return sync_branch(ws, progress, retried=True)
+    pushed = pending or push_branch(ws, progress=progress)
     if not pushed.ok:
         raise HarnessError(f"this checkout has diverged from {push.remote} {push.branch}, and its own commits must "
                            f"reach the remote before the remote's ledger can be read here: {pushed.message}")
@@ -174,8 +189,33 @@ def withdraw(ws: Workspace, result: IterationResult, why: str, *, head: str | No
     commit = head or result.commit
     if commit is None or head_sha(ws.repo) != commit:
         return why
-    ref = f"{SUPERSEDED_PREFIX}{result.item_id}/{result.attempt}"
-    set_ref(ws.repo, ref, commit, reason=f"harness: {result.item_id} lease lost")
+    return _withdraw_head(ws, result.item_id, str(result.attempt), why)
+
+
+def _withdraw_head(ws: Workspace, item_id: str, label: str, why: str) -> str:
+    commit = head_sha(ws.repo)
+    ref = f"{SUPERSEDED_PREFIX}{item_id}/{label}"
+    set_ref(ws.repo, ref, commit, reason=f"harness: {item_id} lease lost")
     parent = parents_of(ws.repo, commit)[0]
-    move_head(ws.repo, commit, parent, reason=f"harness: {result.item_id} lease taken over")
+    move_head(ws.repo, commit, parent, reason=f"harness: {item_id} lease taken over")
     return f"{why}; this attempt's commit {commit[:10]} is withdrawn (saved on {ref}), nothing was pushed"
+
+
+def retry_pending_held(ws: Workspace, *, progress: Callable[[str], None] = lambda _: None) -> PushResult | None:
+    """Retry a pending push (harness.durability.push.retry_pending: with the leases it carries given back in
+    the same atomic push). When one of them was taken over meanwhile nothing is pushed, and the attempt it
+    guarded, when it is the branch's head, is withdrawn as `publish_held` withdraws one (saved on
+    refs/harness/superseded/<ITEM>/pending-<commit>); the rest of the branch is then pushed as usual."""
+    leased = {ref.removeprefix(LEASE_PREFIX) for ref, _ in pending_leases(load_pending(ws.repo))}
+    pushed = retry_pending(ws, progress=progress)
+    if pushed is None or not pushed.lease_lost:
+        return pushed
+    head = head_sha(ws.repo)
+    item = (trailers_of(ws.repo, head).get("Harness-Item") or [""])[-1]
+    if item not in leased:
+        return replace(pushed, message=f"{pushed.message}; the commit it guarded is not this branch's head: "
+                       "take it off by hand (`git log`), then push")
+    why = _withdraw_head(ws, item, f"pending-{head[:10]}", pushed.message)
+    pending_path(ws.repo).unlink(missing_ok=True)
+    rest = push_branch(ws, progress=progress)
+    return replace(pushed, message=f"{why}; the rest of the branch: {rest.message}")
