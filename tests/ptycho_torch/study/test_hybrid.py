@@ -22,6 +22,7 @@ def tiny(**hybrid: Any) -> dict[str, Any]:
     """The smoke preset cut to one dose, one overlap, one network (gridsize 1, arm self), plus a hybrid."""
     raw = yaml.safe_load((PRESET_DIR / "smoke.yaml").read_text())
     raw.update(doses=[1.0e5], overlaps={"dense": 0.7}, gridsizes=[1], arms=["self"], hybrid=hybrid)
+    raw["data"]["object_size"] = 128  # enough positions for one dense gridsize-1 arm
     return raw
 
 
