@@ -32,21 +32,23 @@ def test_the_cli_offers_every_method() -> None:
 @pytest.mark.parametrize("method", ["ml", "epie"])
 def test_reconstruct_then_evaluate(dataset: Path, tmp_path: Path, method: str,
                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """reconstruct -> recon.npz + reconstruct.json -> evaluate -> metrics.json, 10 iterations. Measured SSIM
+    amplitude / phase: ML 0.87 / 0.42, ePIE 0.91 / 0.53; the constant object's 0.06 / 0.02."""
     out = tmp_path / "run"
     assert main(["reconstruct", "--method", method, "--data", str(dataset), "--output-dir", str(out),
-                 "--iterations", "20", "--device", "cpu"]) == 0
+                 "--iterations", "10", "--device", "cpu"]) == 0
     printed = capsys.readouterr().out
-    assert "iteration 20/20: deviance" in printed and f"wrote {out / 'recon.npz'}" in printed
+    assert "iteration 10/10: deviance" in printed and f"wrote {out / 'recon.npz'}" in printed
     with np.load(out / "recon.npz", allow_pickle=False) as npz:
         assert sorted(npz.files) == ["coverage", "object", "weight"]  # the record infer writes
         obj, coverage = npz["object"], npz["coverage"]
         assert obj.dtype == np.complex64 and coverage.dtype == np.bool_ and npz["weight"].dtype == np.float32
     assert coverage.any() and np.isnan(obj[~coverage]).all() and np.isfinite(obj[coverage]).all()
     record = json.loads((out / "reconstruct.json").read_text())
-    assert record["method"] == method and record["iterations"] == 20 and record["n_patterns"] == 36
-    assert record["config"]["iterations"] == 20 and record["data"] == str(dataset)
+    assert record["method"] == method and record["iterations"] == 10 and record["n_patterns"] == 36
+    assert record["config"]["iterations"] == 10 and record["data"] == str(dataset)
     history = record["history"]
-    assert len(history) == 20 and history[-1]["deviance"] < history[0]["deviance"]
+    assert len(history) == 10 and history[-1]["deviance"] < history[0]["deviance"]
     assert record["seconds"] > 0 and record["device"] == "cpu"
 
     assert main(["evaluate", "--recon", str(out / "recon.npz"), "--truth", str(dataset)]) == 0
