@@ -228,6 +228,15 @@ def _add_reconstruct(sub: Subparsers) -> None:
     p.add_argument("--coverage-threshold", type=float, default=COVERAGE_THRESHOLD,
                    help="a pixel is covered where the summed probe intensity reaching it is >= this "
                    f"fraction of one probe's peak (default {COVERAGE_THRESHOLD})")
+    p.add_argument("--init-from", default=None, metavar="RECON_NPZ",
+                   help="start from this reconstruction (a recon.npz that infer wrote for this dataset) "
+                   "instead of a flat object; its amplitude scale is fitted to the measured counts")
+    p.add_argument("--holdout-fraction", type=float, default=None, metavar="F",
+                   help="keep this share of the patterns out of the updates and return the iterate that "
+                   "fits them best (early stop); default 0.1 with --init-from, else 0 (off)")
+    p.add_argument("--patience", type=int, default=10,
+                   help="with a holdout: stop after this many iterations without a better held-out fit "
+                   "(default 10)")
     p.add_argument("--no-progress", action="store_true", help="print no per-iteration lines")
 
     def run(a: argparse.Namespace) -> int:
@@ -236,7 +245,9 @@ def _add_reconstruct(sub: Subparsers) -> None:
         return reconstruct_command(method=a.method, data=a.data, output_dir=a.output_dir,
                                    iterations=a.iterations, batch_size=a.batch_size,
                                    refine_probe=a.refine_probe, seed=a.seed, device=a.device,
-                                   coverage_threshold=a.coverage_threshold, progress=not a.no_progress)
+                                   coverage_threshold=a.coverage_threshold, init_from=a.init_from,
+                                   holdout_fraction=a.holdout_fraction, patience=a.patience,
+                                   progress=not a.no_progress)
 
     p.set_defaults(run=run)
 

@@ -1,12 +1,21 @@
 """`ptycho-torch reconstruct`: an iterative method on a dataset -> recon.npz, scored like infer's.
 
     ptycho-torch reconstruct --method ml|epie|ptychi-lsqml --data D.npz --output-dir O [--iterations N]
+        [--init-from RECON.npz] [--holdout-fraction F] [--patience K]
 
 Writes, in the output folder:
 - recon.npz: the record `infer` writes (recon_file.ReconRecord: `object` in the data's objectGuess frame,
   NaN where not covered, `coverage`, `weight`);
 - reconstruct.json: the method and every option (ReconstructionConfig), the data file, the device, the
-  wall time of the iterations and the fit per iteration (mean Poisson deviance per pixel, Fourier error).
+  wall time of the iterations and the fit per iteration (mean Poisson deviance per pixel, Fourier error,
+  and with a holdout the held-out patterns' deviance); with --init-from, `init`: the file's name (never its
+  folder), SHA256, covered/filled pixels and the fitted amplitude scale; with a holdout, `holdout`: its
+  size, the start's held-out fit, the iterate kept and whether the run stopped early.
+--init-from starts from a reconstruction file (a network's recon.npz for this dataset) instead of ones
+(baselines.start: uncovered pixels filled, amplitude scale fitted to the measured counts). --holdout-fraction
+keeps that share of the patterns out of the updates and returns the iterate that fits them best, stopping
+after --patience iterations without improvement (baselines.holdout); unset, it is INIT_HOLDOUT_FRACTION
+with --init-from and 0 without.
 The data's probeGuess, positions and measured mean counts set the probe, the scan and the intensity
 scale for every method alike (baselines.reconstruct_from_npz).
 """
@@ -28,6 +37,7 @@ from ptycho_torch.baselines import (
 from ptycho_torch.recon_file import RECON_NAME, save_recon
 
 REPORT_NAME = "reconstruct.json"
+INIT_HOLDOUT_FRACTION = 0.1  # the default holdout with --init-from (benchmarks/bench_hybrid.py)
 
 
 def _plain(value: Any) -> Any:
@@ -47,15 +57,23 @@ def report(result: IterativeResult, data: str) -> dict[str, Any]:
         "pattern_updates_per_s": result.patterns_per_second if result.history else 0.0,
         "intensity_scale": result.intensity_scale,
         "history": [asdict(r) for r in result.history],
+        "init": None if result.initial_file is None else {
+            **asdict(result.initial_file), "amplitude_scale": result.initial_scale},
+        "holdout": None if result.holdout is None else asdict(result.holdout),
     }
 
 
 def reconstruct_command(*, method: str, data: str, output_dir: str, iterations: int = 50,
                         batch_size: int = 32, refine_probe: bool = False, seed: int = 0, device: str = "auto",
-                        coverage_threshold: float | None = None, progress: bool = True) -> int:
-    """`ptycho-torch reconstruct`: returns 0; bad input raises PtychoTorchError subclasses (BaselineError)."""
+                        coverage_threshold: float | None = None, init_from: str | None = None,
+                        holdout_fraction: float | None = None, patience: int = 10, progress: bool = True) -> int:
+    """`ptycho-torch reconstruct`: returns 0; bad input raises PtychoTorchError subclasses (BaselineError).
+    holdout_fraction None: INIT_HOLDOUT_FRACTION with init_from, else 0."""
+    if holdout_fraction is None:
+        holdout_fraction = INIT_HOLDOUT_FRACTION if init_from is not None else 0.0
     options: dict[str, Any] = {"method": method, "iterations": iterations, "batch_size": batch_size,
-                               "refine_probe": refine_probe, "seed": seed, "device": device}
+                               "refine_probe": refine_probe, "seed": seed, "device": device,
+                               "holdout_fraction": holdout_fraction, "patience": patience}
     if coverage_threshold is not None:
         options["coverage_threshold"] = coverage_threshold
     config = ReconstructionConfig(**options)
@@ -63,10 +81,11 @@ def reconstruct_command(*, method: str, data: str, output_dir: str, iterations: 
 
     def show(record: IterationRecord) -> None:
         if progress and (record.iteration % every == 0 or record.iteration == config.iterations):
+            held = "" if record.holdout_deviance is None else f", held-out {record.holdout_deviance:.4g}"
             print(f"iteration {record.iteration}/{config.iterations}: deviance {record.deviance:.4g}, "
-                  f"Fourier error {record.fourier_error:.4g} ({record.seconds:.2f} s)", flush=True)
+                  f"Fourier error {record.fourier_error:.4g}{held} ({record.seconds:.2f} s)", flush=True)
 
-    result = reconstruct_from_npz(data, config, progress=show)
+    result = reconstruct_from_npz(data, config, init_from=init_from, progress=show)
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     save_recon(out / RECON_NAME, result.recon_record())
@@ -76,5 +95,13 @@ def reconstruct_command(*, method: str, data: str, output_dir: str, iterations: 
     print(f"{_plain(config.method)}: {result.n_patterns} patterns, {len(result.history)} iterations in "
           f"{result.seconds:.2f} s on {result.device}; object {rows}x{cols}, {covered:.1f}% covered",
           flush=True)
+    if result.initial_file is not None:
+        print(f"started from {result.initial_file.name} x {result.initial_scale:.4g} (amplitude scale fitted to "
+              f"the counts)", flush=True)
+    if result.holdout is not None:
+        h = result.holdout
+        print(f"held out {h.n_patterns} patterns: best fit at iteration {h.best_iteration} (deviance "
+              f"{h.best_deviance:.4g}; start {h.initial_deviance:.4g})"
+              f"{', stopped early' if h.stopped_early else ''}", flush=True)
     print(f"wrote {out / RECON_NAME} and {out / REPORT_NAME}", flush=True)
     return 0

@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from harness.durability.lock import RepoLock
-from harness.durability.push import retry_pending
 from harness.durability.recovery import recover
 from harness.iteration import IterationResult
 from harness.parallel.recovery import recover_workers
+from harness.parallel.remote.held import retry_pending_held
 from harness.workspace import Workspace
 
 
@@ -28,7 +28,7 @@ def repo_lock(ws: Workspace, command: str, *, retry_push: bool = True) -> Iterat
             print(f"harness: {recovery.describe()}", file=sys.stderr)
         for worker in recover_workers(ws):
             print(f"harness: {worker.describe()}", file=sys.stderr)
-        pending = retry_pending(ws, progress=lambda line: print(f"harness: {line}", file=sys.stderr)) \
+        pending = retry_pending_held(ws, progress=lambda line: print(f"harness: {line}", file=sys.stderr)) \
             if retry_push else None
         if pending is not None:
             print(f"harness: pending push from an earlier run: {pending.message}", file=sys.stderr)

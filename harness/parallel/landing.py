@@ -119,5 +119,5 @@ def land(ws: Workspace, done: WorkerDone, *, on_merging: Callable[[str], None]) 
         # What the merge changed on the branch is what lands: the merge may also have moved a change along
         # a rename, and a path both sides changed alike differs in nothing.
         proof = replace(proof, changeset=replace(proof.changeset, commit_paths=tuple(c.path for c in landed)))
-        request = replace(request, trailers=(("Harness-Merged-Onto", onto),))
+        request = replace(request, trailers=(*request.trailers, ("Harness-Merged-Onto", onto)))
     return record_and_commit(request, proof, job.attempt, evidence, ws.repo, work_saved=True)

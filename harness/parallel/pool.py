@@ -10,6 +10,10 @@ free slots are refilled before each landing), and the main thread lands the queu
 removes the worker. A failed attempt puts the item back in the queue, retried from the new head until
 `max_attempts` blocks it. An item waiting to land counts as running: nothing related to it starts.
 
+With `push` and `leases.enabled` (several machines on one remote) the remote decides: the branch is followed
+before each round of starts and each landing, an item's remote lease is claimed before its worker starts and
+kept alive by a heartbeat, and each landing is pushed with that lease's release (harness.parallel.remote.pooled).
+
 Stop conditions are those of the serial loop: nothing left to start and nothing running (exit 0);
 `--iterations N` attempts started (0 if the last landed attempt was GREEN, else 1); K failed attempts in a
 row or the time budget spent (exit 1); an item that fails preflight (harness.iteration.preflight: a selector
@@ -42,6 +46,8 @@ from harness.parallel.events import Console, SummaryRow, stage_times
 from harness.parallel.landing import land
 from harness.parallel.ready import startable
 from harness.parallel.recovery import WorkerRecovery, dismantle, recover_worker, recover_workers
+from harness.parallel.remote.held import leases_enabled
+from harness.parallel.remote.pooled import PoolLeases
 from harness.parallel.worker import WorkerDone, WorkerJob, start_worker, worker_thread
 from harness.proc import kill_process_group
 from harness.proof.stage_records import MergeDetail
@@ -84,6 +90,8 @@ class WorkerPool:
         self.started = 0
         self.failures_in_a_row = 0
         self.error: tuple[int, str] | None = None  # an item failed preflight: start nothing more
+        # Several machines on one remote: its branch and leases decide (harness.parallel.remote.pooled).
+        self.remote = PoolLeases(ws, self.holder, note=console.note, now=now) if leases_enabled(ws) else None
 
     def run(self) -> tuple[int, str]:
         """Run until a stop condition; (exit code, why). On any exception every worker is stopped and
@@ -157,6 +165,15 @@ class WorkerPool:
 
     def _fill(self) -> str | None:
         """Start workers on free slots; returns why nothing could start when nothing did, else None."""
+        held_remotely: dict[str, str] = {}
+        if self.remote is not None:
+            try:
+                self.remote.follow()
+                held_remotely = self.remote.others()
+            except HarnessError as exc:  # the remote's ledger is the truth: nothing starts without it
+                self.error = (exc.exit_code, str(exc))
+                self.console.note(f"nothing more is started: {exc}")
+                return None
         ws = replace(self.ws, config=judging_settings(self.ws.repo, head_sha(self.ws.repo), self.ws.config).config)
         cfg = ws.config  # the head's harness.yaml: max_attempts and the ledger's path (harness.config.judging)
         ledger = load_ledger(ws.ledger_path)
@@ -167,6 +184,7 @@ class WorkerPool:
         busy = self._busy()
         elsewhere = {held.item_id: f"{held.item_id} ({held.holder.describe()})"
                      for held in leases.all_leases(ws.repo, skip=busy) if held.holder != self.holder}
+        elsewhere.update({i: why for i, why in held_remotely.items() if i not in elsewhere and i not in busy})
         elsewhere.update({item_id: why for item_id, why in self.refused.items() if item_id not in elsewhere})
         free = self.workers - len(self.running)
         if self.limits.iterations is not None:
@@ -202,7 +220,8 @@ class WorkerPool:
             self.error = (exc.exit_code, f"[{item.id}] cannot start: {exc}")
             self.console.note(f"[{item.id}] not started: {exc}")
             return False
-        remote = ws.config.push.remote if ws.config.push else None
+        # With remote leases the remote one guards the item; the local one marks this pool's worker.
+        remote = ws.config.push.remote if ws.config.push and self.remote is None else None
         try:
             lease = leases.acquire(ws.repo, item.id, self.holder, identity=ws.config.commit.identity,
                                    remote=remote)
@@ -211,12 +230,21 @@ class WorkerPool:
             self.changed = True  # the next item in line may take the slot
             self.console.note(f"{exc}; left to it")
             return False
+        trailers: tuple[tuple[str, str], ...] = ()
+        if self.remote is not None:
+            claimed = self._claim(item, lease)
+            if claimed is None:
+                return False
+            item, ledger, trailers = claimed
         name = self._free_name()
         try:
             job = start_worker(ws, name=name, item=item, ledger=ledger, lease=lease, now=self.now)
+            job = replace(job, request=replace(job.request, trailers=trailers))
         except HarnessError as exc:
             why = f"the worker could not start: {exc}"
             recovery = recover_worker(ws, item.id, self.holder, reason=why)
+            if self.remote is not None:
+                self.remote.give_back(item.id)
             self._aborted(name, item.id, why, recovery)
             return False
         cancel, groups = threading.Event(), []
@@ -233,6 +261,25 @@ class WorkerPool:
                            base=job.request.base, worktree=str(job.place.worktree), branch=job.place.branch)
         return True
 
+    def _claim(self, item: Item, lease: leases.Lease) -> tuple[Item, Ledger, tuple[tuple[str, str], ...]] | None:
+        """Claim the item's remote lease (the branch followed again): the item and ledger as the remote has
+        them now and the commit's takeover trailer, or None when another holder has it (the local lease is
+        given back and the item left to it)."""
+        assert self.remote is not None
+        ws = self.ws
+        try:
+            self.remote.take(item.id, max_attempts=judging_settings(ws.repo, head_sha(ws.repo),
+                                                                    ws.config).config.max_attempts)
+        except HarnessError as exc:
+            leases.release(ws.repo, lease)
+            self.refused[item.id] = str(exc)
+            self.changed = True
+            self.console.note(f"{exc}; left to it")
+            return None
+        ledger = load_ledger(ws.ledger_path)
+        fresh = next(i for i in ledger.items if i.id == item.id)
+        return fresh, ledger, self.remote.trailers.get(item.id, ())
+
     # --- finishing ----------------------------------------------------------------------------------
 
     def _finish(self, done: WorkerDone) -> tuple[int, str] | None:
@@ -242,6 +289,8 @@ class WorkerPool:
         if done.proof is None:
             why = f"the worker stopped with an error: {done.error}" if done.error else "the worker was stopped"
             recovery = recover_worker(self.ws, item_id, self.holder, reason=why)
+            if self.remote is not None:
+                self.remote.give_back(item_id)
             self._aborted(job.name, item_id, why, recovery)
         else:
             self._land(done)
@@ -264,10 +313,16 @@ class WorkerPool:
         def merging(onto: str) -> None:
             self.console.event("merging", name, item_id, f"onto {onto[:10]}", onto=onto)
 
+        onto = self.remote.before_landing() if self.remote is not None else None
         result = land(ws, done, on_merging=merging)
         for problem in dismantle(ws, job.place, self.holder):
             self.console.note(problem)
         self._landed(name, result)
+        if self.remote is not None and onto is not None:
+            published = self.remote.publish(result, onto)
+            if published.lost is not None:  # another harness owns the item now: not this attempt's outcome
+                self.rows[-1] = replace(self.rows[-1], outcome="LEASE LOST", reason=published.lost)
+            return
         pushed = publish(ws, result, progress=self.console.note)
         if pushed is not None:
             self.console.note(f"push: {pushed.message}")
@@ -316,6 +371,8 @@ class WorkerPool:
                     kill_process_group(pgid, grace_s=1.0)
                 run.thread.join(0.1)
         self.running.clear()
+        if self.remote is not None:
+            self.remote.give_all_back()
         self.landing.clear()  # their journals are still there: recovered below like the others
         recovered = recover_workers(self.ws, self.holder)
         for recovery in recovered:

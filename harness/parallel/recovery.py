@@ -144,7 +144,9 @@ def _give_back(ws: Workspace, held: leases.Lease, holder: leases.Holder | None) 
     if held.holder != holder and held.holder.alive() is not False:
         return []
     leases.release(ws.repo, held)
-    problem = leases.release_remote(ws.repo, held, ws.config.push.remote) if ws.config.push else None
+    # With remote leases the pool gives its heartbeat lease back itself (harness.parallel.remote.pooled).
+    remote = ws.config.push.remote if ws.config.push and not ws.config.leases.enabled else None
+    problem = leases.release_remote(ws.repo, held, remote) if remote else None
     return [problem] if problem else []
 
 

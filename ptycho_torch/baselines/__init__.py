@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,7 @@ from numpy.typing import ArrayLike
 
 from ptycho_torch import physics
 from ptycho_torch.baselines.common import (
+    Batches,
     PassStats,
     PatternFeed,
     Solver,
@@ -44,9 +46,11 @@ from ptycho_torch.baselines.common import (
 )
 from ptycho_torch.baselines.config import Method, ReconstructionConfig
 from ptycho_torch.baselines.epie import EPIE
+from ptycho_torch.baselines.holdout import HoldoutTracker, split_holdout
 from ptycho_torch.baselines.ml import MaximumLikelihood
 from ptycho_torch.baselines.ptychi_lsqml import PtychiLSQML
-from ptycho_torch.baselines.result import IterationRecord, IterativeResult, Progress
+from ptycho_torch.baselines.result import HoldoutSummary, IterationRecord, IterativeResult, Progress
+from ptycho_torch.baselines.start import fit_amplitude_scale, load_initial_object
 from ptycho_torch.errors import BaselineError
 from ptycho_torch.memmap_bridge import MemmapDatasetBridge
 from ptycho_torch.region import covered
@@ -71,6 +75,7 @@ def reconstruct_iterative(
     config: ReconstructionConfig | None = None,
     nphotons: float | None = None,
     initial_object: ArrayLike | None = None,
+    fit_initial_scale: bool = False,
     progress: Progress | None = None,
 ) -> IterativeResult:
     """Reconstruct the object (and optionally the probe) from diffraction amplitudes.
@@ -81,6 +86,11 @@ def reconstruct_iterative(
         must lie inside it. nphotons: mean total counts per pattern, which sets the intensity scale s and so
         the object's absolute amplitude; default: measured from the data (as the trainer does).
     config: default ReconstructionConfig(). initial_object: (H, W) complex start; default ones.
+    fit_initial_scale: multiply the start by the real factor that makes its predicted counts match the
+        measured ones (start.fit_amplitude_scale, over the patterns updated with), e.g. for a network's
+        reconstruction; recorded as result.initial_scale.
+    With config.holdout_fraction > 0 a seeded share of the patterns is left out of the updates, scored
+    after every iteration, and the best iterate returned (holdout.py).
     progress: called with each IterationRecord. Raises BaselineError for bad input, naming what was wrong
     and what to pass.
     """
@@ -95,21 +105,39 @@ def reconstruct_iterative(
     except physics.PhysicsError as exc:
         raise BaselineError(f"cannot set the intensity scale: {exc}") from None
     centres = torch.from_numpy(problem.positions.astype(np.float32)).to(device)
+    rng = np.random.default_rng(config.seed)
+    updated, held_out = split_holdout(problem.n_patterns, config.holdout_fraction, rng)
+
+    def over(index: np.ndarray) -> Batches:
+        def one_pass() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+            for start in range(0, len(index), config.batch_size):
+                part = index[start : start + config.batch_size]
+                yield feed.batch(part), centres[torch.from_numpy(part).to(device)]
+        return one_pass
+
     obj = torch.from_numpy(problem.initial_object).to(device)
+    initial_scale = None
+    if fit_initial_scale:
+        initial_scale = fit_amplitude_scale(obj, probe_t, scale, over(updated))
+        obj = obj * initial_scale
     solver: Solver
     if config.method is Method.PTYCHI_LSQML:
-        solver = PtychiLSQML(problem, feed.all_patterns(), scale, config, device)
+        start = replace(problem, initial_object=obj.cpu().numpy(), positions=problem.positions[updated])
+        solver = PtychiLSQML(start, feed.all_patterns()[updated], scale, config, device)
     else:
         solver = (EPIE if config.method is Method.EPIE else MaximumLikelihood)(obj, probe_t, scale, config)
-    rng = np.random.default_rng(config.seed)
     history: list[IterationRecord] = []
+    tracker = HoldoutTracker(over(held_out), scale, config.patience) if len(held_out) else None
+    if tracker is not None:
+        tracker.update(0, solver.object, solver.probe)
 
     def one_pass() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         if config.method is Method.EPIE:
-            plan = sparse_sets(problem.positions, problem.patch_size, config.batch_size, rng)
+            plan = sparse_sets(problem.positions[updated], problem.patch_size, config.batch_size, rng)
         else:
-            plan = batches(problem.n_patterns, config.batch_size, rng)
-        for index in plan:
+            plan = batches(len(updated), config.batch_size, rng)
+        for part in plan:
+            index = updated[part]
             yield feed.batch(index), centres[torch.from_numpy(index).to(device)]
 
     for iteration in range(1, config.iterations + 1):
@@ -117,16 +145,26 @@ def reconstruct_iterative(
         solver.iterate(iteration, one_pass, stats)
         record = stats.record(iteration)
         check_finite(record)
+        if tracker is not None:
+            record = replace(record, holdout_deviance=tracker.update(iteration, solver.object, solver.probe))
         history.append(record)
         if progress is not None:
             progress(record)
+        if tracker is not None and tracker.should_stop:
+            break
     with torch.no_grad():
-        final_probe = solver.probe.detach()
+        final_object, final_probe = solver.object.detach(), solver.probe.detach()
+        if tracker is not None and tracker.best is not None:
+            final_object, final_probe = tracker.best
         weight = physics.illumination(final_probe, centres, problem.object_shape)
-        final_object = solver.object.detach().cpu().numpy().astype(np.complex64)
+    summary = None
+    if tracker is not None:
+        summary = HoldoutSummary(config.holdout_fraction, len(held_out), config.patience,
+                                 tracker.initial_deviance, tracker.best_iteration, tracker.best_deviance,
+                                 stopped_early=len(history) < config.iterations)
     weight_np = weight.cpu().numpy().astype(np.float32)
     return IterativeResult(
-        object=final_object,
+        object=final_object.cpu().numpy().astype(np.complex64),
         probe=final_probe.cpu().numpy().astype(np.complex64),
         coverage=covered(weight_np, config.coverage_threshold),
         weight=weight_np,
@@ -136,6 +174,8 @@ def reconstruct_iterative(
         n_patterns=problem.n_patterns,
         config=config,
         device=str(device),
+        initial_scale=initial_scale,
+        holdout=summary,
     )
 
 
@@ -144,13 +184,16 @@ def reconstruct_from_npz(
     config: ReconstructionConfig | None = None,
     *,
     cache_dir: str | os.PathLike[str] | None = None,
+    init_from: str | os.PathLike[str] | None = None,
     progress: Progress | None = None,
 ) -> IterativeResult:
     """reconstruct_iterative() on an NPZ dataset opened with MemmapDatasetBridge (diffraction memory-mapped).
 
     The object frame is objectGuess's shape when present, else the smallest frame from pixel (0, 0) that
     holds every patch (physics.frame_shape, the rule the input check applies); the probe starts from
-    probeGuess; the scale comes from the measured mean counts.
+    probeGuess; the scale comes from the measured mean counts. init_from: a reconstruction file in that frame
+    (a network's recon.npz) to start from instead of ones, its amplitude scale fitted to the counts
+    (start.py); recorded as result.initial_file and result.initial_scale.
     """
     config = _checked(config)
     bridge = MemmapDatasetBridge(path, cache_dir=cache_dir)
@@ -160,8 +203,13 @@ def reconstruct_from_npz(
         shape = (int(guess.shape[0]), int(guess.shape[1]))
     else:
         shape = physics.frame_shape(positions, int(bridge.probeGuess.shape[0]))
-    return reconstruct_iterative(bridge.diffraction, positions, bridge.probeGuess, shape, config=config,
-                                 progress=progress)
+    if init_from is None:
+        return reconstruct_iterative(bridge.diffraction, positions, bridge.probeGuess, shape, config=config,
+                                     progress=progress)
+    start = load_initial_object(init_from, shape)
+    result = reconstruct_iterative(bridge.diffraction, positions, bridge.probeGuess, shape, config=config,
+                                   initial_object=start.object, fit_initial_scale=True, progress=progress)
+    return replace(result, initial_file=start.file)
 
 
 def _checked(config: ReconstructionConfig | None) -> ReconstructionConfig:

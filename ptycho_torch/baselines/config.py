@@ -43,6 +43,10 @@ class ReconstructionConfig:
         (the only randomness).
     device: "auto" (CUDA when available), "cpu", "cuda", "cuda:K".
     coverage_threshold: see IterativeResult.coverage.
+    holdout_fraction: the share of the patterns (seeded by `seed`) kept out of the updates and scored after
+        every iteration (mean Poisson deviance per pixel); the iterate with the best held-out fit, the
+        start included, is returned, and the run stops after `patience` iterations without improving it
+        (holdout.py). 0 (the default) updates with every pattern and returns the last iterate.
 
     Every method uses physics.forward's model, the beam moving over the object's fixed pixel grid
     (docs/findings.md, PHYS-001); pty-chi's LSQML has the same model once converted (ptychi_lsqml.py).
@@ -60,6 +64,8 @@ class ReconstructionConfig:
     seed: int = 0
     device: str = "auto"
     coverage_threshold: float = COVERAGE_THRESHOLD
+    holdout_fraction: float = 0.0
+    patience: int = 10
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "method", options.choice(Method, self.method, "method", error=BaselineError))
@@ -67,6 +73,8 @@ class ReconstructionConfig:
         for name in ("batch_size", "probe_start"):
             options.integer(getattr(self, name), name, minimum=1, error=BaselineError)
         options.integer(self.ml_warmup, "ml_warmup", minimum=0, error=BaselineError)
+        options.integer(self.patience, "patience", minimum=1, error=BaselineError)
+        options.number(self.holdout_fraction, "holdout_fraction", minimum=0, maximum=0.5, error=BaselineError)
         for name in ("object_step", "probe_step"):
             if getattr(self, name) is not None:
                 options.number(getattr(self, name), name, above=0, error=BaselineError)

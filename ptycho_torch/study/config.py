@@ -28,10 +28,15 @@ METHOD_LABELS = {"pinn": "PtychoPINN unseen", "pinn_self": "PtychoPINN self", "m
 # see only the test data (like for like).
 ARMS = ("unseen", "self")
 ARM_METHODS = {"unseen": NETWORK, "self": NETWORK_SELF}
+# The hybrid arm "network + ML": an iterative method started from a network arm's reconstruction; its method
+# name joins the two, e.g. "pinn_self_ml" (HybridSpec.method).
+METHOD_LABELS |= {f"{ARM_METHODS[arm]}_{method}": f"{METHOD_LABELS[ARM_METHODS[arm]]} + {METHOD_LABELS[method]}"
+                  for arm in ARMS for method in ("ml", "epie", "ptychi-lsqml")}
 SCANS = ("grid", "random")
 # study-level settings, not per-section knobs: the file name, the study's seeds, the grid
 TRAIN_FIXED = ("data", "output_dir", "seed", "gridsize")
 BASELINE_FIXED = ("seed",)
+HYBRID_KEYS = ("arm", "gridsize")  # a hybrid section's own keys; the rest are ReconstructionConfig's
 
 
 @dataclass(frozen=True)
@@ -123,6 +128,7 @@ class StudyConfig:
     evaluation: EvaluationSpec = field(default_factory=EvaluationSpec)
     arms: tuple[str, ...] = ARMS
     base_dir: Path = Path(".")
+    hybrid: HybridSpec | None = None  # the "network + ML" arm; None: not run
 
     def to_dict(self) -> dict[str, Any]:
         """The config as YAML-safe plain data, in the layout a config file uses; files by name and SHA256."""
@@ -131,13 +137,40 @@ class StudyConfig:
         data = asdict(self.data)
         for spec in ("object", "probe"):
             data[spec]["source"] = getattr(self.data, spec).recorded
-        return {"name": self.name, "doses": list(self.doses), "overlaps": dict(self.overlaps),
-                "gridsizes": list(self.gridsizes), "arms": list(self.arms), "seeds": asdict(self.seeds),
-                "data": data, "train": train, "baselines": baselines, "evaluation": asdict(self.evaluation)}
+        resolved = {"name": self.name, "doses": list(self.doses), "overlaps": dict(self.overlaps),
+                    "gridsizes": list(self.gridsizes), "arms": list(self.arms), "seeds": asdict(self.seeds),
+                    "data": data, "train": train, "baselines": baselines, "evaluation": asdict(self.evaluation)}
+        if self.hybrid is not None:
+            settings = asdict(self.hybrid.reconstruction)
+            resolved["hybrid"] = {"arm": self.hybrid.arm, "gridsize": self.hybrid.gridsize,
+                                  **{k: plain(v) for k, v in settings.items() if k not in BASELINE_FIXED}}
+        return resolved
 
 
 STUDY_DEFAULT_TRAIN = TrainConfig(data="", output_dir="", epochs=10, batch_size=16, n_filters=16, depth=3)
 STUDY_DEFAULT_BASELINE = ReconstructionConfig(method="ml", iterations=100, batch_size=64)
+STUDY_DEFAULT_HYBRID = ReconstructionConfig(method="ml", iterations=30, batch_size=64, holdout_fraction=0.1)
+
+
+@dataclass(frozen=True)
+class HybridSpec:
+    """The "network + ML" arm: `reconstruction` (an iterative method; default Poisson ML, 30 iterations,
+    the held-out early stop on a tenth of the patterns) run on the test region's data, started from the
+    recon.npz of the network of arm `arm` and gridsize `gridsize` (baselines.start: uncovered pixels filled,
+    amplitude scale fitted to the counts)."""
+
+    arm: str = "self"
+    gridsize: int = 1
+    reconstruction: ReconstructionConfig = STUDY_DEFAULT_HYBRID
+
+    @property
+    def network(self) -> Network:
+        return Network(self.gridsize, self.arm)
+
+    @property
+    def method(self) -> str:
+        """The method name of its rows and run folders: the network's and the iterative method's."""
+        return f"{ARM_METHODS[self.arm]}_{plain(self.reconstruction.method)}"
 
 
 def plain(value: Any) -> Any:
@@ -204,3 +237,8 @@ def networks(config: StudyConfig) -> list[Network]:
 
 def baseline_methods(config: StudyConfig) -> list[str]:
     return [str(plain(b.method)) for b in config.baselines]
+
+
+def hybrid_methods(config: StudyConfig) -> list[str]:
+    """The hybrid arm's method name, or none."""
+    return [] if config.hybrid is None else [config.hybrid.method]

@@ -28,6 +28,7 @@ from ptycho_torch.study.config import (
     baseline_methods,
     conditions,
     dose_label,
+    hybrid_methods,
     networks,
 )
 from ptycho_torch.study.table import Row
@@ -118,7 +119,8 @@ def write_figures(config: StudyConfig, rows: Sequence[Row], root: Path, folder: 
     plot_against_dose(rows, folder / "frc_vs_dose.png", ("amplitude_frc_cyc_per_px", "phase_frc_cyc_per_px"),
                       "FRC resolution (cycles/pixel)")
     methods = [(f"{METHOD_LABELS[net.method]} gs{net.gridsize}", net.folder) for net in networks(config)]
-    methods += [(METHOD_LABELS.get(method, method), method) for method in baseline_methods(config)]
+    methods += [(METHOD_LABELS.get(method, method), method)
+                for method in [*baseline_methods(config), *hybrid_methods(config)]]
     for dose in config.doses:
         panels = []
         for c in (c for c in conditions(config) if c.dose == dose):

@@ -24,13 +24,16 @@ from ptycho_torch.errors import PtychoTorchError, StudyConfigError, StudyError
 from ptycho_torch.study.config import (
     ARMS,
     BASELINE_FIXED,
+    HYBRID_KEYS,
     SCANS,
     STUDY_DEFAULT_BASELINE,
+    STUDY_DEFAULT_HYBRID,
     STUDY_DEFAULT_TRAIN,
     TRAIN_FIXED,
     DataSpec,
     EvaluationSpec,
     FileSource,
+    HybridSpec,
     ObjectSpec,
     ProbeSpec,
     Seeds,
@@ -122,7 +125,7 @@ def _list(value: Any, where: str, source: str) -> list[Any]:
 def parse_config(raw: Any, *, source: str = "<config>", base_dir: Path = Path(".")) -> StudyConfig:
     """Validate a config mapping (as read from YAML) into a StudyConfig; StudyConfigError names the key."""
     top = ["name", "doses", "overlaps", "gridsizes", "arms", "seeds", "data", "train", "baseline", "baselines",
-           "evaluation"]
+           "hybrid", "evaluation"]
     raw = _check_keys(raw, top, "(top level)", source)
     name = _coerce(raw.get("name", "study"), "str", "name", source)
     doses = tuple(_coerce(v, "float", f"doses[{i}]", source)
@@ -159,8 +162,9 @@ def parse_config(raw: Any, *, source: str = "<config>", base_dir: Path = Path(".
     train = _section(TrainConfig, raw.get("train"), "train", source, skip=TRAIN_FIXED, base=STUDY_DEFAULT_TRAIN)
     baselines = _baselines(raw, source)
     evaluation = _section(EvaluationSpec, raw.get("evaluation"), "evaluation", source)
+    hybrid = _hybrid(raw.get("hybrid"), arms, gridsizes, source) if "hybrid" in raw else None
     config = StudyConfig(name, doses, tuple(overlaps), gridsizes, seeds, data, train, baselines, evaluation,
-                         arms, base_dir)
+                         arms, base_dir, hybrid)
     _check_geometry(config, source)
     return config
 
@@ -181,6 +185,25 @@ def _baselines(raw: dict[str, Any], source: str) -> tuple[ReconstructionConfig, 
     if "ptychi-lsqml" in methods and importlib.util.find_spec("ptychi") is None:
         raise _fail(source, "baselines", f"method ptychi-lsqml needs pty-chi, which is not installed: {INSTALL}")
     return found
+
+
+def _hybrid(raw: Any, arms: tuple[str, ...], gridsizes: tuple[int, ...], source: str) -> HybridSpec:
+    """`hybrid: {arm: self, gridsize: 1, method: ml, iterations: 30, ...}`: the network + ML arm, started
+    from the named network's reconstruction; the other keys are a baseline's (STUDY_DEFAULT_HYBRID's)."""
+    if raw is not None and not isinstance(raw, dict):
+        raise _fail(source, "hybrid", f"must be a mapping such as {{arm: self, gridsize: 1, method: ml}}, got {raw!r}")
+    raw = dict(raw or {})
+    arm = _coerce(raw.pop("arm", "self"), "str", "hybrid.arm", source)
+    gridsize = _coerce(raw.pop("gridsize", gridsizes[0]), "int", "hybrid.gridsize", source)
+    if arm not in arms:
+        raise _fail(source, "hybrid.arm", f"{arm!r} is not one of the study's arms {list(arms)}: the hybrid starts "
+                    "from that arm's network; add it to arms or name one of them")
+    if gridsize not in gridsizes:
+        raise _fail(source, "hybrid.gridsize", f"{gridsize} is not one of the study's gridsizes {list(gridsizes)}; "
+                    "the hybrid starts from that network")
+    reconstruction = _section(ReconstructionConfig, raw, "hybrid", source, skip=BASELINE_FIXED + HYBRID_KEYS,
+                              base=STUDY_DEFAULT_HYBRID)
+    return HybridSpec(arm, gridsize, reconstruction)
 
 
 def _check_file(spec: Source, where: str, base_dir: Path, source: str) -> Source:

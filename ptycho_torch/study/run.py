@@ -21,7 +21,15 @@ import yaml
 from ptycho_torch.atomic_io import atomic_write_bytes
 from ptycho_torch.errors import StudyError
 from ptycho_torch.region import COVERAGE_THRESHOLD
-from ptycho_torch.study.config import CONSTANT, StudyConfig, baseline_methods, conditions, networks, plain
+from ptycho_torch.study.config import (
+    CONSTANT,
+    StudyConfig,
+    baseline_methods,
+    conditions,
+    hybrid_methods,
+    networks,
+    plain,
+)
 from ptycho_torch.study.load import load_config
 from ptycho_torch.study.pipeline import Runner, Unit
 from ptycho_torch.study.report import outputs, template_sha256, write_comparison
@@ -83,9 +91,20 @@ def plan_units(config: StudyConfig, root: Path, invocation: str, log: Callable[[
                 (f"{c.data_dir}/test.npz",), (f"{r}/recon.npz", f"{r}/baseline.json"),
                 lambda resume, c=c, r=r, settings=settings: run_baseline(
                     config, settings, root / c.data_dir, root / r, log)))
+    if config.hybrid is not None:
+        hybrid = config.hybrid
+        for c in conds:
+            r, start = c.run_dir(hybrid.method), f"{c.run_dir(hybrid.network.folder)}/recon.npz"
+            units.append(Unit(
+                "hybrid", f"{c.name}_{hybrid.method}",
+                {k: plain(v) for k, v in asdict(hybrid.reconstruction).items()}
+                | {"seed": config.seeds.baseline, "arm": hybrid.arm, "gridsize": hybrid.gridsize},
+                (f"{c.data_dir}/test.npz", start), (f"{r}/recon.npz", f"{r}/baseline.json"),
+                lambda resume, c=c, r=r, start=start: run_baseline(
+                    config, hybrid.reconstruction, root / c.data_dir, root / r, log, init_from=root / start)))
     metric_settings = {**asdict(config.evaluation), "region": f"test illumination >= {COVERAGE_THRESHOLD}"}
     for c in conds:
-        for method in [*(net.folder for net in nets), *baseline_methods(config), CONSTANT]:
+        for method in [*(net.folder for net in nets), *baseline_methods(config), *hybrid_methods(config), CONSTANT]:
             r = c.run_dir(method)
             recon = () if method == CONSTANT else (f"{r}/recon.npz",)
             units.append(Unit(

@@ -3,7 +3,7 @@
 datasets: one simulated scan per condition, split into train.npz and test.npz, with region.npz (the
 scored pixels). train / infer: the network per gridsize and arm, trained on the train region (unseen) or on
 the test data itself (self), reconstructing the test region. baseline: each iterative reconstruction of the
-test region from its own data. evaluate:
+test region from its own data. hybrid: the same, started from a network's reconstruction. evaluate:
 metrics.evaluate of each reconstruction, and of a constant object, on the region. Every file is written
 atomically; timings go to a small JSON beside each result.
 """
@@ -14,7 +14,7 @@ import io
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ import torch
 from ptycho_torch import metrics
 from ptycho_torch.atomic_io import atomic_write_bytes
 from ptycho_torch.baselines import IterationRecord, ReconstructionConfig, reconstruct_iterative
+from ptycho_torch.baselines.start import load_initial_object
 from ptycho_torch.bundle import load_bundle
 from ptycho_torch.device import DistContext, resolve_device, resolve_precision
 from ptycho_torch.errors import StudyError
@@ -107,8 +108,11 @@ def infer_network(config: StudyConfig, data_dir: Path, run_dir: Path) -> None:
 
 
 def run_baseline(config: StudyConfig, baseline: ReconstructionConfig, data_dir: Path, run_dir: Path,
-                 log: Callable[[str], None]) -> None:
-    """One iterative baseline on the test region's data: recon.npz and baseline.json (timing, fit)."""
+                 log: Callable[[str], None], *, init_from: Path | None = None) -> None:
+    """One iterative baseline on the test region's data: recon.npz and baseline.json (timing, fit). With
+    init_from (the hybrid arm: a network's recon.npz) it starts from that reconstruction, its amplitude
+    scale fitted (baselines.start); baseline.json then also records the file (name, SHA256), the scale and
+    the held-out fit per iteration when the config holds patterns out."""
     bridge = MemmapDatasetBridge(data_dir / "test.npz")
     settings = replace(baseline, seed=config.seeds.baseline)
     every = max(1, settings.iterations // 5)
@@ -118,14 +122,21 @@ def run_baseline(config: StudyConfig, baseline: ReconstructionConfig, data_dir: 
             log(f"    iteration {record.iteration}/{settings.iterations}: deviance {record.deviance:.4g}")
 
     shape = bridge.objectGuess.shape  # type: ignore[union-attr]  # the study's datasets always carry it
+    frame = (int(shape[0]), int(shape[1]))
+    start = None if init_from is None else load_initial_object(init_from, frame)
     result = reconstruct_iterative(bridge.diffraction, np.stack([bridge.xcoords, bridge.ycoords], axis=1),
-                         bridge.probeGuess, (int(shape[0]), int(shape[1])), config=settings, progress=progress)
+                                   bridge.probeGuess, frame, config=settings,
+                                   initial_object=None if start is None else start.object,
+                                   fit_initial_scale=start is not None, progress=progress)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_recon(run_dir / "recon.npz", result.recon_record())
     write_json(run_dir / "baseline.json", {
         "method": plain(settings.method), "seconds": result.seconds, "iterations": len(result.history),
         "final_deviance": result.losses[-1], "n_patterns": result.n_patterns,
-        "pattern_updates_per_s": result.patterns_per_second, "device": result.device})
+        "pattern_updates_per_s": result.patterns_per_second, "device": result.device,
+        "init": None if start is None else {**asdict(start.file), "amplitude_scale": result.initial_scale},
+        "holdout": None if result.holdout is None else asdict(result.holdout),
+        "holdout_deviance": [r.holdout_deviance for r in result.history]})
 
 
 def evaluate_unit(settings: EvaluationSpec, data_dir: Path, run_dir: Path, *, with_recon: bool) -> None:

@@ -3,7 +3,9 @@ networks against the iterative baselines, built from the files the earlier stage
 
 Rows: for every (dose, overlap), one row per network (method "pinn": trained on the train region, arm
 unseen; "pinn_self": trained on the test data itself, arm self) and gridsize, one per iterative baseline
-(method "ml", "epie" or "ptychi-lsqml", gridsize 0: it has none) and one for a constant object (method
+(method "ml", "epie" or "ptychi-lsqml", gridsize 0: it has none), one for the hybrid arm when the config has
+one (network + ML, method e.g. "pinn_self_ml", gridsize 0; its time is its iterations only, the network's is
+in that network's row) and one for a constant object (method
 "constant", the reference a reconstruction must beat). Timing columns that a method has no such stage for
 are 0.
 """
@@ -24,6 +26,7 @@ from ptycho_torch.study.config import (
     StudyConfig,
     baseline_methods,
     conditions,
+    hybrid_methods,
     networks,
 )
 
@@ -102,7 +105,7 @@ def build_rows(config: StudyConfig, root: Path) -> list[Row]:
                             **_scores(read_json(run / "metrics.json")), train_s=trained["seconds"], recon_s=0.0,
                             infer_s=inferred["seconds"], patterns_per_s=inferred["patterns_per_s"],
                             n_train=int(trained["n_patterns"]), n_test=n_test))
-        for method in baseline_methods(config):
+        for method in [*baseline_methods(config), *hybrid_methods(config)]:
             run = root / c.run_dir(method)
             fit = read_json(run / "baseline.json")
             n_test = int(fit["n_patterns"])

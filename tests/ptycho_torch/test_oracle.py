@@ -23,7 +23,9 @@ N = 64
 
 @pytest.fixture(scope="module")
 def data() -> SimulatedData:
-    return simulate_dataset(100, nphotons=1e5, overlap=0.7, seed=3, N=N)
+    """36 patterns (a 6 x 6 grid). Measured gap closed 1.000 at gridsize 1 and 2, as with 100 patterns; with
+    the merge's window offsets negated it falls to 0.897 here and 0.898 with 100."""
+    return simulate_dataset(36, nphotons=1e5, overlap=0.7, seed=3, N=N)
 
 
 def _model(data: SimulatedData, gridsize: int) -> PtychoPINN:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.durability.push import pending_path, push_branch
+from harness.commands._shared import repo_lock
+from harness.durability.push import load_pending, pending_path, push_branch
 from harness.gitops import open_repo
 from tests.conftest import git, share_through_remote
 from tests.harness.durability.test_push import commit, remote_main, workspace
@@ -68,4 +69,54 @@ def test_a_lease_taken_over_while_a_lost_race_was_replayed_stops_the_push_after_
     result = push_branch(workspace(a), expected=base, lease=(LEASE, ours))
     assert result.lease_lost and not result.ok, result.message
     assert remote_main(remote) == moved and _remote_lease(remote) == theirs
+    assert not pending_path(open_repo(a)).exists()
+
+
+def _pending_after_a_network_failure(remote: Path, a: Path) -> tuple[str, str, str]:
+    """Our lease, a commit guarded by it, and its push failed with the remote unreachable (then back):
+    (base, our lease, the commit)."""
+    base = remote_main(remote)
+    ours = _lease(a, "our lease")
+    sha = commit(a, "new.txt", "x\n", "work\n\nHarness-Item: IT-1")
+    offline = remote.with_name("remote.offline")
+    remote.rename(offline)
+    try:
+        failed = push_branch(workspace(a), expected=base, lease=(LEASE, ours))
+    finally:
+        offline.rename(remote)
+    assert not failed.ok and not failed.lease_lost, failed.message
+    record = load_pending(open_repo(a))
+    assert record is not None and record["leases"] == [{"ref": LEASE, "sha": ours}]
+    return base, ours, sha
+
+
+def _retried_by_a_command(a: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    """Take the lock as every command does (a pending push is retried then); what it printed."""
+    capsys.readouterr()
+    with repo_lock(workspace(a), "harness test"):
+        pass
+    return capsys.readouterr().err
+
+
+def test_a_pending_push_records_its_lease_and_its_retry_gives_the_lease_back_in_the_same_atomic_push(
+        setup: tuple, capsys: pytest.CaptureFixture[str]) -> None:
+    remote, a, _ = setup
+    _, _, sha = _pending_after_a_network_failure(remote, a)
+    assert _remote_lease(remote) != ""  # kept while the push is pending
+    said = _retried_by_a_command(a, capsys)
+    assert f"pushed {sha[:10]} to origin main" in said
+    assert remote_main(remote) == sha and _remote_lease(remote) == ""
+    assert not pending_path(open_repo(a)).exists()
+
+
+def test_a_pending_push_whose_lease_was_taken_over_meanwhile_is_withdrawn_on_retry_and_pushes_nothing(
+        setup: tuple, capsys: pytest.CaptureFixture[str]) -> None:
+    remote, a, b = setup
+    base, _, sha = _pending_after_a_network_failure(remote, a)
+    theirs = _lease(b, "their lease: taken over")
+    said = _retried_by_a_command(a, capsys)
+    assert remote_main(remote) == base and _remote_lease(remote) == theirs
+    saved = f"refs/harness/superseded/IT-1/pending-{sha[:10]}"
+    assert git(a, "rev-parse", saved).strip() == sha and git(a, "rev-parse", "HEAD").strip() == base
+    assert f"withdrawn (saved on {saved}), nothing was pushed" in said
     assert not pending_path(open_repo(a)).exists()

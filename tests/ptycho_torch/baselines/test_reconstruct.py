@@ -121,11 +121,12 @@ def test_loss_falls_to_a_few_percent(runs: dict[str, IterativeResult], method: s
         assert rises.mean() < 0.25 and (losses[1:] <= 1.5 * np.minimum.accumulate(losses)[:-1]).all()
 
 
-@pytest.mark.parametrize("method, iterations", [("epie", 30), ("ml", 60)])
+@pytest.mark.parametrize("method, iterations", [("epie", 20), ("ml", 60)])
 def test_refining_a_wrong_probe_beats_keeping_it(scan: Scan, method: str, iterations: int) -> None:
     """Start from the probe with 3 rad of defocus instead of 5 (relative error 0.58). Measured, amplitude /
-    phase MAE kept -> refined: ePIE (30 passes) 0.168 / 0.642 -> 0.081 / 0.088, probe error 0.58 -> 0.15;
-    ML (60) 0.164 / 0.352 -> 0.085 / 0.142, probe error 0.58 -> 0.11."""
+    phase MAE kept -> refined: ePIE (20 passes) 0.152 / 0.373 -> 0.082 / 0.107 (ratios 0.54 / 0.29 against
+    the limits 0.7 / 0.5), probe error 0.58 -> 0.145; ML (60) 0.163 / 0.304 -> 0.081 / 0.122 (0.50 / 0.40),
+    probe error 0.58 -> 0.11. ML needs its 60: at 40 its amplitude ratio was 0.62."""
     wrong = plain_probe(N, 3.0)
     kept = scan.run(probe=wrong, method=method, iterations=iterations)
     refined = scan.run(probe=wrong, method=method, refine_probe=True, iterations=iterations)
@@ -137,10 +138,11 @@ def test_refining_a_wrong_probe_beats_keeping_it(scan: Scan, method: str, iterat
 
 @pytest.mark.parametrize("method", ["epie", "ml"])
 def test_poisson_noise_still_reconstructs_sensibly(method: str) -> None:
-    """nphotons 1e4 per pattern, 40 iterations. Measured amplitude SSIM: ePIE 0.58, ML 0.69; phase SSIM 0.48,
-    0.77; a constant object scores 0.07 and 0.03 on the same region (amplitude MAE ePIE 0.090, ML 0.074)."""
+    """nphotons 1e4 per pattern, 20 iterations. Measured amplitude SSIM: ePIE 0.59, ML 0.71; phase SSIM 0.55,
+    0.79; a constant object scores 0.07 and 0.03 on the same region. Both have settled by 20: at 40 the SSIMs
+    were within 0.02 of these (ePIE 0.57 / 0.54, ML 0.69 / 0.78)."""
     noisy = Scan(nphotons=1e4)
-    result = noisy.run(method=method, iterations=40)
+    result = noisy.run(method=method, iterations=20)
     m = evaluate(result.object, noisy.truth, mask=result.coverage)
     flat = constant_baseline(noisy.truth, result.coverage)
     for part in ("amplitude", "phase"):

@@ -2,16 +2,19 @@
 and under DDP with 2 processes), NaN handling, CLI errors."""
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +30,7 @@ from ptycho_torch.errors import TrainError, TrainingDivergedError
 from ptycho_torch.memmap_bridge import MemmapDatasetBridge
 from ptycho_torch.simulate import SimulatedData, simulate_dataset, write_npz
 from ptycho_torch.train.checkpoint import CHECKPOINT_NAME
-from ptycho_torch.train.config import TrainConfig
+from ptycho_torch.train.config import TrainConfig, TrainResult
 from ptycho_torch.train.loop import train
 
 REPO = Path(__file__).resolve().parents[3]
@@ -59,11 +62,53 @@ def _checkpoint(output_dir: Path) -> dict[str, Any]:
     return torch.load(output_dir / CHECKPOINT_NAME, map_location="cpu", weights_only=True)
 
 
-def test_training_writes_every_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    config = _config(tmp_path)
-    result = train(config, progress=False)
-    out = Path(config.output_dir)
-    printed = capsys.readouterr().out
+@dataclass(frozen=True)
+class Run:
+    """A finished run that tests only read (or copy before they continue it): its config, result and stdout."""
+
+    config: TrainConfig
+    result: TrainResult
+    printed: str
+
+    @property
+    def out(self) -> Path:
+        return Path(self.config.output_dir)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default tiny dataset, written once: the shared runs and the tests that continue them must see the
+    same file (its SHA256, zip timestamps included, is part of a checkpoint's identity)."""
+    return tiny_dataset(tmp_path_factory.mktemp("data") / "data.npz")
+
+
+def _train_once(tmp_path_factory: pytest.TempPathFactory, data: Path, name: str, **overrides: Any) -> Run:
+    config = _config(tmp_path_factory.mktemp(name), data=data, **overrides)
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        result = train(config, progress=False)
+    return Run(config, result, printed.getvalue())
+
+
+@pytest.fixture(scope="module")
+def two_epochs(tmp_path_factory: pytest.TempPathFactory, data: Path) -> Run:
+    """The default run (TINY: seed 0, 2 epochs of 4 steps), trained once: the outputs test reads it, and it is
+    the uninterrupted run that the reproducibility, resume and NaN tests compare theirs with."""
+    return _train_once(tmp_path_factory, data, "two_epochs")
+
+
+@pytest.fixture(scope="module")
+def one_epoch(tmp_path_factory: pytest.TempPathFactory, data: Path) -> Run:
+    """The default run stopped after epoch 1; tests that resume it work on a copy (`_copy_run`)."""
+    return _train_once(tmp_path_factory, data, "one_epoch", epochs=1)
+
+
+def _copy_run(run: Run, to: Path) -> Path:
+    shutil.copytree(run.out, to, dirs_exist_ok=True)
+    return to
+
+
+def test_training_writes_every_output(two_epochs: Run) -> None:
+    config, result, out, printed = two_epochs.config, two_epochs.result, two_epochs.out, two_epochs.printed
     assert "epoch 1/2" in printed and "epoch 2/2" in printed and "patterns/s" in printed and "lr 0.003" in printed
     assert len(result.history) == 2 and all(np.isfinite(r.train_loss) for r in result.history)
     assert all(np.isfinite(r.val_loss) and r.patterns_per_s > 0 for r in result.history)
@@ -100,33 +145,36 @@ def test_intensity_scale_comes_from_the_measured_counts_not_the_metadata(tmp_pat
         physics.intensity_scale(torch.from_numpy(data.probeGuess), 1e9), rel=0.5)
 
 
-def test_same_seed_same_run_other_seed_other_run(tmp_path: Path) -> None:
-    first = train(_config(tmp_path, "a"), progress=False)
-    second = train(_config(tmp_path, "b"), progress=False)
-    train(_config(tmp_path, "c", seed=1), progress=False)
+def test_same_seed_same_run_other_seed_other_run(tmp_path: Path, data: Path, two_epochs: Run) -> None:
+    first = two_epochs.result
+    second = train(_config(tmp_path, "b", data=data), progress=False)
+    train(_config(tmp_path, "c", data=data, seed=1), progress=False)
     assert [r.train_loss for r in first.history] == [r.train_loss for r in second.history]
     assert [r.val_loss for r in first.history] == [r.val_loss for r in second.history]
-    wa, wb, wc = _weights(tmp_path / "a"), _weights(tmp_path / "b"), _weights(tmp_path / "c")
+    wa, wb, wc = _weights(two_epochs.out), _weights(tmp_path / "b"), _weights(tmp_path / "c")
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     assert not all(torch.equal(wa[k], wc[k]) for k in wa)
 
 
-def test_resume_continues_exactly_where_the_run_stopped(tmp_path: Path) -> None:
-    straight = train(_config(tmp_path, "straight", epochs=3), progress=False)
-    train(_config(tmp_path, "split", epochs=1), progress=False)
-    resumed = train(_config(tmp_path, "split", epochs=3), resume=True, progress=False)
+def test_resume_continues_exactly_where_the_run_stopped(tmp_path: Path, data: Path, one_epoch: Run,
+                                                        two_epochs: Run) -> None:
+    """Epoch 1, then resumed for epoch 2, equals the 2 epochs run straight: model, optimizer, RNG and sampler
+    state all come back (epoch 2 reshuffles and draws from the restored generators)."""
+    _copy_run(one_epoch, tmp_path / "split")
+    resumed = train(_config(tmp_path, "split", data=data, epochs=2), resume=True, progress=False)
     assert resumed.resumed_from_epoch == 1
-    assert [r.train_loss for r in resumed.history] == [r.train_loss for r in straight.history]
-    ws, wr = _weights(tmp_path / "straight"), _weights(tmp_path / "split")
+    assert [r.train_loss for r in resumed.history] == [r.train_loss for r in two_epochs.result.history]
+    ws, wr = _weights(two_epochs.out), _weights(tmp_path / "split")
     assert all(torch.equal(ws[k], wr[k]) for k in ws)
 
 
-def test_resume_refuses_what_would_not_continue_the_same_run(tmp_path: Path) -> None:
+def test_resume_refuses_what_would_not_continue_the_same_run(tmp_path: Path, data: Path,
+                                                              one_epoch: Run) -> None:
     with pytest.raises(TrainError, match="no checkpoint"):
-        train(_config(tmp_path, epochs=1), resume=True, progress=False)
-    train(_config(tmp_path, epochs=1), progress=False)
+        train(_config(tmp_path, data=data, epochs=1), resume=True, progress=False)
+    _copy_run(one_epoch, tmp_path / "run")
     with pytest.raises(TrainError, match="lr: checkpoint 0.003 vs now 0.01"):
-        train(_config(tmp_path, epochs=2, lr=1e-2), resume=True, progress=False)
+        train(_config(tmp_path, data=data, epochs=2, lr=1e-2), resume=True, progress=False)
     other = tiny_dataset(tmp_path / "other.npz", seed=5)
     with pytest.raises(TrainError, match="trained on other data"):
         train(_config(tmp_path, data=other, epochs=2), resume=True, progress=False)
@@ -134,11 +182,12 @@ def test_resume_refuses_what_would_not_continue_the_same_run(tmp_path: Path) -> 
     state["world_size"] = 2  # as if written under torchrun --nproc_per_node=2
     torch.save(state, tmp_path / "run" / CHECKPOINT_NAME)
     with pytest.raises(TrainError, match=re.escape("written by 2 training process(es), this run has 1")):
-        train(_config(tmp_path, epochs=2), resume=True, progress=False)
+        train(_config(tmp_path, data=data, epochs=2), resume=True, progress=False)
 
 
-def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:
-    config = _config(tmp_path, epochs=3)
+def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(tmp_path: Path, data: Path,
+                                                                             two_epochs: Run) -> None:
+    config = _config(tmp_path, data=data, epochs=2)
     with pytest.raises(TrainingDivergedError) as info:
         train(config, progress=False, debug_nan_at_step=6)  # 4 steps per epoch: step 6 is in epoch 2
     message = str(info.value)
@@ -149,7 +198,9 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(tm
     assert all(torch.isfinite(v).all() for v in checkpoint["model"].values())
     assert not (out / BUNDLE_NAME).exists()
     resumed = train(config, resume=True, progress=False)  # the kept checkpoint is a working one
-    assert [r.epoch for r in resumed.history] == [1, 2, 3]
+    assert [r.epoch for r in resumed.history] == [1, 2]
+    ws, wr = _weights(two_epochs.out), _weights(out)  # the same run as one that never saw the NaN
+    assert all(torch.equal(ws[k], wr[k]) for k in ws)
 
 
 def test_nan_through_the_cli_is_exit_1_without_traceback(tmp_path: Path,

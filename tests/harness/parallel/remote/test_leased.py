@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from harness.gitops import open_repo
 from harness.ledger import parse_ledger
@@ -11,7 +10,14 @@ from harness.parallel.lease import Holder
 from harness.parallel.remote.lease import take
 from tests.conftest import git
 from tests.harness.parallel.project import function_change, item
-from tests.harness.parallel.remote.machines import remote_ledger, remote_log, remote_refs, two_machines
+from tests.harness.parallel.remote.machines import (
+    one_item_machines,
+    remote_ledger,
+    remote_log,
+    remote_refs,
+    taken_over_by_machine_b,
+    two_machines,
+)
 
 IDENTITY = ("Other", "o@example.invalid")
 
@@ -95,28 +101,10 @@ def test_a_push_that_loses_the_race_is_replayed_onto_the_new_head_and_proven_aga
     assert remote_refs(remote, "refs/harness/lease/") == {}
 
 
-def _agent_runs_first(tmp_path: Path, script: str) -> None:
-    """The scripted agent runs `script` (python) when it starts: another machine acting mid-attempt."""
-    hook = tmp_path / "hook.py"
-    hook.write_text(script)
-    agent = (tmp_path / "agent.py").read_text()
-    (tmp_path / "agent.py").write_text(agent.replace('log("start")\n', 'log("start")\n'
-                                                     f'import runpy; runpy.run_path({str(hook)!r})\n', 1))
-
-
 def test_a_lease_taken_over_during_the_attempt_withdraws_its_commit_and_pushes_nothing(make_repo, tmp_path,
                                                                                         capsys) -> None:
-    plan = {"RA": {"files": function_change("ra")}}
-    remote, a, b = two_machines(make_repo, tmp_path, [item("RA", "add ra", "tests/test_ra.py")], plan,
-                                sandbox="off")
+    remote, a, _ = one_item_machines(make_repo, tmp_path, lambda b: taken_over_by_machine_b(b, "RA"))
     before = git(remote, "rev-parse", "main").strip()
-    _agent_runs_first(tmp_path, (
-        "from datetime import UTC, datetime, timedelta\n"
-        "from harness.gitops import open_repo\n"
-        "from harness.parallel.lease import Holder\n"
-        "from harness.parallel.remote.lease import take\n"
-        f"take(open_repo({str(b)!r}), 'origin', 'RA', Holder('machine-b', 4242, '2026-01-01T00:00:00Z'), ttl_s=0,\n"
-        "     identity=('Other', 'o@example.invalid'), now=lambda: datetime.now(UTC) + timedelta(minutes=5))\n"))
     assert main(["run", "-C", str(a)]) == 1
     out = capsys.readouterr().out
     assert "lease lost: [RA]: the lease on origin was taken over by pid 4242 on machine-b" in out
@@ -130,10 +118,7 @@ def test_a_lease_taken_over_during_the_attempt_withdraws_its_commit_and_pushes_n
 
 def test_a_lease_that_vanished_under_its_holder_is_reported_taken_again_and_the_result_pushed(
         make_repo, tmp_path, capsys) -> None:
-    plan = {"RA": {"files": function_change("ra")}}
-    remote, a, b = two_machines(make_repo, tmp_path, [item("RA", "add ra", "tests/test_ra.py")], plan,
-                                sandbox="off")
-    _agent_runs_first(tmp_path, (
+    remote, a, _ = one_item_machines(make_repo, tmp_path, lambda b: (
         "import subprocess\n"
         f"subprocess.run(['git', '-C', {str(b)!r}, 'push', '-q', 'origin', ':refs/harness/lease/RA'], check=True)\n"))
     assert main(["run", "-C", str(a)]) == 0

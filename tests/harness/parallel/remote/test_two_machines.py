@@ -43,13 +43,20 @@ def _red_passes_at(remote: Path, sha: str, selector: str, where: Path) -> subpro
         git(remote, "worktree", "remove", "--force", str(where))
 
 
-@pytest.mark.slow
-def test_two_harnesses_at_once_do_every_item_exactly_once_and_every_green_commit_holds_at_itself(
-        make_repo, tmp_path) -> None:
+def _two_at_once_over_six_items(make_repo, tmp_path: Path, *loop_args: str) -> dict[str, str]:
+    """Both machines run `harness loop --until-empty *loop_args` at once over six independent items (b from
+    when a's first result is on the remote); checks that every item ends done exactly once on the remote, was
+    worked on once, and has one GREEN commit that passes its RED selectors at itself. The outputs, by name."""
     plan = {i.upper().strip("_"): {"files": function_change(i), "sleep": 1} for i in ITEMS}
     ledger = [item(i.upper().strip("_"), f"add {i}", f"tests/test_{i}.py") for i in ITEMS]
     remote, a, b = two_machines(make_repo, tmp_path, ledger, plan)
-    runs = {"a": _harness(a, "loop", "--until-empty"), "b": _harness(b, "loop", "--until-empty")}
+    runs = {"a": _harness(a, "loop", "--until-empty", *loop_args)}
+    # b joins once a's first result is on the remote: b's clone predates it, so b must read the remote's
+    # ledger (and not just its leases) to leave that item alone.
+    deadline = time.monotonic() + 300
+    while not _green_commits(remote) and runs["a"].poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    runs["b"] = _harness(b, "loop", "--until-empty", *loop_args)
     outputs = {name: run.communicate(timeout=900)[0] for name, run in runs.items()}
     for name, run in runs.items():
         assert run.returncode == 0, f"machine {name}:\n{outputs[name]}"
@@ -58,6 +65,11 @@ def test_two_harnesses_at_once_do_every_item_exactly_once_and_every_green_commit
     assert sorted(item_id for _, item_id in greens) == ids, greens  # each exactly once
     assert {i.id: i.status for i in parse_ledger(remote_ledger(remote)).items} == dict.fromkeys(ids, "done")
     assert remote_refs(remote, "refs/harness/lease/") == {}
+    starts = [json.loads(line)["item"] for line in (tmp_path / "agent_log.jsonl").read_text().splitlines()
+              if json.loads(line)["event"] == "start"]
+    assert sorted(starts) == ids, starts  # no item was worked on twice, by one machine or both
+    for clone in (a, b):
+        assert not (clone / ".git/harness/pending_push.json").exists(), outputs
     by_machine = {name: sorted(re.findall(r"\] leased \[([A-Z]+)\] on origin", out)) for name, out in outputs.items()}
     assert by_machine["a"] and by_machine["b"], by_machine  # both worked
     assert sorted(by_machine["a"] + by_machine["b"]) == ids  # and no item was leased twice
@@ -65,6 +77,19 @@ def test_two_harnesses_at_once_do_every_item_exactly_once_and_every_green_commit
         name = item_id.lower() if item_id != "IF" else "if_"
         done = _red_passes_at(remote, sha, f"tests/test_{name}.py", tmp_path / f"at-{sha[:10]}")
         assert done.returncode == 0, f"[{item_id}] at {sha[:10]}:\n{done.stdout[-2000:]}"
+    return outputs
+
+
+@pytest.mark.slow
+def test_two_harnesses_at_once_do_every_item_exactly_once_and_every_green_commit_holds_at_itself(
+        make_repo, tmp_path) -> None:
+    _two_at_once_over_six_items(make_repo, tmp_path)
+
+
+@pytest.mark.slow
+def test_two_harnesses_with_two_workers_each_do_every_item_exactly_once_and_every_green_commit_holds_at_itself(
+        make_repo, tmp_path) -> None:
+    _two_at_once_over_six_items(make_repo, tmp_path, "--workers", "2")
 
 
 @pytest.mark.slow
