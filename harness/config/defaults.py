@@ -22,7 +22,7 @@ pytest:
                                            # PYTEST_* variables never reach pytest: set them here
   timeout_s: 1800
   warm_start: true     # the default command starts as a fork of a server that imported pytest already
-                       # (about a seventh of the CPU per run; a run that would differ starts cold)
+                       # (about a third of the CPU per run; a run that would differ starts cold)
 
 known_failures: ci/known_failures.txt   # node ids allowed to fail in the full suite (null: none)
 

@@ -1,15 +1,16 @@
 """Warm pytest starts: the harness's side of harness/pytest_run/warm_server.py.
 
 `python -m pytest` with this interpreter (the default `pytest.command`) is started as a fork of a server
-that has imported pytest already, instead of a new interpreter: the same run for about a seventh of the
-CPU time (benchmarks/bench_warm.py). What the child is, and what makes the server refuse a run (which then
+that has imported pytest already, instead of a new interpreter: the same run for about a third of the
+CPU time (benchmarks/bench_warm.py: 0.36x, the server's start included). What the child is, and what makes the server refuse a run (which then
 starts cold), is said in warm_server.py. `pytest.warm_start: false` in harness.yaml turns it off.
 
 `starter(argv, cwd, env)` is what harness.proc.run takes as `start`: None when the run cannot be warm
 (another command, no pidfd here), else a WarmStart that forks the child and returns a handle that behaves
 like the `subprocess.Popen` proc.run waits for and ends (pid, process group, wait, returncode), or None
-when the server refused the run or could not start (then proc.run starts it cold); its `how` says which. Servers are kept per interpreter-start environment
-for the life of the harness process and closed at its exit; one that dies is replaced at the next run.
+when the server refused the run or could not start (then proc.run starts it cold); its `how` says which.
+Servers are kept per interpreter-start environment for the life of the harness process and closed at its
+exit; one that dies is replaced at the next run.
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ START_TIMEOUT_S = 60.0
 # whose values match its own. PYTHONPATH and PYTHONDONTWRITEBYTECODE are applied per run by the child.
 _PER_RUN = {"PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "PYTHONBREAKPOINT"}
 _START_NAMES = {"HOME", "LANG", "LANGUAGE", "TMPDIR"}
+
 
 def startup_key(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     """The part of `env` an interpreter reads when it starts: runs that differ in it need another server."""
