@@ -2,6 +2,7 @@
 
     python benchmarks/bench_convergence.py escape --probe-from PATH/fly001_probe64.npz     # seeds 0 1 2, 1000 steps
     python benchmarks/bench_convergence.py gridsize --probe-from PATH/fly001_probe64.npz   # same patterns seen
+    python benchmarks/bench_convergence.py options --steps 1200                            # the reference's constraints
     python benchmarks/bench_convergence.py pipeline                                        # the README's run
 
 Every run goes through the CLI as a user runs it (`ptycho-torch simulate | train | infer | evaluate`, in this
@@ -16,6 +17,9 @@ process), with one torch thread, on data simulated here:
   S/4 (each group holds 4 patterns: the same number of patterns seen) and scores both; --equal-steps adds
   gridsize 2 for S steps (4 times the patterns), --equal-batch gridsize 2 for S steps of BATCH/4 groups
   (the same patterns per step, steps and patterns seen as gridsize 1).
+- options: issue 11's data; gridsize 1 and 2 runs with the reference PtychoPINN's constraints as options
+  (support window, probe mask, quadrant channel order, central-window merge, two groups per position) and
+  wider networks (--n-filters 32, 64), each scored on both regions beside its patterns/s (OPTION_RUNS).
 - pipeline: the README's commands with defaults, --nphotons 1e5, --steps 4000.
 
 Results are appended to RESULTS.md with the machine, the date, the threads and the load average. Training
@@ -180,6 +184,44 @@ def gridsize(a: argparse.Namespace, work: Path) -> list[str]:
             score_constant(own, unseen)]
 
 
+OPTION_RUNS: dict[str, tuple[int, list[str]]] = {  # name: (gridsize, train flags)
+    "gs1": (1, []),
+    "gs1_support48": (1, ["--support", "48"]),
+    "gs1_reference": (1, ["--support", "32", "--support-fill", "zero", "--probe-mask-radius", "16"]),
+    "gs1_filters32": (1, ["--n-filters", "32"]),
+    "gs1_filters64": (1, ["--n-filters", "64"]),
+    "gs2": (2, []),
+    "gs2_quadrant": (2, ["--channel-order", "quadrant"]),
+    "gs2_quadrant_central": (2, ["--channel-order", "quadrant", "--merge", "central"]),
+    "gs2_quadrant_2groups": (2, ["--channel-order", "quadrant", "--groups-per-position", "2"]),
+}
+
+
+def reference_options(a: argparse.Namespace, work: Path) -> list[str]:
+    """The reference PtychoPINN's constraints as options, each trained on issue 11's data: gridsize 1 for
+    --steps steps, gridsize 2 for half as many (a gridsize-2 step costs about twice as much here)."""
+    train_npz, test_npz = simulate(work / "data.npz", ISSUE_DATA, a.probe_from)
+    lines = [("| run | train flags | steps | patterns/s | gap closed | best val step | own amp / phase SSIM | "
+              "unseen amp / phase SSIM | minutes | load |"), "|---|---|---:|---:|---:|---:|---|---|---:|---:|"]
+    for name in a.runs:
+        size, flags = OPTION_RUNS[name]
+        out = work / name
+        steps = a.steps if size == 1 else a.steps // 2
+        seconds = train(out, train_npz, steps, "--gridsize", str(size), "--seed", str(a.seeds[0]), *flags)
+        record = history(out)
+        own, unseen = score(out, "own", train_npz), score(out, "unseen", test_npz)
+        patterns = record["steps"] * BATCH * size**2
+        lines.append(f"| {name} | {' '.join(flags) or '(defaults)'} | {record['steps']} | {patterns / seconds:.0f} | "
+                     f"{record['epochs'][-1]['gap_closed']:.1%} | {record['best_val_step']} | "
+                     f"{own['amplitude']:.3f} / {own['phase']:.3f} | {unseen['amplitude']:.3f} / "
+                     f"{unseen['phase']:.3f} | {seconds / 60:.1f} | {record['load_average']:.1f} |")
+        print(lines[-1], flush=True)
+    return [(f"Seed {a.seeds[0]}; gridsize 1 for {a.steps} steps, gridsize 2 for {a.steps // 2}; batch {BATCH} "
+             "groups; every other option at its default. Scored with `infer` (a model with a support stitches "
+             "its support window) and `evaluate`. Patterns/s: patterns seen per second of training."), "",
+            *lines, "", score_constant(own, unseen)]
+
+
 def pipeline(a: argparse.Namespace, work: Path) -> list[str]:
     train_npz, test_npz = simulate(work / "data.npz", ["--nphotons", "1e5", "--split", "0.3", "--seed", "1",
                                                        "--no-progress"], None)
@@ -204,7 +246,9 @@ def pipeline(a: argparse.Namespace, work: Path) -> list[str]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("what", choices=["escape", "gridsize", "pipeline"])
+    ap.add_argument("what", choices=["escape", "gridsize", "options", "pipeline"])
+    ap.add_argument("--runs", nargs="+", choices=sorted(OPTION_RUNS), default=list(OPTION_RUNS),
+                    help="options: the runs to train (default: all)")
     ap.add_argument("--probe-from", default=None, help="probe file (escape, gridsize); default: simulated")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--steps", type=int, default=None, help="default: 1000 (escape), 4000 (gridsize, pipeline)")
@@ -229,12 +273,14 @@ def main() -> int:
         work = Path(a.work) if a.work else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         load = load_average()
-        body = {"escape": escape, "gridsize": gridsize, "pipeline": pipeline}[a.what](a, work)
+        body = {"escape": escape, "gridsize": gridsize, "options": reference_options,
+                "pipeline": pipeline}[a.what](a, work)
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     shown = [a.what, *(["--probe-from", f"PATH/{Path(a.probe_from).name}"] if a.probe_from else []),
              "--seeds", *map(str, a.seeds), "--steps", str(a.steps),
              *(["--equal-steps"] if a.equal_steps else []),
-             *(["--equal-batch"] if a.equal_batch else [])]  # no folder of this machine
+             *(["--equal-batch"] if a.equal_batch else []),
+             *(["--runs", *a.runs] if a.what == "options" else [])]  # no folder of this machine
     section = "\n".join([
         f"## bench_convergence {a.what} ({when})", "",
         f"- Command: `python benchmarks/bench_convergence.py {' '.join(shown)}`",

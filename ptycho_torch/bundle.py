@@ -33,6 +33,7 @@ from safetensors.torch import save as safetensors_save
 
 from ptycho_torch.atomic_io import atomic_write_bytes
 from ptycho_torch.errors import BundleError
+from ptycho_torch.grouping import ChannelOrder
 from ptycho_torch.model import ModelConfig, ModelConfigError, PtychoPINN
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class DataConfig:
     gridsize: int = 1  # C = gridsize**2 patterns per group
     K: int = 7  # neighbours a group's members are drawn from
     group_seed: int = 0  # seed of the neighbour draw (gridsize > 1)
+    channel_order: str = "seed"  # grouping.ChannelOrder of each group's patterns (the input channels)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,7 +71,11 @@ class DataConfig:
         if unknown:
             raise BundleError(f"unknown data config key(s) {unknown}; known keys: {sorted(known)}")
         for name, value in data.items():
-            if isinstance(value, bool) or not isinstance(value, int):
+            if name == "channel_order":
+                choices = [order.value for order in ChannelOrder]
+                if value not in choices:
+                    raise BundleError(f"data config channel_order must be one of {choices}, got {value!r}")
+            elif isinstance(value, bool) or not isinstance(value, int):
                 raise BundleError(f"data config {name} must be an integer, got {value!r}")
         return cls(**dict(data))
 

@@ -114,6 +114,23 @@ def _add_train(sub: Subparsers) -> None:
                    help=f"groups of gridsize**2 neighbours (default {d['gridsize']})")
     p.add_argument("--K", type=int, default=d["K"],
                    help=f"neighbours a group is drawn from (gridsize > 1; default {d['K']})")
+    p.add_argument("--groups-per-position", type=int, default=d["groups_per_position"], metavar="S",
+                   help="training groups seeded at each scan position, each drawn from its K neighbours "
+                   f"(gridsize > 1; default {d['groups_per_position']})")
+    p.add_argument("--channel-order", choices=["seed", "quadrant"], default=d["channel_order"],
+                   help="order of a group's patterns as input channels: the seed first, or by place (rows "
+                   f"top to bottom, each left to right) (default {d['channel_order']})")
+    p.add_argument("--support", type=int, default=d["support"], metavar="PX",
+                   help="the network fills only the central PX x PX of each object patch; 0: the whole patch "
+                   f"(default {d['support']})")
+    p.add_argument("--support-fill", choices=["vacuum", "zero"], default=d["support_fill"],
+                   help=f"the patch outside the support: amplitude 1 or 0 (default {d['support_fill']})")
+    p.add_argument("--probe-mask-radius", type=float, default=d["probe_mask_radius"], metavar="PX",
+                   help="multiply the physics' probe by a disk of this radius; 0: no mask "
+                   f"(default {d['probe_mask_radius']:g})")
+    p.add_argument("--merge", choices=["probe", "uniform", "central"], default=d["merge"],
+                   help="gridsize > 1: how a group's patches count where they overlap: probe intensity, all "
+                   f"alike, or only their central N/2 x N/2 (default {d['merge']})")
     p.add_argument("--n-filters", type=int, default=d["n_filters"],
                    help=f"channels of the first stage (default {d['n_filters']})")
     p.add_argument("--depth", type=int, default=d["depth"],
@@ -151,7 +168,9 @@ def _add_train(sub: Subparsers) -> None:
             data=a.data, output_dir=a.output_dir, epochs=a.epochs, steps=a.steps, max_steps=a.max_steps,
             patience=a.patience, keep_best=a.keep_best, batch_size=a.batch_size,
             lr=a.lr, lr_schedule=a.lr_schedule, lr_patience=a.lr_patience, seed=a.seed,
-            val_fraction=a.val_fraction, gridsize=a.gridsize, K=a.K, n_filters=a.n_filters, depth=a.depth,
+            val_fraction=a.val_fraction, gridsize=a.gridsize, K=a.K, groups_per_position=a.groups_per_position,
+            channel_order=a.channel_order, support=a.support, support_fill=a.support_fill,
+            probe_mask_radius=a.probe_mask_radius, merge=a.merge, n_filters=a.n_filters, depth=a.depth,
             loss=a.loss, grad_clip=a.grad_clip, plateau_steps=a.plateau_steps, escape_gap=a.escape_gap,
             max_restarts=a.max_restarts, threads=a.threads, device=a.device, precision=a.precision,
             compile=a.compile, num_workers=a.num_workers, resume=a.resume, progress=not a.no_progress,
@@ -174,12 +193,17 @@ def _add_infer(sub: Subparsers) -> None:
     p.add_argument("--coverage-threshold", type=float, default=COVERAGE_THRESHOLD,
                    help="a pixel is covered where the summed probe intensity reaching it is >= this "
                    f"fraction of one probe's peak (default {COVERAGE_THRESHOLD})")
+    p.add_argument("--stitch-window", type=int, default=None, metavar="M",
+                   help="stitch only the central M x M pixels of each patch, all alike; 0: whole patches "
+                   "weighted by the probe's intensity (default: weighted by the probe's intensity within the "
+                   "model's support window, if it has one)")
 
     def run(a: argparse.Namespace) -> int:
         from ptycho_torch.infer import infer_command
 
         return infer_command(bundle=a.bundle, data=a.data, output_dir=a.output_dir, batch_size=a.batch_size,
-                             device=a.device, precision=a.precision, coverage_threshold=a.coverage_threshold)
+                             device=a.device, precision=a.precision, coverage_threshold=a.coverage_threshold,
+                             stitch_window=a.stitch_window)
 
     p.set_defaults(run=run)
 

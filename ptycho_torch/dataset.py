@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
-from ptycho_torch.grouping import gather_patterns, group_coords, neighbour_groups
+from ptycho_torch.grouping import ChannelOrder, gather_patterns, group_coords, neighbour_groups
 from ptycho_torch.memmap_bridge import MemmapDatasetBridge
 
 Sample = dict[str, torch.Tensor]
@@ -32,16 +32,18 @@ class PtychoDataset(Dataset[Sample]):
 
     `K`, `nsamples` and `seed` are as in `ptycho_torch.grouping.neighbour_groups`; the default seed makes
     the grouping reproducible. `patterns` (sorted pattern indices) restricts the groups to those patterns:
-    each group is formed among them only (the trainer's held-out split, train/data.py).
+    each group is formed among them only (the trainer's held-out split, train/data.py). `channel_order`:
+    the order of a group's patterns, i.e. of the network's input channels (grouping.ChannelOrder).
     """
 
     def __init__(self, bridge: MemmapDatasetBridge, *, gridsize: int = 1, K: int = 7, nsamples: int = 1,
-                 seed: int | None = 0, patterns: np.ndarray | None = None) -> None:
+                 seed: int | None = 0, patterns: np.ndarray | None = None,
+                 channel_order: ChannelOrder | str = ChannelOrder.SEED) -> None:
         self.bridge = bridge
         self.gridsize = gridsize
         chosen = np.arange(len(bridge.xcoords)) if patterns is None else np.asarray(patterns, dtype=np.int64)
         local = neighbour_groups(bridge.xcoords[chosen], bridge.ycoords[chosen], gridsize=gridsize, K=K,
-                                 nsamples=nsamples, seed=seed)
+                                 nsamples=nsamples, seed=seed, order=channel_order)
         self.groups = chosen[local]  # (B, C) indices into the bridge's patterns
         coords = group_coords(bridge.xcoords, bridge.ycoords, self.groups)
         # numpy, not torch: gathering rows of small arrays per batch is several times cheaper in numpy

@@ -6,6 +6,7 @@ one sorted fancy-index read per batch.
 Conventions (docs/specs/data_contracts.md#grouped-data):
     nn_indices       (B, C) int64; B = N * nsamples; row b starts with its seed position b // nsamples,
                      followed by C-1 distinct positions drawn from the seed's K nearest neighbours
+                     (neighbour_groups with ChannelOrder.QUADRANT reorders each row by place)
     coords_global    (B, C, 2) float64, absolute (x, y) scan positions in object pixels
     coords_offsets   (B, 1, 2) float64, the group centre (mean of coords_global over C)
     coords_relative  (B, C, 2) float64, coords_global - coords_offsets (pixels, (x, y), + sign)
@@ -14,6 +15,7 @@ Conventions (docs/specs/data_contracts.md#grouped-data):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Protocol
 
 import numpy as np
@@ -35,9 +37,30 @@ class PatternSource(Protocol):
     def objectGuess(self) -> np.ndarray | None: ...
 
 
+class ChannelOrder(StrEnum):
+    """The order of a group's C positions, which is the order of the network's input channels."""
+
+    SEED = "seed"  # the seed position first, then its neighbours in the order drawn
+    QUADRANT = "quadrant"  # by place: gridsize rows top to bottom, each left to right (TL, TR, BL, BR at C = 4)
+
+
+def order_by_place(groups: np.ndarray, xcoords: np.ndarray, ycoords: np.ndarray, gridsize: int) -> np.ndarray:
+    """(B, C) groups with each row's positions reordered by place: sorted by y into gridsize rows of
+    gridsize, each row sorted by x (ties keep their order). Image rows grow downwards: row 0 is the top."""
+    count = groups.shape[0]
+    by_y = np.argsort(ycoords[groups], axis=1, kind="stable").reshape(count, gridsize, gridsize)
+    x_in_rows = np.take_along_axis(xcoords[groups].reshape(count, -1), by_y.reshape(count, -1), axis=1)
+    by_x = np.argsort(x_in_rows.reshape(count, gridsize, gridsize), axis=2, kind="stable")
+    order = np.take_along_axis(by_y, by_x, axis=2).reshape(count, -1)
+    return np.take_along_axis(groups, order, axis=1)
+
+
 def neighbour_groups(xcoords: np.ndarray, ycoords: np.ndarray, *, gridsize: int, K: int = 7,
-                     nsamples: int = 1, seed: int | None = None) -> np.ndarray:
-    """(B, C) int64 groups, B = N * nsamples, C = gridsize**2; see the module docstring for the rule."""
+                     nsamples: int = 1, seed: int | None = None,
+                     order: ChannelOrder | str = ChannelOrder.SEED) -> np.ndarray:
+    """(B, C) int64 groups, B = N * nsamples, C = gridsize**2; see the module docstring for the rule. With
+    order QUADRANT each row is then reordered by place (order_by_place): its seed is no longer first."""
+    order = ChannelOrder(order)
     if gridsize < 1 or nsamples < 1:
         raise ValueError(f"gridsize and nsamples must be >= 1 (got gridsize={gridsize}, nsamples={nsamples})")
     n, c = len(xcoords), gridsize * gridsize
@@ -52,12 +75,13 @@ def neighbour_groups(xcoords: np.ndarray, ycoords: np.ndarray, *, gridsize: int,
     _, nbrs = cKDTree(points).query(points, k=k + 1)
     # With duplicate positions the seed need not come first among its own neighbours: drop it wherever it is.
     not_self = nbrs != np.arange(n)[:, None]
-    order = np.argsort(~not_self, axis=1, kind="stable")
-    candidates = np.take_along_axis(nbrs, order, axis=1)[:, :k].astype(np.int64)
+    self_last = np.argsort(~not_self, axis=1, kind="stable")
+    candidates = np.take_along_axis(nbrs, self_last, axis=1)[:, :k].astype(np.int64)
     rng = np.random.default_rng(seed)
     picks = np.argsort(rng.random((len(seeds), k)), axis=1)[:, : c - 1]
     others = np.take_along_axis(candidates[seeds], picks, axis=1)
-    return np.concatenate([seeds[:, None], others], axis=1)
+    groups = np.concatenate([seeds[:, None], others], axis=1)
+    return order_by_place(groups, xcoords, ycoords, gridsize) if order is ChannelOrder.QUADRANT else groups
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,14 @@
 
 Patches are predicted batch by batch from the memory-mapped diffraction (bf16 autocast on CUDA) and placed
 on a canvas with `physics.reassemble_patches`, one batch at a time. A patch is the object window the beam
-lit (model.py): it is placed where it was cut, at the nearest pixel of its scan position, as it is. Each patch is weighted by the probe intensity sum_m |P_m|^2 (normalised to peak 1,
-physics.probe_weights), so the result is the probe-weighted average of the overlapping patches: where the
-probe is dark a patch says little about the object, and its edges must not dominate. The network's own
-gridsize > 1 merge weighs a group's patches by the same intensity (smoothed; overlap.merge_weights).
+lit (model.py): it is placed where it was cut, at the nearest pixel of its scan position, as it is. Each
+patch is weighted by the probe intensity sum_m |P_m|^2 (normalised to peak 1, physics.probe_weights; the
+model's physics probe, masked when it has a probe mask), so the result is the probe-weighted average of the
+overlapping patches: where the probe is dark a patch says little about the object, and its edges must not
+dominate. The network's own gridsize > 1 merge weighs a group's patches by the same intensity (smoothed;
+overlap.merge_weights). A model with a support window is stitched within it (outside it a patch holds only
+its fill). With a stitching window M (`--stitch-window M`) only the central M x M of each patch counts, all
+alike: the reference PtychoPINN's stitching.
 
 The canvas is the data's objectGuess frame (origin at its pixel (0, 0)), or, without objectGuess, the
 smallest frame holding every patch (physics.frame_shape). A pixel is covered when its summed weight reaches
@@ -34,6 +38,7 @@ from ptycho_torch.dataset import PtychoDataset
 from ptycho_torch.device import DistContext, Precision, autocast, resolve_device, resolve_precision
 from ptycho_torch.errors import InferError
 from ptycho_torch.memmap_bridge import MemmapDatasetBridge
+from ptycho_torch.model import PtychoPINN, central_window
 from ptycho_torch.recon_file import RECON_NAME, ReconRecord, save_recon
 from ptycho_torch.region import COVERAGE_THRESHOLD, check_threshold, covered
 
@@ -67,9 +72,27 @@ def canvas_shape(bridge: MemmapDatasetBridge, n: int) -> tuple[int, int]:
     return physics.frame_shape(np.stack([bridge.xcoords, bridge.ycoords], axis=1), n)
 
 
-def stitch_weights(probe: torch.Tensor) -> torch.Tensor:
-    """(N, N) float32 probe intensity summed over the modes, peak 1."""
+def stitch_weights(probe: torch.Tensor, window: int = 0) -> torch.Tensor:
+    """(N, N) float32: the probe intensity summed over the modes, peak 1; or, with `window` > 0, 1 in each
+    patch's central window x window square and 0 outside (the reference's central-window stitching)."""
+    if window:
+        return central_window(probe.shape[-1], window).float().to(probe.device)
     return physics.probe_weights(probe.detach().to(torch.complex64))
+
+
+def model_stitch_weights(model: PtychoPINN, window: int | None) -> torch.Tensor:
+    """The (N, N) stitching weights for `model`'s patches: with `window` given, stitch_weights(probe, window)
+    (0: probe-weighted whole patches); by default the probe's intensity (the model's physics probe), cut to
+    the model's support window when it has one: outside it a patch holds only its fill, not the network's
+    word (docs/findings.md, TRAIN-008)."""
+    n = model.config.N
+    if window is not None and (isinstance(window, bool) or not isinstance(window, int) or not 0 <= window <= n):
+        raise InferError(f"--stitch-window must be a window side from 1 to the patch's {n} pixels, or 0 for "
+                         f"probe-weighted whole patches; got {window!r}")
+    weights = stitch_weights(model.physics_probe(), window or 0)
+    if window is None and model.config.support:
+        weights = weights * central_window(n, model.config.support).to(weights.device)
+    return weights
 
 
 class Stitcher:
@@ -111,8 +134,9 @@ class Stitcher:
 @torch.no_grad()
 def reconstruct(bundle: Bundle, bridge: MemmapDatasetBridge, *, batch_size: int = 64,
                 device: torch.device | None = None, precision: Precision = Precision.FP32,
-                coverage_threshold: float = COVERAGE_THRESHOLD) -> Reconstruction:
-    """Predict every group's patches and stitch them all (each group contributes its C patches)."""
+                coverage_threshold: float = COVERAGE_THRESHOLD, window: int | None = None) -> Reconstruction:
+    """Predict every group's patches and stitch them all (each group contributes its C patches); `window`
+    as in model_stitch_weights."""
     if batch_size < 1:
         raise InferError(f"--batch-size must be >= 1, got {batch_size}")
     check_threshold(coverage_threshold, "--coverage-threshold")
@@ -123,14 +147,15 @@ def reconstruct(bundle: Bundle, bridge: MemmapDatasetBridge, *, batch_size: int 
                          f"{bundle.path} was trained on {n}x{n}; use data with the training pattern size")
     try:
         dataset = PtychoDataset(bridge, gridsize=data_cfg.gridsize, K=data_cfg.K, nsamples=1,
-                                seed=data_cfg.group_seed)
+                                seed=data_cfg.group_seed, channel_order=data_cfg.channel_order)
     except ValueError as exc:
         raise InferError(f"{bridge.path}: cannot form the bundle's groups: {exc}") from None
     device = torch.device("cpu") if device is None else device
     model = bundle.model.to(device).eval()
     if device.type == "cpu":
         model.net.to(memory_format=torch.channels_last)  # faster oneDNN convolutions
-    stitcher = Stitcher(canvas_shape(bridge, n), stitch_weights(model.probe).to(device),
+    weights = model_stitch_weights(model, window)
+    stitcher = Stitcher(canvas_shape(bridge, n), weights.to(device),
                         interpolation=physics.Interpolation.NEAREST)
     started = time.perf_counter()
     for start in range(0, len(dataset), batch_size):
@@ -164,14 +189,15 @@ def save_image(path: Path, image: np.ndarray, title: str, cmap: str) -> None:
 
 
 def infer(bundle_path: str, data: str, output_dir: str, *, batch_size: int = 64, device: str = "auto",
-          precision: str = "auto", coverage_threshold: float = COVERAGE_THRESHOLD) -> InferResult:
+          precision: str = "auto", coverage_threshold: float = COVERAGE_THRESHOLD,
+          stitch_window: int | None = None) -> InferResult:
     """Load the bundle, reconstruct the dataset's object, write recon.npz and the two PNGs."""
     torch_device = resolve_device(device, DistContext())
     prec = resolve_precision(precision, torch_device)
     bundle = load_bundle(bundle_path)
     bridge = MemmapDatasetBridge(data)
     recon = reconstruct(bundle, bridge, batch_size=batch_size, device=torch_device, precision=prec,
-                        coverage_threshold=coverage_threshold)
+                        coverage_threshold=coverage_threshold, window=stitch_window)
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     recon_path = out / RECON_NAME

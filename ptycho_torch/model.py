@@ -41,6 +41,13 @@ class LossKind(StrEnum):
     MAE = "mae"  # mean |A_pred - A_measured| per pixel, in unit scale
 
 
+class SupportFill(StrEnum):
+    """What a patch holds outside its support window (ModelConfig.support)."""
+
+    VACUUM = "vacuum"  # amplitude 1, phase 0: free space, which transmits the probe unchanged
+    ZERO = "zero"  # amplitude 0: the reference PtychoPINN's zero padding (its pad_object)
+
+
 class AmplitudeActivation(StrEnum):
     SOFTPLUS = "softplus"  # floor + softplus(x): unbounded above
     SIGMOID = "sigmoid"  # floor + amplitude_max * sigmoid(x): bounded, for objects known to be weak
@@ -64,6 +71,9 @@ class ModelConfig:
     merge_weights: MergeWeights = MergeWeights.PROBE  # how the patches count where they overlap
     patch_interpolation: Interpolation = Interpolation.FOURIER  # fractional merges: only without positions
     poisson_eps: float = 1e-8  # in counts: log(rate + eps)
+    support: int = 0  # side in pixels of the central window the decoder's object fills; 0 = the whole patch
+    support_fill: SupportFill = SupportFill.VACUUM  # the patch outside the support window
+    probe_mask_radius: float = 0.0  # pixels: the physics' probe multiplied by a disk this wide; 0 = no mask
 
     def __post_init__(self) -> None:
         for name, enum in (
@@ -71,6 +81,7 @@ class ModelConfig:
             ("amplitude_activation", AmplitudeActivation),
             ("merge_weights", MergeWeights),
             ("patch_interpolation", Interpolation),
+            ("support_fill", SupportFill),
         ):
             object.__setattr__(self, name, options.choice(enum, getattr(self, name), f"ModelConfig.{name}",
                                                           error=ModelConfigError))
@@ -81,6 +92,13 @@ class ModelConfig:
         for name in ("amplitude_floor", "amplitude_max", "poisson_eps"):
             object.__setattr__(self, name, options.number(getattr(self, name), f"ModelConfig.{name}", above=0,
                                                           error=ModelConfigError))
+        options.integer(self.support, "ModelConfig.support (0 = the whole patch)", minimum=0, error=ModelConfigError)
+        if self.support > self.N:
+            raise ModelConfigError(f"ModelConfig.support = {self.support} is wider than the patch (N = {self.N}); "
+                                   f"pick a window side <= {self.N}, or 0 for the whole patch")
+        object.__setattr__(self, "probe_mask_radius", options.number(
+            self.probe_mask_radius, "ModelConfig.probe_mask_radius (0 = no mask)", minimum=0,
+            error=ModelConfigError))
         if self.N % (2**self.depth):
             raise ModelConfigError(
                 f"ModelConfig.N = {self.N} must be divisible by 2**depth = {2**self.depth}; "
@@ -117,6 +135,23 @@ class ModelOutput:
     object_patches: Tensor  # (B, C, N, N) complex64, after the overlap constraint; what the physics saw
     raw_object_patches: Tensor  # (B, C, N, N) complex64, straight from the network
     pred_amplitude: Tensor  # (B, C, N, N) float32, predicted diffraction amplitude in unit scale
+
+
+def central_window(n: int, side: int) -> Tensor:
+    """(n, n) bool: True in the central side x side square, rows and columns (n - side) // 2 on."""
+    start = (n - side) // 2
+    mask = torch.zeros(n, n, dtype=torch.bool)
+    mask[start : start + side, start : start + side] = True
+    return mask
+
+
+def disk(n: int, radius: float) -> Tensor:
+    """(n, n) float32: 1 within `radius` pixels of the centre pixel (n // 2, n // 2), 0 outside; radius 0:
+    all ones (no mask)."""
+    if not radius:
+        return torch.ones(n, n)
+    steps = torch.arange(n, dtype=torch.float32) - n // 2
+    return ((steps[:, None] ** 2 + steps[None, :] ** 2) <= radius**2).float()
 
 
 def _conv_block(cin: int, cout: int) -> nn.Sequential:
@@ -181,6 +216,9 @@ class PtychoPINN(nn.Module):
         # RMS unit-scale amplitude per detector pixel for |O| = 1 (Parseval): brings inputs to O(1)
         rms = math.sqrt(float(physics.intensity(modes).sum()) / config.N**2)
         self.register_buffer("input_rms", torch.tensor(rms, dtype=torch.float32))
+        # not persistent: they follow from the config, and bundles written before these options still load
+        self.register_buffer("support_mask", central_window(config.N, config.support or config.N), persistent=False)
+        self.register_buffer("probe_mask", disk(config.N, config.probe_mask_radius), persistent=False)
         self.net = _EncoderDecoder(config.channels, config.n_filters, config.depth)
         amplitude_bias = (
             math.log(math.e - 1.0) if config.amplitude_activation is AmplitudeActivation.SOFTPLUS else 0.0
@@ -213,7 +251,17 @@ class PtychoPINN(nn.Module):
         else:
             amplitude = cfg.amplitude_max * torch.sigmoid(amplitude_logits) + cfg.amplitude_floor
         phase = math.pi * torch.tanh(phase_logits)
-        return torch.polar(amplitude, phase)  # (B, C, N, N) complex64
+        obj = torch.polar(amplitude, phase)  # (B, C, N, N) complex64
+        if not cfg.support:
+            return obj
+        fill = 1.0 if cfg.support_fill is SupportFill.VACUUM else 0.0
+        return torch.where(self.support_mask, obj, torch.full_like(obj, fill))
+
+    def physics_probe(self) -> Tensor:
+        """The probe (M, N, N) complex64 the physics lights the patches with: the model's probe, times the
+        disk of ModelConfig.probe_mask_radius when one is set."""
+        probe = self.probe.to(torch.complex64)
+        return probe * self.probe_mask if self.config.probe_mask_radius else probe
 
     def extract(self, obj: Tensor, positions: Tensor) -> Tensor:
         """The model's patches of a known object: (Ho, Wo) complex at positions (B, C, 2) -> (B, C, N, N), the
@@ -230,7 +278,7 @@ class PtychoPINN(nn.Module):
     def diffraction(self, patches: Tensor, positions: Tensor | None) -> Tensor:
         """Predicted amplitudes (B, C, N, N), unit scale, of windows (B, C, N, N) lit by the probe moved to
         positions (B, C, 2) (physics.beam_amplitude); positions None: the probe unmoved."""
-        probe = self.probe.to(torch.complex64)
+        probe = self.physics_probe()
         if positions is None:
             return physics.diffraction_amplitude(patches, probe)
         return physics.beam_amplitude(patches, probe, positions.float())
@@ -239,7 +287,7 @@ class PtychoPINN(nn.Module):
         """Merge the C patches of each group where they overlap, at window_coords' offsets (overlap.merge_group)."""
         if patches.shape[1] == 1 or not self.config.overlap_constraint:
             return patches
-        weights = merge_weights(self.probe, self.config.merge_weights)
+        weights = merge_weights(self.physics_probe(), self.config.merge_weights)
         return merge_group(patches, window_coords, weights, interpolation=self.config.patch_interpolation)
 
     def object_patches(self, diffraction: Tensor, coords_relative: Tensor,

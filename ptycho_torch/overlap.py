@@ -14,6 +14,10 @@ pixel r (zero outside its N x N window) and w the merge weights (merge_weights):
   of each patch is averaged into its neighbours' illuminated centres (docs/findings.md, TRAIN-004). The
   floor makes pixels that no probe lit the plain mean of the patches there, so patches still agree on them.
 - MergeWeights.UNIFORM: every covering patch counts alike (the plain mean).
+- MergeWeights.CENTRAL: the reference PtychoPINN's merge, the mean of the central N/2 x N/2 windows that
+  cover a pixel (its patches are zero outside that window, `object.big`/`pad_object`, and the sum of the
+  shifted patches is divided by the count of shifted central windows). Its edges are sharp, so it is meant
+  for the model's whole-pixel merges (with positions); a Fourier move of it rings.
 
 Sub-pixel offsets (Interpolation.FOURIER, the default): a neighbour is moved by the fraction of d_ij
 exactly (a phase ramp), in a window wider than the patch so that none of it is cut off, then by the whole
@@ -45,6 +49,7 @@ class MergeWeights(StrEnum):
 
     PROBE = "probe"  # the probe's intensity, peak 1: a patch counts where its probe lit the object
     UNIFORM = "uniform"  # equal weights everywhere inside each patch
+    CENTRAL = "central"  # the reference PtychoPINN's: equal weights in each patch's central N/2 x N/2 only
 
 
 def merge_weights(probe: Tensor, kind: MergeWeights) -> Tensor:
@@ -55,6 +60,8 @@ def merge_weights(probe: Tensor, kind: MergeWeights) -> Tensor:
     weights = physics.probe_weights(probe.detach().to(torch.complex64))
     if kind is MergeWeights.UNIFORM:
         return torch.ones_like(weights)
+    if kind is MergeWeights.CENTRAL:
+        return central_weights(weights.shape[-1], weights.shape[-1] // 2).to(weights)
     n = weights.shape[-1]
     sigma = max(1.5, n / 32)
     margin = math.ceil(4 * sigma)
@@ -62,6 +69,16 @@ def merge_weights(probe: Tensor, kind: MergeWeights) -> Tensor:
     inside[margin : n - margin, margin : n - margin] = 1.0
     smooth = _blur((weights.double() + WEIGHT_FLOOR) * inside, sigma).clamp_min(SMALLEST_WEIGHT)
     return (smooth / smooth.max()).to(weights.dtype)
+
+
+def central_weights(n: int, side: int) -> Tensor:
+    """(n, n) float32: 1 in the central side x side square (rows and columns (n - side) // 2 on), SMALLEST_WEIGHT
+    outside: a pixel in some patch's central window takes the mean of the central windows holding it (the
+    reference's merge: the summed patches over the count of central windows), any other the plain mean."""
+    start = (n - side) // 2
+    weights = torch.full((n, n), SMALLEST_WEIGHT, dtype=torch.float32)
+    weights[start : start + side, start : start + side] = 1.0
+    return weights
 
 
 def _blur(image: Tensor, sigma: float) -> Tensor:

@@ -59,9 +59,15 @@ class TrainConfig:
     val_fraction: float = 0.1
     gridsize: int = 1
     K: int = 7
+    groups_per_position: int = 1  # training groups seeded at each position (K > C draws them differently)
+    channel_order: str = "seed"  # grouping.ChannelOrder: "seed" first, or "quadrant" (by place)
     n_filters: int = 16
     depth: int = 3
     loss: str = "poisson"
+    support: int = 0  # ModelConfig.support: the decoder fills the central support x support only; 0 = all
+    support_fill: str = "vacuum"  # ModelConfig.support_fill: "vacuum" or "zero" outside the support
+    probe_mask_radius: float = 0.0  # ModelConfig.probe_mask_radius: a disk on the physics' probe; 0 = none
+    merge: str = "probe"  # ModelConfig.merge_weights at gridsize > 1: "probe", "uniform" or "central"
     grad_clip: float = 1.0  # max gradient norm; 0 = no clipping
     lr_schedule: str = "plateau"
     lr_patience: int = 500  # steps without progress before the plateau schedule halves the rate
@@ -76,14 +82,17 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         # model.py imports torch: loaded when a run is configured, never when the CLI only reads defaults
-        from ptycho_torch.model import LossKind
+        from ptycho_torch.grouping import ChannelOrder
+        from ptycho_torch.model import LossKind, SupportFill
+        from ptycho_torch.overlap import MergeWeights
 
-        for name in ("batch_size", "gridsize", "K", "n_filters", "depth", "lr_patience", "max_steps"):
+        for name in ("batch_size", "gridsize", "K", "n_filters", "depth", "lr_patience", "max_steps",
+                     "groups_per_position"):
             options.integer(getattr(self, name), flag(name), minimum=1, error=TrainError)
         if self.epochs is not None:
             options.integer(self.epochs, flag("epochs"), minimum=1, error=TrainError)
         options.boolean(self.keep_best, "keep_best", error=TrainError)
-        for name in ("steps", "plateau_steps", "max_restarts", "threads", "num_workers", "patience"):
+        for name in ("steps", "plateau_steps", "max_restarts", "threads", "num_workers", "patience", "support"):
             options.integer(getattr(self, name), flag(name), minimum=0, error=TrainError)
         options.number(self.lr, "--lr", above=0, error=TrainError)
         options.number(self.val_fraction, "--val-fraction", minimum=0, below=1, error=TrainError)
@@ -91,6 +100,10 @@ class TrainConfig:
         options.number(self.escape_gap, "--escape-gap", above=0, below=1, error=TrainError)
         options.choice(LossKind, self.loss, "--loss", error=TrainError)
         options.choice(LrSchedule, self.lr_schedule, "--lr-schedule", error=TrainError)
+        options.choice(SupportFill, self.support_fill, "--support-fill", error=TrainError)
+        options.choice(MergeWeights, self.merge, "--merge", error=TrainError)
+        options.choice(ChannelOrder, self.channel_order, "--channel-order", error=TrainError)
+        options.number(self.probe_mask_radius, "--probe-mask-radius (0 = no mask)", minimum=0, error=TrainError)
 
     def planned_steps(self, per_epoch: int) -> int:
         """The final attempt's length in optimizer steps, for `per_epoch` batches per epoch."""
@@ -100,8 +113,9 @@ class TrainConfig:
 
     def run_identity(self) -> dict[str, Any]:
         """The fields a resumed run must share with the checkpoint (its length may grow; device may change)."""
-        keep = ("batch_size", "lr", "seed", "val_fraction", "gridsize", "K", "n_filters", "depth", "loss",
-                "grad_clip", "lr_schedule", "lr_patience", "plateau_steps", "escape_gap", "max_restarts")
+        keep = ("batch_size", "lr", "seed", "val_fraction", "gridsize", "K", "groups_per_position",
+                "channel_order", "n_filters", "depth", "loss", "support", "support_fill", "probe_mask_radius",
+                "merge", "grad_clip", "lr_schedule", "lr_patience", "plateau_steps", "escape_gap", "max_restarts")
         return {k: getattr(self, k) for k in keep}
 
 

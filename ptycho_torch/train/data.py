@@ -64,15 +64,19 @@ def split_positions(xcoords: np.ndarray, ycoords: np.ndarray, val_fraction: floa
 
 
 def held_out_sets(bridge: MemmapDatasetBridge, *, gridsize: int, K: int, val_fraction: float,
-                  seed: int) -> tuple[GroupRows, GroupRows]:
+                  seed: int, groups_per_position: int = 1,
+                  channel_order: str = "seed") -> tuple[GroupRows, GroupRows]:
     """(train, val) groups: the positions split by region (split_positions), then grouped within each side
     (PtychoDataset with `patterns`), so that no validation group shares a pattern with a training group.
+    Training seeds `groups_per_position` groups at each of its positions, validation one.
     TrainError when a side cannot form groups."""
     train_patterns, val_patterns = split_positions(bridge.xcoords, bridge.ycoords, val_fraction, seed,
                                                    channels=gridsize**2)
     try:
-        train = PtychoDataset(bridge, gridsize=gridsize, K=K, nsamples=1, seed=seed, patterns=train_patterns)
-        val = (PtychoDataset(bridge, gridsize=gridsize, K=K, nsamples=1, seed=seed, patterns=val_patterns)
+        train = PtychoDataset(bridge, gridsize=gridsize, K=K, nsamples=groups_per_position, seed=seed,
+                              patterns=train_patterns, channel_order=channel_order)
+        val = (PtychoDataset(bridge, gridsize=gridsize, K=K, nsamples=1, seed=seed, patterns=val_patterns,
+                             channel_order=channel_order)
                if len(val_patterns) else train)
     except ValueError as exc:
         raise TrainError(f"{bridge.path}: cannot form groups: {exc}") from None

@@ -85,7 +85,9 @@ def build_model(config: TrainConfig, bridge: MemmapDatasetBridge, scale: float) 
     n = bridge.plan.pattern_shape[0]
     try:
         model_config = ModelConfig(N=n, gridsize=config.gridsize, n_filters=config.n_filters,
-                                   depth=config.depth, loss=LossKind(config.loss))
+                                   depth=config.depth, loss=LossKind(config.loss), support=config.support,
+                                   support_fill=config.support_fill, probe_mask_radius=config.probe_mask_radius,
+                                   merge_weights=config.merge)
     except ModelConfigError as exc:
         raise TrainError(str(exc)) from None
     return PtychoPINN(model_config, torch.from_numpy(bridge.probeGuess), scale)
@@ -179,7 +181,9 @@ def _start(config: TrainConfig, ctx: DistContext, device: torch.device, precisio
     data_sha256 = sha256_file(bridge.path)
     scale = physics.intensity_scale(torch.from_numpy(bridge.probeGuess), mean_total_counts(bridge))
     train_set, val_set = held_out_sets(bridge, gridsize=config.gridsize, K=config.K,
-                                       val_fraction=config.val_fraction, seed=config.seed)
+                                       val_fraction=config.val_fraction, seed=config.seed,
+                                       groups_per_position=config.groups_per_position,
+                                       channel_order=config.channel_order)
     if len(train_set) < ctx.world_size:
         raise TrainError(f"{len(train_set)} training groups cannot be shared by {ctx.world_size} processes")
     loader, sampler, batches = make_train_loader(train_set, config, ctx, device)
@@ -290,7 +294,8 @@ def _finish(run: Run, feed: Feed, inputs: _Inputs, summary: RunSummary,
         write_loss_curve(output_dir, run.history, summary)
         bundle_path = save_bundle(
             output_dir / BUNDLE_NAME, model.to("cpu").to(memory_format=torch.contiguous_format),
-            DataConfig(N=model.config.N, gridsize=config.gridsize, K=config.K, group_seed=config.seed),
+            DataConfig(N=model.config.N, gridsize=config.gridsize, K=config.K, group_seed=config.seed,
+                       channel_order=config.channel_order),
             bundle_metadata(config, run.history, summary, inputs.bridge, inputs.data_sha256, inputs.scale,
                             feed.device, feed.precision, ctx),
         )

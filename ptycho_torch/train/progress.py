@@ -70,7 +70,7 @@ def reference_losses(model: PtychoPINN, subset: GroupRows, batch_size: int, ctx:
     no structure), so a run on the plateau has closed about none of the gap."""
     n = model.config.N
     unit = physics.diffraction_amplitude(torch.ones(n, n, dtype=torch.complex64, device=device),
-                                         model.probe.detach().to(torch.complex64))  # (N, N), |O| = 1
+                                         model.physics_probe().detach())  # (N, N), |O| = 1
     unit_counts = (unit.double() * float(model.intensity_scale)).square().sum()  # sum r_1
     poisson = model.config.loss is LossKind.POISSON
     totals = torch.zeros(3, dtype=torch.float64, device=device)  # (sum flat loss, sum best loss, patterns)

@@ -193,3 +193,24 @@ def test_config_that_does_not_fit_the_weights(tmp_path: Path) -> None:
     sidecar_path(path).unlink()
     with pytest.raises(BundleError, match="do not fit the stored configuration"):
         load_bundle(path)
+
+
+def test_the_reference_options_and_the_channel_order_survive_a_round_trip(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    probe = _model().probe
+    config = ModelConfig(N=N, gridsize=2, n_filters=4, depth=2, support=8, support_fill="zero",
+                         probe_mask_radius=5.0, merge_weights="central")
+    model = PtychoPINN(config, probe, 1.5).eval()
+    data = DataConfig(N=N, gridsize=2, K=5, group_seed=3, channel_order="quadrant")
+    bundle = load_bundle(save_bundle(tmp_path / BUNDLE_NAME, model, data, {"seed": 0}))
+    assert bundle.config.model == config and bundle.config.data == data
+    diffraction, coords = _inputs(model)
+    with torch.no_grad():
+        torch.testing.assert_close(bundle.model(diffraction, coords).pred_amplitude,
+                                   model(diffraction, coords).pred_amplitude)
+
+
+def test_a_data_config_with_an_unknown_channel_order_is_refused() -> None:
+    with pytest.raises(BundleError, match=r"channel_order must be one of \['seed', 'quadrant'\], got 'spiral'"):
+        DataConfig.from_dict({"N": N, "channel_order": "spiral"})
+    assert DataConfig.from_dict({"N": N}).channel_order == "seed"  # bundles written before the option

@@ -116,6 +116,28 @@ def test_cli_defaults_are_the_trainconfig_defaults() -> None:
     assert {f.name for f in fields(TrainConfig) if f.default is not MISSING} <= set(vars(args))  # a flag each
 
 
+def test_the_reference_options_reach_the_trained_bundle(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from ptycho_torch.bundle import load_bundle
+
+    data = tmp_path / "d.npz"
+    assert main(["simulate", "--out", str(data), *SMALL]) == 0
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--output-dir", str(out), "--steps", "2", "--gridsize", "2",
+                 "--groups-per-position", "2", "--channel-order", "quadrant", "--support", "8",
+                 "--support-fill", "zero", "--probe-mask-radius", "6", "--merge", "central", "--threads", "1",
+                 "--no-progress"]) == 0
+    bundle = load_bundle(out / "wts.h5.zip")
+    model = bundle.config.model
+    assert (model.support, model.support_fill, model.probe_mask_radius, model.merge_weights) == (
+        8, "zero", 6.0, "central")
+    assert bundle.config.data.channel_order == "quadrant"
+    assert bundle.metadata["train_config"]["groups_per_position"] == 2
+    capsys.readouterr()
+    assert main(["train", "--data", str(data), "--output-dir", str(tmp_path / "bad"), "--support", "24",
+                 "--steps", "1", "--no-progress"]) == 1
+    assert "support = 24 is wider than the patch (N = 16)" in capsys.readouterr().err
+
+
 def test_importing_the_cli_and_the_train_config_does_not_import_torch() -> None:
     code = ("import sys, ptycho_torch.cli, ptycho_torch.train; "
             "from ptycho_torch.train import TrainConfig; "

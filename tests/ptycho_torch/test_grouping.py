@@ -9,6 +9,7 @@ import pytest
 from scipy.spatial import cKDTree
 
 from ptycho_torch.grouping import (
+    ChannelOrder,
     LazyGroupedPatterns,
     gather_patterns,
     group_coords,
@@ -43,6 +44,26 @@ class TestNeighbourGroups:
         a = neighbour_groups(x, y, gridsize=2, seed=3)
         np.testing.assert_array_equal(a, neighbour_groups(x, y, gridsize=2, seed=3))
         assert not np.array_equal(a, neighbour_groups(x, y, gridsize=2, seed=4))
+
+    @pytest.mark.parametrize("gridsize", [2, 3])
+    def test_quadrant_order_places_a_groups_patterns_by_row_then_column(self, gridsize: int) -> None:
+        x, y = grid(7)
+        y = y + 0.3 * x / 10  # a slightly tilted scan: rows are not exactly level
+        seeded = neighbour_groups(x, y, gridsize=gridsize, K=12, nsamples=2, seed=5)
+        placed = neighbour_groups(x, y, gridsize=gridsize, K=12, nsamples=2, seed=5, order=ChannelOrder.QUADRANT)
+        np.testing.assert_array_equal(np.sort(placed, axis=1), np.sort(seeded, axis=1))  # the same members
+        assert not np.array_equal(placed, seeded)
+        rows = placed.reshape(len(placed), gridsize, gridsize)
+        assert (np.diff(x[rows], axis=2) >= 0).all()  # each row left to right
+        assert (y[rows].max(axis=2)[:, :-1] <= y[rows].min(axis=2)[:, 1:]).all()  # rows top to bottom
+
+    def test_quadrant_order_of_a_square_group_is_tl_tr_bl_br(self) -> None:
+        x = np.array([10.0, 0.0, 10.0, 0.0])  # BR, TL, TR, BL (y grows downwards)
+        y = np.array([10.0, 0.0, 0.0, 10.0])
+        groups = neighbour_groups(x, y, gridsize=2, K=3, seed=0, order="quadrant")
+        np.testing.assert_array_equal(groups, np.tile([1, 2, 3, 0], (4, 1)))
+        with pytest.raises(ValueError, match="'diagonal' is not a valid ChannelOrder"):
+            neighbour_groups(x, y, gridsize=2, K=3, order="diagonal")
 
     def test_gridsize_one(self) -> None:
         x, y = grid(3)

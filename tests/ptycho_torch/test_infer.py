@@ -12,7 +12,7 @@ from scipy.ndimage import gaussian_filter
 from ptycho_torch import physics
 from ptycho_torch.bundle import BUNDLE_NAME, DataConfig, save_bundle
 from ptycho_torch.cli import main
-from ptycho_torch.infer import Stitcher, canvas_shape, stitch_weights
+from ptycho_torch.infer import Stitcher, canvas_shape, model_stitch_weights, stitch_weights
 from ptycho_torch.memmap_bridge import MemmapDatasetBridge
 from ptycho_torch.model import ModelConfig, PtychoPINN
 from ptycho_torch.simulate import simulate_dataset, write_npz
@@ -150,3 +150,49 @@ def test_user_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert main([*base, "--data", str(write_npz(tmp_path / "d16.npz", small))]) == 1
     err = capsys.readouterr().err
     assert err.startswith("ptycho-torch infer: error:") and "sidecar" in err and "Traceback" not in err
+
+
+def test_central_window_stitching_averages_only_each_patchs_central_window() -> None:
+    weights = stitch_weights(torch.ones(1, N, N, dtype=torch.complex64), window=8)  # rows, columns 4..11
+    assert torch.equal(weights[4:12, 4:12], torch.ones(8, 8)) and weights.sum() == 64
+    stitcher = Stitcher((16, 40), weights, interpolation=physics.Interpolation.NEAREST)
+    ones = torch.ones(1, N, N, dtype=torch.complex64)
+    stitcher.add(ones * 1.0, torch.tensor([[12.0, 8.0]]))  # central window: columns 8..15
+    stitcher.add(ones * 3.0, torch.tensor([[18.0, 8.0]]))  # columns 14..21
+    record = stitcher.result(0.5)
+    assert record.object[8, 10] == 1.0 and record.object[8, 20] == 3.0  # one window each: its value alone
+    assert record.object[8, 14] == 2.0 and record.object[8, 15] == 2.0  # both: their plain mean
+    assert not record.coverage[:, :8].any() and not record.coverage[:, 22:].any()  # no window: not covered
+    assert not record.coverage[:4].any()  # the patches' dark periphery never counts
+
+
+def test_infer_stitches_a_supported_model_within_its_support_by_default(tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    data = simulate_dataset(25, nphotons=1e3, overlap=0.7, seed=0, N=N)
+    path = write_npz(tmp_path / "data.npz", data)
+    torch.manual_seed(0)
+    probe = torch.from_numpy(data.probeGuess)
+    model = PtychoPINN(ModelConfig(N=N, n_filters=4, depth=2, support=6), probe, physics.intensity_scale(probe, 1e3))
+    bundle = save_bundle(tmp_path / BUNDLE_NAME, model, DataConfig(N=N), {"seed": 0})
+    inside = torch.zeros(N, N, dtype=torch.bool)
+    inside[5:11, 5:11] = True  # the 6 x 6 support
+    weights = model_stitch_weights(model, None)  # by default: the probe's intensity within the support
+    torch.testing.assert_close(weights, stitch_weights(model.probe) * inside)
+    assert torch.equal(model_stitch_weights(model, 0), stitch_weights(model.probe))
+    covered = {}
+    for name, extra in (("support", []), ("whole", ["--stitch-window", "0"]), ("two", ["--stitch-window", "2"])):
+        out = tmp_path / name
+        assert main(["infer", "--bundle", str(bundle), "--data", str(path), "--output-dir", str(out), *extra]) == 0
+        with np.load(out / "recon.npz", allow_pickle=False) as recon:
+            covered[name] = recon["coverage"]
+            assert np.isfinite(recon["object"][covered[name]]).all()
+    assert covered["two"].sum() < covered["support"].sum() < covered["whole"].sum()
+    # by default each patch counts within its 6 x 6 support only: no pixel beyond 3 of a scan position
+    rows, cols = np.nonzero(covered["support"])
+    nearest = np.min(np.maximum(np.abs(rows[:, None] - np.rint(data.ycoords)[None]),
+                                np.abs(cols[:, None] - np.rint(data.xcoords)[None])), axis=1)
+    assert nearest.max() <= 3
+    capsys.readouterr()
+    assert main(["infer", "--bundle", str(bundle), "--data", str(path), "--output-dir", str(tmp_path / "x"),
+                 "--stitch-window", "17"]) == 1
+    assert "--stitch-window must be a window side from 1 to the patch's 16 pixels" in capsys.readouterr().err

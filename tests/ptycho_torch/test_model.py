@@ -269,3 +269,86 @@ def test_probe_and_scale_live_in_the_state_dict() -> None:
     torch.testing.assert_close(
         clone(diffraction, coords).pred_amplitude, model(diffraction, coords).pred_amplitude
     )
+
+
+@pytest.mark.parametrize(("fill", "value"), [("vacuum", 1.0), ("zero", 0.0)])
+def test_support_keeps_the_network_inside_its_central_window(fill: str, value: float) -> None:
+    model = _model(1, support=8, support_fill=fill)
+    diffraction, coords = _batch(model)
+    out = model(diffraction, coords)
+    patches = out.raw_object_patches  # (3, 1, 16, 16): the window is rows and columns 4..11
+    outside = torch.ones(16, 16, dtype=torch.bool)
+    outside[4:12, 4:12] = False
+    assert torch.equal(patches[..., outside], torch.full_like(patches[..., outside], value))
+    assert (patches[..., 4:12, 4:12] - value).abs().min() > 0  # inside: the network's own values
+    # nothing the network says outside the window reaches the loss
+    model.loss(out, diffraction).backward()
+    grad_logits = torch.zeros(3, 1, 16, 16, requires_grad=True)
+    amplitude, phase = model.net(diffraction / (model.intensity_scale * model.input_rms))
+    obj = model._object_from_logits(amplitude + grad_logits, phase + grad_logits)
+    obj.abs().sum().backward()
+    assert grad_logits.grad[..., outside].abs().max() == 0
+    assert grad_logits.grad[..., ~outside].abs().min() > 0
+
+
+def test_the_whole_patch_is_the_default_support() -> None:
+    diffraction, coords = _batch(_model(1))
+    torch.testing.assert_close(_model(1, support=16)(diffraction, coords).pred_amplitude,
+                               _model(1)(diffraction, coords).pred_amplitude)
+
+
+def test_probe_mask_lights_the_patches_with_the_probe_inside_a_disk_only() -> None:
+    model = _model(1, probe_mask_radius=4.0)
+    plain = _model(1)
+    probe = model.physics_probe()
+    yy, xx = np.mgrid[:16, :16] - 8
+    inside = torch.from_numpy(xx**2 + yy**2 <= 16)
+    assert torch.equal(probe[0][~inside], torch.zeros_like(probe[0][~inside]))
+    torch.testing.assert_close(probe[0][inside], plain.probe[0][inside])
+    assert torch.equal(model.probe, plain.probe)  # the stored probe is unchanged; only the physics masks it
+    diffraction, coords = _batch(model)
+    out = model(diffraction, coords)
+    expected = physics.diffraction_amplitude(out.object_patches, plain.probe * inside)
+    torch.testing.assert_close(out.pred_amplitude, expected)
+
+
+def test_central_merge_is_the_mean_of_the_central_windows_covering_a_pixel() -> None:
+    model = _model(2, merge_weights="central")  # N 16: central windows rows and columns 4..11
+    diffraction, _ = _batch(model, batch=2)
+    coords = torch.tensor([[-3.0, -2.0], [3.0, -2.0], [-3.0, 2.0], [3.0, 2.0]]).expand(2, 4, 2).contiguous()
+    out = model(diffraction, coords)
+    raw, shared = out.raw_object_patches, out.object_patches
+    # patch 0 pixel (r, c) is patch 1's (r, c - 6), patch 2's (r - 4, c), patch 3's (r - 4, c - 6)
+    # (8, 10): in the central windows of all four: patches 0 (8, 10), 1 (8, 4), 2 (4, 10) and 3 (4, 4)
+    expected = (raw[:, 0, 8, 10] + raw[:, 1, 8, 4] + raw[:, 2, 4, 10] + raw[:, 3, 4, 4]) / 4
+    torch.testing.assert_close(shared[:, 0, 8, 10], expected)
+    # (8, 9): in those of patches 0 (8, 9) and 2 (4, 9), not of 1 (8, 3) nor 3 (4, 3)
+    torch.testing.assert_close(shared[:, 0, 8, 9], (raw[:, 0, 8, 9] + raw[:, 2, 4, 9]) / 2)
+    # (5, 13): outside patch 0's central window, inside patch 1's (5, 7) only
+    torch.testing.assert_close(shared[:, 0, 5, 13], raw[:, 1, 5, 7], rtol=1e-6, atol=1e-6)
+    # (0, 0): in no central window (patch 0's only): its own value
+    torch.testing.assert_close(shared[:, 0, 0, 0], raw[:, 0, 0, 0])
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"N": 16, "depth": 2, "support": 17}, "support = 17 is wider than the patch"),
+        ({"support": -1}, "support .* must be an integer >= 0"),
+        ({"support_fill": "one"}, "support_fill = 'one' is not a known choice"),
+        ({"probe_mask_radius": -2}, "probe_mask_radius .* must be a finite number >= 0"),
+        ({"merge_weights": "middle"}, "merge_weights = 'middle' is not a known choice; choose one of "
+                                      + "'probe', 'uniform', 'central'"),
+    ],
+)
+def test_reference_options_reject_bad_values(data: dict[str, object], message: str) -> None:
+    with pytest.raises(ModelConfigError, match=message):
+        ModelConfig.from_dict(data)
+
+
+def test_a_model_saved_before_the_reference_options_still_loads() -> None:
+    model = _model(1, support=8, probe_mask_radius=4.0)
+    state = model.state_dict()
+    assert "support_mask" not in state and "probe_mask" not in state  # they follow from the config
+    clone = _model(1, support=8, probe_mask_radius=4.0)
+    clone.load_state_dict(state)

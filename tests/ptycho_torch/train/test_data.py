@@ -42,6 +42,20 @@ def test_no_validation_group_shares_a_pattern_with_a_training_group(tmp_path: Pa
     assert spreads[1] <= 1.5 * spreads[0] + 1e-9, spreads
 
 
+def test_groups_per_position_multiplies_the_training_groups_only(tmp_path: Path) -> None:
+    bridge = MemmapDatasetBridge(write_npz(tmp_path / "d.npz", simulate_dataset(100, nphotons=1e3, overlap=0.7,
+                                                                             seed=0, N=16)))
+    one_train, one_val = held_out_sets(bridge, gridsize=2, K=12, val_fraction=0.2, seed=0)
+    train, val = held_out_sets(bridge, gridsize=2, K=12, val_fraction=0.2, seed=0, groups_per_position=3,
+                               channel_order="quadrant")
+    assert len(train) == 3 * len(one_train) and len(val) == len(one_val)
+    groups = train.dataset.groups[train.rows]
+    assert len({frozenset(row.tolist()) for row in groups}) > len(one_train)  # the extra groups are new draws
+    x, y = bridge.xcoords[groups], bridge.ycoords[groups]  # (B, 4): TL, TR, BL, BR
+    assert (x[:, 1] >= x[:, 0]).all() and (x[:, 3] >= x[:, 2]).all()
+    assert (y[:, :2].max(axis=1) <= y[:, 2:].min(axis=1)).all()
+
+
 def test_the_split_is_seeded_and_refuses_data_too_small_for_two_sides() -> None:
     x, y = np.meshgrid(np.arange(10.0), np.arange(10.0))
     x, y = x.ravel() * 5, y.ravel() * 5

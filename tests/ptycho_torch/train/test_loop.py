@@ -185,6 +185,19 @@ def test_resume_refuses_what_would_not_continue_the_same_run(tmp_path: Path, dat
         train(_config(tmp_path, data=data, epochs=2), resume=True, progress=False)
 
 
+def test_a_checkpoint_older_than_a_setting_resumes_at_that_settings_default(tmp_path: Path, data: Path,
+                                                                            one_epoch: Run) -> None:
+    _copy_run(one_epoch, tmp_path / "run")
+    state = _checkpoint(tmp_path / "run")
+    for newer in ("support", "support_fill", "probe_mask_radius", "merge", "channel_order", "groups_per_position"):
+        del state["config"][newer]  # as a checkpoint written before these settings existed
+    torch.save(state, tmp_path / "run" / CHECKPOINT_NAME)
+    assert train(_config(tmp_path, data=data, epochs=2), resume=True, progress=False).resumed_from_epoch == 1
+    torch.save(state, tmp_path / "run" / CHECKPOINT_NAME)
+    with pytest.raises(TrainError, match="support: checkpoint 0 vs now 8"):
+        train(_config(tmp_path, data=data, epochs=2, support=8), resume=True, progress=False)
+
+
 def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(tmp_path: Path, data: Path,
                                                                              two_epochs: Run) -> None:
     config = _config(tmp_path, data=data, epochs=2)
