@@ -217,8 +217,8 @@ def reference_options(a: argparse.Namespace, work: Path) -> list[str]:
                      f"{unseen['phase']:.3f} | {seconds / 60:.1f} | {record['load_average']:.1f} |")
         print(lines[-1], flush=True)
     return [(f"Seed {a.seeds[0]}; gridsize 1 for {a.steps} steps, gridsize 2 for {a.steps // 2}; batch {BATCH} "
-             "groups; every other option at its default. Scored with `infer` (a model with a support stitches "
-             "its support window) and `evaluate`. Patterns/s: patterns seen per second of training."), "",
+             "groups; every other option at its default. Scored with `infer` (a model with a support is stitched "
+             "by probe intensity within it) and `evaluate`. Patterns/s: patterns seen per second of training."), "",
             *lines, "", score_constant(own, unseen)]
 
 
