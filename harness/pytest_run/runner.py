@@ -231,8 +231,13 @@ def _run_logged(
     how it started (harness.pytest_run.warm: a fork of the warm server, or a new interpreter)."""
     partial = log_path.with_name(log_path.name + ".partial")
     start = warm.starter(argv, cwd, env) if warm_start else None
+    lost = ""
     try:
-        finished = proc.run(argv, cwd=cwd, env=env, timeout_s=timeout_s, log_path=partial, start=start)
+        try:
+            finished = proc.run(argv, cwd=cwd, env=env, timeout_s=timeout_s, log_path=partial, start=start)
+        except warm.RunLost as exc:  # the run's outcome is unknown: run it again, as a new interpreter
+            lost, start = f"; {exc}, so it was run again as a new interpreter", None
+            finished = proc.run(argv, cwd=cwd, env=env, timeout_s=timeout_s, log_path=partial)
     except proc.StartError as exc:
         partial.unlink(missing_ok=True)
         raise SelectorError(
@@ -240,6 +245,8 @@ def _run_logged(
             "check the configured pytest command"
         ) from None
     os.replace(partial, log_path)
+    if lost:
+        return finished, f"forked by the warm pytest server{lost}"
     how = start.how if start is not None else ("started cold (pytest.warm_start: false)" if not warm_start
                                                  else "started cold (a command other than this interpreter's "
                                                       "`-m pytest`)")

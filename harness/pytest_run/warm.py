@@ -50,6 +50,11 @@ def pytest_args(argv: Sequence[str]) -> tuple[str, ...] | None:
     return None
 
 
+class RunLost(OSError):
+    """The server died between forking a run and reaping it: the run ended, but its exit status went with
+    the server. The caller reruns the command as a new interpreter (runner._run_logged)."""
+
+
 class WarmChild:
     """A pytest run forked by the server: what proc.run needs of a `subprocess.Popen`."""
 
@@ -65,7 +70,12 @@ class WarmChild:
         if self.returncode is None:
             if not proc.wait_pid(self.pid, timeout):
                 raise proc.TimeoutExpired(self.args, timeout)
-            self.returncode = self._server.reap(self.pid)
+            try:
+                self.returncode = self._server.reap(self.pid)
+            except (OSError, ValueError, KeyError) as exc:
+                _discard(self._server)
+                raise RunLost(f"the warm pytest server (pid {self._server.pid}) died before it reaped run "
+                              f"{self.pid} ({exc}); the run's exit status is lost") from None
         return self.returncode
 
 

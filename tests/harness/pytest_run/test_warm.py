@@ -143,3 +143,33 @@ def test_warm_start_false_in_the_config_starts_every_run_cold(tmp_path: Path) ->
     run = run_pytest(["tests"], cwd=project, out_dir=tmp_path / "out", name="cold", env=ENV, timeout_s=60,
                      warm_start=settings.warm_start)
     assert run.returncode == 0 and how(tmp_path / "out", "cold") == "# started cold (pytest.warm_start: false)"
+
+
+def test_a_run_whose_server_dies_before_reaping_it_is_run_again_cold_with_its_true_outcome(tmp_path: Path) -> None:
+    """The server holds a forked run's exit status until the harness asks for it; if it dies first, the
+    status is gone. The run is then run again as a new interpreter, and its outcome is that run's."""
+    project = make_suite(tmp_path, {"tests/test_kill.py": textwrap.dedent("""\
+        import os, signal
+        from pathlib import Path
+
+        def test_kill_the_server_then_fail():
+            with open(os.environ["RUNS_OUT"], "a") as fh:
+                fh.write("run\\n")
+            once = Path(os.environ["KILL_ONCE"])
+            if once.exists():  # the first run: kill the warm server that forked it
+                once.unlink()
+                os.kill(os.getppid(), signal.SIGKILL)
+            assert False, "fails on purpose"
+    """)})
+    runs_out, once = tmp_path / "runs.txt", tmp_path / "kill-once"
+    once.touch()
+    run = run_pytest(["tests"], cwd=project, out_dir=tmp_path / "out", name="lost",
+                     env={**ENV, "RUNS_OUT": str(runs_out), "KILL_ONCE": str(once)}, timeout_s=60)
+    assert runs_out.read_text() == "run\nrun\n"  # run twice: warm, then cold
+    assert run.returncode == 1 and "fails on purpose" in run.log_path.read_text()
+    said = how(tmp_path / "out", "lost")
+    assert said.startswith("# forked by the warm pytest server") and "died before it reaped run" in said
+    assert said.endswith("so it was run again as a new interpreter")
+    after = run_pytest(["tests"], cwd=project, out_dir=tmp_path / "out", name="after",
+                       env={**ENV, "RUNS_OUT": str(runs_out), "KILL_ONCE": str(once)}, timeout_s=60)
+    assert after.returncode == 1 and how(tmp_path / "out", "after").startswith("# forked by the warm pytest server")
