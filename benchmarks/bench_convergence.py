@@ -3,6 +3,7 @@
     python benchmarks/bench_convergence.py escape --probe-from PATH/fly001_probe64.npz     # seeds 0 1 2, 1000 steps
     python benchmarks/bench_convergence.py gridsize --probe-from PATH/fly001_probe64.npz   # same patterns seen
     python benchmarks/bench_convergence.py options --steps 1200                            # the reference's constraints
+    python benchmarks/bench_convergence.py dose --steps 2400 --doses 1e3 1e5               # quality by dose
     python benchmarks/bench_convergence.py pipeline                                        # the README's run
 
 Every run goes through the CLI as a user runs it (`ptycho-torch simulate | train | infer | evaluate`, in this
@@ -20,6 +21,8 @@ process), with one torch thread, on data simulated here:
 - options: issue 11's data; gridsize 1 and 2 runs with the reference PtychoPINN's constraints as options
   (support window, probe mask, quadrant channel order, central-window merge, two groups per position) and
   wider networks (--n-filters 32, 64), each scored on both regions beside its patterns/s (OPTION_RUNS).
+- dose: issue 11's data at each of --doses (only the counts differ), trained with the defaults for at most
+  --steps, scored on both regions: does the quality rise with dose (issue 23's first target)?
 - pipeline: the README's commands with defaults, --nphotons 1e5, --steps 4000.
 
 Results are appended to RESULTS.md with the machine, the date, the threads and the load average. Training
@@ -222,6 +225,31 @@ def reference_options(a: argparse.Namespace, work: Path) -> list[str]:
             *lines, "", score_constant(own, unseen)]
 
 
+def dose(a: argparse.Namespace, work: Path) -> list[str]:
+    """Issue 23's first target: does the network's quality rise with dose? Issue 11's data at each of --doses
+    (the same scan, object and seed; only the counts differ), trained for --steps with every other option at
+    its default (early stopping included), scored on the region it trained on and on the unseen one."""
+    lines = [("| dose | steps run | best val step | stopped early | gap closed | own amp / phase SSIM | unseen "
+              "amp / phase SSIM | minutes | load |"), "|---|---:|---:|---|---:|---|---|---:|---:|"]
+    for value in a.doses:
+        label = f"{value:.0e}".replace("+0", "").replace("+", "")
+        extra = [*ISSUE_DATA[: ISSUE_DATA.index("--nphotons") + 1], str(value),
+                 *ISSUE_DATA[ISSUE_DATA.index("--nphotons") + 2 :]]
+        train_npz, test_npz = simulate(work / f"data_{label}.npz", extra, a.probe_from)
+        out = work / f"dose_{label}"
+        seconds = train(out, train_npz, a.steps, "--seed", str(a.seeds[0]))
+        record = history(out)
+        own, unseen = score(out, "own", train_npz), score(out, "unseen", test_npz)
+        lines.append(f"| {label} | {record['steps']} | {record['best_val_step']} | {record['stopped_early']} | "
+                     f"{record['epochs'][-1]['gap_closed']:.1%} | {own['amplitude']:.3f} / {own['phase']:.3f} | "
+                     f"{unseen['amplitude']:.3f} / {unseen['phase']:.3f} | {seconds / 60:.1f} | "
+                     f"{record['load_average']:.1f} |")
+        print(lines[-1], flush=True)
+    return [(f"Seed {a.seeds[0]}; at most {a.steps} steps, every other option at its default (the weights of "
+             "the lowest validation loss are kept; patience 1,000 steps). Issue 23's target: own-region "
+             "amplitude SSIM at 1e5 at least 0.15 above 1e3."), "", *lines, "", score_constant(own, unseen)]
+
+
 def pipeline(a: argparse.Namespace, work: Path) -> list[str]:
     train_npz, test_npz = simulate(work / "data.npz", ["--nphotons", "1e5", "--split", "0.3", "--seed", "1",
                                                        "--no-progress"], None)
@@ -246,7 +274,9 @@ def pipeline(a: argparse.Namespace, work: Path) -> list[str]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("what", choices=["escape", "gridsize", "options", "pipeline"])
+    ap.add_argument("what", choices=["escape", "gridsize", "options", "dose", "pipeline"])
+    ap.add_argument("--doses", type=float, nargs="+", default=[1e3, 1e4, 1e5],
+                    help="dose: mean total counts per pattern of each dataset (default 1e3 1e4 1e5)")
     ap.add_argument("--runs", nargs="+", choices=sorted(OPTION_RUNS), default=list(OPTION_RUNS),
                     help="options: the runs to train (default: all)")
     ap.add_argument("--probe-from", default=None, help="probe file (escape, gridsize); default: simulated")
@@ -273,14 +303,15 @@ def main() -> int:
         work = Path(a.work) if a.work else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         load = load_average()
-        body = {"escape": escape, "gridsize": gridsize, "options": reference_options,
+        body = {"escape": escape, "gridsize": gridsize, "options": reference_options, "dose": dose,
                 "pipeline": pipeline}[a.what](a, work)
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     shown = [a.what, *(["--probe-from", f"PATH/{Path(a.probe_from).name}"] if a.probe_from else []),
              "--seeds", *map(str, a.seeds), "--steps", str(a.steps),
              *(["--equal-steps"] if a.equal_steps else []),
              *(["--equal-batch"] if a.equal_batch else []),
-             *(["--runs", *a.runs] if a.what == "options" else [])]  # no folder of this machine
+             *(["--runs", *a.runs] if a.what == "options" else []),
+             *(["--doses", *(f"{d:g}" for d in a.doses)] if a.what == "dose" else [])]  # no folder of this machine
     section = "\n".join([
         f"## bench_convergence {a.what} ({when})", "",
         f"- Command: `python benchmarks/bench_convergence.py {' '.join(shown)}`",
