@@ -135,6 +135,18 @@ def train(run_dir: Path, data: Path, steps: int, *extra: str) -> float:
     return sum(epoch["seconds"] for epoch in history(run_dir)["epochs"])
 
 
+def trained(out: Path, train_npz: Path, test_npz: Path, steps: int,
+            *extra: str) -> tuple[float, dict[str, Any], dict[str, float], dict[str, float]]:
+    """train, then score on the region trained on and on the unseen one: (seconds, history, own, unseen)."""
+    seconds = train(out, train_npz, steps, *extra)
+    return seconds, history(out), score(out, "own", train_npz), score(out, "unseen", test_npz)
+
+
+def ssim_cells(own: dict[str, float], unseen: dict[str, float]) -> str:
+    """Two table cells: own and unseen amplitude / phase SSIM."""
+    return (f"{own['amplitude']:.3f} / {own['phase']:.3f} | {unseen['amplitude']:.3f} / {unseen['phase']:.3f}")
+
+
 def escape(a: argparse.Namespace, work: Path) -> list[str]:
     train_npz, test_npz = simulate(work / "data.npz", ISSUE_DATA, a.probe_from)
     lines = [("| seed | left the plateau at step | gap closed at the end | own amp / phase SSIM | unseen amp / "
@@ -171,15 +183,12 @@ def gridsize(a: argparse.Namespace, work: Path) -> list[str]:
             *([("gs2_equal_batch", 2, a.steps, BATCH // 4)] if a.equal_batch else [])]
     for folder, size, steps, batch in runs:
         out = work / folder
-        seconds = train(out, train_npz, steps, "--gridsize", str(size), "--seed", str(a.seeds[0]),
-                        *(["--batch-size", str(batch)] if batch != BATCH else []))
-        record = history(out)
-        load = record["load_average"]
-        own, unseen = score(out, "own", train_npz), score(out, "unseen", test_npz)
+        seconds, record, own, unseen = trained(out, train_npz, test_npz, steps, "--gridsize", str(size),
+                                               "--seed", str(a.seeds[0]),
+                                               *(["--batch-size", str(batch)] if batch != BATCH else []))
         lines.append(f"| {size} | {batch} | {record['steps']} | {record['steps'] * batch * size**2} | "
-                     f"{record['epochs'][-1]['gap_closed']:.1%} | "
-                     f"{own['amplitude']:.3f} / {own['phase']:.3f} | {unseen['amplitude']:.3f} / "
-                     f"{unseen['phase']:.3f} | {seconds / 60:.1f} | {load:.1f} |")
+                     f"{record['epochs'][-1]['gap_closed']:.1%} | {ssim_cells(own, unseen)} | {seconds / 60:.1f} | "
+                     f"{record['load_average']:.1f} |")
         print(lines[-1], flush=True)
     return [(f"Seed {a.seeds[0]}; defaults otherwise (restarts on: steps and patterns seen "
              "count every attempt). Minutes: training time."), "",
@@ -210,14 +219,12 @@ def reference_options(a: argparse.Namespace, work: Path) -> list[str]:
         size, flags = OPTION_RUNS[name]
         out = work / name
         steps = a.steps if size == 1 else a.steps // 2
-        seconds = train(out, train_npz, steps, "--gridsize", str(size), "--seed", str(a.seeds[0]), *flags)
-        record = history(out)
-        own, unseen = score(out, "own", train_npz), score(out, "unseen", test_npz)
+        seconds, record, own, unseen = trained(out, train_npz, test_npz, steps, "--gridsize", str(size),
+                                               "--seed", str(a.seeds[0]), *flags)
         patterns = record["steps"] * BATCH * size**2
         lines.append(f"| {name} | {' '.join(flags) or '(defaults)'} | {record['steps']} | {patterns / seconds:.0f} | "
                      f"{record['epochs'][-1]['gap_closed']:.1%} | {record['best_val_step']} | "
-                     f"{own['amplitude']:.3f} / {own['phase']:.3f} | {unseen['amplitude']:.3f} / "
-                     f"{unseen['phase']:.3f} | {seconds / 60:.1f} | {record['load_average']:.1f} |")
+                     f"{ssim_cells(own, unseen)} | {seconds / 60:.1f} | {record['load_average']:.1f} |")
         print(lines[-1], flush=True)
     return [(f"Seed {a.seeds[0]}; gridsize 1 for {a.steps} steps, gridsize 2 for {a.steps // 2}; batch {BATCH} "
              "groups; every other option at its default. Scored with `infer` (a model with a support is stitched "
@@ -237,12 +244,9 @@ def dose(a: argparse.Namespace, work: Path) -> list[str]:
                  *ISSUE_DATA[ISSUE_DATA.index("--nphotons") + 2 :]]
         train_npz, test_npz = simulate(work / f"data_{label}.npz", extra, a.probe_from)
         out = work / f"dose_{label}"
-        seconds = train(out, train_npz, a.steps, "--seed", str(a.seeds[0]))
-        record = history(out)
-        own, unseen = score(out, "own", train_npz), score(out, "unseen", test_npz)
+        seconds, record, own, unseen = trained(out, train_npz, test_npz, a.steps, "--seed", str(a.seeds[0]))
         lines.append(f"| {label} | {record['steps']} | {record['best_val_step']} | {record['stopped_early']} | "
-                     f"{record['epochs'][-1]['gap_closed']:.1%} | {own['amplitude']:.3f} / {own['phase']:.3f} | "
-                     f"{unseen['amplitude']:.3f} / {unseen['phase']:.3f} | {seconds / 60:.1f} | "
+                     f"{record['epochs'][-1]['gap_closed']:.1%} | {ssim_cells(own, unseen)} | {seconds / 60:.1f} | "
                      f"{record['load_average']:.1f} |")
         print(lines[-1], flush=True)
     return [(f"Seed {a.seeds[0]}; at most {a.steps} steps, every other option at its default (the weights of "
