@@ -242,6 +242,8 @@ def dose(a: argparse.Namespace, work: Path) -> list[str]:
         label = f"{value:.0e}".replace("+0", "").replace("+", "")
         extra = [*ISSUE_DATA[: ISSUE_DATA.index("--nphotons") + 1], str(value),
                  *ISSUE_DATA[ISSUE_DATA.index("--nphotons") + 2 :]]
+        if a.n_images:  # a larger scan of a larger object (the study's dense sets: 1,560 on 928 px)
+            extra[1], extra[3] = str(a.n_images), str(a.object_size)
         train_npz, test_npz = simulate(work / f"data_{label}.npz", extra, a.probe_from)
         out = work / f"dose_{label}"
         seconds, record, own, unseen = trained(out, train_npz, test_npz, a.steps, "--seed", str(a.seeds[0]))
@@ -281,6 +283,10 @@ def main() -> int:
     ap.add_argument("what", choices=["escape", "gridsize", "options", "dose", "pipeline"])
     ap.add_argument("--doses", type=float, nargs="+", default=[1e3, 1e4, 1e5],
                     help="dose: mean total counts per pattern of each dataset (default 1e3 1e4 1e5)")
+    ap.add_argument("--n-images", type=int, default=None,
+                    help="dose: patterns of each dataset, 70%% trained on (default: issue 11's 400)")
+    ap.add_argument("--object-size", type=int, default=928,
+                    help="dose, with --n-images: the object's side in pixels (default 928)")
     ap.add_argument("--runs", nargs="+", choices=sorted(OPTION_RUNS), default=list(OPTION_RUNS),
                     help="options: the runs to train (default: all)")
     ap.add_argument("--probe-from", default=None, help="probe file (escape, gridsize); default: simulated")
@@ -315,7 +321,9 @@ def main() -> int:
              *(["--equal-steps"] if a.equal_steps else []),
              *(["--equal-batch"] if a.equal_batch else []),
              *(["--runs", *a.runs] if a.what == "options" else []),
-             *(["--doses", *(f"{d:g}" for d in a.doses)] if a.what == "dose" else [])]  # no folder of this machine
+             *(["--doses", *(f"{d:g}" for d in a.doses)] if a.what == "dose" else []),
+             *(["--n-images", str(a.n_images), "--object-size", str(a.object_size)]
+               if a.what == "dose" and a.n_images else [])]  # no folder of this machine
     section = "\n".join([
         f"## bench_convergence {a.what} ({when})", "",
         f"- Command: `python benchmarks/bench_convergence.py {' '.join(shown)}`",
