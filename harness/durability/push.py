@@ -118,8 +118,8 @@ def push_branch(ws: Workspace, *, timeout_s: float = GIT_TIMEOUT_S, expected: st
         first = push_ref(repo, config.remote, f"{head}:refs/heads/{config.branch}", timeout_s=timeout_s)
     else:
         first = _push_cas(ws, head, expected, held, timeout_s)
-    if _lease_refused(first.output, held):
-        return _lease_lost(target, _stale(first.output, held))
+    if stale := _stale(first.output, held):
+        return _lease_lost(target, stale)
     if first.ok:
         return _pushed(repo, PushResult(True, 1, False, f"pushed {head[:10]} to {target}"))
     if not (_rejected(first.output) or (expected is not None and _refused_by_lease(first.output))):
@@ -152,8 +152,8 @@ def push_branch(ws: Workspace, *, timeout_s: float = GIT_TIMEOUT_S, expected: st
                            f"but the branch could not be moved onto them: {exc}")
         head, rebased, attempts = replayed.head, True, attempts + 1
         answer = _push_cas(ws, head, onto, held, timeout_s)
-        if _lease_refused(answer.output, held):
-            return _lease_lost(target, _stale(answer.output, held))
+        if stale := _stale(answer.output, held):
+            return _lease_lost(target, stale)
         if answer.ok:
             return _pushed(repo, PushResult(True, attempts, True, f"pushed {head[:10]} to {target} after "
                                             f"{_replayed(replayed, onto)}"))
@@ -182,10 +182,6 @@ def _stale(output: str, held: tuple[tuple[str, str], ...]) -> list[tuple[str, st
     """The leases among `held` the remote refused as no longer holding their commit."""
     return [(ref, sha) for ref, sha in held
             if any(line.startswith("!") and f":{ref}\t" in line and "stale info" in line for line in output.splitlines())]
-
-
-def _lease_refused(output: str, held: tuple[tuple[str, str], ...]) -> bool:
-    return bool(_stale(output, held))
 
 
 def _lease_lost(target: str, stale: list[tuple[str, str]]) -> PushResult:
