@@ -231,13 +231,15 @@ def _run_logged(
     how it started (harness.pytest_run.warm: a fork of the warm server, or a new interpreter)."""
     partial = log_path.with_name(log_path.name + ".partial")
     start = warm.starter(argv, cwd, env) if warm_start else None
-    lost = ""
     try:
         try:
             finished = proc.run(argv, cwd=cwd, env=env, timeout_s=timeout_s, log_path=partial, start=start)
+            how = start.how if start is not None else ("started cold (pytest.warm_start: false)" if not warm_start
+                                                         else "started cold (a command other than this "
+                                                              "interpreter's `-m pytest`)")
         except warm.RunLost as exc:  # the run's outcome is unknown: run it again, as a new interpreter
-            lost, start = f"; {exc}, so it was run again as a new interpreter", None
             finished = proc.run(argv, cwd=cwd, env=env, timeout_s=timeout_s, log_path=partial)
+            how = f"forked by the warm pytest server; {exc}, so it was run again as a new interpreter"
     except proc.StartError as exc:
         partial.unlink(missing_ok=True)
         raise SelectorError(
@@ -245,11 +247,6 @@ def _run_logged(
             "check the configured pytest command"
         ) from None
     os.replace(partial, log_path)
-    if lost:
-        return finished, f"forked by the warm pytest server{lost}"
-    how = start.how if start is not None else ("started cold (pytest.warm_start: false)" if not warm_start
-                                                 else "started cold (a command other than this interpreter's "
-                                                      "`-m pytest`)")
     return finished, how
 
 
