@@ -48,6 +48,8 @@ import torch
 HERE = Path(__file__).resolve()
 sys.path.insert(0, str(HERE.parents[1]))
 
+from results_file import append_section
+
 from ptycho_torch import metrics, physics
 from ptycho_torch.atomic_io import atomic_write_bytes
 from ptycho_torch.bundle import load_bundle
@@ -58,8 +60,16 @@ from ptycho_torch.memmap_bridge import MemmapDatasetBridge
 from ptycho_torch.recon_file import load_recon
 
 BATCH = 16  # the trainer's default batch size (groups per step)
-ISSUE_DATA = ["--n-images", "400", "--object-size", "512", "--nphotons", "1e5", "--overlap", "0.7",
-              "--split", "0.3", "--seed", "1", "--no-progress"]
+
+
+def issue_data(*, nphotons: float = 1e5, n_images: int = 400, object_size: int = 512) -> list[str]:
+    """`ptycho-torch simulate` flags of issue 11's data: a dense scan (overlap 0.7), 30% held out as the
+    unseen region, seed 1; the dose and the scan's size as given."""
+    return ["--n-images", str(n_images), "--object-size", str(object_size), "--nphotons", f"{nphotons:g}",
+            "--overlap", "0.7", "--split", "0.3", "--seed", "1", "--no-progress"]
+
+
+ISSUE_DATA = issue_data()
 
 
 def run(*argv: str) -> None:
@@ -240,11 +250,9 @@ def dose(a: argparse.Namespace, work: Path) -> list[str]:
               "amp / phase SSIM | minutes | load |"), "|---|---:|---:|---|---:|---|---|---:|---:|"]
     for value in a.doses:
         label = f"{value:.0e}".replace("+0", "").replace("+", "")
-        extra = [*ISSUE_DATA[: ISSUE_DATA.index("--nphotons") + 1], str(value),
-                 *ISSUE_DATA[ISSUE_DATA.index("--nphotons") + 2 :]]
-        if a.n_images:  # a larger scan of a larger object (the study's dense sets: 1,560 on 928 px)
-            extra[1], extra[3] = str(a.n_images), str(a.object_size)
-        train_npz, test_npz = simulate(work / f"data_{label}.npz", extra, a.probe_from)
+        # --n-images: a larger scan of a larger object (the study's dense sets: 1,560 patterns on 928 px)
+        size = {"n_images": a.n_images, "object_size": a.object_size} if a.n_images else {}
+        train_npz, test_npz = simulate(work / f"data_{label}.npz", issue_data(nphotons=value, **size), a.probe_from)
         out = work / f"dose_{label}"
         seconds, record, own, unseen = trained(out, train_npz, test_npz, a.steps, "--seed", str(a.seeds[0]))
         lines.append(f"| {label} | {record['steps']} | {record['best_val_step']} | {record['stopped_early']} | "
@@ -332,9 +340,7 @@ def main() -> int:
         *body, ""])
     print(section)
     if not a.no_write:
-        results = Path(a.results)
-        before = results.read_text().rstrip("\n") + "\n\n" if results.is_file() else ""
-        atomic_write_bytes(results, (before + section).encode())
+        append_section(Path(a.results), "\n" + section)  # whole sections: runs at the same time never interleave
     return 0
 
 
