@@ -38,7 +38,7 @@ from ptycho_torch.dataset import PtychoDataset
 from ptycho_torch.device import DistContext, Precision, autocast, resolve_device, resolve_precision
 from ptycho_torch.errors import InferError
 from ptycho_torch.memmap_bridge import MemmapDatasetBridge
-from ptycho_torch.model import PtychoPINN, central_window
+from ptycho_torch.model import PtychoPINN
 from ptycho_torch.recon_file import RECON_NAME, ReconRecord, save_recon
 from ptycho_torch.region import COVERAGE_THRESHOLD, check_threshold, covered
 
@@ -76,7 +76,7 @@ def stitch_weights(probe: torch.Tensor, window: int = 0) -> torch.Tensor:
     """(N, N) float32: the probe intensity summed over the modes, peak 1; or, with `window` > 0, 1 in each
     patch's central window x window square and 0 outside (the reference's central-window stitching)."""
     if window:
-        return central_window(probe.shape[-1], window).float().to(probe.device)
+        return physics.central_window(probe.shape[-1], window).float().to(probe.device)
     return physics.probe_weights(probe.detach().to(torch.complex64))
 
 
@@ -91,7 +91,7 @@ def model_stitch_weights(model: PtychoPINN, window: int | None) -> torch.Tensor:
                          f"probe-weighted whole patches; got {window!r}")
     weights = stitch_weights(model.physics_probe(), window or 0)
     if window is None and model.config.support:
-        weights = weights * central_window(n, model.config.support).to(weights.device)
+        weights = weights * physics.central_window(n, model.config.support).to(weights.device)
     return weights
 
 

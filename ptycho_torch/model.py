@@ -137,14 +137,6 @@ class ModelOutput:
     pred_amplitude: Tensor  # (B, C, N, N) float32, predicted diffraction amplitude in unit scale
 
 
-def central_window(n: int, side: int) -> Tensor:
-    """(n, n) bool: True in the central side x side square, rows and columns (n - side) // 2 on."""
-    start = (n - side) // 2
-    mask = torch.zeros(n, n, dtype=torch.bool)
-    mask[start : start + side, start : start + side] = True
-    return mask
-
-
 def disk(n: int, radius: float) -> Tensor:
     """(n, n) float32: 1 within `radius` pixels of the centre pixel (n // 2, n // 2), 0 outside; radius 0:
     all ones (no mask)."""
@@ -217,7 +209,7 @@ class PtychoPINN(nn.Module):
         rms = math.sqrt(float(physics.intensity(modes).sum()) / config.N**2)
         self.register_buffer("input_rms", torch.tensor(rms, dtype=torch.float32))
         # not persistent: they follow from the config, and bundles written before these options still load
-        self.register_buffer("support_mask", central_window(config.N, config.support or config.N), persistent=False)
+        self.register_buffer("support_mask", physics.central_window(config.N, config.support or config.N), persistent=False)
         self.register_buffer("probe_mask", disk(config.N, config.probe_mask_radius), persistent=False)
         self.net = _EncoderDecoder(config.channels, config.n_filters, config.depth)
         amplitude_bias = (

@@ -72,13 +72,10 @@ def merge_weights(probe: Tensor, kind: MergeWeights) -> Tensor:
 
 
 def central_weights(n: int, side: int) -> Tensor:
-    """(n, n) float32: 1 in the central side x side square (rows and columns (n - side) // 2 on), SMALLEST_WEIGHT
-    outside: a pixel in some patch's central window takes the mean of the central windows holding it (the
-    reference's merge: the summed patches over the count of central windows), any other the plain mean."""
-    start = (n - side) // 2
-    weights = torch.full((n, n), SMALLEST_WEIGHT, dtype=torch.float32)
-    weights[start : start + side, start : start + side] = 1.0
-    return weights
+    """(n, n) float32: 1 in the central side x side square (physics.central_window), SMALLEST_WEIGHT outside:
+    a pixel in some patch's central window takes the mean of the central windows holding it (the reference's
+    merge: the summed patches over the count of central windows), any other the plain mean."""
+    return torch.where(physics.central_window(n, side), 1.0, SMALLEST_WEIGHT).float()
 
 
 def _blur(image: Tensor, sigma: float) -> Tensor:

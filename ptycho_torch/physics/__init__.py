@@ -38,6 +38,7 @@ from ptycho_torch.physics.noise import (
 from ptycho_torch.physics.patches import (
     FOURIER_PAD,
     Interpolation,
+    central_window,
     extract_patches,
     fourier_shift,
     frame_shape,
@@ -56,6 +57,7 @@ __all__ = [
     "back_propagate",
     "beam_amplitude",
     "beam_offsets",
+    "central_window",
     "diffraction_amplitude",
     "exit_wave",
     "extract_patches",

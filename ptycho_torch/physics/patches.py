@@ -73,6 +73,15 @@ def nearest_pixel(coordinate: Coordinates) -> Coordinates:
 # ------------------------------------------------------------------------------------------ geometry
 
 
+def central_window(n: int, side: int) -> Tensor:
+    """(n, n) bool: True in the central side x side square of a patch, rows and columns (n - side) // 2 on
+    (the model's support, the reference's merge and stitching windows)."""
+    start = (n - side) // 2
+    mask = torch.zeros(n, n, dtype=torch.bool)
+    mask[start : start + side, start : start + side] = True
+    return mask
+
+
 def pixel_range(
     coordinates: np.ndarray, n: int, *, interpolation: Interpolation | str = Interpolation.BILINEAR,
     pad: int = 0,
