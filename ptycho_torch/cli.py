@@ -18,7 +18,6 @@ import argparse
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import MISSING, fields
 from typing import Any
 
 from ptycho_torch import __version__
@@ -77,7 +76,7 @@ def _add_inspect(sub: Subparsers) -> None:
 
 
 def _add_train(sub: Subparsers) -> None:
-    d = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}  # one source of defaults
+    d = TrainConfig.defaults()  # one source of defaults
     p = sub.add_parser("train", help="train PtychoPINN on an NPZ dataset; writes <output-dir>/wts.h5.zip",
                        description="Train PtychoPINN. Under torchrun (torchrun --nproc_per_node=K -m "
                        "ptycho_torch.train ...) the same flags run data-parallel, one process per device.")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import pickle  # only for its error type: torch.load(weights_only=True) raises pickle.UnpicklingError
 import random
-from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +86,7 @@ def check_resume(state: dict[str, Any], config: TrainConfig, data_sha256: str, p
         raise TrainError(f"--resume: {path} was trained on other data (SHA256 {state['data_sha256'][:12]}...) "
                          f"than {config.data} ({data_sha256[:12]}...); pass the same --data or a new --output-dir")
     # a setting newer than the checkpoint was, when it was written, at its default
-    saved = {**{f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}, **state["config"]}
+    saved = {**TrainConfig.defaults(), **state["config"]}
     changed = {k: (saved.get(k), v) for k, v in config.run_identity().items() if saved.get(k) != v}
     if changed:
         detail = ", ".join(f"{k}: checkpoint {old!r} vs now {new!r}" for k, (old, new) in changed.items())

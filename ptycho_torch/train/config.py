@@ -3,7 +3,7 @@ that `ptycho-torch train` reads its defaults from TrainConfig without importing 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -104,6 +104,11 @@ class TrainConfig:
         options.choice(MergeWeights, self.merge, "--merge", error=TrainError)
         options.choice(ChannelOrder, self.channel_order, "--channel-order", error=TrainError)
         options.number(self.probe_mask_radius, "--probe-mask-radius (0 = no mask)", minimum=0, error=TrainError)
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        """Every field that has a default, with it: the CLI's defaults, and a setting a checkpoint predates."""
+        return {f.name: f.default for f in fields(cls) if f.default is not MISSING}
 
     def planned_steps(self, per_epoch: int) -> int:
         """The final attempt's length in optimizer steps, for `per_epoch` batches per epoch."""
