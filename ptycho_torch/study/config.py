@@ -8,7 +8,7 @@ study folder or a committed report names no machine's directories.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -129,6 +129,12 @@ class StudyConfig:
     arms: tuple[str, ...] = ARMS
     base_dir: Path = Path(".")
     hybrid: HybridSpec | None = None  # the "network + ML" arm; None: not run
+    # per gridsize, train settings that differ from `train` (e.g. a length giving equal training time)
+    train_by_gridsize: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def train_for(self, gridsize: int) -> TrainConfig:
+        """The trainer's options for the networks of one gridsize: `train` with that gridsize's overrides."""
+        return replace(self.train, **self.train_by_gridsize.get(gridsize, {}))
 
     def to_dict(self) -> dict[str, Any]:
         """The config as YAML-safe plain data, in the layout a config file uses; files by name and SHA256."""
@@ -144,6 +150,9 @@ class StudyConfig:
             settings = asdict(self.hybrid.reconstruction)
             resolved["hybrid"] = {"arm": self.hybrid.arm, "gridsize": self.hybrid.gridsize,
                                   **{k: plain(v) for k, v in settings.items() if k not in BASELINE_FIXED}}
+        if self.train_by_gridsize:
+            resolved["train_by_gridsize"] = {g: {k: plain(v) for k, v in overrides.items()}
+                                             for g, overrides in sorted(self.train_by_gridsize.items())}
         return resolved
 
 

@@ -125,7 +125,7 @@ def _list(value: Any, where: str, source: str) -> list[Any]:
 def parse_config(raw: Any, *, source: str = "<config>", base_dir: Path = Path(".")) -> StudyConfig:
     """Validate a config mapping (as read from YAML) into a StudyConfig; StudyConfigError names the key."""
     top = ["name", "doses", "overlaps", "gridsizes", "arms", "seeds", "data", "train", "baseline", "baselines",
-           "hybrid", "evaluation"]
+           "hybrid", "evaluation", "train_by_gridsize"]
     raw = _check_keys(raw, top, "(top level)", source)
     name = _coerce(raw.get("name", "study"), "str", "name", source)
     doses = tuple(_coerce(v, "float", f"doses[{i}]", source)
@@ -163,10 +163,31 @@ def parse_config(raw: Any, *, source: str = "<config>", base_dir: Path = Path(".
     baselines = _baselines(raw, source)
     evaluation = _section(EvaluationSpec, raw.get("evaluation"), "evaluation", source)
     hybrid = _hybrid(raw.get("hybrid"), arms, gridsizes, source) if "hybrid" in raw else None
+    train_by_gridsize = _train_by_gridsize(raw.get("train_by_gridsize", {}), train, gridsizes, source)
     config = StudyConfig(name, doses, tuple(overlaps), gridsizes, seeds, data, train, baselines, evaluation,
-                         arms, base_dir, hybrid)
+                         arms, base_dir, hybrid, train_by_gridsize)
     _check_geometry(config, source)
     return config
+
+
+def _train_by_gridsize(raw: Any, train: TrainConfig, gridsizes: tuple[int, ...],
+                       source: str) -> dict[int, dict[str, Any]]:
+    """`train_by_gridsize: {2: {max_steps: 1600}}`: per gridsize, train settings that differ from `train`
+    (checked as `train`'s are); the overrides as given, their values coerced."""
+    if not isinstance(raw, dict):
+        raise _fail(source, "train_by_gridsize", f"must be a mapping of gridsize: train settings, such as "
+                    f"{{2: {{max_steps: 1600}}}}, got {raw!r}")
+    found: dict[int, dict[str, Any]] = {}
+    for key, section in raw.items():
+        gridsize = int(key) if isinstance(key, int) or (isinstance(key, str) and key.isdigit()) else None
+        if gridsize is None:
+            raise _fail(source, "train_by_gridsize", f"key {key!r} must be a gridsize, one of {list(gridsizes)}")
+        where = f"train_by_gridsize.{gridsize}"
+        if gridsize not in gridsizes:
+            raise _fail(source, where, f"{gridsize} is not one of the study's gridsizes {list(gridsizes)}")
+        resolved = _section(TrainConfig, section, where, source, skip=TRAIN_FIXED, base=train)
+        found[gridsize] = {k: getattr(resolved, k) for k in section or {}}
+    return found
 
 
 def _baselines(raw: dict[str, Any], source: str) -> tuple[ReconstructionConfig, ...]:

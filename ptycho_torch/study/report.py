@@ -36,6 +36,7 @@ from ptycho_torch.study.table import (
     read_json,
     time_to_image,
 )
+from ptycho_torch.train.config import TrainConfig
 
 TEMPLATE = Path(__file__).parent / "templates" / "comparison.md.j2"
 REPORT_NAME = "comparison.md"
@@ -94,6 +95,28 @@ def skipped_registrations(root: Path) -> tuple[int, list[tuple[str, str]]]:
     return tried, skipped
 
 
+def _length(train: TrainConfig) -> str:
+    if train.steps:
+        length = f"{train.steps} optimizer steps"
+    elif train.epochs is not None:
+        length = f"{train.epochs} epochs"
+    else:
+        length = f"at most {train.max_steps} optimizer steps"
+    if train.val_fraction > 0 and train.patience > 0:
+        length += f", stopping early after {train.patience} steps without a new lowest validation loss"
+    if train.val_fraction > 0 and train.keep_best:
+        length += " (the weights of the lowest validation loss kept)"
+    return length
+
+
+def training_length(config: StudyConfig) -> str:
+    """How long the networks trained, as configured: one phrase, or one per gridsize where they differ."""
+    lengths = {g: _length(config.train_for(g)) for g in config.gridsizes}
+    if len(set(lengths.values())) == 1:
+        return lengths[config.gridsizes[0]]
+    return "; ".join(f"gridsize {g}: {text}" for g, text in lengths.items())
+
+
 def train_runs(root: Path) -> list[dict[str, object]]:
     """Per trained network (run folder name): steps, restarts from the plateau, the step it escaped at, the
     share of the flat->best gap closed at the end (None where it was never measured), threads; from each
@@ -121,7 +144,7 @@ def render_markdown(config: StudyConfig, rows: list[Row], root: Path, invocation
                       if p.name in ("train.json", "infer.json", "baseline.json")})
     return env.get_template(TEMPLATE.name).render(
         config=config, rows=rows, heads=head_to_head(rows), spot=spot, invocation=invocation, machine=machine(),
-        devices=devices, splits=splits, train=config.train, baselines=config.baselines, labels=METHOD_LABELS,
+        devices=devices, splits=splits, train=config.train, length=training_length(config), baselines=config.baselines, labels=METHOD_LABELS,
         figures=figure_names(config), time_to_image=time_to_image, train_runs=train_runs(root),
         titles=SCORE_TITLES,
         margins=MARGINS, registrations=skipped_registrations(root),

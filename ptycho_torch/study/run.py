@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -47,12 +48,17 @@ class StudyResult:
     seconds: float
 
 
+def train_settings(config: StudyConfig, gridsize: int) -> dict[str, Any]:
+    """The settings a training unit of that gridsize depends on: its TrainConfig less the paths (the same
+    dict, so the same unit, whether a length comes from `train` or from `train_by_gridsize`)."""
+    return {k: plain(v) for k, v in asdict(config.train_for(gridsize)).items() if k not in ("data", "output_dir")}
+
+
 def plan_units(config: StudyConfig, root: Path, invocation: str, log: Callable[[str], None]) -> list[Unit]:
     """Every unit of the study in stage order; nothing runs here (the sources are built, for hashing)."""
     sources = load_sources(config)
     conds = conditions(config)
     nets = networks(config)
-    train_settings = {k: plain(v) for k, v in asdict(config.train).items() if k not in ("data", "output_dir")}
     data_settings = asdict(config.data)
     for spec in ("object", "probe"):  # a file's content counts (its array's hash below), not where it lies
         data_settings[spec].pop("source")
@@ -70,7 +76,7 @@ def plan_units(config: StudyConfig, root: Path, invocation: str, log: Callable[[
             r, data = c.run_dir(net.folder), f"{c.data_dir}/{net.train_file}"
             units.append(Unit(
                 "train", f"{c.name}_{net.folder}",
-                {**train_settings, "seed": config.seeds.train, "gridsize": net.gridsize},
+                {**train_settings(config, net.gridsize), "seed": config.seeds.train, "gridsize": net.gridsize},
                 (data,), (f"{r}/wts.h5.zip", f"{r}/wts.h5.zip.sha256", f"{r}/history.json", f"{r}/train.json"),
                 lambda resume, data=data, g=net.gridsize, r=r: train_network(config, root / data, root / r, g,
                                                                               resume)))

@@ -79,7 +79,7 @@ def train_network(config: StudyConfig, data: Path, run_dir: Path, gridsize: int,
     """The trainer's outputs in run_dir plus train.json (wall seconds, epochs, steps, restarts, device,
     patterns); data: the condition's train.npz (arm unseen) or test.npz (arm self)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    settings = replace(config.train, data=str(data), output_dir=str(run_dir),
+    settings = replace(config.train_for(gridsize), data=str(data), output_dir=str(run_dir),
                        seed=config.seeds.train, gridsize=gridsize)
     resume = resume and (run_dir / CHECKPOINT_NAME).is_file()
     started = time.perf_counter()

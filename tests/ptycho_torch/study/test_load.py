@@ -161,3 +161,34 @@ def test_a_file_source_is_read_from_the_configs_folder_and_checked_by_sha256(tmp
         load_config(config_file)
     with pytest.raises(StudyConfigError, match="data.object.sha256: only a file source has a SHA256"):
         parse_config({"data": {"object": {"sha256": digest}}})
+
+
+def test_train_by_gridsize_overrides_the_train_section_for_one_gridsize() -> None:
+    raw = {"gridsizes": [1, 2], "train": {"epochs": None, "max_steps": 2000, "n_filters": 8},
+           "train_by_gridsize": {2: {"max_steps": 1600}}}
+    config = parse_config(raw)
+    assert config.train_for(1) == config.train and config.train_for(1).max_steps == 2000
+    two = config.train_for(2)
+    assert (two.max_steps, two.n_filters, two.epochs) == (1600, 8, None)  # the rest from the train section
+    assert parse_config(config.to_dict()).to_dict() == config.to_dict()  # the resolved config loads back
+    assert config.to_dict()["train_by_gridsize"] == {2: {"max_steps": 1600}}
+    assert "train_by_gridsize" not in parse_config({}).to_dict()
+
+
+@pytest.mark.parametrize(
+    ("section", "needles"),
+    [
+        ({3: {"max_steps": 10}}, ["train_by_gridsize.3", "not one of the study's gridsizes [1, 2]"]),
+        ({2: {"max_step": 10}}, ["unknown key 'train_by_gridsize.2.max_step'", "did you mean 'max_steps'"]),
+        ({2: {"gridsize": 1}}, ["unknown key 'train_by_gridsize.2.gridsize'"]),
+        ({2: {"max_steps": "many"}}, ["train_by_gridsize.2.max_steps", "must be an integer"]),
+        ({2: {"batch_size": 0}}, ["train_by_gridsize.2", "batch_size"]),
+        ({"two": {"max_steps": 10}}, ["train_by_gridsize", "'two'", "gridsize"]),
+        ([{"max_steps": 10}], ["train_by_gridsize", "mapping"]),
+    ],
+)
+def test_a_bad_train_by_gridsize_is_an_error_naming_its_path(section: object, needles: list[str]) -> None:
+    with pytest.raises(StudyConfigError) as caught:
+        parse_config({"gridsizes": [1, 2], "train_by_gridsize": section})
+    for needle in needles:
+        assert needle in str(caught.value), (needle, str(caught.value))

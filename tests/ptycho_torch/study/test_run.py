@@ -124,3 +124,33 @@ def test_smoke_study_fills_the_table_and_resumes(tmp_path: Path, capsys: pytest.
     assert all(k.endswith("_ml") for k in fourth.ran if not k.startswith("comparison"))
     assert sum(k.startswith("baseline/") for k in fourth.ran) == len(config.doses) * len(config.overlaps)
     assert all(k in fourth.reused for k in again.reused if k.startswith(("train/", "infer/", "datasets/")))
+
+
+def test_each_gridsize_trains_for_its_own_length_and_reuses_a_run_of_the_same_settings(tmp_path: Path) -> None:
+    from ptycho_torch.study.pipeline import Runner
+    from ptycho_torch.study.run import plan_units
+
+    smoke = yaml.safe_load((PRESET_DIR / "smoke.yaml").read_text())
+    smoke.update(doses=[1e5], overlaps={"dense": 0.7}, arms=["self"])
+    smoke["train"].update(epochs=None, max_steps=3, patience=0)
+    smoke["train_by_gridsize"] = {2: {"max_steps": 2}}
+    config = parse_config(smoke)
+    out = tmp_path / "study"
+    out.mkdir()
+    runner = Runner(out, log=lambda line: None)
+    units = [u for u in plan_units(config, out, "ptycho-torch study", log=lambda line: None)
+             if u.stage in ("datasets", "train")]
+    for index, unit in enumerate(units, 1):
+        runner.execute(unit, index, len(units))
+    steps = {g: json.loads((out / "runs" / f"1e5_dense_gs{g}_self" / "train.json").read_text())["steps"]
+             for g in (1, 2)}
+    assert steps == {1: 3, 2: 2}
+
+    only_two = dict(smoke, gridsizes=[2], train=dict(smoke["train"], max_steps=2))  # the base has gs2's length
+    del only_two["train_by_gridsize"]
+    again = Runner(out, log=lambda line: None)
+    planned = [u for u in plan_units(parse_config(only_two), out, "ptycho-torch study", log=lambda line: None)
+               if u.stage in ("datasets", "train")]
+    for index, unit in enumerate(planned, 1):
+        again.execute(unit, index, len(planned))
+    assert again.ran == [] and "train/1e5_dense_gs2_self" in again.reused
