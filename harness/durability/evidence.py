@@ -15,6 +15,7 @@ import sys
 import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
+from xml.sax.saxutils import escape as xml_escape
 
 import jinja2
 
@@ -89,17 +90,19 @@ def machine_prefixes(repo_root: Path | str) -> list[tuple[str, str]]:
 def redact_machine_paths(folder: Path, prefixes: list[tuple[str, str]]) -> list[str]:
     """Replace the absolute `prefixes` in the text files of an evidence folder by their placeholders, so
     that committed evidence names no path of the machine it ran on (what ran stays readable: `<repo>/tests
-    /test_x.py`). Returns the files changed; run it before compress_large_files and write_sha256sums."""
+    /test_x.py`; in an XML file, pytest's junit records, escaped as `&lt;repo&gt;`, so it still parses). Returns the files changed; run it before compress_large_files and write_sha256sums."""
     if not prefixes:
         return []
     pattern = re.compile("|".join(f"({re.escape(prefix)}){_PATH_END}" for prefix, _ in prefixes))
     placeholders = [placeholder for _, placeholder in prefixes]
+    escaped = [xml_escape(placeholder) for placeholder in placeholders]  # `<tmp>` would break an XML file
     changed = []
     for p in _files(folder):
         if p.name == SUMS_NAME or p.suffix not in TEXT_SUFFIXES:
             continue
         text = p.read_bytes().decode("utf-8", errors="surrogateescape")
-        redacted = pattern.sub(lambda m: placeholders[m.lastindex - 1], text)
+        chosen = escaped if p.suffix == ".xml" else placeholders
+        redacted = pattern.sub(lambda m, chosen=chosen: chosen[m.lastindex - 1], text)
         if redacted != text:
             atomic_write_bytes(p, redacted.encode("utf-8", errors="surrogateescape"))
             changed.append(p.relative_to(folder).as_posix())

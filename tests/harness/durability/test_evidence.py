@@ -7,6 +7,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -143,6 +144,21 @@ def test_machine_paths_become_placeholders_only_where_a_path_component_ends(tmp_
         "cwd: <repo>\n<python>/bin/python -m pytest --junitxml=<repo>/.git/x.xml /home/someone/project-other/y\n")
     assert json.loads((folder / "attempt.json").read_text()) == {"root": "<repo>", "tmp": "<tmp>/harness-wt-1/main"}
     assert (folder / "data.bin").read_bytes() == root.encode()  # only text files are rewritten
+
+
+def test_redacted_junit_xml_is_still_xml_and_reads_back_as_the_placeholder(tmp_path: Path) -> None:
+    folder = tmp_path / "ev"
+    folder.mkdir()
+    wt = "/var/tmp/harness-wt-1/main"
+    (folder / "full_suite.junit.xml").write_text(
+        '<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest" tests="1">'
+        f'<testcase classname="tests.test_x" name="test_a" file="{wt}/tests/test_x.py">'
+        f'<skipped message="needs a GPU">{wt}/tests/test_x.py:3: needs a GPU</skipped>'
+        '</testcase></testsuite></testsuites>')
+    assert evidence.redact_machine_paths(folder, [("/var/tmp", "<tmp>")]) == ["full_suite.junit.xml"]
+    case = ElementTree.parse(folder / "full_suite.junit.xml").getroot().find("testsuite/testcase")
+    assert case.get("file") == "<tmp>/harness-wt-1/main/tests/test_x.py"
+    assert case.find("skipped").text == "<tmp>/harness-wt-1/main/tests/test_x.py:3: needs a GPU"
 
 
 def test_the_prefixes_cover_the_repository_the_interpreter_and_the_temp_dir(tmp_path: Path) -> None:
