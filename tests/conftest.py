@@ -9,6 +9,8 @@ own) and gives every test its own copy: a repository holds no absolute path of i
 `core.worktree`), so a copied one with its index refreshed is the same repository, five git processes
 cheaper.
 
+BLAS runs single-threaded in the test processes (see BLAS_THREAD_VARIABLES below).
+
 Temporary files (tmp_path, and what the harness under test makes with `tempfile`) go to a RAM disk,
 /dev/shm, when there is one with room and the user has not chosen a TMPDIR: the harness fsyncs what it
 writes (evidence, journal, ledger; about a hundred fsyncs per proven iteration), and an fsync costs about
@@ -40,6 +42,21 @@ def ram_temp_dir(environ: dict[str, str] | os._Environ[str], ram_disk: Path = RA
     stats = os.statvfs(ram_disk)
     return ram_disk if stats.f_bavail * stats.f_frsize >= RAM_DISK_MIN_FREE else None
 
+
+# numpy's and scipy's OpenBLAS start one thread per core by default. The suite runs one test process per
+# core (`-n 2`), and there a threaded BLAS call waits on threads that have no core: a 96 x 96 complex
+# matrix-vector product took 24 ms against 0.25 ms single-threaded, and tests/ptycho_torch/test_metrics.py
+# 118 s against 18 s (benchmarks/RESULTS.md). OpenBLAS reads this when it loads, so it is set before any
+# test module imports numpy; xdist's workers, started later, inherit it. A user's own setting wins.
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS",)
+
+
+def single_threaded_blas(environ: dict[str, str] | os._Environ[str]) -> None:
+    for name in BLAS_THREAD_VARIABLES:
+        environ.setdefault(name, "1")
+
+
+single_threaded_blas(os.environ)
 
 # Before any tmp_path exists: pytest's base temporary directory is tempfile's, read when first needed.
 if (_ram := ram_temp_dir(os.environ)) is not None:

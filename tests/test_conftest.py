@@ -8,7 +8,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import RAM_DISK, RepoTemplates, git, ram_temp_dir
+import threadpoolctl
+
+from tests.conftest import RAM_DISK, RepoTemplates, git, ram_temp_dir, single_threaded_blas
 
 
 def test_repos_made_at_different_times_have_the_same_commits(make_repo: Callable[..., Path]) -> None:
@@ -71,3 +73,20 @@ def test_the_suite_keeps_its_temporary_files_where_ram_temp_dir_says(tmp_path: P
         assert tempfile.gettempdir() == str(expected) and tmp_path.is_relative_to(expected)
     else:
         assert not tmp_path.is_relative_to(RAM_DISK)
+
+
+def test_numpys_blas_runs_single_threaded_in_the_test_processes() -> None:
+    import numpy as np  # noqa: F401 (loads OpenBLAS, which reads its thread count now)
+
+    blas = [pool for pool in threadpoolctl.threadpool_info() if pool["user_api"] == "blas"]
+    assert blas, "numpy loaded no BLAS that threadpoolctl can see"
+    assert {pool["num_threads"] for pool in blas} == {1}, blas
+
+
+def test_a_users_own_blas_thread_count_wins() -> None:
+    environ = {"OPENBLAS_NUM_THREADS": "4"}
+    single_threaded_blas(environ)
+    assert environ == {"OPENBLAS_NUM_THREADS": "4"}
+    empty: dict[str, str] = {}
+    single_threaded_blas(empty)
+    assert empty == {"OPENBLAS_NUM_THREADS": "1"}
