@@ -90,7 +90,8 @@ def machine_prefixes(repo_root: Path | str) -> list[tuple[str, str]]:
 def redact_machine_paths(folder: Path, prefixes: list[tuple[str, str]]) -> list[str]:
     """Replace the absolute `prefixes` in the text files of an evidence folder by their placeholders, so
     that committed evidence names no path of the machine it ran on (what ran stays readable: `<repo>/tests
-    /test_x.py`; in an XML file, pytest's junit records, escaped as `&lt;repo&gt;`, so it still parses). Returns the files changed; run it before compress_large_files and write_sha256sums."""
+    /test_x.py`; in an XML file, pytest's junit records, escaped as `&lt;repo&gt;`, so it still parses).
+    Returns the files changed; run it before compress_large_files and write_sha256sums."""
     if not prefixes:
         return []
     pattern = re.compile("|".join(f"({re.escape(prefix)}){_PATH_END}" for prefix, _ in prefixes))

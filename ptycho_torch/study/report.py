@@ -96,6 +96,7 @@ def skipped_registrations(root: Path) -> tuple[int, list[tuple[str, str]]]:
 
 
 def _length(train: TrainConfig) -> str:
+    """One TrainConfig's length as the report states it: steps, epochs or a cap, the early stop, the weights."""
     if train.steps:
         length = f"{train.steps} optimizer steps"
     elif train.epochs is not None:
@@ -144,7 +145,8 @@ def render_markdown(config: StudyConfig, rows: list[Row], root: Path, invocation
                       if p.name in ("train.json", "infer.json", "baseline.json")})
     return env.get_template(TEMPLATE.name).render(
         config=config, rows=rows, heads=head_to_head(rows), spot=spot, invocation=invocation, machine=machine(),
-        devices=devices, splits=splits, train=config.train, length=training_length(config), baselines=config.baselines, labels=METHOD_LABELS,
+        devices=devices, splits=splits, train=config.train, length=training_length(config),
+        baselines=config.baselines, labels=METHOD_LABELS,
         figures=figure_names(config), time_to_image=time_to_image, train_runs=train_runs(root),
         titles=SCORE_TITLES,
         margins=MARGINS, registrations=skipped_registrations(root),

@@ -19,7 +19,8 @@ from ptycho_torch.errors import StudyError
 from ptycho_torch.memmap_bridge import MemmapDatasetBridge
 from ptycho_torch.simulate import make_probe
 from ptycho_torch.study.load import PRESET_DIR, load_config, parse_config
-from ptycho_torch.study.run import locked, recorded_command, run_study, write_resolved_config
+from ptycho_torch.study.pipeline import Runner
+from ptycho_torch.study.run import locked, plan_units, recorded_command, run_study, write_resolved_config
 from ptycho_torch.study.table import COLUMNS, FRC_COLUMNS, NOT_REACHED, read_csv
 
 
@@ -127,9 +128,6 @@ def test_smoke_study_fills_the_table_and_resumes(tmp_path: Path, capsys: pytest.
 
 
 def test_each_gridsize_trains_for_its_own_length_and_reuses_a_run_of_the_same_settings(tmp_path: Path) -> None:
-    from ptycho_torch.study.pipeline import Runner
-    from ptycho_torch.study.run import plan_units
-
     smoke = yaml.safe_load((PRESET_DIR / "smoke.yaml").read_text())
     smoke.update(doses=[1e5], overlaps={"dense": 0.7}, arms=["self"])
     smoke["train"].update(epochs=None, max_steps=3, patience=0)
