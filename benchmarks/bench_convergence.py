@@ -152,9 +152,10 @@ def trained(out: Path, train_npz: Path, test_npz: Path, steps: int,
     return seconds, history(out), score(out, "own", train_npz), score(out, "unseen", test_npz)
 
 
-def ssim_cells(own: dict[str, float], unseen: dict[str, float]) -> str:
-    """Two table cells: own and unseen amplitude / phase SSIM."""
-    return (f"{own['amplitude']:.3f} / {own['phase']:.3f} | {unseen['amplitude']:.3f} / {unseen['phase']:.3f}")
+def scored_cells(seconds: float, record: dict[str, Any], own: dict[str, float], unseen: dict[str, float]) -> str:
+    """The last four cells of a trained run's row: own and unseen amplitude / phase SSIM, minutes, load."""
+    return (f"{own['amplitude']:.3f} / {own['phase']:.3f} | {unseen['amplitude']:.3f} / {unseen['phase']:.3f} | "
+            f"{seconds / 60:.1f} | {record['load_average']:.1f} |")
 
 
 def escape(a: argparse.Namespace, work: Path) -> list[str]:
@@ -197,8 +198,7 @@ def gridsize(a: argparse.Namespace, work: Path) -> list[str]:
                                                "--seed", str(a.seeds[0]),
                                                *(["--batch-size", str(batch)] if batch != BATCH else []))
         lines.append(f"| {size} | {batch} | {record['steps']} | {record['steps'] * batch * size**2} | "
-                     f"{record['epochs'][-1]['gap_closed']:.1%} | {ssim_cells(own, unseen)} | {seconds / 60:.1f} | "
-                     f"{record['load_average']:.1f} |")
+                     f"{record['epochs'][-1]['gap_closed']:.1%} | {scored_cells(seconds, record, own, unseen)}")
         print(lines[-1], flush=True)
     return [(f"Seed {a.seeds[0]}; defaults otherwise (restarts on: steps and patterns seen "
              "count every attempt). Minutes: training time."), "",
@@ -234,7 +234,7 @@ def reference_options(a: argparse.Namespace, work: Path) -> list[str]:
         patterns = record["steps"] * BATCH * size**2
         lines.append(f"| {name} | {' '.join(flags) or '(defaults)'} | {record['steps']} | {patterns / seconds:.0f} | "
                      f"{record['epochs'][-1]['gap_closed']:.1%} | {record['best_val_step']} | "
-                     f"{ssim_cells(own, unseen)} | {seconds / 60:.1f} | {record['load_average']:.1f} |")
+                     f"{scored_cells(seconds, record, own, unseen)}")
         print(lines[-1], flush=True)
     return [(f"Seed {a.seeds[0]}; gridsize 1 for {a.steps} steps, gridsize 2 for {a.steps // 2}; batch {BATCH} "
              "groups; every other option at its default. Scored with `infer` (a model with a support is stitched "
@@ -256,8 +256,7 @@ def dose(a: argparse.Namespace, work: Path) -> list[str]:
         out = work / f"dose_{label}"
         seconds, record, own, unseen = trained(out, train_npz, test_npz, a.steps, "--seed", str(a.seeds[0]))
         lines.append(f"| {label} | {record['steps']} | {record['best_val_step']} | {record['stopped_early']} | "
-                     f"{record['epochs'][-1]['gap_closed']:.1%} | {ssim_cells(own, unseen)} | {seconds / 60:.1f} | "
-                     f"{record['load_average']:.1f} |")
+                     f"{record['epochs'][-1]['gap_closed']:.1%} | {scored_cells(seconds, record, own, unseen)}")
         print(lines[-1], flush=True)
     return [(f"Seed {a.seeds[0]}; at most {a.steps} steps, every other option at its default (the weights of "
              "the lowest validation loss are kept; patience 1,000 steps). Issue 23's target: own-region "

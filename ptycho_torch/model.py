@@ -209,7 +209,8 @@ class PtychoPINN(nn.Module):
         rms = math.sqrt(float(physics.intensity(modes).sum()) / config.N**2)
         self.register_buffer("input_rms", torch.tensor(rms, dtype=torch.float32))
         # not persistent: they follow from the config, and bundles written before these options still load
-        self.register_buffer("support_mask", physics.central_window(config.N, config.support or config.N), persistent=False)
+        self.register_buffer("support_mask", physics.central_window(config.N, config.support or config.N),
+                             persistent=False)
         self.register_buffer("probe_mask", disk(config.N, config.probe_mask_radius), persistent=False)
         self.net = _EncoderDecoder(config.channels, config.n_filters, config.depth)
         amplitude_bias = (
