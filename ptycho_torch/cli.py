@@ -119,6 +119,12 @@ def _add_train(sub: Subparsers) -> None:
     p.add_argument("--channel-order", choices=["seed", "quadrant"], default=d["channel_order"],
                    help="order of a group's patterns as input channels: the seed first, or by place (rows "
                    f"top to bottom, each left to right) (default {d['channel_order']})")
+    p.add_argument("--init-from", default=None, metavar="BUNDLE",
+                   help="start the network from this trained bundle's weights (wts.h5.zip; the same N, "
+                   "--n-filters and --depth; a gridsize-1 network starts gridsize 2 with --encoder pattern)")
+    p.add_argument("--encoder", choices=["group", "pattern"], default=d["encoder"],
+                   help="gridsize > 1: one network reads a group's patterns as its channels, or one network, "
+                   f"its weights shared, reads each pattern alone (default {d['encoder']})")
     p.add_argument("--support", type=int, default=d["support"], metavar="PX",
                    help="the network fills only the central PX x PX of each object patch; 0: the whole patch "
                    f"(default {d['support']})")
@@ -169,7 +175,7 @@ def _add_train(sub: Subparsers) -> None:
             lr=a.lr, lr_schedule=a.lr_schedule, lr_patience=a.lr_patience, seed=a.seed,
             val_fraction=a.val_fraction, gridsize=a.gridsize, K=a.K, groups_per_position=a.groups_per_position,
             channel_order=a.channel_order, support=a.support, support_fill=a.support_fill,
-            probe_mask_radius=a.probe_mask_radius, merge=a.merge, n_filters=a.n_filters, depth=a.depth,
+            probe_mask_radius=a.probe_mask_radius, encoder=a.encoder, init_from=a.init_from, merge=a.merge, n_filters=a.n_filters, depth=a.depth,
             loss=a.loss, grad_clip=a.grad_clip, plateau_steps=a.plateau_steps, escape_gap=a.escape_gap,
             max_restarts=a.max_restarts, threads=a.threads, device=a.device, precision=a.precision,
             compile=a.compile, num_workers=a.num_workers, resume=a.resume, progress=not a.no_progress,

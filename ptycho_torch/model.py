@@ -48,6 +48,13 @@ class SupportFill(StrEnum):
     ZERO = "zero"  # amplitude 0: the reference PtychoPINN's zero padding (its pad_object)
 
 
+class Encoder(StrEnum):
+    """How the network reads a group of C patterns (ModelConfig.encoder)."""
+
+    GROUP = "group"  # one encoder-decoder with the C patterns as its channels (the reference PtychoPINN's)
+    PATTERN = "pattern"  # one encoder-decoder per pattern, its weights shared: a gridsize-1 network per channel
+
+
 class AmplitudeActivation(StrEnum):
     SOFTPLUS = "softplus"  # floor + softplus(x): unbounded above
     SIGMOID = "sigmoid"  # floor + amplitude_max * sigmoid(x): bounded, for objects known to be weak
@@ -74,6 +81,7 @@ class ModelConfig:
     support: int = 0  # side in pixels of the central window the decoder's object fills; 0 = the whole patch
     support_fill: SupportFill = SupportFill.VACUUM  # the patch outside the support window
     probe_mask_radius: float = 0.0  # pixels: the physics' probe multiplied by a disk this wide; 0 = no mask
+    encoder: Encoder = Encoder.GROUP  # gridsize > 1: the C patterns as one network's channels, or one each
 
     def __post_init__(self) -> None:
         for name, enum in (
@@ -82,6 +90,7 @@ class ModelConfig:
             ("merge_weights", MergeWeights),
             ("patch_interpolation", Interpolation),
             ("support_fill", SupportFill),
+            ("encoder", Encoder),
         ):
             object.__setattr__(self, name, options.choice(enum, getattr(self, name), f"ModelConfig.{name}",
                                                           error=ModelConfigError))
@@ -212,7 +221,8 @@ class PtychoPINN(nn.Module):
         self.register_buffer("support_mask", physics.central_window(config.N, config.support or config.N),
                              persistent=False)
         self.register_buffer("probe_mask", disk(config.N, config.probe_mask_radius), persistent=False)
-        self.net = _EncoderDecoder(config.channels, config.n_filters, config.depth)
+        per_pattern = config.encoder is Encoder.PATTERN
+        self.net = _EncoderDecoder(1 if per_pattern else config.channels, config.n_filters, config.depth)
         amplitude_bias = (
             math.log(math.e - 1.0) if config.amplitude_activation is AmplitudeActivation.SOFTPLUS else 0.0
         )
@@ -283,12 +293,21 @@ class PtychoPINN(nn.Module):
         weights = merge_weights(self.physics_probe(), self.config.merge_weights)
         return merge_group(patches, window_coords, weights, interpolation=self.config.patch_interpolation)
 
+    def _logits(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Amplitude and phase logits (B, C, N, N) of network inputs x (B, C, N, N): one pass over the group,
+        or (Encoder.PATTERN) one per pattern, as a batch of B * C single-channel inputs."""
+        if self.config.encoder is Encoder.GROUP:
+            return self.net(x)
+        batch, channels, n, _ = x.shape
+        amplitude, phase = self.net(x.reshape(batch * channels, 1, n, n))
+        return amplitude.reshape(x.shape), phase.reshape(x.shape)
+
     def object_patches(self, diffraction: Tensor, coords_relative: Tensor,
                        positions: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """(raw, constrained) object patches, each (B, C, N, N) complex64."""
         self._check_inputs(diffraction, coords_relative, positions)
         x = diffraction.float() / (self.intensity_scale * self.input_rms)
-        amplitude_logits, phase_logits = self.net(x)
+        amplitude_logits, phase_logits = self._logits(x)
         device = diffraction.device.type
         with torch.autocast(device_type=device, enabled=False):  # complex math and FFTs in float32
             raw = self._object_from_logits(amplitude_logits.float(), phase_logits.float())

@@ -67,6 +67,8 @@ class TrainConfig:
     support: int = 0  # ModelConfig.support: the decoder fills the central support x support only; 0 = all
     support_fill: str = "vacuum"  # ModelConfig.support_fill: "vacuum" or "zero" outside the support
     probe_mask_radius: float = 0.0  # ModelConfig.probe_mask_radius: a disk on the physics' probe; 0 = none
+    init_from: str | None = None  # a bundle whose network's weights start the run (train/start_weights.py)
+    encoder: str = "group"  # ModelConfig.encoder at gridsize > 1: "group" (C channels) or "pattern" (shared)
     merge: str = "probe"  # ModelConfig.merge_weights at gridsize > 1: "probe", "uniform" or "central"
     grad_clip: float = 1.0  # max gradient norm; 0 = no clipping
     lr_schedule: str = "plateau"
@@ -83,7 +85,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         # model.py imports torch: loaded when a run is configured, never when the CLI only reads defaults
         from ptycho_torch.grouping import ChannelOrder
-        from ptycho_torch.model import LossKind, SupportFill
+        from ptycho_torch.model import Encoder, LossKind, SupportFill
         from ptycho_torch.overlap import MergeWeights
 
         for name in ("batch_size", "gridsize", "K", "n_filters", "depth", "lr_patience", "max_steps",
@@ -103,6 +105,7 @@ class TrainConfig:
         options.choice(SupportFill, self.support_fill, "--support-fill", error=TrainError)
         options.choice(MergeWeights, self.merge, "--merge", error=TrainError)
         options.choice(ChannelOrder, self.channel_order, "--channel-order", error=TrainError)
+        options.choice(Encoder, self.encoder, "--encoder", error=TrainError)
         options.number(self.probe_mask_radius, "--probe-mask-radius (0 = no mask)", minimum=0, error=TrainError)
 
     @classmethod
@@ -120,7 +123,7 @@ class TrainConfig:
         """The fields a resumed run must share with the checkpoint (its length may grow; device may change)."""
         keep = ("batch_size", "lr", "seed", "val_fraction", "gridsize", "K", "groups_per_position",
                 "channel_order", "n_filters", "depth", "loss", "support", "support_fill", "probe_mask_radius",
-                "merge", "grad_clip", "lr_schedule", "lr_patience", "plateau_steps", "escape_gap", "max_restarts")
+                "encoder", "merge", "grad_clip", "lr_schedule", "lr_patience", "plateau_steps", "escape_gap", "max_restarts")
         return {k: getattr(self, k) for k in keep}
 
 

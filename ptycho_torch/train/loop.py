@@ -66,6 +66,7 @@ from ptycho_torch.train.data import (
 from ptycho_torch.train.outputs import RunSummary, bundle_metadata, write_history, write_loss_curve
 from ptycho_torch.train.progress import CHECK_EVERY, PlateauWatch, StepLosses, reference_losses
 from ptycho_torch.train.run import Run, new_optimizer
+from ptycho_torch.train.start_weights import StartWeights, load_start_weights
 from ptycho_torch.train.validation import validation_loss
 
 
@@ -81,16 +82,24 @@ class LossModule(nn.Module):
         return self.model.loss(self.model(diffraction, coords_relative, positions), diffraction)
 
 
-def build_model(config: TrainConfig, bridge: MemmapDatasetBridge, scale: float) -> PtychoPINN:
-    n = bridge.plan.pattern_shape[0]
+def model_config(config: TrainConfig, bridge: MemmapDatasetBridge) -> ModelConfig:
+    """The network a run of `config` on `bridge`'s patterns trains; TrainError when the settings conflict."""
     try:
-        model_config = ModelConfig(N=n, gridsize=config.gridsize, n_filters=config.n_filters,
-                                   depth=config.depth, loss=LossKind(config.loss), support=config.support,
-                                   support_fill=config.support_fill, probe_mask_radius=config.probe_mask_radius,
-                                   merge_weights=config.merge)
+        return ModelConfig(N=bridge.plan.pattern_shape[0], gridsize=config.gridsize, n_filters=config.n_filters,
+                           depth=config.depth, loss=LossKind(config.loss), support=config.support,
+                           support_fill=config.support_fill, probe_mask_radius=config.probe_mask_radius,
+                           merge_weights=config.merge, encoder=config.encoder)
     except ModelConfigError as exc:
         raise TrainError(str(exc)) from None
-    return PtychoPINN(model_config, torch.from_numpy(bridge.probeGuess), scale)
+
+
+def build_model(config: TrainConfig, bridge: MemmapDatasetBridge, scale: float,
+                start: StartWeights | None = None) -> PtychoPINN:
+    """A new model of the run: fresh weights, or the network weights of `start` (--init-from)."""
+    model = PtychoPINN(model_config(config, bridge), torch.from_numpy(bridge.probeGuess), scale)
+    if start is not None:
+        model.load_state_dict(start.state, strict=False)  # the network only; probe and scale are this data's
+    return model
 
 
 @dataclass(frozen=True)
@@ -122,6 +131,7 @@ class _Inputs:
     bridge: MemmapDatasetBridge
     data_sha256: str
     scale: float
+    start: StartWeights | None = None
 
 
 def _progress(enabled: bool) -> Progress:
@@ -188,7 +198,8 @@ def _start(config: TrainConfig, ctx: DistContext, device: torch.device, precisio
         raise TrainError(f"{len(train_set)} training groups cannot be shared by {ctx.world_size} processes")
     loader, sampler, batches = make_train_loader(train_set, config, ctx, device)
 
-    model = build_model(config, bridge, scale).to(device)
+    start = load_start_weights(config.init_from, model_config(config, bridge)) if config.init_from else None
+    model = build_model(config, bridge, scale, start).to(device)
     if device.type == "cpu" and not ctx.distributed:
         model.net.to(memory_format=torch.channels_last)  # ~2x faster convolutions on CPU (oneDNN)
     references = reference_losses(model, train_set, config.batch_size, ctx, device)
@@ -196,7 +207,7 @@ def _start(config: TrainConfig, ctx: DistContext, device: torch.device, precisio
     run = Run(config=config, model=model, optimizer=new_optimizer(model, config),
               scaler=torch.amp.GradScaler(device.type, enabled=False),  # bf16 and fp32 need no loss scaling
               watch=PlateauWatch(config, references), references=references,
-              fresh_model=functools.partial(build_model, config, bridge, scale), per_epoch=per_epoch,
+              fresh_model=functools.partial(build_model, config, bridge, scale, start), per_epoch=per_epoch,
               total=config.planned_steps(per_epoch), is_main=ctx.is_main)
     if resume:
         state = checkpoint.load_checkpoint(checkpoint_path)
@@ -214,7 +225,7 @@ def _start(config: TrainConfig, ctx: DistContext, device: torch.device, precisio
     feed = Feed(step_module=step_module, loader=loader, sampler=sampler, batches=batches, val_set=val_set,
                 ctx=ctx, device=device, precision=precision, checkpoint_path=checkpoint_path,
                 nan_at_step=nan_at_step, step_delay_s=step_delay_s)
-    return run, feed, _Inputs(bridge=bridge, data_sha256=data_sha256, scale=scale)
+    return run, feed, _Inputs(bridge=bridge, data_sha256=data_sha256, scale=scale, start=start)
 
 
 def train_epoch(run: Run, feed: Feed, bar: Progress) -> EpochRecord:
@@ -297,7 +308,8 @@ def _finish(run: Run, feed: Feed, inputs: _Inputs, summary: RunSummary,
             DataConfig(N=model.config.N, gridsize=config.gridsize, K=config.K, group_seed=config.seed,
                        channel_order=config.channel_order),
             bundle_metadata(config, run.history, summary, inputs.bridge, inputs.data_sha256, inputs.scale,
-                            feed.device, feed.precision, ctx),
+                            feed.device, feed.precision, ctx,
+                            init_from=None if inputs.start is None else inputs.start.record()),
         )
         print(f"wrote {bundle_path}", flush=True)
     return TrainResult(output_dir=output_dir, bundle_path=bundle_path, history=tuple(run.history),

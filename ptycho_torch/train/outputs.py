@@ -106,7 +106,9 @@ def versions() -> dict[str, str]:
 
 def bundle_metadata(config: TrainConfig, history: Sequence[EpochRecord], summary: RunSummary,
                     bridge: MemmapDatasetBridge, sha: str, scale: float, device: torch.device, precision: Precision,
-                    ctx: DistContext) -> dict[str, Any]:
+                    ctx: DistContext, *, init_from: dict[str, str] | None = None) -> dict[str, Any]:
+    """The bundle's metadata; init_from: the file name and SHA256 of the bundle whose network started the run
+    (--init-from), None for fresh weights."""
     last = history[-1] if history else None
     return {
         "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -127,5 +129,6 @@ def bundle_metadata(config: TrainConfig, history: Sequence[EpochRecord], summary
         "precision": precision.value,
         "world_size": ctx.world_size,
         "train_config": asdict(config),
+        "init_from": init_from,
         "complex_tensors": "stored as float32 (..., 2) real/imag views; see bundle.py",
     }

@@ -124,12 +124,12 @@ def test_the_reference_options_reach_the_trained_bundle(tmp_path: Path, capsys: 
     out = tmp_path / "run"
     assert main(["train", "--data", str(data), "--output-dir", str(out), "--steps", "2", "--gridsize", "2",
                  "--groups-per-position", "2", "--channel-order", "quadrant", "--support", "8",
-                 "--support-fill", "zero", "--probe-mask-radius", "6", "--merge", "central", "--threads", "1",
-                 "--no-progress"]) == 0
+                 "--support-fill", "zero", "--probe-mask-radius", "6", "--merge", "central", "--encoder", "pattern",
+                 "--threads", "1", "--no-progress"]) == 0
     bundle = load_bundle(out / "wts.h5.zip")
     model = bundle.config.model
-    assert (model.support, model.support_fill, model.probe_mask_radius, model.merge_weights) == (
-        8, "zero", 6.0, "central")
+    assert (model.support, model.support_fill, model.probe_mask_radius, model.merge_weights, model.encoder) == (
+        8, "zero", 6.0, "central", "pattern")
     assert bundle.config.data.channel_order == "quadrant"
     assert bundle.metadata["train_config"]["groups_per_position"] == 2
     capsys.readouterr()

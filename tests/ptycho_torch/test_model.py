@@ -14,6 +14,7 @@ from scipy.ndimage import gaussian_filter
 from ptycho_torch import physics
 from ptycho_torch.model import (
     AmplitudeActivation,
+    Encoder,
     LossKind,
     ModelConfig,
     ModelConfigError,
@@ -352,3 +353,33 @@ def test_a_model_saved_before_the_reference_options_still_loads() -> None:
     assert "support_mask" not in state and "probe_mask" not in state  # they follow from the config
     clone = _model(1, support=8, probe_mask_radius=4.0)
     clone.load_state_dict(state)
+
+
+def test_a_per_pattern_encoder_reads_each_pattern_alone_with_the_gridsize_1_network() -> None:
+    group = _model(2, encoder="pattern", overlap_constraint=False)
+    single = _model(1)
+    assert group.config.encoder is Encoder.PATTERN
+    group.load_state_dict(single.state_dict())  # the same weights: one network, shared by the C patterns
+    diffraction, coords = _batch(group)
+    raw = group(diffraction, coords).raw_object_patches  # (3, 4, N, N)
+    for channel in range(4):
+        alone = single(diffraction[:, channel : channel + 1], torch.zeros(3, 1, 2)).raw_object_patches
+        torch.testing.assert_close(raw[:, channel : channel + 1], alone)
+    changed = diffraction.clone()
+    changed[:, 1] *= 3.0
+    again = group(changed, coords).raw_object_patches
+    torch.testing.assert_close(again[:, [0, 2, 3]], raw[:, [0, 2, 3]])  # no pattern sees another
+    assert not torch.allclose(again[:, 1], raw[:, 1])
+
+
+def test_the_group_encoder_mixes_a_groups_patterns_and_stays_the_default() -> None:
+    model = _model(2, overlap_constraint=False)
+    assert model.config.encoder is Encoder.GROUP
+    diffraction, coords = _batch(model)
+    changed = diffraction.clone()
+    changed[:, 1] *= 3.0
+    assert not torch.allclose(model(changed, coords).raw_object_patches[:, 0],
+                              model(diffraction, coords).raw_object_patches[:, 0])
+    with pytest.raises(ModelConfigError, match="encoder = 'shared' is not a known choice; choose one of "
+                                               "'group', 'pattern'"):
+        ModelConfig.from_dict({"encoder": "shared"})
