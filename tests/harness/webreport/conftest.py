@@ -15,7 +15,14 @@ import pytest
 
 from harness.main import main
 from tests.conftest import git, init_repo, write_files
-from tests.harness.project import BASE_FILES, HARNESS_YAML, MUL_IMPL, MUL_TEST, with_stages_at_once
+from tests.harness.project import (
+    BASE_FILES,
+    HARNESS_YAML,
+    MUL_IMPL,
+    MUL_TEST,
+    with_gates,
+    with_stages_at_once,
+)
 
 XSS_TITLE = "<script>alert(1)</script>"
 SKIP_TEST = "import pytest\n\n\n@pytest.mark.skip('later')\ndef test_sub():\n    assert False\n"
@@ -52,8 +59,11 @@ def _history(commit: str) -> str:
 
 def build_reviewed_repo(root: Path) -> Path:
     repo = root / "reviewed"
-    # stages at once: the failed attempt's page shows GREEN, which ran beside the RED that failed
-    init_repo(repo, {**BASE_FILES, "harness.yaml": with_stages_at_once(HARNESS_YAML), ".gitignore": "/plans/report/\n"})
+    # stages at once: the failed attempt's page shows GREEN, which ran beside the RED that failed. Without the
+    # integrity gate both start together once collect has passed; with it, GREEN waits for the tree integrity
+    # holds, and a RED that fails first leaves GREEN unstarted (the flake of 2026-12-07)
+    yaml = with_gates(with_stages_at_once(HARNESS_YAML), "  integrity: false\n")
+    init_repo(repo, {**BASE_FILES, "harness.yaml": yaml, ".gitignore": "/plans/report/\n"})
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         write_files(repo, {"tests/test_mul.py": MUL_TEST, "pkg/calc.py": MUL_IMPL})
         assert main(["run", "-C", str(repo), "--no-agent", "CALC-001"]) == 0
