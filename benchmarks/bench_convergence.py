@@ -5,6 +5,7 @@
     python benchmarks/bench_convergence.py options --steps 1200                            # the reference's constraints
     python benchmarks/bench_convergence.py dose --steps 2400 --doses 1e3 1e5               # quality by dose
     python benchmarks/bench_convergence.py pipeline                                        # the README's run
+    python benchmarks/bench_convergence.py warmstart --seeds 0 1                           # gridsize 2 from 1
 
 Every run goes through the CLI as a user runs it (`ptycho-torch simulate | train | infer | evaluate`, in this
 process), with one torch thread, on data simulated here:
@@ -24,6 +25,8 @@ process), with one torch thread, on data simulated here:
 - dose: issue 11's data at each of --doses (only the counts differ), trained with the defaults for at most
   --steps, scored on both regions: does the quality rise with dose (issue 23's first target)?
 - pipeline: the README's commands with defaults, --nphotons 1e5, --steps 4000.
+- warmstart: issue 11's data; gridsize 1 against gridsize 2 at equal patterns seen, gridsize 2 trained
+  alone (both encoders) or continuing a gridsize-1 network (`--encoder pattern --init-from`); TRAIN-011.
 
 Results are appended to RESULTS.md with the machine, the date, the threads and the load average. Training
 takes minutes to an hour on a shared CPU.
@@ -242,6 +245,45 @@ def reference_options(a: argparse.Namespace, work: Path) -> list[str]:
             *lines, "", score_constant(own, unseen)]
 
 
+WARM_GS2 = ["--gridsize", "2", "--encoder", "pattern", "--batch-size", str(BATCH // 4)]
+
+
+def warm_start(a: argparse.Namespace, work: Path) -> list[str]:
+    """Gridsize 2 from a gridsize-1 network (TRAIN-011), issue 11's data, each seed of --seeds: gridsize 1 for
+    S steps against gridsize 2 for S steps (the default group encoder, and one shared network per pattern),
+    and against gridsize 1 for S/2 steps continued by S/2 steps of gridsize 2 with one shared network per
+    pattern (--init-from), or of gridsize 1 (the control). Gridsize 2 takes BATCH/4 groups per step: the
+    same 16 patterns per step, so equal steps are equal patterns seen and about equal time."""
+    train_npz, test_npz = simulate(work / "data.npz", ISSUE_DATA, a.probe_from)
+    half = a.steps // 2
+    lines = [("| seed | run | steps | patterns seen | gap closed | best val step | own amp / phase SSIM | "
+              "unseen amp / phase SSIM | minutes (with its start) | load |"),
+             "|---:|---|---:|---:|---:|---:|---|---|---:|---:|"]
+    for seed in a.seeds:
+        first = work / f"s{seed}_gs1_half"
+        runs = [("gridsize 1", f"s{seed}_gs1", a.steps, [], None),
+                ("gridsize 2, `--encoder group`", f"s{seed}_gs2_group", a.steps, WARM_GS2[:2] + WARM_GS2[4:], None),
+                ("gridsize 2, `--encoder pattern`", f"s{seed}_gs2_pattern", a.steps, WARM_GS2, None),
+                (f"gridsize 1, {half} steps", first.name, half, [], None),
+                (f"then gridsize 1, {half} more", f"s{seed}_gs1_then_gs1", half, [], first),
+                (f"then gridsize 2 `--encoder pattern`, {half}", f"s{seed}_gs1_then_gs2", half, WARM_GS2, first)]
+        for label, name, steps, flags, start in runs:
+            start_flags = ["--init-from", str(start / "wts.h5.zip")] if start else []
+            seconds, record, own, unseen = trained(work / name, train_npz, test_npz, steps, "--seed", str(seed),
+                                                   *flags, *start_flags)
+            before = history(start)["epochs"] if start else []
+            total = seconds + sum(epoch["seconds"] for epoch in before)
+            patterns = ((before[-1]["step"] if before else 0) + record["steps"]) * BATCH  # 16 patterns a step
+            lines.append(f"| {seed} | {label} | {record['steps']} | {patterns} | "
+                         f"{record['epochs'][-1]['gap_closed']:.1%} | {record['best_val_step']} | "
+                         f"{scored_cells(total, record, own, unseen)}")
+            print(lines[-1], flush=True)
+    return [(f"Gridsize 2 groups: {BATCH // 4} per step (16 patterns, as gridsize 1's {BATCH}). Patterns seen and "
+             "minutes include the gridsize-1 start of a continued run. Every other option at its default "
+             "(the weights of the lowest validation loss are kept)."), "", *lines, "",
+            score_constant(own, unseen)]
+
+
 def dose(a: argparse.Namespace, work: Path) -> list[str]:
     """Issue 23's first target: does the network's quality rise with dose? Issue 11's data at each of --doses
     (the same scan, object and seed; only the counts differ), trained for --steps with every other option at
@@ -287,7 +329,7 @@ def pipeline(a: argparse.Namespace, work: Path) -> list[str]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("what", choices=["escape", "gridsize", "options", "dose", "pipeline"])
+    ap.add_argument("what", choices=["escape", "gridsize", "options", "dose", "pipeline", "warmstart"])
     ap.add_argument("--doses", type=float, nargs="+", default=[1e3, 1e4, 1e5],
                     help="dose: mean total counts per pattern of each dataset (default 1e3 1e4 1e5)")
     ap.add_argument("--n-images", type=int, default=None,
@@ -298,7 +340,8 @@ def main() -> int:
                     help="options: the runs to train (default: all)")
     ap.add_argument("--probe-from", default=None, help="probe file (escape, gridsize); default: simulated")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--steps", type=int, default=None, help="default: 1000 (escape), 4000 (gridsize, pipeline)")
+    ap.add_argument("--steps", type=int, default=None,
+                    help="default: 1000 (escape), 1200 (warmstart), 4000 (gridsize, pipeline)")
     ap.add_argument("--equal-steps", action="store_true",
                     help="gridsize: also train gridsize 2 for as many steps as gridsize 1 (4 times the patterns)")
     ap.add_argument("--equal-batch", action="store_true",
@@ -309,7 +352,7 @@ def main() -> int:
     ap.add_argument("--results", default=str(HERE.parent / "RESULTS.md"))
     ap.add_argument("--no-write", action="store_true")
     a = ap.parse_args()
-    a.steps = a.steps or (1000 if a.what == "escape" else 4000)
+    a.steps = a.steps or {"escape": 1000, "warmstart": 1200}.get(a.what, 4000)
     if a.steps < 4:
         ap.error(f"--steps must be >= 4 (gridsize 2 trains for steps / 4), got {a.steps}")
     probe = "simulated (the default probe)"
@@ -321,7 +364,7 @@ def main() -> int:
         work.mkdir(parents=True, exist_ok=True)
         load = load_average()
         body = {"escape": escape, "gridsize": gridsize, "options": reference_options, "dose": dose,
-                "pipeline": pipeline}[a.what](a, work)
+                "pipeline": pipeline, "warmstart": warm_start}[a.what](a, work)
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     shown = [a.what, *(["--probe-from", f"PATH/{Path(a.probe_from).name}"] if a.probe_from else []),
              "--seeds", *map(str, a.seeds), "--steps", str(a.steps),
