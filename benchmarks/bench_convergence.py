@@ -161,6 +161,16 @@ def scored_cells(seconds: float, record: dict[str, Any], own: dict[str, float], 
             f"{seconds / 60:.1f} | {record['load_average']:.1f} |")
 
 
+def progress_row(lead: list[Any], seconds: float, record: dict[str, Any], own: dict[str, float],
+                 unseen: dict[str, float]) -> str:
+    """A trained run's row, printed as it is made: the `lead` cells, then the gap closed at the end, the step
+    of the lowest validation loss and scored_cells."""
+    row = (f"| {' | '.join(map(str, lead))} | {record['epochs'][-1]['gap_closed']:.1%} | {record['best_val_step']} | "
+           f"{scored_cells(seconds, record, own, unseen)}")
+    print(row, flush=True)
+    return row
+
+
 def escape(a: argparse.Namespace, work: Path) -> list[str]:
     train_npz, test_npz = simulate(work / "data.npz", ISSUE_DATA, a.probe_from)
     lines = [("| seed | left the plateau at step | gap closed at the end | own amp / phase SSIM | unseen amp / "
@@ -235,10 +245,8 @@ def reference_options(a: argparse.Namespace, work: Path) -> list[str]:
         seconds, record, own, unseen = trained(out, train_npz, test_npz, steps, "--gridsize", str(size),
                                                "--seed", str(a.seeds[0]), *flags)
         patterns = record["steps"] * BATCH * size**2
-        lines.append(f"| {name} | {' '.join(flags) or '(defaults)'} | {record['steps']} | {patterns / seconds:.0f} | "
-                     f"{record['epochs'][-1]['gap_closed']:.1%} | {record['best_val_step']} | "
-                     f"{scored_cells(seconds, record, own, unseen)}")
-        print(lines[-1], flush=True)
+        lines.append(progress_row([name, " ".join(flags) or "(defaults)", record["steps"], f"{patterns / seconds:.0f}"],
+                                  seconds, record, own, unseen))
     return [(f"Seed {a.seeds[0]}; gridsize 1 for {a.steps} steps, gridsize 2 for {a.steps // 2}; batch {BATCH} "
              "groups; every other option at its default. Scored with `infer` (a model with a support is stitched "
              "by probe intensity within it) and `evaluate`. Patterns/s: patterns seen per second of training."), "",
@@ -274,10 +282,7 @@ def warm_start(a: argparse.Namespace, work: Path) -> list[str]:
             before = history(start)["epochs"] if start else []
             total = seconds + sum(epoch["seconds"] for epoch in before)
             patterns = ((before[-1]["step"] if before else 0) + record["steps"]) * BATCH  # 16 patterns a step
-            lines.append(f"| {seed} | {label} | {record['steps']} | {patterns} | "
-                         f"{record['epochs'][-1]['gap_closed']:.1%} | {record['best_val_step']} | "
-                         f"{scored_cells(total, record, own, unseen)}")
-            print(lines[-1], flush=True)
+            lines.append(progress_row([seed, label, record["steps"], patterns], total, record, own, unseen))
     return [(f"Gridsize 2 groups: {BATCH // 4} per step (16 patterns, as gridsize 1's {BATCH}). Patterns seen and "
              "minutes include the gridsize-1 start of a continued run. Every other option at its default "
              "(the weights of the lowest validation loss are kept)."), "", *lines, "",
