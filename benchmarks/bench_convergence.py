@@ -300,12 +300,14 @@ def dose(a: argparse.Namespace, work: Path) -> list[str]:
         # --n-images: a larger scan of a larger object (the study's dense sets: 1,560 patterns on 928 px)
         size = {"n_images": a.n_images, "object_size": a.object_size} if a.n_images else {}
         train_npz, test_npz = simulate(work / f"data_{label}.npz", issue_data(nphotons=value, **size), a.probe_from)
-        out = work / f"dose_{label}"
-        seconds, record, own, unseen = trained(out, train_npz, test_npz, a.steps, "--seed", str(a.seeds[0]))
+        out = work / f"dose_{label}" if a.lr is None else work / f"dose_{label}_lr{a.lr:g}"
+        seconds, record, own, unseen = trained(out, train_npz, test_npz, a.steps, "--seed", str(a.seeds[0]),
+                                               *(["--lr", f"{a.lr:g}"] if a.lr is not None else []))
         lines.append(f"| {label} | {record['steps']} | {record['best_val_step']} | {record['stopped_early']} | "
                      f"{record['epochs'][-1]['gap_closed']:.1%} | {scored_cells(seconds, record, own, unseen)}")
         print(lines[-1], flush=True)
-    return [(f"Seed {a.seeds[0]}; at most {a.steps} steps, every other option at its default (the weights of "
+    rate = "" if a.lr is None else f"learning rate {a.lr:g}; "
+    return [(f"Seed {a.seeds[0]}; {rate}at most {a.steps} steps, every other option at its default (the weights of "
              "the lowest validation loss are kept; patience 1,000 steps). Issue 23's target: own-region "
              "amplitude SSIM at 1e5 at least 0.15 above 1e3."), "", *lines, "", score_constant(own, unseen)]
 
@@ -341,6 +343,7 @@ def main() -> int:
                     help="dose: patterns of each dataset, 70%% trained on (default: issue 11's 400)")
     ap.add_argument("--object-size", type=int, default=928,
                     help="dose, with --n-images: the object's side in pixels (default 928)")
+    ap.add_argument("--lr", type=float, default=None, help="dose: the learning rate (default: the trainer's)")
     ap.add_argument("--runs", nargs="+", choices=sorted(OPTION_RUNS), default=list(OPTION_RUNS),
                     help="options: the runs to train (default: all)")
     ap.add_argument("--probe-from", default=None, help="probe file (escape, gridsize); default: simulated")
@@ -377,6 +380,7 @@ def main() -> int:
              *(["--equal-batch"] if a.equal_batch else []),
              *(["--runs", *a.runs] if a.what == "options" else []),
              *(["--doses", *(f"{d:g}" for d in a.doses)] if a.what == "dose" else []),
+             *(["--lr", f"{a.lr:g}"] if a.what == "dose" and a.lr is not None else []),
              *(["--n-images", str(a.n_images), "--object-size", str(a.object_size)]
                if a.what == "dose" and a.n_images else [])]  # no folder of this machine
     section = "\n".join([
