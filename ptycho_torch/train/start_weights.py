@@ -22,8 +22,9 @@ NETWORK_PREFIX = "net."
 
 @dataclass(frozen=True)
 class StartWeights:
-    """The network weights a run starts from, and the bundle they came from (its file name and SHA256, which
-    the new bundle's metadata records; never the path)."""
+    """The network weights a run starts from, and the bundle they came from: its file name and SHA256, which
+    the new bundle's metadata records as `init_from` (the flag's value itself stays in `train_config`, as the
+    data's path does)."""
 
     state: dict[str, Tensor]
     file: str
