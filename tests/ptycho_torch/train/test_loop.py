@@ -361,7 +361,14 @@ def test_ddp_two_cpu_processes_match_one_process_with_the_combined_batch(tmp_pat
     np.testing.assert_allclose([h["val_loss"] for h in history], [r.val_loss for r in single.history],
                                rtol=1e-4)
     ws = _weights(tmp_path / "single")
+    steps, lr = history[-1]["step"], TINY["lr"]
     for name, value in bundle.model.state_dict().items():
+        if name == "net.phase_head.bias":
+            # a global phase leaves every diffraction intensity unchanged, so this bias's gradient is close to
+            # zero and mostly summation-order noise, which Adam turns into moves of up to lr per step (on an
+            # AMD EPYC, 2026-12-08: 5.2e-4 apart after 4 steps, where every other weight agreed within 1e-4)
+            assert (value - ws[name]).abs().max().item() <= steps * lr, name
+            continue
         # Adam turns summation-order noise in near-zero gradients into ~1e-5 moves; one step is lr = 3e-3
         torch.testing.assert_close(value, ws[name], rtol=1e-3, atol=2e-4)
     assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == sorted(
