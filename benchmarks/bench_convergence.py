@@ -253,7 +253,8 @@ def reference_options(a: argparse.Namespace, work: Path) -> list[str]:
             *lines, "", score_constant(own, unseen)]
 
 
-WARM_GS2 = ["--gridsize", "2", "--encoder", "pattern", "--batch-size", str(BATCH // 4)]
+GS2_SAME_PATTERNS = ["--gridsize", "2", "--batch-size", str(BATCH // 4)]  # 16 patterns a step, as gridsize 1
+WARM_GS2 = [*GS2_SAME_PATTERNS, "--encoder", "pattern"]
 
 
 def warm_start(a: argparse.Namespace, work: Path) -> list[str]:
@@ -270,7 +271,7 @@ def warm_start(a: argparse.Namespace, work: Path) -> list[str]:
     for seed in a.seeds:
         first = work / f"s{seed}_gs1_half"
         runs = [("gridsize 1", f"s{seed}_gs1", a.steps, [], None),
-                ("gridsize 2, `--encoder group`", f"s{seed}_gs2_group", a.steps, WARM_GS2[:2] + WARM_GS2[4:], None),
+                ("gridsize 2, `--encoder group`", f"s{seed}_gs2_group", a.steps, GS2_SAME_PATTERNS, None),
                 ("gridsize 2, `--encoder pattern`", f"s{seed}_gs2_pattern", a.steps, WARM_GS2, None),
                 (f"gridsize 1, {half} steps", first.name, half, [], None),
                 (f"then gridsize 1, {half} more", f"s{seed}_gs1_then_gs1", half, [], first),
@@ -293,6 +294,7 @@ def dose(a: argparse.Namespace, work: Path) -> list[str]:
     """Issue 23's first target: does the network's quality rise with dose? Issue 11's data at each of --doses
     (the same scan, object and seed; only the counts differ), trained for --steps with every other option at
     its default (early stopping included), scored on the region it trained on and on the unseen one."""
+    rate_flags, rate_suffix = (["--lr", f"{a.lr:g}"], f"_lr{a.lr:g}") if a.lr is not None else ([], "")
     lines = [("| dose | steps run | best val step | stopped early | gap closed | own amp / phase SSIM | unseen "
               "amp / phase SSIM | minutes | load |"), "|---|---:|---:|---|---:|---|---|---:|---:|"]
     for value in a.doses:
@@ -300,9 +302,9 @@ def dose(a: argparse.Namespace, work: Path) -> list[str]:
         # --n-images: a larger scan of a larger object (the study's dense sets: 1,560 patterns on 928 px)
         size = {"n_images": a.n_images, "object_size": a.object_size} if a.n_images else {}
         train_npz, test_npz = simulate(work / f"data_{label}.npz", issue_data(nphotons=value, **size), a.probe_from)
-        out = work / f"dose_{label}" if a.lr is None else work / f"dose_{label}_lr{a.lr:g}"
+        out = work / (f"dose_{label}" + rate_suffix)
         seconds, record, own, unseen = trained(out, train_npz, test_npz, a.steps, "--seed", str(a.seeds[0]),
-                                               *(["--lr", f"{a.lr:g}"] if a.lr is not None else []))
+                                               *rate_flags)
         lines.append(f"| {label} | {record['steps']} | {record['best_val_step']} | {record['stopped_early']} | "
                      f"{record['epochs'][-1]['gap_closed']:.1%} | {scored_cells(seconds, record, own, unseen)}")
         print(lines[-1], flush=True)

@@ -119,6 +119,11 @@ class ModelConfig:
         """Patterns per group, C = gridsize**2."""
         return self.gridsize**2
 
+    @property
+    def inputs_per_pass(self) -> int:
+        """Patterns the encoder-decoder reads at once, its input channels: C for Encoder.GROUP, else 1."""
+        return self.channels if self.encoder is Encoder.GROUP else 1
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict (enums as their string values)."""
         return {k: (v.value if isinstance(v, StrEnum) else v) for k, v in asdict(self).items()}
@@ -221,8 +226,7 @@ class PtychoPINN(nn.Module):
         self.register_buffer("support_mask", physics.central_window(config.N, config.support or config.N),
                              persistent=False)
         self.register_buffer("probe_mask", disk(config.N, config.probe_mask_radius), persistent=False)
-        per_pattern = config.encoder is Encoder.PATTERN
-        self.net = _EncoderDecoder(1 if per_pattern else config.channels, config.n_filters, config.depth)
+        self.net = _EncoderDecoder(config.inputs_per_pass, config.n_filters, config.depth)
         amplitude_bias = (
             math.log(math.e - 1.0) if config.amplitude_activation is AmplitudeActivation.SOFTPLUS else 0.0
         )

@@ -123,7 +123,8 @@ class TrainConfig:
         """The fields a resumed run must share with the checkpoint (its length may grow; device may change)."""
         keep = ("batch_size", "lr", "seed", "val_fraction", "gridsize", "K", "groups_per_position",
                 "channel_order", "n_filters", "depth", "loss", "support", "support_fill", "probe_mask_radius",
-                "encoder", "merge", "grad_clip", "lr_schedule", "lr_patience", "plateau_steps", "escape_gap", "max_restarts")
+                "encoder", "merge", "grad_clip", "lr_schedule", "lr_patience", "plateau_steps", "escape_gap",
+                "max_restarts")
         return {k: getattr(self, k) for k in keep}
 
 

@@ -34,13 +34,8 @@ class StartWeights:
         return {"file": self.file, "sha256": self.sha256}
 
 
-def inputs_per_pass(config: ModelConfig) -> int:
-    """How many patterns the encoder-decoder reads at once: C for Encoder.GROUP, else 1."""
-    return config.channels if config.encoder is Encoder.GROUP else 1
-
-
 def _shape(config: ModelConfig) -> str:
-    return (f"N {config.N}, n_filters {config.n_filters}, depth {config.depth}, {inputs_per_pass(config)} "
+    return (f"N {config.N}, n_filters {config.n_filters}, depth {config.depth}, {config.inputs_per_pass} "
             f"pattern(s) per pass (gridsize {config.gridsize}, encoder {config.encoder.value})")
 
 
@@ -55,11 +50,11 @@ def load_start_weights(path: str, target: ModelConfig) -> StartWeights:
     except BundleError as exc:
         raise TrainError(f"--init-from {path}: not a usable bundle: {exc}") from None
     source = bundle.config.model
-    same = (source.N, source.n_filters, source.depth, inputs_per_pass(source)) == (
-        target.N, target.n_filters, target.depth, inputs_per_pass(target))
+    same = (source.N, source.n_filters, source.depth, source.inputs_per_pass) == (
+        target.N, target.n_filters, target.depth, target.inputs_per_pass)
     if not same:
         hint = (" (a gridsize-1 network starts a gridsize-2 run with --encoder pattern)"
-                if inputs_per_pass(source) == 1 and target.encoder is Encoder.GROUP and target.channels > 1 else "")
+                if source.inputs_per_pass == 1 and target.encoder is Encoder.GROUP and target.channels > 1 else "")
         raise TrainError(f"--init-from {path}: its network ({_shape(source)}) does not fit this run's "
                          f"({_shape(target)}); train with the same --n-filters and --depth, data of the same N, "
                          f"and as many patterns per pass{hint}")
