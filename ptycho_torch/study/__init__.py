@@ -11,7 +11,8 @@ an object region it never saw. The network has two arms (config `arms`), one net
 "unseen" is trained on the train region and reconstructs the test region (generalisation); "self" is
 trained self-supervised on the test data itself and reconstructs it, like for like with the iterative
 baselines (config `baselines`: ML, ePIE, pty-chi's LSQML), which reconstruct the test region from its own
-data alone. Every method, and a constant object for reference, is scored by metrics.evaluate on one
+data alone. With `continue_from: {2: 1}` each gridsize-2 network starts from the weights of the gridsize-1
+network of its own condition and arm (that bundle is one of its unit's inputs). Every method, and a constant object for reference, is scored by metrics.evaluate on one
 region per condition: the pixels where the test positions' summed probe intensity (peak 1) is >= 0.1.
 
 Stages, run in this order, each made of units (one per condition): datasets, train, infer, baseline,

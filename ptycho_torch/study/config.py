@@ -34,7 +34,7 @@ METHOD_LABELS |= {f"{ARM_METHODS[arm]}_{method}": f"{METHOD_LABELS[ARM_METHODS[a
                   for arm in ARMS for method in ("ml", "epie", "ptychi-lsqml")}
 SCANS = ("grid", "random")
 # study-level settings, not per-section knobs: the file name, the study's seeds, the grid
-TRAIN_FIXED = ("data", "output_dir", "seed", "gridsize")
+TRAIN_FIXED = ("data", "output_dir", "seed", "gridsize", "init_from")  # init_from: a study's continue_from
 BASELINE_FIXED = ("seed",)
 HYBRID_KEYS = ("arm", "gridsize")  # a hybrid section's own keys; the rest are ReconstructionConfig's
 
@@ -131,6 +131,8 @@ class StudyConfig:
     hybrid: HybridSpec | None = None  # the "network + ML" arm; None: not run
     # per gridsize, train settings that differ from `train` (e.g. a length giving equal training time)
     train_by_gridsize: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # gridsize -> a smaller gridsize whose network (same condition, same arm) starts that gridsize's network
+    continue_from: dict[int, int] = field(default_factory=dict)
 
     def train_for(self, gridsize: int) -> TrainConfig:
         """The trainer's options for the networks of one gridsize: `train` with that gridsize's overrides."""
@@ -153,6 +155,8 @@ class StudyConfig:
         if self.train_by_gridsize:
             resolved["train_by_gridsize"] = {g: {k: plain(v) for k, v in overrides.items()}
                                              for g, overrides in sorted(self.train_by_gridsize.items())}
+        if self.continue_from:
+            resolved["continue_from"] = dict(sorted(self.continue_from.items()))
         return resolved
 
 
@@ -232,6 +236,12 @@ class Network:
     def folder(self) -> str:
         """The run folder suffix: gs1 (unseen), gs1_self."""
         return f"gs{self.gridsize}" if self.arm == "unseen" else f"gs{self.gridsize}_{self.arm}"
+
+    def start(self, config: StudyConfig) -> Network | None:
+        """The network whose weights this one starts from (continue_from: the same arm at a smaller
+        gridsize), or None: it starts from fresh weights."""
+        source = config.continue_from.get(self.gridsize)
+        return None if source is None else Network(source, self.arm)
 
     @property
     def train_file(self) -> str:

@@ -21,6 +21,7 @@ from ptycho_torch.baselines import ReconstructionConfig
 from ptycho_torch.baselines.ptychi_lsqml import INSTALL
 from ptycho_torch.bundle import sha256_file
 from ptycho_torch.errors import PtychoTorchError, StudyConfigError, StudyError
+from ptycho_torch.model import ModelConfig
 from ptycho_torch.study.config import (
     ARMS,
     BASELINE_FIXED,
@@ -43,6 +44,7 @@ from ptycho_torch.study.config import (
 from ptycho_torch.study.sources import read_npz_array
 from ptycho_torch.study.split import scan_split
 from ptycho_torch.train.config import TrainConfig
+from ptycho_torch.train.start_weights import describe_shape, shape
 
 PRESETS = ("smoke", "full")
 PRESET_DIR = Path(__file__).parent / "presets"
@@ -125,7 +127,7 @@ def _list(value: Any, where: str, source: str) -> list[Any]:
 def parse_config(raw: Any, *, source: str = "<config>", base_dir: Path = Path(".")) -> StudyConfig:
     """Validate a config mapping (as read from YAML) into a StudyConfig; StudyConfigError names the key."""
     top = ["name", "doses", "overlaps", "gridsizes", "arms", "seeds", "data", "train", "baseline", "baselines",
-           "hybrid", "evaluation", "train_by_gridsize"]
+           "hybrid", "evaluation", "train_by_gridsize", "continue_from"]
     raw = _check_keys(raw, top, "(top level)", source)
     name = _coerce(raw.get("name", "study"), "str", "name", source)
     doses = tuple(_coerce(v, "float", f"doses[{i}]", source)
@@ -159,15 +161,70 @@ def parse_config(raw: Any, *, source: str = "<config>", base_dir: Path = Path(".
     data = _section(DataSpec, raw.get("data"), "data", source)
     data = replace(data, object=_check_file(data.object, "data.object", base_dir, source),
                    probe=_check_file(data.probe, "data.probe", base_dir, source))
+    _no_bundle_path(raw.get("train"), "train", source)
     train = _section(TrainConfig, raw.get("train"), "train", source, skip=TRAIN_FIXED, base=STUDY_DEFAULT_TRAIN)
     baselines = _baselines(raw, source)
     evaluation = _section(EvaluationSpec, raw.get("evaluation"), "evaluation", source)
     hybrid = _hybrid(raw.get("hybrid"), arms, gridsizes, source) if "hybrid" in raw else None
     train_by_gridsize = _train_by_gridsize(raw.get("train_by_gridsize", {}), train, gridsizes, source)
+    continue_from = _continue_from(raw.get("continue_from", {}), gridsizes, source)
     config = StudyConfig(name, doses, tuple(overlaps), gridsizes, seeds, data, train, baselines, evaluation,
-                         arms, base_dir, hybrid, train_by_gridsize)
+                         arms, base_dir, hybrid, train_by_gridsize, continue_from)
     _check_geometry(config, source)
+    _check_starts(config, source)
     return config
+
+
+def _no_bundle_path(section: Any, where: str, source: str) -> None:
+    """A study names no bundle by path (its content would not be part of any unit's inputs): a network
+    starts from another of the study's own networks with continue_from."""
+    if isinstance(section, dict) and "init_from" in section:
+        raise _fail(source, f"{where}.init_from", "a study does not start networks from a bundle file; to "
+                    "start one gridsize's networks from another's, use continue_from: {2: 1} (each gridsize-2 "
+                    "network then starts from the gridsize-1 network of its own dose, overlap and arm)")
+
+
+def _continue_from(raw: Any, gridsizes: tuple[int, ...], source: str) -> dict[int, int]:
+    """`continue_from: {2: 1}`: gridsize -> the smaller gridsize whose network (same condition and arm)
+    starts it; the shapes are checked in _check_starts."""
+    if not isinstance(raw, dict):
+        raise _fail(source, "continue_from", f"must be a mapping of gridsize: the gridsize it starts from, "
+                    f"such as {{2: 1}}, got {raw!r}")
+    found: dict[int, int] = {}
+    for key, value in raw.items():
+        target = int(key) if isinstance(key, int) or (isinstance(key, str) and key.isdigit()) else None
+        if target is None or target not in gridsizes:
+            raise _fail(source, f"continue_from.{key}", f"{key!r} is not one of the study's gridsizes "
+                        f"{list(gridsizes)}")
+        start = _coerce(value, "int", f"continue_from.{target}", source)
+        if start not in gridsizes:
+            raise _fail(source, f"continue_from.{target}", f"{start} is not one of the study's gridsizes "
+                        f"{list(gridsizes)}")
+        if start >= target:
+            raise _fail(source, f"continue_from.{target}", f"must name a smaller gridsize than {target} (the "
+                        f"network it starts from trains first), got {start}")
+        found[target] = start
+    return found
+
+
+def _check_starts(config: StudyConfig, source: str) -> None:
+    """Each continued gridsize's network has the shape of the network it starts from."""
+    for target, start in config.continue_from.items():
+        shapes = {}
+        for g in (target, start):
+            train = config.train_for(g)
+            shapes[g] = ModelConfig(N=config.data.N, gridsize=g, n_filters=train.n_filters, depth=train.depth,
+                                    encoder=train.encoder)
+        if shape(shapes[target]) == shape(shapes[start]):
+            continue
+        hint = ""
+        if shapes[target].inputs_per_pass != shapes[start].inputs_per_pass:
+            hint = (f"; set train_by_gridsize: {{{target}: {{encoder: pattern}}}} (one network per pattern, "
+                    "shared across the group: it reads one pattern per pass, as a gridsize-1 network does)")
+        raise _fail(source, f"continue_from.{target}", (
+            f"the gridsize-{target} network ({describe_shape(shapes[target])}) cannot start from the "
+            f"gridsize-{start} network ({describe_shape(shapes[start])}): give both the same n_filters and "
+            f"depth, and as many patterns per pass{hint}"))
 
 
 def _train_by_gridsize(raw: Any, train: TrainConfig, gridsizes: tuple[int, ...],
@@ -185,6 +242,7 @@ def _train_by_gridsize(raw: Any, train: TrainConfig, gridsizes: tuple[int, ...],
         where = f"train_by_gridsize.{gridsize}"
         if gridsize not in gridsizes:
             raise _fail(source, where, f"{gridsize} is not one of the study's gridsizes {list(gridsizes)}")
+        _no_bundle_path(section, where, source)
         resolved = _section(TrainConfig, section, where, source, skip=TRAIN_FIXED, base=train)
         found[gridsize] = {k: getattr(resolved, k) for k in section or {}}
     return found

@@ -21,7 +21,7 @@ from scipy.ndimage import binary_fill_holes
 from ptycho_torch import __version__
 from ptycho_torch.atomic_io import atomic_write_bytes
 from ptycho_torch.memmap_bridge import MemmapDatasetBridge
-from ptycho_torch.study.config import METHOD_LABELS, StudyConfig, conditions, dose_label
+from ptycho_torch.study.config import METHOD_LABELS, StudyConfig, conditions, dose_label, plain
 from ptycho_torch.study.figures import figure_names, write_figures
 from ptycho_torch.study.split import scan_split
 from ptycho_torch.study.table import (
@@ -110,9 +110,23 @@ def _length(train: TrainConfig) -> str:
     return length
 
 
+def _gridsize_settings(config: StudyConfig, gridsize: int) -> str:
+    """One gridsize's length, then its own settings (train_by_gridsize, less the length already said) and
+    the network it starts from (continue_from)."""
+    text = _length(config.train_for(gridsize))
+    own = {k: plain(v) for k, v in config.train_by_gridsize.get(gridsize, {}).items()
+           if k not in ("steps", "epochs", "max_steps", "patience", "keep_best")}
+    if own:
+        text += f" ({', '.join(f'{k} {v}' for k, v in own.items())})"
+    if gridsize in config.continue_from:
+        text += (f", starting from the weights of the gridsize-{config.continue_from[gridsize]} network of the "
+                 "same dose, overlap and arm")
+    return text
+
+
 def training_length(config: StudyConfig) -> str:
-    """How long the networks trained, as configured: one phrase, or one per gridsize where they differ."""
-    lengths = {g: _length(config.train_for(g)) for g in config.gridsizes}
+    """How long the networks trained, and how where gridsizes differ: one phrase, or one per gridsize."""
+    lengths = {g: _gridsize_settings(config, g) for g in config.gridsizes}
     if len(set(lengths.values())) == 1:
         return lengths[config.gridsizes[0]]
     return "; ".join(f"gridsize {g}: {text}" for g, text in lengths.items())
@@ -126,7 +140,8 @@ def train_runs(root: Path) -> list[dict[str, object]]:
     for path in sorted((root / "runs").glob("*/train.json")):
         found = read_json(path)
         run = {"run": path.parent.name, **{k: found.get(k) for k in (
-            "steps", "restarts", "escaped_at_step", "final_gap_closed", "threads", "n_patterns", "seconds")}}
+            "steps", "restarts", "escaped_at_step", "final_gap_closed", "threads", "n_patterns", "seconds",
+            "started_from", "start_seconds")}}
         if isinstance(run["final_gap_closed"], float) and math.isnan(run["final_gap_closed"]):
             run["final_gap_closed"] = None
         runs.append(run)

@@ -72,14 +72,19 @@ def plan_units(config: StudyConfig, root: Path, invocation: str, log: Callable[[
             (f"{d}/train.npz", f"{d}/test.npz", f"{d}/region.npz"),
             lambda resume, c=c: make_datasets(config, sources, c, root / c.data_dir)))
     for c in conds:
-        for net in nets:
-            r, data = c.run_dir(net.folder), f"{c.data_dir}/{net.train_file}"
+        for net in nets:  # a network comes after the one it starts from (a smaller gridsize of its arm)
+            r, data, start = c.run_dir(net.folder), f"{c.data_dir}/{net.train_file}", net.start(config)
+            settings = {**train_settings(config, net.gridsize), "seed": config.seeds.train, "gridsize": net.gridsize}
+            reads: tuple[str, ...] = (data,)
+            if start is not None:  # its weights are an input: a new start trains this network again
+                settings["continue_from"] = start.gridsize
+                reads += (f"{c.run_dir(start.folder)}/wts.h5.zip", f"{c.run_dir(start.folder)}/train.json")
             units.append(Unit(
-                "train", f"{c.name}_{net.folder}",
-                {**train_settings(config, net.gridsize), "seed": config.seeds.train, "gridsize": net.gridsize},
-                (data,), (f"{r}/wts.h5.zip", f"{r}/wts.h5.zip.sha256", f"{r}/history.json", f"{r}/train.json"),
-                lambda resume, data=data, g=net.gridsize, r=r: train_network(config, root / data, root / r, g,
-                                                                              resume)))
+                "train", f"{c.name}_{net.folder}", settings, reads,
+                (f"{r}/wts.h5.zip", f"{r}/wts.h5.zip.sha256", f"{r}/history.json", f"{r}/train.json"),
+                lambda resume, data=data, g=net.gridsize, r=r, start=start, c=c: train_network(
+                    config, root / data, root / r, g, resume,
+                    start=None if start is None else root / c.run_dir(start.folder))))
     for c in conds:
         for net in nets:
             r = c.run_dir(net.folder)

@@ -75,12 +75,17 @@ def make_datasets(config: StudyConfig, sources: Sources, condition: Condition, f
     _write_npz(folder / "region.npz", region=covered(weight.numpy()))
 
 
-def train_network(config: StudyConfig, data: Path, run_dir: Path, gridsize: int, resume: bool) -> None:
+def train_network(config: StudyConfig, data: Path, run_dir: Path, gridsize: int, resume: bool, *,
+                  start: Path | None = None) -> None:
     """The trainer's outputs in run_dir plus train.json (wall seconds, epochs, steps, restarts, device,
-    patterns); data: the condition's train.npz (arm unseen) or test.npz (arm self)."""
+    patterns); data: the condition's train.npz (arm unseen) or test.npz (arm self). start: the run folder of
+    the network whose weights this one starts from (continue_from); train.json then names it and its own
+    training seconds (`started_from`, `start_seconds`), so that a reader can add the two."""
     run_dir.mkdir(parents=True, exist_ok=True)
     settings = replace(config.train_for(gridsize), data=str(data), output_dir=str(run_dir),
-                       seed=config.seeds.train, gridsize=gridsize)
+                       seed=config.seeds.train, gridsize=gridsize,
+                       init_from=None if start is None else str(start / "wts.h5.zip"))
+    start_seconds = None if start is None else json.loads((start / "train.json").read_text())["seconds"]
     resume = resume and (run_dir / CHECKPOINT_NAME).is_file()
     started = time.perf_counter()
     result = train(settings, resume=resume, progress=False)
@@ -93,7 +98,8 @@ def train_network(config: StudyConfig, data: Path, run_dir: Path, gridsize: int,
         "patterns_per_s": float(np.mean([r.patterns_per_s for r in result.history])),
         "final_train_loss": last.train_loss, "final_val_loss": last.val_loss, "steps": last.step,
         "restarts": len(result.restarts), "escaped_at_step": result.escaped_at_step,
-        "final_gap_closed": last.gap_closed, "threads": result.threads})
+        "final_gap_closed": last.gap_closed, "threads": result.threads,
+        "started_from": None if start is None else start.name, "start_seconds": start_seconds})
 
 
 def infer_network(config: StudyConfig, data_dir: Path, run_dir: Path) -> None:

@@ -34,7 +34,12 @@ class StartWeights:
         return {"file": self.file, "sha256": self.sha256}
 
 
-def _shape(config: ModelConfig) -> str:
+def shape(config: ModelConfig) -> tuple[int, int, int, int]:
+    """What must agree for one network's weights to start another: N, n_filters, depth, patterns per pass."""
+    return (config.N, config.n_filters, config.depth, config.inputs_per_pass)
+
+
+def describe_shape(config: ModelConfig) -> str:
     return (f"N {config.N}, n_filters {config.n_filters}, depth {config.depth}, {config.inputs_per_pass} "
             f"pattern(s) per pass (gridsize {config.gridsize}, encoder {config.encoder.value})")
 
@@ -50,13 +55,11 @@ def load_start_weights(path: str, target: ModelConfig) -> StartWeights:
     except BundleError as exc:
         raise TrainError(f"--init-from {path}: not a usable bundle: {exc}") from None
     source = bundle.config.model
-    same = (source.N, source.n_filters, source.depth, source.inputs_per_pass) == (
-        target.N, target.n_filters, target.depth, target.inputs_per_pass)
-    if not same:
+    if shape(source) != shape(target):
         hint = (" (a gridsize-1 network starts a gridsize-2 run with --encoder pattern)"
                 if source.inputs_per_pass == 1 and target.encoder is Encoder.GROUP and target.channels > 1 else "")
-        raise TrainError(f"--init-from {path}: its network ({_shape(source)}) does not fit this run's "
-                         f"({_shape(target)}); train with the same --n-filters and --depth, data of the same N, "
+        raise TrainError(f"--init-from {path}: its network ({describe_shape(source)}) does not fit this run's "
+                         f"({describe_shape(target)}); train with the same --n-filters and --depth, data of the same N, "
                          f"and as many patterns per pass{hint}")
     state = {k: v for k, v in bundle.model.state_dict().items() if k.startswith(NETWORK_PREFIX)}
     return StartWeights(state=state, file=bundle_path.name, sha256=sha256_file(bundle_path))

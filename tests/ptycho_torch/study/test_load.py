@@ -192,3 +192,38 @@ def test_a_bad_train_by_gridsize_is_an_error_naming_its_path(section: object, ne
         parse_config({"gridsizes": [1, 2], "train_by_gridsize": section})
     for needle in needles:
         assert needle in str(caught.value), (needle, str(caught.value))
+
+
+def test_continue_from_starts_a_gridsize_from_a_smaller_gridsizes_network() -> None:
+    raw = {"gridsizes": [1, 2], "continue_from": {2: 1}, "train_by_gridsize": {2: {"encoder": "pattern"}}}
+    config = parse_config(raw)
+    assert config.continue_from == {2: 1}
+    assert config.to_dict()["continue_from"] == {2: 1}
+    assert parse_config(config.to_dict()).to_dict() == config.to_dict()  # the resolved config loads back
+    assert parse_config({"gridsizes": [1, 2]}).continue_from == {}
+    assert "continue_from" not in parse_config({}).to_dict()
+
+
+@pytest.mark.parametrize(
+    ("raw", "needles"),
+    [
+        # a four-channel network cannot take a one-channel network's weights
+        ({"continue_from": {2: 1}}, ["continue_from.2", "train_by_gridsize: {2: {encoder: pattern}}"]),
+        ({"continue_from": {2: 1}, "train_by_gridsize": {2: {"encoder": "pattern", "n_filters": 8}}},
+         ["continue_from.2", "n_filters 8", "n_filters 16"]),
+        ({"continue_from": {1: 2}}, ["continue_from.1", "a smaller gridsize"]),
+        ({"continue_from": {2: 2}}, ["continue_from.2", "a smaller gridsize"]),
+        ({"continue_from": {3: 1}}, ["continue_from.3", "not one of the study's gridsizes [1, 2]"]),
+        ({"continue_from": {2: 4}}, ["continue_from.2", "4 is not one of the study's gridsizes [1, 2]"]),
+        ({"continue_from": {2: "one"}}, ["continue_from.2", "must be an integer"]),
+        ({"continue_from": [1]}, ["continue_from", "mapping"]),
+        ({"train": {"init_from": "a/wts.h5.zip"}}, ["train.init_from", "continue_from"]),
+        ({"train_by_gridsize": {2: {"init_from": "a/wts.h5.zip"}}}, ["train_by_gridsize.2.init_from",
+                                                                      "continue_from"]),
+    ],
+)
+def test_a_bad_continue_from_is_an_error_naming_its_path(raw: dict[str, object], needles: list[str]) -> None:
+    with pytest.raises(StudyConfigError) as caught:
+        parse_config({"gridsizes": [1, 2], **raw})
+    for needle in needles:
+        assert needle in str(caught.value), (needle, str(caught.value))

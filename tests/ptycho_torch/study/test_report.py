@@ -16,3 +16,13 @@ def test_training_length_names_each_gridsizes_own_length_and_the_early_stop() ->
     assert training_length(fixed) == "300 optimizer steps"
     assert training_length(parse_config({"gridsizes": [1, 2], "train": {"epochs": 10, "patience": 0,
                                                                      "keep_best": False}})) == "10 epochs"
+
+
+def test_training_length_names_a_gridsizes_own_settings_and_its_start() -> None:
+    config = parse_config({"gridsizes": [1, 2], "train": {"epochs": None, "max_steps": 2000, "patience": 500},
+                           "train_by_gridsize": {2: {"max_steps": 1000, "encoder": "pattern", "batch_size": 4}},
+                           "continue_from": {2: 1}})
+    text = training_length(config)
+    assert "gridsize 2: at most 1000 optimizer steps" in text
+    assert "encoder pattern, batch_size 4" in text
+    assert "starting from the weights of the gridsize-1 network of the same dose, overlap and arm" in text

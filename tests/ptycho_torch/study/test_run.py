@@ -13,13 +13,14 @@ import numpy as np
 import pytest
 import yaml
 
-from ptycho_torch.bundle import sha256_file
+from ptycho_torch.bundle import load_bundle, sha256_file
 from ptycho_torch.cli import main
 from ptycho_torch.errors import StudyError
 from ptycho_torch.memmap_bridge import MemmapDatasetBridge
 from ptycho_torch.simulate import make_probe
 from ptycho_torch.study.load import PRESET_DIR, load_config, parse_config
 from ptycho_torch.study.pipeline import Runner
+from ptycho_torch.study.report import train_runs
 from ptycho_torch.study.run import locked, plan_units, recorded_command, run_study, write_resolved_config
 from ptycho_torch.study.table import COLUMNS, FRC_COLUMNS, NOT_REACHED, read_csv
 
@@ -152,3 +153,46 @@ def test_each_gridsize_trains_for_its_own_length_and_reuses_a_run_of_the_same_se
     for index, unit in enumerate(planned, 1):
         again.execute(unit, index, len(planned))
     assert again.ran == [] and "train/1e5_dense_gs2_self" in again.reused
+
+
+def test_a_continued_gridsize_starts_from_the_same_arms_smaller_network_and_follows_it(tmp_path: Path) -> None:
+    smoke = yaml.safe_load((PRESET_DIR / "smoke.yaml").read_text())
+    smoke.update(doses=[1e5], overlaps={"dense": 0.7}, arms=["unseen", "self"], continue_from={2: 1})
+    smoke["train"].update(epochs=None, max_steps=3, patience=0)
+    smoke["train_by_gridsize"] = {2: {"max_steps": 2, "encoder": "pattern"}}
+    out = tmp_path / "study"
+    out.mkdir()
+    lines: list[str] = []
+
+    def run(raw: dict[str, object]) -> Runner:
+        runner = Runner(out, log=lines.append)
+        units = [u for u in plan_units(parse_config(raw), out, "ptycho-torch study", log=lambda line: None)
+                 if u.stage in ("datasets", "train")]
+        for index, unit in enumerate(units, 1):
+            runner.execute(unit, index, len(units))
+        return runner
+
+    run(smoke)
+    for arm in ("", "_self"):
+        start, continued = out / "runs" / f"1e5_dense_gs1{arm}", out / "runs" / f"1e5_dense_gs2{arm}"
+        metadata = load_bundle(continued / "wts.h5.zip").metadata
+        assert metadata["init_from"] == {"file": "wts.h5.zip", "sha256": sha256_file(start / "wts.h5.zip")}
+        record = json.loads((continued / "train.json").read_text())
+        assert record["started_from"] == start.name
+        assert record["start_seconds"] == json.loads((start / "train.json").read_text())["seconds"] > 0
+        assert load_bundle(start / "wts.h5.zip").metadata.get("init_from") is None
+
+    starts = {run["run"]: run["started_from"] for run in train_runs(out)}  # the report's Training table
+    assert starts == {"1e5_dense_gs1": None, "1e5_dense_gs1_self": None, "1e5_dense_gs2": "1e5_dense_gs1",
+                      "1e5_dense_gs2_self": "1e5_dense_gs1_self"}
+
+    # a new start (gridsize 1 trained longer) trains the continued network again, from the new weights
+    longer = dict(smoke, train=dict(smoke["train"], max_steps=4))
+    again = run(longer)
+    assert "train/1e5_dense_gs2_self" in again.ran
+    assert any("gs2_self: running (inputs changed (" in line and "runs/1e5_dense_gs1_self/wts.h5.zip" in line
+               for line in lines), "\n".join(lines)
+    # without continue_from the gridsize-2 networks are other units: they train from scratch
+    fresh = run(dict(longer, continue_from={}))
+    assert {"train/1e5_dense_gs2", "train/1e5_dense_gs2_self"} <= set(fresh.ran)
+    assert load_bundle(out / "runs" / "1e5_dense_gs2_self" / "wts.h5.zip").metadata.get("init_from") is None
