@@ -267,6 +267,9 @@ def _add_reconstruct(sub: Subparsers) -> None:
     p.add_argument("--patience", type=int, default=10,
                    help="with a holdout: stop after this many iterations without a better held-out fit "
                    "(default 10)")
+    p.add_argument("--holdout", choices=["patterns", "pixels"], default="patterns",
+                   help="what --holdout-fraction holds out: whole patterns (default) or that share of every "
+                   "pattern's detector pixels (ml only; stops less early at high dose)")
     p.add_argument("--no-progress", action="store_true", help="print no per-iteration lines")
 
     def run(a: argparse.Namespace) -> int:
@@ -277,7 +280,7 @@ def _add_reconstruct(sub: Subparsers) -> None:
                                    refine_probe=a.refine_probe, seed=a.seed, device=a.device,
                                    coverage_threshold=a.coverage_threshold, init_from=a.init_from,
                                    holdout_fraction=a.holdout_fraction, patience=a.patience,
-                                   progress=not a.no_progress)
+                                   holdout=a.holdout, progress=not a.no_progress)
 
     p.set_defaults(run=run)
 

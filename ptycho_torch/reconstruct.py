@@ -1,7 +1,7 @@
 """`ptycho-torch reconstruct`: an iterative method on a dataset -> recon.npz, scored like infer's.
 
     ptycho-torch reconstruct --method ml|epie|ptychi-lsqml --data D.npz --output-dir O [--iterations N]
-        [--init-from RECON.npz] [--holdout-fraction F] [--patience K]
+        [--init-from RECON.npz] [--holdout-fraction F] [--holdout patterns|pixels] [--patience K]
 
 Writes, in the output folder:
 - recon.npz: the record `infer` writes (recon_file.ReconRecord: `object` in the data's objectGuess frame,
@@ -15,7 +15,8 @@ Writes, in the output folder:
 (baselines.start: uncovered pixels filled, amplitude scale fitted to the measured counts). --holdout-fraction
 keeps that share of the patterns out of the updates and returns the iterate that fits them best, stopping
 after --patience iterations without improvement (baselines.holdout); unset, it is INIT_HOLDOUT_FRACTION
-with --init-from and 0 without.
+with --init-from and 0 without. --holdout pixels (ML only) holds out that share of every pattern's
+detector pixels instead of whole patterns (docs/findings.md, BASE-005).
 The data's probeGuess, positions and measured mean counts set the probe, the scan and the intensity
 scale for every method alike (baselines.reconstruct_from_npz).
 """
@@ -66,14 +67,15 @@ def report(result: IterativeResult, data: str) -> dict[str, Any]:
 def reconstruct_command(*, method: str, data: str, output_dir: str, iterations: int = 50,
                         batch_size: int = 32, refine_probe: bool = False, seed: int = 0, device: str = "auto",
                         coverage_threshold: float | None = None, init_from: str | None = None,
-                        holdout_fraction: float | None = None, patience: int = 10, progress: bool = True) -> int:
+                        holdout_fraction: float | None = None, patience: int = 10, holdout: str = "patterns",
+                        progress: bool = True) -> int:
     """`ptycho-torch reconstruct`: returns 0; bad input raises PtychoTorchError subclasses (BaselineError).
     holdout_fraction None: INIT_HOLDOUT_FRACTION with init_from, else 0."""
     if holdout_fraction is None:
         holdout_fraction = INIT_HOLDOUT_FRACTION if init_from is not None else 0.0
     options: dict[str, Any] = {"method": method, "iterations": iterations, "batch_size": batch_size,
                                "refine_probe": refine_probe, "seed": seed, "device": device,
-                               "holdout_fraction": holdout_fraction, "patience": patience}
+                               "holdout_fraction": holdout_fraction, "patience": patience, "holdout": holdout}
     if coverage_threshold is not None:
         options["coverage_threshold"] = coverage_threshold
     config = ReconstructionConfig(**options)

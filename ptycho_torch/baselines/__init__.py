@@ -44,9 +44,9 @@ from ptycho_torch.baselines.common import (
     resolve,
     sparse_sets,
 )
-from ptycho_torch.baselines.config import Method, ReconstructionConfig
+from ptycho_torch.baselines.config import Holdout, Method, ReconstructionConfig
 from ptycho_torch.baselines.epie import EPIE
-from ptycho_torch.baselines.holdout import HoldoutTracker, split_holdout
+from ptycho_torch.baselines.holdout import HoldoutTracker, PixelHoldout, split_holdout
 from ptycho_torch.baselines.ml import MaximumLikelihood
 from ptycho_torch.baselines.ptychi_lsqml import PtychiLSQML
 from ptycho_torch.baselines.result import HoldoutSummary, IterationRecord, IterativeResult, Progress
@@ -89,8 +89,9 @@ def reconstruct_iterative(
     fit_initial_scale: multiply the start by the real factor that makes its predicted counts match the
         measured ones (start.fit_amplitude_scale, over the patterns updated with), e.g. for a network's
         reconstruction; recorded as result.initial_scale.
-    With config.holdout_fraction > 0 a seeded share of the patterns is left out of the updates, scored
-    after every iteration, and the best iterate returned (holdout.py).
+    With config.holdout_fraction > 0 a seeded share of the patterns (or, with config.holdout "pixels", of
+    every pattern's detector pixels) is left out of the updates, scored after every iteration, and the best
+    iterate returned (holdout.py).
     progress: called with each IterationRecord. Raises BaselineError for bad input, naming what was wrong
     and what to pass.
     """
@@ -106,13 +107,26 @@ def reconstruct_iterative(
         raise BaselineError(f"cannot set the intensity scale: {exc}") from None
     centres = torch.from_numpy(problem.positions.astype(np.float32)).to(device)
     rng = np.random.default_rng(config.seed)
-    updated, held_out = split_holdout(problem.n_patterns, config.holdout_fraction, rng)
+    pixels = None
+    if config.holdout is Holdout.PIXELS and config.holdout_fraction > 0:  # every pattern, part of its pixels
+        pixels = PixelHoldout(problem.n_patterns, problem.patch_size, config.holdout_fraction, rng, device)
+        updated = held_out = np.arange(problem.n_patterns)
+    else:
+        updated, held_out = split_holdout(problem.n_patterns, config.holdout_fraction, rng)
 
-    def over(index: np.ndarray) -> Batches:
+    def measured(index: np.ndarray, scored: bool = False) -> torch.Tensor:
+        """Patterns `index` as the updates see them, or (scored) as the held-out fit does."""
+        batch = feed.batch(index)
+        if pixels is None:
+            return batch
+        hidden = pixels.held(index)
+        return PixelHoldout.hide(batch, ~hidden if scored else hidden)
+
+    def over(index: np.ndarray, scored: bool = False) -> Batches:
         def one_pass() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
             for start in range(0, len(index), config.batch_size):
                 part = index[start : start + config.batch_size]
-                yield feed.batch(part), centres[torch.from_numpy(part).to(device)]
+                yield measured(part, scored), centres[torch.from_numpy(part).to(device)]
         return one_pass
 
     obj = torch.from_numpy(problem.initial_object).to(device)
@@ -127,7 +141,7 @@ def reconstruct_iterative(
     else:
         solver = (EPIE if config.method is Method.EPIE else MaximumLikelihood)(obj, probe_t, scale, config)
     history: list[IterationRecord] = []
-    tracker = HoldoutTracker(over(held_out), scale, config.patience) if len(held_out) else None
+    tracker = HoldoutTracker(over(held_out, scored=True), scale, config.patience) if len(held_out) else None
     if tracker is not None:
         tracker.update(0, solver.object, solver.probe)
 
@@ -138,7 +152,7 @@ def reconstruct_iterative(
             plan = batches(len(updated), config.batch_size, rng)
         for part in plan:
             index = updated[part]
-            yield feed.batch(index), centres[torch.from_numpy(index).to(device)]
+            yield measured(index), centres[torch.from_numpy(index).to(device)]
 
     for iteration in range(1, config.iterations + 1):
         stats = PassStats()
@@ -161,7 +175,8 @@ def reconstruct_iterative(
     if tracker is not None:
         summary = HoldoutSummary(config.holdout_fraction, len(held_out), config.patience,
                                  tracker.initial_deviance, tracker.best_iteration, tracker.best_deviance,
-                                 stopped_early=len(history) < config.iterations)
+                                 stopped_early=len(history) < config.iterations, kind=config.holdout.value,
+                                 pixels_per_pattern=0 if pixels is None else pixels.n_pixels)
     weight_np = weight.cpu().numpy().astype(np.float32)
     return IterativeResult(
         object=final_object.cpu().numpy().astype(np.complex64),

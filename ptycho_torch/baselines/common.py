@@ -253,15 +253,19 @@ class PassStats:
         self.excluded += seconds
 
     def add(self, rate: Tensor, measured: Tensor) -> None:
-        """rate: predicted counts (B, N, N); measured: amplitudes sqrt(counts) (B, N, N)."""
-        counts = measured.double().square()
-        rate = rate.detach().double()
+        """rate: predicted counts (B, N, N); measured: amplitudes sqrt(counts) (B, N, N), NaN where a pixel
+        is held out (not counted)."""
+        valid = measured.isfinite()
+        amplitude = torch.where(valid, measured, 0.0).double()
+        counts = amplitude.square()
+        rate = torch.where(valid, rate.detach(), 0.0).double()
         # c log(c / rate), 0 where c = 0; rate floored so a dark prediction under a count stays finite
         log_term = torch.xlogy(counts, counts) - torch.xlogy(counts, rate.clamp_min(1e-30))
         part = torch.stack([
             (2.0 * (rate - counts + log_term)).sum(),
-            (rate.sqrt() - measured.double()).square().sum(),
+            (rate.sqrt() - amplitude).square().sum(),
             counts.sum(),
+            valid.sum().double(),
         ])
         self.sums = part if self.sums is None else self.sums + part
         self.pixels += measured.numel()
@@ -269,9 +273,9 @@ class PassStats:
     def record(self, iteration: int) -> IterationRecord:
         if self.sums is None or self.pixels == 0:
             return IterationRecord(iteration, math.nan, math.nan, self._seconds())
-        deviance, error, power = (float(v) for v in self.sums.cpu())  # the readback waits for the device
+        deviance, error, power, pixels = (float(v) for v in self.sums.cpu())  # the readback waits for the device
         fourier = error / power if power > 0 else math.nan
-        return IterationRecord(iteration, deviance / self.pixels, fourier, self._seconds())
+        return IterationRecord(iteration, deviance / pixels if pixels else math.nan, fourier, self._seconds())
 
     def _seconds(self) -> float:
         return time.perf_counter() - self.started - self.excluded

@@ -15,6 +15,11 @@ class Method(StrEnum):
     PTYCHI_LSQML = "ptychi-lsqml"  # pty-chi's LSQML (optional dependency) on converted data (ptychi_lsqml.py)
 
 
+class Holdout(StrEnum):
+    PATTERNS = "patterns"  # a share of the patterns, whole, kept out of the updates (holdout.py)
+    PIXELS = "pixels"  # a share of every pattern's detector pixels kept out (ML only; holdout.py)
+
+
 # Default step sizes per method: (object, probe). ePIE: fractions of the full PIE step. ML: the first step
 # the line search tries along the preconditioned direction, and the probe direction's weight. LSQML solves
 # its own step sizes.
@@ -47,6 +52,10 @@ class ReconstructionConfig:
         every iteration (mean Poisson deviance per pixel); the iterate with the best held-out fit, the
         start included, is returned, and the run stops after `patience` iterations without improving it
         (holdout.py). 0 (the default) updates with every pattern and returns the last iterate.
+    holdout: what is held out. "patterns" (the default): whole patterns, whose positions the updates then
+        constrain only through their neighbours. "pixels" (ML only): the same share of every pattern's
+        detector pixels, so every position is updated and the held-out counts are predicted by the object
+        the rest of its own pattern fits (docs/findings.md, BASE-005).
 
     Every method uses physics.forward's model, the beam moving over the object's fixed pixel grid
     (docs/findings.md, PHYS-001); pty-chi's LSQML has the same model once converted (ptychi_lsqml.py).
@@ -66,6 +75,7 @@ class ReconstructionConfig:
     coverage_threshold: float = COVERAGE_THRESHOLD
     holdout_fraction: float = 0.0
     patience: int = 10
+    holdout: str = Holdout.PATTERNS
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "method", options.choice(Method, self.method, "method", error=BaselineError))
@@ -75,6 +85,10 @@ class ReconstructionConfig:
         options.integer(self.ml_warmup, "ml_warmup", minimum=0, error=BaselineError)
         options.integer(self.patience, "patience", minimum=1, error=BaselineError)
         options.number(self.holdout_fraction, "holdout_fraction", minimum=0, maximum=0.5, error=BaselineError)
+        object.__setattr__(self, "holdout", options.choice(Holdout, self.holdout, "holdout", error=BaselineError))
+        if self.holdout is Holdout.PIXELS and self.method is not Method.ML:
+            raise BaselineError(f"holdout pixels works with method ml only: {self.method.value}'s updates take "
+                                "whole patterns; use holdout patterns, or method ml")
         for name in ("object_step", "probe_step"):
             if getattr(self, name) is not None:
                 options.number(getattr(self, name), name, above=0, error=BaselineError)

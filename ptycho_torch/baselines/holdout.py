@@ -6,6 +6,13 @@ fits the Poisson noise of the patterns it updates with, makes it worse while its
 falling. The held-out patterns measure the same object through independent noise, so their deviance
 stops falling where the object stops improving. The tracker scores the start (iteration 0) and every
 iterate, keeps the best one (a copy of object and probe) and asks to stop `patience` iterations after it.
+
+Two things can be held out (ReconstructionConfig.holdout). Whole patterns (split_holdout): their positions
+are then updated only through their neighbours, so at high dose their fit stops improving long before the
+image does (BASE-005). Detector pixels (PixelHoldout, ML only): the same share of every pattern's pixels,
+marked as not measured (NaN) in what the updates see, and the complement in what the tracker scores; every
+position is updated, and a held-out count is predicted by the object that the rest of its pattern fits,
+as a free R factor is in crystallography.
 """
 from __future__ import annotations
 
@@ -31,6 +38,35 @@ def split_holdout(n_patterns: int, fraction: float, rng: np.random.Generator) ->
                             "lower it or set it to 0")
     order = rng.permutation(n_patterns)
     return np.sort(order[held:]), np.sort(order[:held])
+
+
+PIXEL_MASKS = 256  # distinct held-out pixel sets; pattern j uses set j % PIXEL_MASKS (bounded memory)
+
+
+class PixelHoldout:
+    """A seeded share of every pattern's detector pixels: round(fraction * N * N) per pattern, the set
+    cycling over PIXEL_MASKS draws, so neighbouring patterns hold out different pixels."""
+
+    def __init__(self, n_patterns: int, side: int, fraction: float, rng: np.random.Generator,
+                 device: torch.device) -> None:
+        held = round(fraction * side * side)
+        if not 0 < held < side * side:
+            raise BaselineError(f"holdout_fraction {fraction} of a {side} x {side} pattern holds out {held} "
+                                "pixels; pick a fraction that leaves some pixels on each side")
+        masks = np.zeros((min(n_patterns, PIXEL_MASKS), side * side), dtype=bool)
+        for mask in masks:
+            mask[rng.choice(side * side, held, replace=False)] = True
+        self.masks = torch.from_numpy(masks.reshape(-1, side, side)).to(device)
+        self.n_pixels = held
+
+    def held(self, index: np.ndarray) -> Tensor:
+        """(B, N, N) bool: the held-out pixels of patterns `index`."""
+        return self.masks[torch.from_numpy(index % len(self.masks)).to(self.masks.device)]
+
+    @staticmethod
+    def hide(measured: Tensor, hidden: Tensor) -> Tensor:
+        """measured with the `hidden` pixels marked as not measured (NaN)."""
+        return measured.masked_fill(hidden, math.nan)
 
 
 class HoldoutTracker:

@@ -69,7 +69,10 @@ class MaximumLikelihood:
 
     @staticmethod
     def _nll(rate: Tensor, measured: Tensor) -> Tensor:
-        return physics.poisson_nll_counts(rate.double(), measured.double().square()).sum()
+        """The Poisson NLL of the measured pixels; a held-out pixel (NaN, holdout.py) counts nothing."""
+        valid = measured.isfinite()
+        counts = torch.where(valid, measured, 0.0).double().square()
+        return (physics.poisson_nll_counts(rate.double(), counts) * valid).sum()
 
     def _objective(self, obj: Tensor, probe: Tensor, batches: Batches) -> float:
         with torch.no_grad():
@@ -90,7 +93,7 @@ class MaximumLikelihood:
             rate, windows, probes = self._rates(obj, probe, centres)
             loss = self._nll(rate, measured)
             if gamma > 0:
-                damping = (rate / (rate + gamma * measured.square()).clamp_min(1e-30)).detach()
+                damping = (rate / (rate + gamma * measured.nan_to_num(0.0).square()).clamp_min(1e-30)).detach()
                 rate.register_hook(lambda grad, damping=damping: grad * damping)
             loss.backward()
             parts.append(loss.detach())

@@ -47,7 +47,9 @@ class InitialFile:
 class HoldoutSummary:
     """The held-out early stop of a run (config.holdout_fraction > 0; holdout.py).
 
-    n_patterns: patterns held out. initial_deviance: their fit under the start (iteration 0).
+    n_patterns: patterns held out (kind "patterns"), or scored through their held-out pixels (kind
+    "pixels": every pattern, pixels_per_pattern of its detector pixels each). initial_deviance: their fit
+    under the start (iteration 0).
     best_iteration: the iterate returned (0: the start itself). stopped_early: the run ended `patience`
     iterations after its best, before config.iterations.
     """
@@ -59,6 +61,8 @@ class HoldoutSummary:
     best_iteration: int
     best_deviance: float
     stopped_early: bool
+    kind: str = "patterns"
+    pixels_per_pattern: int = 0
 
 
 Progress = Callable[[IterationRecord], None]

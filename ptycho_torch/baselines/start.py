@@ -87,9 +87,10 @@ def fit_amplitude_scale(obj: Tensor, probe: Tensor, scale: float, batches: Batch
     predicted_total = 0.0
     with torch.no_grad():
         for measured, centres in batches():
+            valid = measured.isfinite()  # a held-out pixel (NaN, holdout.py) counts on neither side
             rate = (scale * physics.forward(obj, probe, centres)).square()
-            predicted_total += float(rate.double().sum())
-            measured_total += float(measured.double().square().sum())
+            predicted_total += float(torch.where(valid, rate, 0.0).double().sum())
+            measured_total += float(torch.where(valid, measured, 0.0).double().square().sum())
     if not (predicted_total > 0 and math.isfinite(predicted_total)):
         raise BaselineError("the initial object predicts no counts under this probe (its covered pixels are "
                             "all zero, or not finite); start from another reconstruction or without one")

@@ -124,6 +124,12 @@ def test_init_from_is_recorded_by_name_sha256_and_scale(dataset: Path, tmp_path:
                  "--iterations", "1", "--device", "cpu"]) == 0
     record = json.loads((plain / "reconstruct.json").read_text())
     assert record["init"] is None and record["holdout"] is None and record["config"]["holdout_fraction"] == 0
+    pixels = tmp_path / "pixels"
+    assert main(["reconstruct", "--method", "ml", "--data", str(dataset), "--output-dir", str(pixels),
+                 "--iterations", "2", "--device", "cpu", "--holdout-fraction", "0.1", "--holdout", "pixels"]) == 0
+    record = json.loads((pixels / "reconstruct.json").read_text())
+    assert record["config"]["holdout"] == "pixels" and record["holdout"]["kind"] == "pixels"
+    assert record["holdout"]["pixels_per_pattern"] > 0
 
 
 @pytest.mark.parametrize("case, expected", [

@@ -29,7 +29,7 @@ def tiny(**hybrid: Any) -> dict[str, Any]:
 def test_the_hybrid_arm_runs_after_its_network_and_is_tabled(tmp_path: Path,
                                                              capsys: pytest.CaptureFixture[str]) -> None:
     config_file = tmp_path / "tiny.yaml"
-    config_file.write_text(yaml.safe_dump(tiny(method="ml", iterations=5, device="cpu")))
+    config_file.write_text(yaml.safe_dump(tiny(method="ml", iterations=5, device="cpu", holdout="pixels")))
     out = tmp_path / "study"
     assert main(["study", "--config", str(config_file), "--output-dir", str(out)]) == 0
     printed = capsys.readouterr().out
@@ -43,9 +43,13 @@ def test_the_hybrid_arm_runs_after_its_network_and_is_tabled(tmp_path: Path,
     assert record["init"]["sha256"] == hashlib.sha256(network.read_bytes()).hexdigest()
     assert record["init"]["amplitude_scale"] > 0 and str(tmp_path) not in json.dumps(record)
     assert record["holdout"]["fraction"] == 0.1 and len(record["holdout_deviance"]) == record["iterations"]
+    assert record["holdout"]["kind"] == "pixels" and record["holdout"]["n_patterns"] == record["n_patterns"]
     manifest = json.loads((out / "manifest.json").read_text())["units"]
     assert "runs/1e5_dense_gs1_self/recon.npz" in manifest["hybrid/1e5_dense_pinn_self_ml"]["upstream"]
-    assert "PtychoPINN self + Poisson ML" in (out / "comparison.md").read_text()
+    report = (out / "comparison.md").read_text()
+    assert "PtychoPINN self + Poisson ML" in report
+    assert ("5 iterations at most, batch 64, the start's amplitude scale fitted to the counts; it returns the "
+            "iterate that best fits a held-out 0.1 of every pattern's detector pixels") in report
     resolved = yaml.safe_load((out / "study.yaml").read_text())
     assert resolved["hybrid"]["arm"] == "self" and resolved["hybrid"]["iterations"] == 5
 
