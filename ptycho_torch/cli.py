@@ -104,6 +104,9 @@ def _add_train(sub: Subparsers) -> None:
                    f"(default {d['lr_schedule']})")
     p.add_argument("--lr-patience", type=int, default=d["lr_patience"],
                    help=f"steps without progress before the rate is halved (default {d['lr_patience']})")
+    p.add_argument("--lr-warmup", type=int, default=d["lr_warmup"], metavar="STEPS",
+                   help="raise the rate linearly from lr/STEPS to lr over the first STEPS steps of each attempt: "
+                   f"Adam's first steps at the full rate can throw a run far off (default {d['lr_warmup']}; 0 = none)")
     p.add_argument("--seed", type=int, default=d["seed"],
                    help=f"seeds init, split, grouping and data order (default {d['seed']})")
     p.add_argument("--val-fraction", type=float, default=d["val_fraction"],
@@ -172,7 +175,7 @@ def _add_train(sub: Subparsers) -> None:
         return train_command(
             data=a.data, output_dir=a.output_dir, epochs=a.epochs, steps=a.steps, max_steps=a.max_steps,
             patience=a.patience, keep_best=a.keep_best, batch_size=a.batch_size,
-            lr=a.lr, lr_schedule=a.lr_schedule, lr_patience=a.lr_patience, seed=a.seed,
+            lr=a.lr, lr_schedule=a.lr_schedule, lr_patience=a.lr_patience, lr_warmup=a.lr_warmup, seed=a.seed,
             val_fraction=a.val_fraction, gridsize=a.gridsize, K=a.K, groups_per_position=a.groups_per_position,
             channel_order=a.channel_order, support=a.support, support_fill=a.support_fill,
             probe_mask_radius=a.probe_mask_radius, encoder=a.encoder, init_from=a.init_from, merge=a.merge,

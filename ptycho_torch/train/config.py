@@ -73,6 +73,7 @@ class TrainConfig:
     grad_clip: float = 1.0  # max gradient norm; 0 = no clipping
     lr_schedule: str = "plateau"
     lr_patience: int = 500  # steps without progress before the plateau schedule halves the rate
+    lr_warmup: int = 50  # steps of each attempt over which the rate rises linearly to lr (TRAIN-013); 0 = none
     plateau_steps: int = 500  # restart from a new seed if the run is still on the plateau after these; 0 = never
     escape_gap: float = 0.05  # fraction of the flat->best gap closed that counts as off the plateau
     max_restarts: int = 3
@@ -94,7 +95,8 @@ class TrainConfig:
         if self.epochs is not None:
             options.integer(self.epochs, flag("epochs"), minimum=1, error=TrainError)
         options.boolean(self.keep_best, "keep_best", error=TrainError)
-        for name in ("steps", "plateau_steps", "max_restarts", "threads", "num_workers", "patience", "support"):
+        for name in ("steps", "plateau_steps", "max_restarts", "threads", "num_workers", "patience", "support",
+                     "lr_warmup"):
             options.integer(getattr(self, name), flag(name), minimum=0, error=TrainError)
         options.number(self.lr, "--lr", above=0, error=TrainError)
         options.number(self.val_fraction, "--val-fraction", minimum=0, below=1, error=TrainError)
@@ -123,7 +125,7 @@ class TrainConfig:
         """The fields a resumed run must share with the checkpoint (its length may grow; device may change)."""
         keep = ("batch_size", "lr", "seed", "val_fraction", "gridsize", "K", "groups_per_position",
                 "channel_order", "n_filters", "depth", "loss", "support", "support_fill", "probe_mask_radius",
-                "encoder", "merge", "grad_clip", "lr_schedule", "lr_patience", "plateau_steps", "escape_gap",
+                "encoder", "merge", "grad_clip", "lr_schedule", "lr_patience", "lr_warmup", "plateau_steps", "escape_gap",
                 "max_restarts")
         return {k: getattr(self, k) for k in keep}
 

@@ -258,6 +258,7 @@ def train_epoch(run: Run, feed: Feed, bar: Progress) -> EpochRecord:
             if config.grad_clip > 0:
                 run.scaler.unscale_(run.optimizer)
                 nn.utils.clip_grad_norm_(run.model.parameters(), config.grad_clip)
+            run.warm_up()
             run.scaler.step(run.optimizer)
             run.scaler.update()
             run.optimizer.zero_grad(set_to_none=True)

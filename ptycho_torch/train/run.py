@@ -44,7 +44,8 @@ def attempt_seed(seed: int, attempt: int) -> int:
 
 
 def new_optimizer(model: PtychoPINN, config: TrainConfig) -> torch.optim.Optimizer:
-    return torch.optim.Adam(model.parameters(), lr=config.lr)
+    """Adam at the rate of an attempt's first step (lr / lr_warmup during a warm-up; Run.warm_up)."""
+    return torch.optim.Adam(model.parameters(), lr=config.lr / max(1, config.lr_warmup))
 
 
 @dataclass
@@ -99,6 +100,14 @@ class Run:
     def _say(self, text: str) -> None:
         if self.is_main:
             print(text, flush=True)
+
+    def warm_up(self) -> None:
+        """Before an attempt's step s <= config.lr_warmup: the rate lr * s / lr_warmup (the first steps of
+        Adam, whose moment estimates are still young, at a fraction of the rate; TRAIN-013)."""
+        warmup = self.config.lr_warmup
+        if 0 < self.attempt_step <= warmup:
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.config.lr * self.attempt_step / warmup
 
     def check(self, losses: StepLosses) -> None:
         """A check step: bring the pending losses to the host (TrainingDivergedError at a non-finite one),

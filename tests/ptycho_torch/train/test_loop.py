@@ -109,7 +109,8 @@ def _copy_run(run: Run, to: Path) -> Path:
 
 def test_training_writes_every_output(two_epochs: Run) -> None:
     config, result, out, printed = two_epochs.config, two_epochs.result, two_epochs.out, two_epochs.printed
-    assert "epoch 1/2" in printed and "epoch 2/2" in printed and "patterns/s" in printed and "lr 0.003" in printed
+    assert "epoch 1/2" in printed and "epoch 2/2" in printed and "patterns/s" in printed
+    assert f"lr {3e-3 * 8 / 50:.3g} " in printed  # 8 steps into the default warm-up of 50
     assert len(result.history) == 2 and all(np.isfinite(r.train_loss) for r in result.history)
     assert all(np.isfinite(r.val_loss) and r.patterns_per_s > 0 for r in result.history)
     document = json.loads((out / "history.json").read_text())
@@ -272,7 +273,7 @@ def test_gridsize_2_training_fits_each_pattern_of_the_group(tmp_path: Path) -> N
     """
     data = write_npz(tmp_path / "data.npz", simulate_dataset(8, nphotons=1e4, overlap=0.7, seed=0, N=16))
     config = _config(tmp_path, data=data, steps=60, batch_size=4, lr=1e-2, gridsize=2, val_fraction=0.0,
-                     plateau_steps=0, precision="32", threads=1)
+                     plateau_steps=0, precision="32", threads=1, lr_warmup=0)  # as measured: no warm-up
     result = train(config, progress=False)
     bundle = load_bundle(tmp_path / "run" / BUNDLE_NAME)
     assert bundle.config.data.gridsize == 2 and bundle.config.model.channels == 4
@@ -431,3 +432,26 @@ def test_a_run_still_on_the_plateau_restarts_from_a_new_seed(tmp_path: Path,
     again = train(_config(tmp_path, "again", steps=8, plateau_steps=4, escape_gap=0.99, max_restarts=2),
                   progress=False)
     assert again.restarts == result.restarts  # restarts are as reproducible as the rest of a run
+
+
+def test_the_rate_rises_over_the_warm_up_of_each_attempt_and_none_without(tmp_path: Path) -> None:
+    lr = TINY["lr"]
+    warm = train(_config(tmp_path, "warm", epochs=3, lr_warmup=8, lr_schedule="constant"), progress=False)
+    assert [r.step for r in warm.history] == [4, 8, 12]  # 4 steps per epoch; lr as it was at the epoch's end
+    assert [r.lr for r in warm.history] == pytest.approx([lr * 4 / 8, lr, lr])
+    cold = train(_config(tmp_path, "cold", epochs=2, lr_warmup=0, lr_schedule="constant"), progress=False)
+    assert [r.lr for r in cold.history] == pytest.approx([lr, lr])
+    weights = _weights(tmp_path / "warm"), _weights(tmp_path / "cold")
+    assert any(not torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    assert TrainConfig(data="d", output_dir="o").lr_warmup == 50  # on by default
+
+
+def test_the_warm_up_starts_again_with_each_restart(tmp_path: Path) -> None:
+    # escape_gap 0.99: the first attempt is "on the plateau" after 4 steps and restarts, with a fresh optimizer
+    result = train(_config(tmp_path, epochs=None, steps=8, lr_warmup=8, plateau_steps=4, escape_gap=0.99,
+                           max_restarts=1, lr_schedule="constant"), progress=False)
+    assert [r.at_step for r in result.restarts] == [4]
+    assert [(r.step, r.attempt) for r in result.history] == [(4, 1), (8, 1), (12, 1)]  # recorded after it
+    lr = TINY["lr"]
+    # the new attempt's rate: its first step's (lr / 8) when recorded at the restart, then at its steps 4, 8
+    assert [r.lr for r in result.history] == pytest.approx([lr / 8, lr * 4 / 8, lr])
