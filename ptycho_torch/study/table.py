@@ -91,6 +91,12 @@ def _scores(report: dict[str, Any]) -> dict[str, float]:
             "phase_frc_cyc_per_px": _frc(p["frc_resolution"])}
 
 
+def training_behind(trained: dict[str, Any]) -> float:
+    """The wall seconds of training behind a network (its train.json): its own, plus those of the network it
+    started from (continue_from; train.json's start_seconds)."""
+    return float(trained["seconds"]) + float(trained.get("start_seconds") or 0.0)
+
+
 def build_rows(config: StudyConfig, root: Path) -> list[Row]:
     """Rows in table order: dose, then overlap, then networks (by arm, then gridsize), baselines, constant."""
     rows: list[Row] = []
@@ -102,7 +108,7 @@ def build_rows(config: StudyConfig, root: Path) -> list[Row]:
             trained, inferred = read_json(run / "train.json"), read_json(run / "infer.json")
             n_test = int(inferred["n_patterns"])
             rows.append(Row(**common, gridsize=net.gridsize, method=net.method,
-                            **_scores(read_json(run / "metrics.json")), train_s=trained["seconds"], recon_s=0.0,
+                            **_scores(read_json(run / "metrics.json")), train_s=training_behind(trained), recon_s=0.0,
                             infer_s=inferred["seconds"], patterns_per_s=inferred["patterns_per_s"],
                             n_train=int(trained["n_patterns"]), n_test=n_test))
         for method in [*baseline_methods(config), *hybrid_methods(config)]:

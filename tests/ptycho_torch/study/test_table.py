@@ -17,6 +17,7 @@ from ptycho_torch.study.table import (
     head_to_head,
     read_csv,
     time_to_image,
+    training_behind,
 )
 
 
@@ -74,3 +75,9 @@ def test_an_frc_not_reached_is_written_as_such_and_read_back_as_nan(tmp_path: Pa
     path.write_text(text)
     back = read_csv(path)[0]
     assert math.isnan(back.amplitude_frc_cyc_per_px) and back.phase_frc_cyc_per_px == 0.25
+
+
+def test_a_continued_networks_training_counts_the_training_of_its_start() -> None:
+    assert training_behind({"seconds": 145.0, "started_from": "1e3_dense_gs1", "start_seconds": 298.0}) == 443.0
+    assert training_behind({"seconds": 298.0, "started_from": None, "start_seconds": None}) == 298.0
+    assert training_behind({"seconds": 298.0}) == 298.0  # a train.json written before continue_from existed
