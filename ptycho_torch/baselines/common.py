@@ -244,8 +244,7 @@ class PassStats:
 
     def __init__(self) -> None:
         self.started = time.perf_counter()
-        self.sums: Tensor | None = None  # (deviance, amplitude error, measured power)
-        self.pixels = 0
+        self.sums: Tensor | None = None  # (deviance, amplitude error, measured power, measured pixels)
         self.excluded = 0.0  # seconds of the pass spent on scoring only, not counted as its time
 
     def exclude(self, seconds: float) -> None:
@@ -268,10 +267,9 @@ class PassStats:
             valid.sum().double(),
         ])
         self.sums = part if self.sums is None else self.sums + part
-        self.pixels += measured.numel()
 
     def record(self, iteration: int) -> IterationRecord:
-        if self.sums is None or self.pixels == 0:
+        if self.sums is None:
             return IterationRecord(iteration, math.nan, math.nan, self._seconds())
         deviance, error, power, pixels = (float(v) for v in self.sums.cpu())  # the readback waits for the device
         fourier = error / power if power > 0 else math.nan

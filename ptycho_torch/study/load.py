@@ -20,8 +20,7 @@ from ptycho_torch import options
 from ptycho_torch.baselines import ReconstructionConfig
 from ptycho_torch.baselines.ptychi_lsqml import INSTALL
 from ptycho_torch.bundle import sha256_file
-from ptycho_torch.errors import PtychoTorchError, StudyConfigError, StudyError
-from ptycho_torch.model import ModelConfig
+from ptycho_torch.errors import PtychoTorchError, StudyConfigError, StudyError, TrainError
 from ptycho_torch.study.config import (
     ARMS,
     BASELINE_FIXED,
@@ -210,11 +209,10 @@ def _continue_from(raw: Any, gridsizes: tuple[int, ...], source: str) -> dict[in
 def _check_starts(config: StudyConfig, source: str) -> None:
     """Each continued gridsize's network has the shape of the network it starts from."""
     for target, start in config.continue_from.items():
-        shapes = {}
-        for g in (target, start):
-            train = config.train_for(g)
-            shapes[g] = ModelConfig(N=config.data.N, gridsize=g, n_filters=train.n_filters, depth=train.depth,
-                                    encoder=train.encoder)
+        try:
+            shapes = {g: replace(config.train_for(g), gridsize=g).model_config(config.data.N) for g in (target, start)}
+        except TrainError as exc:
+            raise _fail(source, f"continue_from.{target}", str(exc)) from None
         if shape(shapes[target]) == shape(shapes[start]):
             continue
         hint = ""

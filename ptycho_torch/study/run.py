@@ -76,15 +76,16 @@ def plan_units(config: StudyConfig, root: Path, invocation: str, log: Callable[[
             r, data, start = c.run_dir(net.folder), f"{c.data_dir}/{net.train_file}", net.start(config)
             settings = {**train_settings(config, net.gridsize), "seed": config.seeds.train, "gridsize": net.gridsize}
             reads: tuple[str, ...] = (data,)
+            start_dir = None
             if start is not None:  # its weights are an input: a new start trains this network again
+                start_dir = c.run_dir(start.folder)
                 settings["continue_from"] = start.gridsize
-                reads += (f"{c.run_dir(start.folder)}/wts.h5.zip", f"{c.run_dir(start.folder)}/train.json")
+                reads += (f"{start_dir}/wts.h5.zip", f"{start_dir}/train.json")
             units.append(Unit(
                 "train", f"{c.name}_{net.folder}", settings, reads,
                 (f"{r}/wts.h5.zip", f"{r}/wts.h5.zip.sha256", f"{r}/history.json", f"{r}/train.json"),
-                lambda resume, data=data, g=net.gridsize, r=r, start=start, c=c: train_network(
-                    config, root / data, root / r, g, resume,
-                    start=None if start is None else root / c.run_dir(start.folder))))
+                lambda resume, data=data, g=net.gridsize, r=r, start_dir=start_dir: train_network(
+                    config, root / data, root / r, g, resume, start=None if start_dir is None else root / start_dir)))
     for c in conds:
         for net in nets:
             r = c.run_dir(net.folder)

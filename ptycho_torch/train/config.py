@@ -6,10 +6,13 @@ import math
 from dataclasses import MISSING, dataclass, field, fields
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ptycho_torch import options
 from ptycho_torch.errors import TrainError
+
+if TYPE_CHECKING:
+    from ptycho_torch.model import ModelConfig
 
 DEFAULT_MAX_STEPS = 10_000  # the cap of a run given no length; early stopping usually ends it first
 DEFAULT_PATIENCE = 1_000  # steps; TRAIN-005: validation minima came 250 to 3,700 steps into 4,000-step runs
@@ -120,6 +123,19 @@ class TrainConfig:
         if self.steps > 0:
             return self.steps
         return self.epochs * per_epoch if self.epochs is not None else self.max_steps
+
+    def model_config(self, N: int) -> ModelConfig:
+        """The network a run of these settings trains on patterns of side N; TrainError when they conflict."""
+        from ptycho_torch.errors import ModelConfigError  # model.py imports torch: loaded only here
+        from ptycho_torch.model import LossKind, ModelConfig
+
+        try:
+            return ModelConfig(N=N, gridsize=self.gridsize, n_filters=self.n_filters, depth=self.depth,
+                               loss=LossKind(self.loss), support=self.support, support_fill=self.support_fill,
+                               probe_mask_radius=self.probe_mask_radius, merge_weights=self.merge,
+                               encoder=self.encoder)
+        except ModelConfigError as exc:
+            raise TrainError(str(exc)) from None
 
     def run_identity(self) -> dict[str, Any]:
         """The fields a resumed run must share with the checkpoint (its length may grow; device may change)."""

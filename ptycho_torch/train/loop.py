@@ -53,7 +53,7 @@ from ptycho_torch.device import (
 )
 from ptycho_torch.errors import TrainError, TrainingDivergedError
 from ptycho_torch.memmap_bridge import MemmapDatasetBridge
-from ptycho_torch.model import LossKind, ModelConfig, ModelConfigError, PtychoPINN
+from ptycho_torch.model import PtychoPINN
 from ptycho_torch.train import checkpoint
 from ptycho_torch.train.config import EpochRecord, TrainConfig, TrainResult
 from ptycho_torch.train.data import (
@@ -82,21 +82,10 @@ class LossModule(nn.Module):
         return self.model.loss(self.model(diffraction, coords_relative, positions), diffraction)
 
 
-def model_config(config: TrainConfig, bridge: MemmapDatasetBridge) -> ModelConfig:
-    """The network a run of `config` on `bridge`'s patterns trains; TrainError when the settings conflict."""
-    try:
-        return ModelConfig(N=bridge.plan.pattern_shape[0], gridsize=config.gridsize, n_filters=config.n_filters,
-                           depth=config.depth, loss=LossKind(config.loss), support=config.support,
-                           support_fill=config.support_fill, probe_mask_radius=config.probe_mask_radius,
-                           merge_weights=config.merge, encoder=config.encoder)
-    except ModelConfigError as exc:
-        raise TrainError(str(exc)) from None
-
-
 def build_model(config: TrainConfig, bridge: MemmapDatasetBridge, scale: float,
                 start: StartWeights | None = None) -> PtychoPINN:
     """A new model of the run: fresh weights, or the network weights of `start` (--init-from)."""
-    model = PtychoPINN(model_config(config, bridge), torch.from_numpy(bridge.probeGuess), scale)
+    model = PtychoPINN(config.model_config(bridge.plan.pattern_shape[0]), torch.from_numpy(bridge.probeGuess), scale)
     if start is not None:
         model.load_state_dict(start.state, strict=False)  # the network only; probe and scale are this data's
     return model
@@ -198,7 +187,7 @@ def _start(config: TrainConfig, ctx: DistContext, device: torch.device, precisio
         raise TrainError(f"{len(train_set)} training groups cannot be shared by {ctx.world_size} processes")
     loader, sampler, batches = make_train_loader(train_set, config, ctx, device)
 
-    start = load_start_weights(config.init_from, model_config(config, bridge)) if config.init_from else None
+    start = load_start_weights(config.init_from, config.model_config(bridge.plan.pattern_shape[0])) if config.init_from else None
     model = build_model(config, bridge, scale, start).to(device)
     if device.type == "cpu" and not ctx.distributed:
         model.net.to(memory_format=torch.channels_last)  # ~2x faster convolutions on CPU (oneDNN)
