@@ -206,13 +206,16 @@ def _add_infer(sub: Subparsers) -> None:
                    help="stitch only the central M x M pixels of each patch, all alike; 0: whole patches "
                    "weighted by the probe's intensity (default: weighted by the probe's intensity within the "
                    "model's support window, if it has one)")
+    p.add_argument("--no-flat-field", action="store_true",
+                   help="stitch the network's patches as they are; by default the beam's imprint that they "
+                   "share (their average over the scan, which the object's is not) is divided out first")
 
     def run(a: argparse.Namespace) -> int:
         from ptycho_torch.infer import infer_command
 
         return infer_command(bundle=a.bundle, data=a.data, output_dir=a.output_dir, batch_size=a.batch_size,
                              device=a.device, precision=a.precision, coverage_threshold=a.coverage_threshold,
-                             stitch_window=a.stitch_window)
+                             stitch_window=a.stitch_window, flat_field=not a.no_flat_field)
 
     p.set_defaults(run=run)
 

@@ -9,7 +9,9 @@ overlapping patches: where the probe is dark a patch says little about the objec
 dominate. The network's own gridsize > 1 merge weighs a group's patches by the same intensity (smoothed;
 overlap.merge_weights). A model with a support window is stitched within it (outside it a patch holds only
 its fill). With a stitching window M (`--stitch-window M`) only the central M x M of each patch counts, all
-alike: the reference PtychoPINN's stitching.
+alike: the reference PtychoPINN's stitching. Before stitching, each patch is divided by the network's
+flat field, the imprint of the beam its patches share, measured from the patches of the same data in a
+first pass (flat_field.py; on by default, `--no-flat-field`).
 
 The canvas is the data's objectGuess frame (origin at its pixel (0, 0)), or, without objectGuess, the
 smallest frame holding every patch (physics.frame_shape). A pixel is covered when its summed weight reaches
@@ -24,6 +26,7 @@ from __future__ import annotations
 import io
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +40,7 @@ from ptycho_torch.bundle import Bundle, load_bundle
 from ptycho_torch.dataset import PtychoDataset
 from ptycho_torch.device import DistContext, Precision, autocast, resolve_device, resolve_precision
 from ptycho_torch.errors import InferError
+from ptycho_torch.flat_field import MIN_PATCHES, FlatField, FlatFieldEstimate
 from ptycho_torch.memmap_bridge import MemmapDatasetBridge
 from ptycho_torch.model import PtychoPINN
 from ptycho_torch.recon_file import RECON_NAME, ReconRecord, save_recon
@@ -52,6 +56,7 @@ class Reconstruction(ReconRecord):
 
     n_patterns: int
     seconds: float
+    flat_field: FlatField | None = None  # None: not asked, or too few patches (flat_field.MIN_PATCHES)
 
     @property
     def patterns_per_s(self) -> float:
@@ -134,9 +139,12 @@ class Stitcher:
 @torch.no_grad()
 def reconstruct(bundle: Bundle, bridge: MemmapDatasetBridge, *, batch_size: int = 64,
                 device: torch.device | None = None, precision: Precision = Precision.FP32,
-                coverage_threshold: float = COVERAGE_THRESHOLD, window: int | None = None) -> Reconstruction:
+                coverage_threshold: float = COVERAGE_THRESHOLD, window: int | None = None,
+                flat_field: bool = True) -> Reconstruction:
     """Predict every group's patches and stitch them all (each group contributes its C patches); `window`
-    as in model_stitch_weights."""
+    as in model_stitch_weights. With `flat_field`, a first pass over the data measures the network's imprint
+    of the beam on its patches and the second divides it out before stitching (flat_field.py); `seconds`
+    counts both passes."""
     if batch_size < 1:
         raise InferError(f"--batch-size must be >= 1, got {batch_size}")
     check_threshold(coverage_threshold, "--coverage-threshold")
@@ -158,6 +166,26 @@ def reconstruct(bundle: Bundle, bridge: MemmapDatasetBridge, *, batch_size: int 
     stitcher = Stitcher(canvas_shape(bridge, n), weights.to(device),
                         interpolation=physics.Interpolation.NEAREST)
     started = time.perf_counter()
+    field = None
+    if flat_field:
+        estimate = FlatFieldEstimate(weights)
+        for patches, _ in _predictions(model, dataset, batch_size, device, precision):
+            estimate.add(patches)
+        field = estimate.result()
+    for patches, positions in _predictions(model, dataset, batch_size, device, precision):
+        stitcher.add(patches if field is None else patches * field.correction.to(device), positions)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    seconds = time.perf_counter() - started
+    record = stitcher.result(coverage_threshold)
+    return Reconstruction(object=record.object, coverage=record.coverage, weight=record.weight,
+                          n_patterns=len(bridge), seconds=seconds, flat_field=field)
+
+
+def _predictions(model: PtychoPINN, dataset: PtychoDataset, batch_size: int, device: torch.device,
+                 precision: Precision) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Each batch's predicted patches (P, N, N) complex64 and their positions (P, 2) = (x, y), P = B * C."""
+    n = model.config.N
     for start in range(0, len(dataset), batch_size):
         batch = dataset.get_batch(np.arange(start, min(start + batch_size, len(dataset))))
         diffraction = batch["diffraction"].to(device, non_blocking=True)
@@ -165,13 +193,7 @@ def reconstruct(bundle: Bundle, bridge: MemmapDatasetBridge, *, batch_size: int 
         positions = batch["coords_global"].to(device, non_blocking=True)
         with autocast(device, precision):
             patches = model.predict_object_patches(diffraction, coords, positions)  # (B, C, N, N) complex64
-        stitcher.add(patches.reshape(-1, n, n), positions.reshape(-1, 2))
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    seconds = time.perf_counter() - started
-    record = stitcher.result(coverage_threshold)
-    return Reconstruction(object=record.object, coverage=record.coverage, weight=record.weight,
-                          n_patterns=len(bridge), seconds=seconds)
+        yield patches.reshape(-1, n, n), positions.reshape(-1, 2)
 
 
 def save_image(path: Path, image: np.ndarray, title: str, cmap: str) -> None:
@@ -190,14 +212,15 @@ def save_image(path: Path, image: np.ndarray, title: str, cmap: str) -> None:
 
 def infer(bundle_path: str, data: str, output_dir: str, *, batch_size: int = 64, device: str = "auto",
           precision: str = "auto", coverage_threshold: float = COVERAGE_THRESHOLD,
-          stitch_window: int | None = None) -> InferResult:
+          stitch_window: int | None = None, flat_field: bool = True) -> InferResult:
     """Load the bundle, reconstruct the dataset's object, write recon.npz and the two PNGs."""
     torch_device = resolve_device(device, DistContext())
     prec = resolve_precision(precision, torch_device)
     bundle = load_bundle(bundle_path)
     bridge = MemmapDatasetBridge(data)
     recon = reconstruct(bundle, bridge, batch_size=batch_size, device=torch_device, precision=prec,
-                        coverage_threshold=coverage_threshold, window=stitch_window)
+                        coverage_threshold=coverage_threshold, window=stitch_window,
+                        flat_field=flat_field)
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     recon_path = out / RECON_NAME
@@ -215,5 +238,10 @@ def infer_command(*, bundle: str, data: str, output_dir: str, **options: Any) ->
     print(f"reconstructed {recon.n_patterns} patterns in {recon.seconds:.2f} s "
           f"({recon.patterns_per_s:.1f} patterns/s); object {h}x{w}, "
           f"{100 * recon.coverage.mean():.1f}% covered", flush=True)
+    if recon.flat_field is not None:
+        print(recon.flat_field.describe(), flush=True)
+    elif options.get("flat_field", True):
+        print(f"no flat field: {recon.n_patterns} patterns are too few to measure one (it needs "
+              f"{MIN_PATCHES} patches)", flush=True)
     print(f"wrote {result.recon_path}", flush=True)
     return 0

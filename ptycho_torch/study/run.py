@@ -35,7 +35,14 @@ from ptycho_torch.study.load import load_config
 from ptycho_torch.study.pipeline import Runner, Unit
 from ptycho_torch.study.report import outputs, template_sha256, write_comparison
 from ptycho_torch.study.sources import load_sources
-from ptycho_torch.study.stages import evaluate_unit, infer_network, make_datasets, run_baseline, train_network
+from ptycho_torch.study.stages import (
+    INFER_FLAT_FIELD,
+    evaluate_unit,
+    infer_network,
+    make_datasets,
+    run_baseline,
+    train_network,
+)
 
 RESOLVED_CONFIG_NAME = "study.yaml"
 
@@ -91,7 +98,8 @@ def plan_units(config: StudyConfig, root: Path, invocation: str, log: Callable[[
             r = c.run_dir(net.folder)
             units.append(Unit(
                 "infer", f"{c.name}_{net.folder}",
-                {"device": config.train.device, "precision": config.train.precision},
+                {"device": config.train.device, "precision": config.train.precision,
+                 "flat_field": INFER_FLAT_FIELD},
                 (f"{r}/wts.h5.zip", f"{c.data_dir}/test.npz"), (f"{r}/recon.npz", f"{r}/infer.json"),
                 lambda resume, c=c, r=r: infer_network(config, root / c.data_dir, root / r)))
     for c in conds:

@@ -40,6 +40,8 @@ from ptycho_torch.study.split import scan_split
 from ptycho_torch.train.checkpoint import CHECKPOINT_NAME
 from ptycho_torch.train.loop import train
 
+INFER_FLAT_FIELD = True  # infer divides out the network's flat field (flat_field.py, TRAIN-014)
+
 
 def write_json(path: Path, data: Mapping[str, Any]) -> None:
     atomic_write_bytes(path, json.dumps(data, indent=2, allow_nan=True).encode())
@@ -103,14 +105,17 @@ def train_network(config: StudyConfig, data: Path, run_dir: Path, gridsize: int,
 
 
 def infer_network(config: StudyConfig, data_dir: Path, run_dir: Path) -> None:
-    """recon.npz (object NaN outside coverage, coverage) of the test region, and infer.json (timing)."""
+    """recon.npz (object NaN outside coverage, coverage) of the test region, and infer.json (timing, the
+    flat field divided out when INFER_FLAT_FIELD)."""
     device = resolve_device(config.train.device, DistContext())
     precision = resolve_precision(config.train.precision, device)
     recon = infer_reconstruct(load_bundle(run_dir / "wts.h5.zip"), MemmapDatasetBridge(data_dir / "test.npz"),
-                              device=device, precision=precision)
+                              device=device, precision=precision, flat_field=INFER_FLAT_FIELD)
     save_recon(run_dir / "recon.npz", recon)
     write_json(run_dir / "infer.json", {"seconds": recon.seconds, "patterns_per_s": recon.patterns_per_s,
-                                        "n_patterns": recon.n_patterns, "device": str(device)})
+                                        "n_patterns": recon.n_patterns, "device": str(device),
+                                        "flat_field": None if recon.flat_field is None
+                                        else recon.flat_field.summary()})
 
 
 def run_baseline(config: StudyConfig, baseline: ReconstructionConfig, data_dir: Path, run_dir: Path,

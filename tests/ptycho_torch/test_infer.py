@@ -10,11 +10,14 @@ import torch
 from scipy.ndimage import gaussian_filter
 
 from ptycho_torch import physics
-from ptycho_torch.bundle import BUNDLE_NAME, DataConfig, save_bundle
+from ptycho_torch.bundle import BUNDLE_NAME, DataConfig, load_bundle, save_bundle
 from ptycho_torch.cli import main
-from ptycho_torch.infer import Stitcher, canvas_shape, model_stitch_weights, stitch_weights
+from ptycho_torch.dataset import PtychoDataset
+from ptycho_torch.flat_field import FlatFieldEstimate
+from ptycho_torch.infer import Stitcher, canvas_shape, model_stitch_weights, reconstruct, stitch_weights
 from ptycho_torch.memmap_bridge import MemmapDatasetBridge
 from ptycho_torch.model import ModelConfig, PtychoPINN
+from ptycho_torch.region import COVERAGE_THRESHOLD
 from ptycho_torch.simulate import simulate_dataset, write_npz
 
 N = 16
@@ -196,3 +199,48 @@ def test_infer_stitches_a_supported_model_within_its_support_by_default(tmp_path
     assert main(["infer", "--bundle", str(bundle), "--data", str(path), "--output-dir", str(tmp_path / "x"),
                  "--stitch-window", "17"]) == 1
     assert "--stitch-window must be a window side from 1 to the patch's 16 pixels" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("gridsize", [1, 2])
+def test_infer_divides_out_the_flat_field_of_the_patches_it_stitches(tmp_path: Path, gridsize: int,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """The default result is the plain stitching of the same patches, each multiplied by the flat-field
+    correction that FlatFieldEstimate measures from them; --no-flat-field stitches them as they are."""
+    data = simulate_dataset(25, nphotons=1e3, overlap=0.7, seed=0, N=N)
+    path = write_npz(tmp_path / "data.npz", data)
+    bundle = load_bundle(_bundle(tmp_path, data.probeGuess, gridsize))
+    bridge = MemmapDatasetBridge(path)
+    plain = reconstruct(bundle, bridge, batch_size=4, flat_field=False)
+    flat = reconstruct(bundle, bridge, batch_size=4)
+    assert plain.flat_field is None and flat.flat_field is not None
+    dataset = PtychoDataset(bridge, gridsize=gridsize, K=6, nsamples=1, seed=bundle.config.data.group_seed)
+    batch = dataset.get_batch(np.arange(len(dataset)))
+    with torch.no_grad():
+        patches = bundle.model.predict_object_patches(batch["diffraction"], batch["coords_relative"],
+                                                      batch["coords_global"]).reshape(-1, N, N)
+    positions = batch["coords_global"].reshape(-1, 2)
+    weights = model_stitch_weights(bundle.model, None)
+    estimate = FlatFieldEstimate(weights)
+    estimate.add(patches)
+    expected = estimate.result()
+    assert expected is not None and flat.flat_field.n_patches == expected.n_patches == 25 * gridsize**2
+    torch.testing.assert_close(flat.flat_field.correction, expected.correction, rtol=1e-4, atol=1e-5)
+    for patches_stitched, record in ((patches, plain), (patches * expected.correction, flat)):
+        stitcher = Stitcher(tuple(plain.object.shape), weights, interpolation=physics.Interpolation.NEAREST)
+        stitcher.add(patches_stitched, positions)
+        np.testing.assert_allclose(record.object, stitcher.result(COVERAGE_THRESHOLD).object, rtol=1e-4,
+                                   atol=1e-5)
+    # an untrained network's patches are nearly flat; still, the correction shows well above the tolerance
+    assert np.abs(flat.object[flat.coverage] - plain.object[plain.coverage]).max() > 1e-4
+
+    capsys.readouterr()
+    base = ["infer", "--bundle", str(bundle.path), "--data", str(path), "--output-dir"]
+    assert main([*base, str(tmp_path / "on")]) == 0
+    assert f"flat field from {25 * gridsize**2} patches" in capsys.readouterr().out
+    assert main([*base, str(tmp_path / "off"), "--no-flat-field"]) == 0
+    assert "flat field" not in capsys.readouterr().out
+    few = write_npz(tmp_path / "few.npz", simulate_dataset(4, nphotons=1e3, overlap=0.7, seed=0, N=N))
+    if gridsize == 1:  # 4 patterns: too few to measure one, said, and the patches stitched as they are
+        assert main(["infer", "--bundle", str(bundle.path), "--data", str(few), "--output-dir",
+                     str(tmp_path / "few")]) == 0
+        assert "no flat field: 4 patterns are too few" in capsys.readouterr().out
