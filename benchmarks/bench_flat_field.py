@@ -46,7 +46,8 @@ def predicted(bundle, bridge: MemmapDatasetBridge) -> tuple[torch.Tensor, torch.
     data = bundle.config.data
     dataset = PtychoDataset(bridge, gridsize=data.gridsize, K=data.K, nsamples=1, seed=data.group_seed,
                             channel_order=data.channel_order)
-    parts = list(_predictions(bundle.model.eval(), dataset, 64, torch.device("cpu"), Precision.FP32))
+    parts = list(_predictions(bundle.model.eval(), dataset, np.arange(len(dataset)), 64, torch.device("cpu"),
+                              Precision.FP32))
     return torch.cat([p for p, _ in parts]), torch.cat([q for _, q in parts])
 
 

@@ -40,7 +40,7 @@ from ptycho_torch.bundle import Bundle, load_bundle
 from ptycho_torch.dataset import PtychoDataset
 from ptycho_torch.device import DistContext, Precision, autocast, resolve_device, resolve_precision
 from ptycho_torch.errors import InferError
-from ptycho_torch.flat_field import MIN_PATCHES, FlatField, FlatFieldEstimate
+from ptycho_torch.flat_field import MIN_PATCHES, FlatField, FlatFieldEstimate, sample_groups
 from ptycho_torch.memmap_bridge import MemmapDatasetBridge
 from ptycho_torch.model import PtychoPINN
 from ptycho_torch.recon_file import RECON_NAME, ReconRecord, save_recon
@@ -142,9 +142,9 @@ def reconstruct(bundle: Bundle, bridge: MemmapDatasetBridge, *, batch_size: int 
                 coverage_threshold: float = COVERAGE_THRESHOLD, window: int | None = None,
                 flat_field: bool = True) -> Reconstruction:
     """Predict every group's patches and stitch them all (each group contributes its C patches); `window`
-    as in model_stitch_weights. With `flat_field`, a first pass over the data measures the network's imprint
-    of the beam on its patches and the second divides it out before stitching (flat_field.py); `seconds`
-    counts both passes."""
+    as in model_stitch_weights. With `flat_field`, a first pass over at most flat_field.SAMPLE_GROUPS groups
+    spread over the scan measures the network's imprint of the beam on its patches, and the second divides
+    it out of every patch before stitching (flat_field.py); `seconds` counts both passes."""
     if batch_size < 1:
         raise InferError(f"--batch-size must be >= 1, got {batch_size}")
     check_threshold(coverage_threshold, "--coverage-threshold")
@@ -169,10 +169,10 @@ def reconstruct(bundle: Bundle, bridge: MemmapDatasetBridge, *, batch_size: int 
     field = None
     if flat_field:
         estimate = FlatFieldEstimate(weights)
-        for patches, _ in _predictions(model, dataset, batch_size, device, precision):
+        for patches, _ in _predictions(model, dataset, sample_groups(len(dataset)), batch_size, device, precision):
             estimate.add(patches)
         field = estimate.result()
-    for patches, positions in _predictions(model, dataset, batch_size, device, precision):
+    for patches, positions in _predictions(model, dataset, np.arange(len(dataset)), batch_size, device, precision):
         stitcher.add(patches if field is None else patches * field.correction.to(device), positions)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -182,12 +182,13 @@ def reconstruct(bundle: Bundle, bridge: MemmapDatasetBridge, *, batch_size: int 
                           n_patterns=len(bridge), seconds=seconds, flat_field=field)
 
 
-def _predictions(model: PtychoPINN, dataset: PtychoDataset, batch_size: int, device: torch.device,
-                 precision: Precision) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Each batch's predicted patches (P, N, N) complex64 and their positions (P, 2) = (x, y), P = B * C."""
+def _predictions(model: PtychoPINN, dataset: PtychoDataset, groups: np.ndarray, batch_size: int,
+                 device: torch.device, precision: Precision) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The predicted patches (P, N, N) complex64 of `groups`, batch by batch, and their positions (P, 2) =
+    (x, y), P = B * C."""
     n = model.config.N
-    for start in range(0, len(dataset), batch_size):
-        batch = dataset.get_batch(np.arange(start, min(start + batch_size, len(dataset))))
+    for start in range(0, len(groups), batch_size):
+        batch = dataset.get_batch(groups[start : start + batch_size])
         diffraction = batch["diffraction"].to(device, non_blocking=True)
         coords = batch["coords_relative"].to(device, non_blocking=True)
         positions = batch["coords_global"].to(device, non_blocking=True)

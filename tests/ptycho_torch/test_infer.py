@@ -9,7 +9,7 @@ import pytest
 import torch
 from scipy.ndimage import gaussian_filter
 
-from ptycho_torch import physics
+from ptycho_torch import flat_field, physics
 from ptycho_torch.bundle import BUNDLE_NAME, DataConfig, load_bundle, save_bundle
 from ptycho_torch.cli import main
 from ptycho_torch.dataset import PtychoDataset
@@ -203,9 +203,11 @@ def test_infer_stitches_a_supported_model_within_its_support_by_default(tmp_path
 
 @pytest.mark.parametrize("gridsize", [1, 2])
 def test_infer_divides_out_the_flat_field_of_the_patches_it_stitches(tmp_path: Path, gridsize: int,
-                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+                                                                      capsys: pytest.CaptureFixture[str],
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """The default result is the plain stitching of the same patches, each multiplied by the flat-field
-    correction that FlatFieldEstimate measures from them; --no-flat-field stitches them as they are."""
+    correction that FlatFieldEstimate measures from them (at most flat_field.SAMPLE_GROUPS groups of them,
+    spread over the scan); --no-flat-field stitches them as they are."""
     data = simulate_dataset(25, nphotons=1e3, overlap=0.7, seed=0, N=N)
     path = write_npz(tmp_path / "data.npz", data)
     bundle = load_bundle(_bundle(tmp_path, data.probeGuess, gridsize))
@@ -233,10 +235,19 @@ def test_infer_divides_out_the_flat_field_of_the_patches_it_stitches(tmp_path: P
     # an untrained network's patches are nearly flat; still, the correction shows well above the tolerance
     assert np.abs(flat.object[flat.coverage] - plain.object[plain.coverage]).max() > 1e-4
 
+    monkeypatch.setattr(flat_field, "SAMPLE_GROUPS", 10)  # measured on 10 groups spread over the scan
+    sampled = reconstruct(bundle, bridge, batch_size=4)
+    groups = flat_field.sample_groups(len(dataset))
+    assert len(groups) == 10 and groups[0] == 0 and groups[-1] == len(dataset) - 1
+    estimate = FlatFieldEstimate(weights)
+    estimate.add(patches.reshape(len(dataset), gridsize**2, N, N)[torch.as_tensor(groups)].reshape(-1, N, N))
+    assert sampled.flat_field is not None and sampled.flat_field.n_patches == 10 * gridsize**2
+    torch.testing.assert_close(sampled.flat_field.correction, estimate.result().correction, rtol=1e-4, atol=1e-5)
+
     capsys.readouterr()
     base = ["infer", "--bundle", str(bundle.path), "--data", str(path), "--output-dir"]
     assert main([*base, str(tmp_path / "on")]) == 0
-    assert f"flat field from {25 * gridsize**2} patches" in capsys.readouterr().out
+    assert f"flat field from {10 * gridsize**2} patches" in capsys.readouterr().out  # the 10 groups sampled
     assert main([*base, str(tmp_path / "off"), "--no-flat-field"]) == 0
     assert "flat field" not in capsys.readouterr().out
     few = write_npz(tmp_path / "few.npz", simulate_dataset(4, nphotons=1e3, overlap=0.7, seed=0, N=N))
