@@ -235,6 +235,18 @@ def test_infer_divides_out_the_flat_field_of_the_patches_it_stitches(tmp_path: P
     # an untrained network's patches are nearly flat; still, the correction shows well above the tolerance
     assert np.abs(flat.object[flat.coverage] - plain.object[plain.coverage]).max() > 1e-4
 
+    capsys.readouterr()
+    base = ["infer", "--bundle", str(bundle.path), "--data", str(path), "--output-dir"]
+    assert main([*base, str(tmp_path / "on")]) == 0
+    assert f"flat field from {25 * gridsize**2} patches" in capsys.readouterr().out
+    assert main([*base, str(tmp_path / "off"), "--no-flat-field"]) == 0
+    assert "flat field" not in capsys.readouterr().out
+    few = write_npz(tmp_path / "few.npz", simulate_dataset(4, nphotons=1e3, overlap=0.7, seed=0, N=N))
+    if gridsize == 1:  # 4 patterns: too few to measure one, said, and the patches stitched as they are
+        assert main(["infer", "--bundle", str(bundle.path), "--data", str(few), "--output-dir",
+                     str(tmp_path / "few")]) == 0
+        assert "no flat field: 4 patterns are too few" in capsys.readouterr().out
+
     monkeypatch.setattr(flat_field, "SAMPLE_GROUPS", 10)  # measured on 10 groups spread over the scan
     sampled = reconstruct(bundle, bridge, batch_size=4)
     groups = flat_field.sample_groups(len(dataset))
@@ -243,15 +255,3 @@ def test_infer_divides_out_the_flat_field_of_the_patches_it_stitches(tmp_path: P
     estimate.add(patches.reshape(len(dataset), gridsize**2, N, N)[torch.as_tensor(groups)].reshape(-1, N, N))
     assert sampled.flat_field is not None and sampled.flat_field.n_patches == 10 * gridsize**2
     torch.testing.assert_close(sampled.flat_field.correction, estimate.result().correction, rtol=1e-4, atol=1e-5)
-
-    capsys.readouterr()
-    base = ["infer", "--bundle", str(bundle.path), "--data", str(path), "--output-dir"]
-    assert main([*base, str(tmp_path / "on")]) == 0
-    assert f"flat field from {10 * gridsize**2} patches" in capsys.readouterr().out  # the 10 groups sampled
-    assert main([*base, str(tmp_path / "off"), "--no-flat-field"]) == 0
-    assert "flat field" not in capsys.readouterr().out
-    few = write_npz(tmp_path / "few.npz", simulate_dataset(4, nphotons=1e3, overlap=0.7, seed=0, N=N))
-    if gridsize == 1:  # 4 patterns: too few to measure one, said, and the patches stitched as they are
-        assert main(["infer", "--bundle", str(bundle.path), "--data", str(few), "--output-dir",
-                     str(tmp_path / "few")]) == 0
-        assert "no flat field: 4 patterns are too few" in capsys.readouterr().out
