@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
-from results_file import append_section
+from results_file import publish
 
 from ptycho_torch.study.config import Condition, Network, conditions
 from ptycho_torch.study.load import load_config
@@ -106,9 +106,7 @@ def main() -> None:
         "|---|---|---|---:|---:|---:|---:|",
         *lines,
     ]) + "\n"
-    print(text, flush=True)
-    if not args.no_write:
-        append_section(args.results, text)
+    publish(args.results, text, write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from results_file import append_section
+from results_file import publish
 
 from ptycho_torch import metrics, physics
 from ptycho_torch.bundle import load_bundle
@@ -135,17 +135,15 @@ def main() -> None:
          f" --counts {' '.join(map(str, args.counts))}`. Machine: {platform.platform()}, {os.cpu_count()} "
          f"logical CPUs shared with other jobs; torch {torch.__version__}, 1 thread; load average "
          f"{load_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end; {time.perf_counter() - started:.0f} s. "
-         "Spread: the probe-weighted relative standard deviation of the average patch amplitude (network: "
-         "and the rms of its phase, rad; truth: the true patches at the same positions). SSIM amplitude / phase "
-         "on the study's region, scored as its table is.\n"),
+         "Spread: the probe-weighted relative standard deviation of the average patch amplitude, and for the "
+         "network the rms of its average phase (rad); the truth's: of the true patches at the same positions. "
+         "SSIM amplitude / phase on the study's region, scored as its table is.\n"),
         "| condition | network | network's spread | truth's spread | as is | flat field (all patches) | "
         + " | ".join(f"from {k} patches" for k in args.counts) + " | from the training region's |",
         "|---|---|---|---|---|---|" + "---|" * len(args.counts) + "---|",
         *lines,
     ]) + "\n"
-    print(text, flush=True)
-    if not args.no_write:
-        append_section(args.results, text)
+    publish(args.results, text, write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from results_file import append_section
+from results_file import publish
 
 from ptycho_torch.cli import main as cli
 from ptycho_torch.metrics import AlignOptions, evaluate
@@ -204,9 +204,7 @@ def main() -> None:
             rows += one_dose(dose, load_probe(args.probe_from), args, work)
             print(section(rows, command, source, args.threads, (load_start, os.getloadavg()[0])), flush=True)
     text = section(rows, command, source, args.threads, (load_start, os.getloadavg()[0]))
-    print(text, flush=True)
-    if not args.no_write:
-        append_section(args.results, text)
+    publish(args.results, text, write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -14,3 +14,10 @@ def append_section(results: Path, section: str) -> None:
         os.write(fd, section.encode("utf-8"))
     finally:
         os.close(fd)
+
+
+def publish(results: Path, section: str, *, write: bool) -> None:
+    """Print `section`, and append it to `results` when `write` (a benchmark's --no-write prints only)."""
+    print(section, flush=True)
+    if write:
+        append_section(results, section)
