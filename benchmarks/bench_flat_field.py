@@ -32,7 +32,7 @@ from ptycho_torch.bundle import load_bundle
 from ptycho_torch.dataset import PtychoDataset
 from ptycho_torch.device import Precision
 from ptycho_torch.flat_field import FlatField, FlatFieldEstimate
-from ptycho_torch.infer import Stitcher, _predictions, canvas_shape, model_stitch_weights
+from ptycho_torch.infer import Stitcher, canvas_shape, model_stitch_weights, predicted_patches
 from ptycho_torch.memmap_bridge import MemmapDatasetBridge
 from ptycho_torch.region import COVERAGE_THRESHOLD
 from ptycho_torch.study.config import conditions, networks
@@ -46,7 +46,7 @@ def predicted(bundle, bridge: MemmapDatasetBridge) -> tuple[torch.Tensor, torch.
     data = bundle.config.data
     dataset = PtychoDataset(bridge, gridsize=data.gridsize, K=data.K, nsamples=1, seed=data.group_seed,
                             channel_order=data.channel_order)
-    parts = list(_predictions(bundle.model.eval(), dataset, np.arange(len(dataset)), 64, torch.device("cpu"),
+    parts = list(predicted_patches(bundle.model.eval(), dataset, np.arange(len(dataset)), 64, torch.device("cpu"),
                               Precision.FP32))
     return torch.cat([p for p, _ in parts]), torch.cat([q for _, q in parts])
 

@@ -169,11 +169,14 @@ def reconstruct(bundle: Bundle, bridge: MemmapDatasetBridge, *, batch_size: int 
     field = None
     if flat_field:
         estimate = FlatFieldEstimate(weights)
-        for patches, _ in _predictions(model, dataset, sample_groups(len(dataset)), batch_size, device, precision):
+        for patches, _ in predicted_patches(model, dataset, sample_groups(len(dataset)), batch_size, device,
+                                            precision):
             estimate.add(patches)
         field = estimate.result()
-    for patches, positions in _predictions(model, dataset, np.arange(len(dataset)), batch_size, device, precision):
-        stitcher.add(patches if field is None else patches * field.correction.to(device), positions)
+    correction = None if field is None else field.correction.to(device)
+    for patches, positions in predicted_patches(model, dataset, np.arange(len(dataset)), batch_size, device,
+                                                precision):
+        stitcher.add(patches if correction is None else patches * correction, positions)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - started
@@ -182,8 +185,8 @@ def reconstruct(bundle: Bundle, bridge: MemmapDatasetBridge, *, batch_size: int 
                           n_patterns=len(bridge), seconds=seconds, flat_field=field)
 
 
-def _predictions(model: PtychoPINN, dataset: PtychoDataset, groups: np.ndarray, batch_size: int,
-                 device: torch.device, precision: Precision) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def predicted_patches(model: PtychoPINN, dataset: PtychoDataset, groups: np.ndarray, batch_size: int,
+                      device: torch.device, precision: Precision) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """The predicted patches (P, N, N) complex64 of `groups`, batch by batch, and their positions (P, 2) =
     (x, y), P = B * C."""
     n = model.config.N
