@@ -296,7 +296,13 @@ def _fit(recon: ArrayLike, truth: ArrayLike, mask: ArrayLike | None, settings: A
         mask_b = np.asarray(mask)
         if mask_b.shape != recon_c.shape:
             raise MetricsError(f"mask shape {mask_b.shape} differs from the images' {recon_c.shape}")
-        covered &= mask_b.astype(bool)
+        in_mask = mask_b.astype(bool)
+        covered &= in_mask
+        scored, wanted = int(covered.sum()), int(in_mask.sum())
+        if scored < wanted:  # the pixels left, often those nearest the scan positions, may flatter the scores
+            notes.append(f"the reconstruction covers {scored} of the mask's {wanted} pixels "
+                         f"({100 * scored / wanted:.1f}%); the other {wanted - scored} are not scored: compare "
+                         "reconstructions on the pixels they all cover")
     if not covered.any():
         raise MetricsError(
             "no covered pixels: recon is NaN everywhere the mask allows; check mask and stitching"

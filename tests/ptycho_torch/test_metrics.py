@@ -221,6 +221,23 @@ def test_only_the_covered_region_counts() -> None:
     assert everything.amplitude.mae > 10 * by_mask.amplitude.mae
 
 
+def test_a_mask_the_reconstruction_does_not_fill_is_said_with_how_much_was_scored() -> None:
+    """Pixels of the mask where the reconstruction is NaN are not scored; the notes say how many there were,
+    since the pixels left (often those nearest the scan positions) may flatter the scores."""
+    truth = _truth(seed=11)
+    recon = _noisy(truth, 0.02)
+    mask = np.zeros(truth.shape, dtype=bool)
+    mask[10:90, 10:90] = True
+    holed = recon.copy()
+    holed[30:50, 30:50] = np.nan  # 400 of the mask's 6,400 pixels
+    holed[:5, :] = np.nan  # outside the mask: not the mask's concern
+    said = [n for n in evaluate(holed, truth, mask=mask, options=UNREGISTERED).notes if "of the mask's" in n]
+    assert said == [("the reconstruction covers 6000 of the mask's 6400 pixels (93.8%); the other 400 are not "
+                     "scored: compare reconstructions on the pixels they all cover")]
+    assert not [n for n in evaluate(recon, truth, mask=mask, options=UNREGISTERED).notes if "of the mask's" in n]
+    assert not [n for n in evaluate(holed, truth, options=UNREGISTERED).notes if "of the mask's" in n]
+
+
 def test_amplitude_scale_is_fitted_and_reported() -> None:
     truth = _truth(seed=11)
     recon = 2.5 * truth
