@@ -276,6 +276,10 @@ def _add_reconstruct(sub: Subparsers) -> None:
     p.add_argument("--holdout", choices=["patterns", "pixels"], default="patterns",
                    help="what --holdout-fraction holds out: whole patterns (default) or that share of every "
                    "pattern's detector pixels (ml only; stops less early at high dose)")
+    p.add_argument("--ml-warmup", type=int, default=None, metavar="N",
+                   help="ml only: the first N iterations damp the Poisson gradient where the start predicts "
+                   "far fewer photons than were counted, the damping fading out over them (default 30; 0 = "
+                   "the exact gradient from the first iteration)")
     p.add_argument("--no-progress", action="store_true", help="print no per-iteration lines")
 
     def run(a: argparse.Namespace) -> int:
@@ -286,7 +290,7 @@ def _add_reconstruct(sub: Subparsers) -> None:
                                    refine_probe=a.refine_probe, seed=a.seed, device=a.device,
                                    coverage_threshold=a.coverage_threshold, init_from=a.init_from,
                                    holdout_fraction=a.holdout_fraction, patience=a.patience,
-                                   holdout=a.holdout, progress=not a.no_progress)
+                                   holdout=a.holdout, ml_warmup=a.ml_warmup, progress=not a.no_progress)
 
     p.set_defaults(run=run)
 

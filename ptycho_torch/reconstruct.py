@@ -32,9 +32,11 @@ from ptycho_torch.atomic_io import atomic_write_bytes
 from ptycho_torch.baselines import (
     IterationRecord,
     IterativeResult,
+    Method,
     ReconstructionConfig,
     reconstruct_from_npz,
 )
+from ptycho_torch.errors import BaselineError
 from ptycho_torch.recon_file import RECON_NAME, save_recon
 
 REPORT_NAME = "reconstruct.json"
@@ -68,9 +70,13 @@ def reconstruct_command(*, method: str, data: str, output_dir: str, iterations: 
                         batch_size: int = 32, refine_probe: bool = False, seed: int = 0, device: str = "auto",
                         coverage_threshold: float | None = None, init_from: str | None = None,
                         holdout_fraction: float | None = None, patience: int = 10, holdout: str = "patterns",
-                        progress: bool = True) -> int:
+                        ml_warmup: int | None = None, progress: bool = True) -> int:
     """`ptycho-torch reconstruct`: returns 0; bad input raises PtychoTorchError subclasses (BaselineError).
-    holdout_fraction None: INIT_HOLDOUT_FRACTION with init_from, else 0."""
+    holdout_fraction None: INIT_HOLDOUT_FRACTION with init_from, else 0. ml_warmup None: the config's default;
+    given with another method than ml, an error (only ML damps its gradient)."""
+    if ml_warmup is not None and method != Method.ML:
+        raise BaselineError(f"--ml-warmup applies to --method ml only ({method} does not damp its gradient); "
+                            "drop it, or use --method ml")
     if holdout_fraction is None:
         holdout_fraction = INIT_HOLDOUT_FRACTION if init_from is not None else 0.0
     options: dict[str, Any] = {"method": method, "iterations": iterations, "batch_size": batch_size,
@@ -78,6 +84,8 @@ def reconstruct_command(*, method: str, data: str, output_dir: str, iterations: 
                                "holdout_fraction": holdout_fraction, "patience": patience, "holdout": holdout}
     if coverage_threshold is not None:
         options["coverage_threshold"] = coverage_threshold
+    if ml_warmup is not None:
+        options["ml_warmup"] = ml_warmup
     config = ReconstructionConfig(**options)
     every = max(1, config.iterations // 10)
 

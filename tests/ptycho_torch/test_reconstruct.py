@@ -158,3 +158,30 @@ def test_a_bad_init_file_is_named_with_what_to_do(dataset: Path, tmp_path: Path,
     assert f"--init-from {path}" in err and expected in err
     assert "recon.npz that `ptycho-torch infer`" in err  # what to pass instead
     assert not out.exists()
+
+
+def test_ml_warmup_reaches_the_run_and_other_methods_refuse_it(dataset: Path, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """--ml-warmup sets ML's damped-gradient iterations (ml.py; the default 30 is ReconstructionConfig's):
+    without them the first iterations follow the exact Poisson gradient, so the fit differs."""
+    deviances = {}
+    for warmup in ("0", "30"):
+        out = tmp_path / f"w{warmup}"
+        assert main(["reconstruct", "--method", "ml", "--data", str(dataset), "--output-dir", str(out),
+                     "--iterations", "3", "--device", "cpu", "--no-progress", "--ml-warmup", warmup]) == 0
+        record = json.loads((out / "reconstruct.json").read_text())
+        assert record["config"]["ml_warmup"] == int(warmup)
+        deviances[warmup] = [h["deviance"] for h in record["history"]]
+    assert deviances["0"] != deviances["30"]
+    default = tmp_path / "default"
+    assert main(["reconstruct", "--method", "ml", "--data", str(dataset), "--output-dir", str(default),
+                 "--iterations", "3", "--device", "cpu", "--no-progress"]) == 0
+    assert [h["deviance"] for h in json.loads((default / "reconstruct.json").read_text())["history"]] == \
+        deviances["30"]
+    capsys.readouterr()
+    assert main(["reconstruct", "--method", "epie", "--data", str(dataset), "--output-dir", str(tmp_path / "e"),
+                 "--ml-warmup", "5"]) == 1
+    assert "--ml-warmup applies to --method ml only" in capsys.readouterr().err
+    assert main(["reconstruct", "--method", "ml", "--data", str(dataset), "--output-dir", str(tmp_path / "n"),
+                 "--ml-warmup", "-1"]) == 1
+    assert "ml_warmup must be an integer >= 0" in capsys.readouterr().err
