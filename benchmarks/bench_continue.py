@@ -18,15 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import tempfile
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-import torch
-from results_file import publish
+from results_file import machine, publish
 
 from ptycho_torch.study.config import Condition, Network, conditions
 from ptycho_torch.study.load import load_config
@@ -97,11 +95,10 @@ def main() -> None:
         f"\n\n## Continued networks against their control (bench_continue, {now})\n",
         (f"`python benchmarks/bench_continue.py --study {args.study.name} --config {args.config.name}"
          f"{' --conditions ' + ' '.join(args.conditions) if args.conditions else ''}"
-         f"{' --arms ' + ' '.join(args.arms) if args.arms else ''}`. Machine: {platform.platform()}, "
-         f"{os.cpu_count()} logical CPUs shared with other jobs; torch {torch.__version__}, "
-         f"{config.train.threads} thread(s) per training; load average {load_start:.1f} at the start, "
-         f"{os.getloadavg()[0]:.1f} at the end. steps and seconds: each run's own (a continued run also has its "
-         "start's behind it). SSIM on the study's region, scored as its table is.\n"),
+         f"{' --arms ' + ' '.join(args.arms) if args.arms else ''}`. "
+         f"{machine(f'{config.train.threads} thread(s) per training', (load_start, os.getloadavg()[0]))}. steps "
+         "and seconds: each run's own (a continued run also has its start's behind it). SSIM on the study's "
+         "region, scored as its table is.\n"),
         "| condition | arm | network | steps | seconds | amp SSIM | phase SSIM |",
         "|---|---|---|---:|---:|---:|---:|",
         *lines,

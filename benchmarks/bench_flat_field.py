@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,14 +24,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from results_file import publish
+from results_file import machine, publish
 
 from ptycho_torch import metrics, physics
 from ptycho_torch.bundle import load_bundle
-from ptycho_torch.dataset import PtychoDataset
 from ptycho_torch.device import Precision
 from ptycho_torch.flat_field import FlatField, FlatFieldEstimate
-from ptycho_torch.infer import Stitcher, canvas_shape, model_stitch_weights, predicted_patches
+from ptycho_torch.infer import Stitcher, bundle_groups, canvas_shape, model_stitch_weights, predicted_patches
 from ptycho_torch.memmap_bridge import MemmapDatasetBridge
 from ptycho_torch.region import COVERAGE_THRESHOLD
 from ptycho_torch.study.config import conditions, networks
@@ -43,9 +41,7 @@ HERE = Path(__file__).resolve().parent
 
 def predicted(bundle, bridge: MemmapDatasetBridge) -> tuple[torch.Tensor, torch.Tensor]:
     """All the scan's predicted patches (P, N, N) and positions (P, 2), as infer predicts them on CPU."""
-    data = bundle.config.data
-    dataset = PtychoDataset(bridge, gridsize=data.gridsize, K=data.K, nsamples=1, seed=data.group_seed,
-                            channel_order=data.channel_order)
+    dataset = bundle_groups(bundle, bridge)
     parts = list(predicted_patches(bundle.model.eval(), dataset, np.arange(len(dataset)), 64, torch.device("cpu"),
                               Precision.FP32))
     return torch.cat([p for p, _ in parts]), torch.cat([q for _, q in parts])
@@ -132,9 +128,8 @@ def main() -> None:
         f"\n\n## The network's flat field (bench_flat_field, {now})\n",
         (f"`python benchmarks/bench_flat_field.py --study {args.study.name} --config {args.config.name}"
          f"{' --conditions ' + ' '.join(args.conditions) if args.conditions else ''}"
-         f" --counts {' '.join(map(str, args.counts))}`. Machine: {platform.platform()}, {os.cpu_count()} "
-         f"logical CPUs shared with other jobs; torch {torch.__version__}, 1 thread; load average "
-         f"{load_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end; {time.perf_counter() - started:.0f} s. "
+         f" --counts {' '.join(map(str, args.counts))}`. {machine('1 thread', (load_start, os.getloadavg()[0]))}; "
+         f"{time.perf_counter() - started:.0f} s. "
          "Spread: the probe-weighted relative standard deviation of the average patch amplitude, and for the "
          "network the rms of its average phase (rad); the truth's: of the true patches at the same positions. "
          "SSIM amplitude / phase on the study's region, scored as its table is.\n"),

@@ -26,7 +26,6 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import tempfile
 import time
 from dataclasses import dataclass
@@ -35,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from results_file import publish
+from results_file import machine, publish
 
 from ptycho_torch.cli import main as cli
 from ptycho_torch.metrics import AlignOptions, evaluate
@@ -150,9 +149,8 @@ def section(rows: list[Row], command: str, source: str, threads: int, loads: tup
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         f"\n\n## Network + ML hybrid (bench_hybrid, {now})\n",
-        (f"`{command}`; {source}. Machine: {platform.platform()}, {os.cpu_count()} logical CPUs shared with "
-         f"other jobs; torch {torch.__version__}, {threads} thread(s); load average {loads[0]:.1f} at the start, "
-         f"{loads[1]:.1f} at the end (timings are under that load: compare only within this table)."),
+        (f"`{command}`; {source}. {machine(f'{threads} thread(s)', loads)} (timings are under that load: "
+         "compare only within this table)."),
         ("The network: `train --steps S` on the data itself, then `infer` (or the given reconstruction). ML: "
          "`reconstruct --method ml --batch-size 64`. Scored by metrics.evaluate on the scan's coverage (scale "
          "fit, ramp removed, no registration).\n"),

@@ -3,6 +3,7 @@ which run as `python benchmarks/<name>.py`, so this folder is on sys.path)."""
 from __future__ import annotations
 
 import os
+import platform
 from pathlib import Path
 
 
@@ -21,3 +22,12 @@ def publish(results: Path, section: str, *, write: bool) -> None:
     print(section, flush=True)
     if write:
         append_section(results, section)
+
+
+def machine(threads: str, loads: tuple[float, float]) -> str:
+    """The sentence a section gives its machine in: platform, CPUs, torch, `threads` (as the benchmark says
+    them), and the load average at its start and end (loads)."""
+    import torch  # here, not at the top: benchmarks without torch import this module too
+
+    return (f"Machine: {platform.platform()}, {os.cpu_count()} logical CPUs shared with other jobs; torch "
+            f"{torch.__version__}, {threads}; load average {loads[0]:.1f} at the start, {loads[1]:.1f} at the end")

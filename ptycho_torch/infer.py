@@ -136,6 +136,21 @@ class Stitcher:
         return ReconRecord.masked(stitched, coverage, weight)
 
 
+def bundle_groups(bundle: Bundle, bridge: MemmapDatasetBridge) -> PtychoDataset:
+    """The dataset's patterns in the groups the bundle's network reads (one group per position, its gridsize,
+    K and channel order); InferError when the patterns' size is not the bundle's or no groups can be formed."""
+    data_cfg = bundle.config.data
+    n = bundle.config.model.N
+    if bridge.plan.pattern_shape != (n, n):
+        raise InferError(f"{bridge.path}: patterns are {bridge.plan.pattern_shape} but the bundle "
+                         f"{bundle.path} was trained on {n}x{n}; use data with the training pattern size")
+    try:
+        return PtychoDataset(bridge, gridsize=data_cfg.gridsize, K=data_cfg.K, nsamples=1,
+                             seed=data_cfg.group_seed, channel_order=data_cfg.channel_order)
+    except ValueError as exc:
+        raise InferError(f"{bridge.path}: cannot form the bundle's groups: {exc}") from None
+
+
 @torch.no_grad()
 def reconstruct(bundle: Bundle, bridge: MemmapDatasetBridge, *, batch_size: int = 64,
                 device: torch.device | None = None, precision: Precision = Precision.FP32,
@@ -148,16 +163,8 @@ def reconstruct(bundle: Bundle, bridge: MemmapDatasetBridge, *, batch_size: int 
     if batch_size < 1:
         raise InferError(f"--batch-size must be >= 1, got {batch_size}")
     check_threshold(coverage_threshold, "--coverage-threshold")
-    data_cfg = bundle.config.data
     n = bundle.config.model.N
-    if bridge.plan.pattern_shape != (n, n):
-        raise InferError(f"{bridge.path}: patterns are {bridge.plan.pattern_shape} but the bundle "
-                         f"{bundle.path} was trained on {n}x{n}; use data with the training pattern size")
-    try:
-        dataset = PtychoDataset(bridge, gridsize=data_cfg.gridsize, K=data_cfg.K, nsamples=1,
-                                seed=data_cfg.group_seed, channel_order=data_cfg.channel_order)
-    except ValueError as exc:
-        raise InferError(f"{bridge.path}: cannot form the bundle's groups: {exc}") from None
+    dataset = bundle_groups(bundle, bridge)
     device = torch.device("cpu") if device is None else device
     model = bundle.model.to(device).eval()
     if device.type == "cpu":
